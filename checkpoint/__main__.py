@@ -1,0 +1,3 @@
+from checkpoint.cli import app
+
+app()

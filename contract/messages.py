@@ -1,0 +1,272 @@
+"""Message models of contract v1. Every message that crosses the broker is one of these.
+
+Models are strict at the boundary (unknown fields rejected, sizes bounded) so that a malformed or
+hostile message fails validation with a clear reason instead of reaching storage.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+CONTRACT_VERSION = 1
+
+Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")]
+"""Site and device ids: lower-case letters, digits and dashes, safe in topics and file names."""
+Short = Annotated[str, StringConstraints(max_length=64)]
+Text = Annotated[str, StringConstraints(max_length=500)]
+Hex64 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+RegionCode = Annotated[str, StringConstraints(pattern=r"^\d{6}$")]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CheckpointKind(StrEnum):
+    TRAFFIC = "traffic"
+    COMMUNITY = "community"
+
+
+class Decision(StrEnum):
+    PASS = "pass"
+    REVIEW = "review"
+    DENY = "deny"
+
+
+class CodeColour(StrEnum):
+    GREEN = "green"
+    YELLOW = "yellow"
+    RED = "red"
+    GREY = "grey"
+    UNKNOWN = "unknown"
+
+
+class ColourSource(StrEnum):
+    """Who decided the code colour, strongest first. A screen colour can be a forged screenshot."""
+
+    SIGNED_PAYLOAD = "signed_payload"
+    ONLINE_LOOKUP = "online_lookup"
+    SCREEN_COLOUR = "screen_colour"
+    STAFF = "staff"
+    NONE = "none"
+
+
+class IdSource(StrEnum):
+    CARD = "card"  # read from the card's chip
+    TYPED = "typed"  # typed by staff when the reader could not read
+    NONE = "none"
+
+
+class Reason(StrEnum):
+    """Machine-readable reasons for a verdict; the kiosk and the dashboard translate them."""
+
+    CODE_GREEN = "code_green"
+    CODE_YELLOW = "code_yellow"
+    CODE_RED = "code_red"
+    CODE_UNREADABLE = "code_unreadable"
+    CODE_EXPIRED = "code_expired"
+    CODE_FORGED = "code_forged"
+    CODE_COLOUR_ONLY = "code_colour_only"
+    TEMP_NORMAL = "temp_normal"
+    FEVER_FIRST_READING = "fever_first_reading"
+    FEVER_CONFIRMED = "fever_confirmed"
+    TEMP_INVALID = "temp_invalid"
+    MISSING_ID = "missing_id"
+    MISSING_CODE = "missing_code"
+    MISSING_TEMP = "missing_temp"
+    CARD_EXPIRED = "card_expired"
+    WATCHLIST = "watchlist"
+    RISK_AREA_ORIGIN = "risk_area_origin"
+    OUT_OF_PROVINCE = "out_of_province"
+    STAFF_OVERRIDE = "staff_override"
+
+
+class FollowUp(StrEnum):
+    """The follow-up actions checkpoints took (DESIGN.md, protocols.md §4)."""
+
+    TURN_BACK = "turn_back"  # 劝返
+    TEST_ON_ARRIVAL = "test_on_arrival"  # 落地检
+    ISOLATION_TRANSFER = "isolation_transfer"  # 点对点转运隔离
+    FEVER_CLINIC = "fever_clinic"  # 转运发热门诊
+    REGISTER_DESTINATION = "register_destination"  # 报备目的地社区
+    NOTIFY_COMMAND = "notify_command"  # 立即报告指挥部
+    STAFF_VERIFY = "staff_verify"  # 工作人员人工核验
+
+
+class Identity(Model):
+    """The full identity: sent only with flagged verdicts."""
+
+    name: Annotated[str, StringConstraints(max_length=120)]
+    id_number: Annotated[str, StringConstraints(max_length=36)]
+    card_type: Short | None = None
+
+
+class PersonInput(Model):
+    source: IdSource
+    pseudonym: Hex64 | None = None  # HMAC of the ID number under the deployment key
+    id_masked: Annotated[str, StringConstraints(max_length=36)] | None = None
+    province: Annotated[str, StringConstraints(pattern=r"^\d{2}$")] | None = None
+    card_expired: bool | None = None
+    identity: Identity | None = None  # only when the verdict is flagged (DESIGN.md, privacy)
+
+
+class CodeInput(Model):
+    colour: CodeColour
+    source: ColourSource
+    issuer: Short | None = None
+    detail: Text = ""
+
+
+class TemperatureInput(Model):
+    body_c: float | None = Field(default=None, ge=20, le=50)  # object reading + offset; None if invalid
+    object_c: float | None = Field(default=None, ge=-40, le=125)
+    offset_c: float = Field(default=0.0, ge=-5, le=5)
+    sensor: Short  # protocol or device name
+    readings: int = Field(default=1, ge=0, le=20)  # measurements taken (re-measures included)
+    valid: bool = True
+
+
+class TravelInput(Model):
+    """What a traffic checkpoint registers (卡口登记): plate, origin, destination."""
+
+    plate: Annotated[str, StringConstraints(max_length=16)] | None = None
+    origin: RegionCode | None = None
+    destination: Annotated[str, StringConstraints(max_length=120)] | None = None
+
+
+class Inputs(Model):
+    person: PersonInput
+    code: CodeInput | None = None
+    temperature: TemperatureInput | None = None
+    travel: TravelInput | None = None
+
+
+class Override(Model):
+    """A staff decision that replaced the policy's."""
+
+    original: Decision
+    reason: Text
+    staff: Short = ""
+
+
+class Verdict(Model):
+    """One passage's verdict, as signed by the device that made it."""
+
+    type: Literal["verdict"] = "verdict"
+    v: Literal[1] = CONTRACT_VERSION
+    id: UUID
+    site: Name
+    device: Name
+    seq: int = Field(ge=1)  # per device, strictly increasing, survives restarts
+    boot: int = Field(ge=1)  # how many times the agent has started on this box
+    device_time: datetime
+    clock_synced: bool = True
+    kind: CheckpointKind
+    inputs: Inputs
+    decision: Decision
+    reasons: Annotated[list[Reason], Field(max_length=20)]
+    follow_up: Annotated[list[FollowUp], Field(max_length=10)] = []
+    override: Override | None = None
+    policy_version: Short
+    sig: Hex64 | None = None  # HMAC-SHA256 over the canonical payload (contract.signing)
+
+    @property
+    def flagged(self) -> bool:
+        return self.decision is not Decision.PASS
+
+
+class DeviceState(StrEnum):
+    ONLINE = "online"
+    OFFLINE = "offline"
+
+
+class Status(Model):
+    """Retained birth (online) and, as the MQTT will, death (offline) of an agent."""
+
+    type: Literal["status"] = "status"
+    v: Literal[1] = CONTRACT_VERSION
+    site: Name
+    device: Name
+    state: DeviceState
+    boot: int = Field(ge=0)
+    device_time: datetime
+    software: Short = ""
+    config_version: Short = ""
+    policy_version: Short = ""
+    policy_rejected: Text | None = None  # why the last pushed policy was refused, if it was
+    devices: dict[Short, Short] = {}  # device name -> health state
+
+
+class Metrics(Model):
+    """Periodic figures from an agent."""
+
+    type: Literal["metrics"] = "metrics"
+    v: Literal[1] = CONTRACT_VERSION
+    site: Name
+    device: Name
+    device_time: datetime
+    boot: int = Field(ge=0)
+    passages: int = Field(ge=0)
+    verdicts: dict[Decision, int] = {}
+    outbox_depth: int = Field(ge=0)
+    outbox_capacity: int = Field(ge=1)
+    decode_fps: float | None = None
+    cpu_temp_c: float | None = None
+    disk_free_mb: float | None = None
+
+
+class PolicyPush(Model):
+    """Downlink (retained): a new policy document. The agent validates it and reports a refusal."""
+
+    type: Literal["policy"] = "policy"
+    v: Literal[1] = CONTRACT_VERSION
+    version: Short
+    issued_at: datetime
+    document: dict[str, Any]
+
+
+class WatchlistPush(Model):
+    """Downlink (retained): people to stop (协查名单), as keyed pseudonyms only, never ID numbers."""
+
+    type: Literal["watchlist"] = "watchlist"
+    v: Literal[1] = CONTRACT_VERSION
+    version: Short
+    issued_at: datetime
+    pseudonyms: Annotated[list[Hex64], Field(max_length=200_000)]
+
+
+class ConfigPush(Model):
+    """Downlink (retained): settings central may change on a box without a visit."""
+
+    type: Literal["config"] = "config"
+    v: Literal[1] = CONTRACT_VERSION
+    version: Short
+    issued_at: datetime
+    metrics_interval_s: float | None = Field(default=None, ge=5, le=3600)
+
+
+class RiskAreasPush(Model):
+    """Downlink (retained): risk areas by region code (GB/T 2260), matched against a traveller's origin.
+
+    A code ending in zeros covers its whole prefecture (4 digits kept) or province (2 digits kept).
+    """
+
+    type: Literal["risk_areas"] = "risk_areas"
+    v: Literal[1] = CONTRACT_VERSION
+    version: Short
+    issued_at: datetime
+    regions: Annotated[list[RegionCode], Field(max_length=5000)]
+
+
+UPLINK_MODELS: dict[str, type[Model]] = {"verdict": Verdict, "status": Status, "metrics": Metrics}
+DOWNLINK_MODELS: dict[str, type[Model]] = {
+    "policy": PolicyPush,
+    "watchlist": WatchlistPush,
+    "risk_areas": RiskAreasPush,
+    "config": ConfigPush,
+}
