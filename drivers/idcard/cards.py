@@ -1,0 +1,226 @@
+"""The card holder's record: the 256-byte text block of the four card types, parsed and encoded.
+
+Theory of operation. The text block is UCS-2 little-endian, every field padded with spaces to a fixed
+width at a fixed offset; the character at offset 248 says which layout applies (space: resident card,
+`J`: HK/Macau/Taiwan residence permit, `I`: foreign permanent resident card 2017, `Y`: the same card,
+2023). A layout is a table of (field, offset, bytes, kind) rows, read and written by the same two
+functions, so parsing and encoding cannot drift apart. Fields are sliced by offset and only trailing
+padding is removed: English names and addresses keep their inner spaces. A field listed twice (the
+2023 card's English name) continues in the second slot.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    computed_field,
+    model_serializer,
+)
+
+from contract.idnumber import mask
+from drivers.idcard import codes, numbers
+from drivers.idcard.errors import PeerError, UsageError
+from drivers.idcard.photo import NoPhotoDecoder, PhotoDecoder, decode_photo, register_photo_decoder
+
+__all__ = ["CardType", "IdCard", "parse_text", "encode_text", "TEXT_SIZE", "NoPhotoDecoder",
+           "PhotoDecoder", "register_photo_decoder"]
+
+TEXT_SIZE = 256
+FOREVER = "长期"  # the "valid to" of a card without end date
+_TYPE_OFFSET = 248
+
+
+class CardType(StrEnum):
+    RESIDENT = "resident"  # 居民身份证
+    HK_MO_TW = "hk_mo_tw"  # 港澳台居民居住证 (J)
+    FOREIGN_2017 = "foreign_2017"  # 外国人永久居留身份证 2017 (I)
+    FOREIGN_2023 = "foreign_2023"  # 外国人永久居留身份证 2023 (Y), single source
+
+
+_MARKS = {CardType.RESIDENT: " ", CardType.HK_MO_TW: "J", CardType.FOREIGN_2017: "I",
+          CardType.FOREIGN_2023: "Y"}
+_TYPES = {mark: card_type for card_type, mark in _MARKS.items()}
+
+Kind = Literal["text", "date", "end", "count"]
+_Row = tuple[str, int, int, Kind]
+
+_COMMON_TAIL: list[_Row] = [("valid_from", 188, 16, "date"), ("valid_to", 204, 16, "end")]
+_LAYOUTS: dict[CardType, list[_Row]] = {
+    CardType.RESIDENT: [
+        ("name", 0, 30, "text"), ("sex", 30, 2, "text"), ("nation", 32, 4, "text"),
+        ("birth", 36, 16, "date"), ("address", 52, 70, "text"), ("id_number", 122, 36, "text"),
+        ("issuer", 158, 30, "text"), *_COMMON_TAIL,
+    ],
+    CardType.HK_MO_TW: [
+        ("name", 0, 30, "text"), ("sex", 30, 2, "text"), ("birth", 36, 16, "date"),
+        ("address", 52, 70, "text"), ("id_number", 122, 36, "text"), ("issuer", 158, 30, "text"),
+        *_COMMON_TAIL, ("pass_number", 220, 18, "text"), ("issue_count", 238, 4, "count"),
+    ],
+    CardType.FOREIGN_2017: [
+        ("name_en", 0, 120, "text"), ("sex", 120, 2, "text"), ("id_number", 122, 30, "text"),
+        ("nationality", 152, 6, "text"), ("name", 158, 30, "text"), *_COMMON_TAIL,
+        ("birth", 220, 16, "date"), ("card_version", 236, 4, "text"), ("issuer", 240, 8, "text"),
+    ],
+    CardType.FOREIGN_2023: [
+        ("name", 0, 30, "text"), ("sex", 30, 2, "text"), ("renewal_count", 32, 4, "count"),
+        ("birth", 36, 16, "date"), ("name_en", 52, 70, "text"), ("id_number", 122, 36, "text"),
+        ("issuer", 158, 30, "text"), *_COMMON_TAIL, ("name_en", 220, 22, "text"),
+        ("nationality", 242, 6, "text"), ("previous_ref", 250, 6, "text"),
+    ],
+}
+
+
+class IdCard(BaseModel):
+    """One card as read from its chip. `photo` and `fingerprints` are raw bytes kept out of repr and
+    out of serialisation unless asked: `model_dump(context={"biometrics": True})`."""
+
+    model_config = ConfigDict(frozen=True, ser_json_bytes="base64", val_json_bytes="base64")
+
+    type: CardType
+    name: str  # Chinese name; may be empty on a 2017 foreign card
+    name_en: str | None = None  # foreign cards, inner spaces kept
+    sex: str  # GB/T 2261.1 code: 0 unknown, 1 male, 2 female, 9 not stated
+    nation: str | None = None  # GB 3304 code, resident cards
+    nationality: str | None = None  # foreign cards: the country code printed on the card
+    birth: date
+    address: str | None = None  # resident and HK/Macau/Taiwan cards
+    id_number: str
+    issuer: str | None = None  # issuing authority (2017 foreign card: the authority's code)
+    valid_from: date
+    valid_to: date | None  # None: 长期, no end date
+    pass_number: str | None = None  # J: the travel permit's number
+    issue_count: int | None = None  # J: how many times the permit was issued
+    card_version: str | None = None  # I
+    renewal_count: int | None = None  # Y
+    previous_ref: str | None = None  # Y: link to the holder's old card number (single source)
+    newest_address: str | None = None  # the appended address, when the reader was asked for it
+    photo: bytes = Field(default=b"", repr=False)  # WLT, see drivers.idcard.photo
+    fingerprints: bytes = Field(default=b"", repr=False)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def sex_text(self) -> str:
+        return codes.sex_text(self.sex)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def nation_text(self) -> str | None:
+        return codes.nation_text(self.nation) if self.nation is not None else None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def id_checksum_ok(self) -> bool:
+        if self.type is CardType.FOREIGN_2017:
+            return numbers.foreign_2017_ok(self.id_number)
+        return numbers.mod11_2_ok(self.id_number)
+
+    @property
+    def id_masked(self) -> str:
+        return mask(self.id_number)
+
+    def expired(self, on: date) -> bool:
+        """Whether the card is out of date on `on` (the last valid day still counts)."""
+        return self.valid_to is not None and on > self.valid_to
+
+    def photo_image(self, decoder: str | None = None) -> bytes:
+        """The photo as an image file, through a registered WLT decoder (none ships)."""
+        return decode_photo(self.photo, decoder)
+
+    def __repr_args__(self) -> Any:
+        for key, value in super().__repr_args__():
+            yield key, (mask(value) if key == "id_number" else value)
+
+    @model_serializer(mode="wrap")
+    def _without_biometrics(self, handler: SerializerFunctionWrapHandler,
+                            info: SerializationInfo) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if not (isinstance(info.context, dict) and info.context.get("biometrics")):
+            data.pop("photo", None)
+            data.pop("fingerprints", None)
+        return data
+
+
+def _decode_field(block: bytes, name: str, offset: int, size: int) -> str:
+    try:
+        return block[offset : offset + size].decode("utf-16-le")
+    except UnicodeDecodeError as exc:
+        raise PeerError(f"field {name} at {offset} is not UCS-2 text") from exc
+
+
+def _convert(name: str, kind: Kind, text: str) -> Any:
+    if kind == "text":
+        return text
+    if kind == "count":
+        if not text:
+            return None
+        if not text.isdigit():
+            raise PeerError(f"field {name} holds {text!r}, not a count")
+        return int(text)
+    if kind == "end" and text == FOREVER:
+        return None
+    if len(text) != 8 or not text.isdigit():
+        raise PeerError(f"field {name} holds {text!r}, not a YYYYMMDD date")
+    try:
+        return date(int(text[:4]), int(text[4:6]), int(text[6:]))
+    except ValueError as exc:
+        raise PeerError(f"field {name} holds {text!r}, not a calendar date") from exc
+
+
+def parse_text(block: bytes, photo: bytes = b"", fingerprints: bytes = b"") -> IdCard:
+    """The 256-byte text block (plus the raw photo and fingerprints) as an `IdCard`."""
+    if len(block) != TEXT_SIZE:
+        raise PeerError(f"the text block has {len(block)} bytes, not {TEXT_SIZE}")
+    mark = _decode_field(block, "card type", _TYPE_OFFSET, 2)
+    card_type = _TYPES.get(mark)
+    if card_type is None:
+        raise PeerError(f"unknown card type mark {mark!r} at offset {_TYPE_OFFSET}")
+    raw: dict[str, str] = {}
+    kinds: dict[str, Kind] = {}
+    for name, offset, size, kind in _LAYOUTS[card_type]:
+        raw[name] = raw.get(name, "") + _decode_field(block, name, offset, size)
+        kinds[name] = kind
+    values = {name: _convert(name, kinds[name], text.rstrip(" \x00")) for name, text in raw.items()}
+    try:
+        return IdCard(type=card_type, photo=photo, fingerprints=fingerprints, **values)
+    except ValidationError as exc:
+        raise PeerError(f"the text block does not make a card: {exc.errors()[0]['msg']}") from exc
+
+
+def _field_text(card: IdCard, name: str, kind: Kind, width: int) -> str:
+    value = getattr(card, name)
+    if value is None:
+        return FOREVER if kind == "end" else ""
+    if isinstance(value, date):
+        return value.strftime("%Y%m%d")
+    if kind == "count":
+        return f"{value:0{width}d}"
+    return str(value)
+
+
+def encode_text(card: IdCard) -> bytes:
+    """The 256-byte text block of `card` (for the simulator and round-trip tests)."""
+    chars = [" "] * (TEXT_SIZE // 2)
+    chars[_TYPE_OFFSET // 2] = _MARKS[card.type]
+    layout = _LAYOUTS[card.type]
+    widths: dict[str, int] = {}
+    for name, _, size, _ in layout:
+        widths[name] = widths.get(name, 0) + size // 2
+    rest = {name: _field_text(card, name, kind, widths[name]) for name, _, _, kind in layout}
+    for name, text in rest.items():
+        if len(text) > widths[name]:
+            raise UsageError(f"{name} has {len(text)} characters; the card holds {widths[name]}")
+        if any(ord(c) > 0xFFFF or 0xD800 <= ord(c) <= 0xDFFF for c in text):
+            raise UsageError(f"{name} holds a character outside UCS-2")
+    for name, offset, size, _ in layout:
+        piece, rest[name] = rest[name][: size // 2], rest[name][size // 2 :]
+        chars[offset // 2 : offset // 2 + len(piece)] = piece
+    return "".join(chars).encode("utf-16-le")
