@@ -1,0 +1,130 @@
+"""The one interface every thermometer codec implements, and the framing loop they share.
+
+Theory of operation: a codec is sans-I/O. The transport asks it which bytes to send once after
+opening the port (`start_request`, e.g. "stream continuously") and before each reading
+(`poll_request`, None for devices that stream on their own), and hands it every received chunk with
+the box's time (`feed`). `feed` returns what the chunk completed: `RawReading`s and `FrameError`s.
+
+Each family only writes `_step`: look at the buffer from a position and say how many bytes it used
+and what they were — a reading, a rejected frame, a valid frame that carries no reading (an
+acknowledgement), line noise to skip, or "need more bytes" (consumed 0). The shared loop builds the
+events, folds consecutive noise into one error, and keeps only an incomplete frame buffered, so the
+buffer is bounded by the family's largest frame.
+
+Errors split by whose fault: `FrameError` is the device's (bad checksum, noise, a device exception);
+it is returned, never raised, so one bad frame never stops a stream. `ConfigError` is ours (options
+that cannot work) and is raised at construction.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import datetime
+
+from drivers.thermo.events import RawReading
+
+
+class CodecError(Exception):
+    """Base of every thermometer codec error."""
+
+
+class ConfigError(CodecError, ValueError):
+    """Local misuse: codec options that cannot work (raised, at construction)."""
+
+
+class FrameError(CodecError):
+    """The device sent bytes that do not decode. Returned by `feed`, never raised by it."""
+
+    def __init__(self, protocol: str, reason: str, raw: bytes) -> None:
+        super().__init__(f"{protocol}: {reason} ({raw.hex(' ')})")
+        self.protocol, self.reason, self.raw = protocol, reason, raw
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    object_c: float
+    ambient_c: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    reason: str
+
+
+class Ignored:
+    """A well-formed frame that carries no reading (e.g. an acknowledgement)."""
+
+
+class Garbage:
+    """Bytes that cannot start a frame: skipped, reported together as one FrameError."""
+
+
+Outcome = Decoded | Rejected | Ignored | Garbage
+IGNORED, GARBAGE = Ignored(), Garbage()
+NEED_MORE: tuple[int, Outcome] = (0, GARBAGE)
+CodecEvent = RawReading | FrameError
+
+
+def skip_to(buf: bytes, pos: int, header: bytes) -> tuple[int, Outcome]:
+    """Skip noise up to the next `header` after `pos`, keeping a tail that may start one.
+
+    The caller has checked that no header (nor the start of one, at the buffer's end) is at `pos`.
+    """
+    found = buf.find(header, pos + 1)
+    if found >= 0:
+        return found - pos, GARBAGE
+    keep = next((k for k in range(len(header) - 1, 0, -1) if buf.endswith(header[:k])), 0)
+    return max(0, len(buf) - pos - keep), GARBAGE
+
+
+class Codec(ABC):
+    """Host side of one thermometer protocol family."""
+
+    protocol: str  # the registry name
+
+    def __init__(self) -> None:
+        self._buf = b""
+
+    def start_request(self) -> bytes:
+        """Bytes to send once after the port opens (and again after a silence)."""
+        return b""
+
+    @abstractmethod
+    def poll_request(self) -> bytes | None:
+        """The request for one reading, or None when the device streams on its own."""
+
+    @abstractmethod
+    def _step(self, buf: bytes, pos: int) -> tuple[int, Outcome]:
+        """Parse `buf` from `pos` (< len): (bytes used, outcome); (0, _) means need more bytes."""
+
+    def feed(self, data: bytes, at: datetime) -> list[CodecEvent]:
+        """Take received bytes; return the readings and errors they completed, in order."""
+        buf = self._buf + data
+        events: list[CodecEvent] = []
+        noise = bytearray()
+        pos = 0
+        while pos < len(buf):
+            used, outcome = self._step(buf, pos)
+            if used == 0:
+                break
+            frame, pos = buf[pos : pos + used], pos + used
+            if isinstance(outcome, Garbage):
+                noise += frame
+                continue
+            if noise:
+                events.append(FrameError(self.protocol, "line noise skipped", bytes(noise)))
+                noise.clear()
+            if isinstance(outcome, Decoded):
+                events.append(RawReading(object_c=outcome.object_c, ambient_c=outcome.ambient_c,
+                                         raw=frame, protocol=self.protocol, received_at=at))
+            elif isinstance(outcome, Rejected):
+                events.append(FrameError(self.protocol, outcome.reason, frame))
+        if noise:
+            events.append(FrameError(self.protocol, "line noise skipped", bytes(noise)))
+        self._buf = buf[pos:]
+        return events
+
+    def reset(self) -> None:
+        """Forget a half-received frame (after reconnecting)."""
+        self._buf = b""
