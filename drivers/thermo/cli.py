@@ -1,0 +1,202 @@
+"""`checkpoint thermo …`: the field tool for serial thermometers.
+
+`parse` decodes one captured frame, `watch` shows a live device (readings, measurements, health),
+`calibrate` records the forehead -> body offset against a reference and writes it into the box's
+configuration (`thermo.offset_c`).
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from drivers.thermo.events import RawReading, TemperatureMeasured
+
+if TYPE_CHECKING:
+    from drivers.thermo.device import ThermoConfig
+
+app = typer.Typer(no_args_is_help=True, help="Serial thermometers: decode frames, watch a device, calibrate.")
+
+MAX_OFFSET_C = 5.0  # a larger correction means a bad aim or a bad reference, not a forehead
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+@app.command()
+def parse(
+    frame: Annotated[list[str], typer.Argument(help="the captured bytes in hex; spaces allowed")],
+    protocol: Annotated[str, typer.Option(help="gy-mcu, aa-a5, modbus or ascii")],
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    modbus_address: Annotated[int, typer.Option(help="modbus: slave address")] = 1,
+    modbus_scale: Annotated[float, typer.Option(help="modbus: °C per count")] = 0.1,
+    modbus_unsigned: Annotated[bool, typer.Option(help="modbus: the register is unsigned")] = False,
+    ascii_pattern: Annotated[str | None, typer.Option(help="ascii: regex with group (?P<object>…)")] = None,
+) -> None:
+    """Decode one captured frame (a reply from the device) and print its temperatures."""
+    from drivers.thermo.codecs import FrameError, family
+
+    try:
+        data = bytes.fromhex("".join(frame))
+        fam = family(protocol)
+        overrides: dict[str, Any] = {
+            "modbus": {"address": modbus_address, "scale": modbus_scale, "signed": not modbus_unsigned},
+            "ascii": {"pattern": ascii_pattern} if ascii_pattern else {},
+        }.get(fam.options_key, {})
+        codec = fam.make(fam.options(**overrides))
+    except ValidationError as exc:
+        _fail(_first_error(exc))
+    except ValueError as exc:  # bad hex, unknown protocol (ConfigError)
+        _fail(str(exc))
+    events = codec.feed(data, datetime.now(UTC))
+    if errors := [e for e in events if isinstance(e, FrameError)]:
+        _fail(f"not a valid {protocol} frame: {errors[0].reason} ({errors[0].raw.hex(' ')})")
+    if not events:
+        _fail(f"incomplete {protocol} frame: {len(data)} bytes and no reading")
+    for reading in events:
+        assert isinstance(reading, RawReading)
+        if as_json:
+            typer.echo(json.dumps({"object_c": reading.object_c, "ambient_c": reading.ambient_c}))
+        else:
+            typer.echo(_reading_line(reading))
+
+
+@app.command()
+def watch(
+    port: Annotated[str | None, typer.Option(help="serial port (default: the config's)")] = None,
+    protocol: Annotated[str | None, typer.Option(help="gy-mcu, aa-a5, modbus or ascii")] = None,
+    baud: Annotated[int | None, typer.Option(help="default: the protocol's usual speed")] = None,
+    config: Annotated[Path | None, typer.Option(help="the box's YAML configuration")] = None,
+    seconds: Annotated[float, typer.Option(help="stop after this long; 0: until Ctrl-C")] = 0.0,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
+) -> None:
+    """Print readings, measurements and health of a live thermometer."""
+    cfg = _config(config, port=port, protocol=protocol, baud=baud, emit_raw=True)
+
+    def show(event: BaseModel) -> bool:
+        _print_event(event, as_json)
+        return False
+
+    _run_device(cfg, seconds, show)
+
+
+@app.command()
+def calibrate(
+    config: Annotated[Path, typer.Option(help="the box's YAML configuration; thermo.offset_c is written")],
+    reference: Annotated[float, typer.Option(help="the true temperature: black body set point or a "
+                                                  "clinical thermometer reading of the subject, °C")],
+    object_c: Annotated[float | None, typer.Option(help="the thermometer's reading, if already known; "
+                                                        "otherwise it is measured now")] = None,
+    port: Annotated[str | None, typer.Option(help="serial port (default: the config's)")] = None,
+    protocol: Annotated[str | None, typer.Option(help="default: the config's")] = None,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for a measurement")] = 60.0,
+) -> None:
+    """Record the offset (reference - reading) and write it to thermo.offset_c in the configuration."""
+    if object_c is None:
+        cfg = _config(config, port=port, protocol=protocol)
+        typer.echo(f"Present the reference to the thermometer on {cfg.port} …")
+        found: list[TemperatureMeasured] = []
+        _run_device(cfg, timeout, lambda e: _complete(e, cfg.samples, found))
+        if not found:
+            _fail(f"no complete measurement within {timeout:g} s")
+        object_c = found[0].object_c
+    offset = round(reference - object_c, 2)
+    if abs(offset) > MAX_OFFSET_C:
+        _fail(f"offset {offset:+.2f} °C is implausible (limit ±{MAX_OFFSET_C:g}); check the aim and the reference")
+    from drivers.thermo.config_file import with_offset
+
+    try:
+        text = config.read_text(encoding="utf-8") if config.exists() else ""
+        config.write_text(with_offset(text, offset), encoding="utf-8")
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        _fail(f"cannot update {config}: {exc}")
+    typer.echo(f"thermometer read {object_c:.2f} °C against {reference:.2f} °C: "
+               f"thermo.offset_c = {offset:+.2f} written to {config}")
+
+
+def _complete(event: BaseModel, samples: int, found: list[TemperatureMeasured]) -> bool:
+    if isinstance(event, TemperatureMeasured) and event.samples == samples:
+        found.append(event)
+        return True
+    return False
+
+
+def _config(path: Path | None, **overrides: Any) -> ThermoConfig:
+    from drivers.thermo.device import ThermoConfig
+
+    section: dict[str, Any] = {}
+    if path is not None and path.exists():
+        try:
+            section = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("thermo") or {}
+        except (OSError, yaml.YAMLError, AttributeError) as exc:
+            _fail(f"cannot read {path}: {exc}")
+    section |= {k: v for k, v in overrides.items() if v is not None}
+    if "port" not in section:
+        _fail("no port: give --port or a configuration with thermo.port")
+    try:
+        return ThermoConfig.model_validate(section)
+    except ValidationError as exc:
+        _fail(_first_error(exc))
+
+
+def _run_device(cfg: ThermoConfig, seconds: float, handle: Callable[[BaseModel], bool]) -> None:
+    """Run the thermometer until `handle(event)` returns True, `seconds` pass, or Ctrl-C."""
+    from drivers.thermo.device import Thermometer
+
+    events: queue.Queue[BaseModel] = queue.Queue(maxsize=256)
+    stop = threading.Event()
+    worker = threading.Thread(target=Thermometer(cfg).run, args=(events.put, stop), daemon=True)
+    worker.start()
+    deadline = time.monotonic() + seconds if seconds > 0 else float("inf")
+    try:
+        while time.monotonic() < deadline:
+            try:
+                event = events.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if handle(event):
+                break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
+        while worker.is_alive():  # let a blocked put finish so the transport can see `stop`
+            try:
+                events.get(timeout=0.1)
+            except queue.Empty:
+                continue
+
+
+def _print_event(event: BaseModel, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps({"event": type(event).__name__, **event.model_dump(mode="json")}))
+    elif isinstance(event, RawReading):
+        typer.echo(_reading_line(event))
+    elif isinstance(event, TemperatureMeasured):
+        value = f"body {event.body_c:.2f} °C" if event.body_c is not None else f"INVALID ({event.reason})"
+        typer.echo(f"measured  {value}  object {event.object_c:.2f} offset {event.offset_c:+.2f} "
+                   f"samples {event.samples}")
+    else:
+        typer.echo(f"health    {event.model_dump(mode='json')}")
+
+
+def _reading_line(reading: RawReading) -> str:
+    ambient = "-" if reading.ambient_c is None else f"{reading.ambient_c:.2f}"
+    return f"reading   object {reading.object_c:.2f} °C  ambient {ambient} °C  raw {reading.raw.hex(' ')}"
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    return f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
