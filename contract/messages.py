@@ -147,9 +147,10 @@ class Inputs(Model):
 
 
 class Override(Model):
-    """A staff decision that replaced the policy's."""
+    """A staff decision that replaced the policy's: `original` is what the policy decided."""
 
     original: Decision
+    decision: Decision
     reason: Text
     staff: Short = ""
 
@@ -172,6 +173,7 @@ class Verdict(Model):
     reasons: Annotated[list[Reason], Field(max_length=20)]
     follow_up: Annotated[list[FollowUp], Field(max_length=10)] = []
     override: Override | None = None
+    supersedes: UUID | None = None  # the verdict this one replaces (a staff override of it)
     policy_version: Short
     sig: Hex64 | None = None  # HMAC-SHA256 over the canonical payload (contract.signing)
 
@@ -261,6 +263,33 @@ class RiskAreasPush(Model):
     version: Short
     issued_at: datetime
     regions: Annotated[list[RegionCode], Field(max_length=5000)]
+
+
+class Receipt(Model):
+    """Downlink (not retained): central has committed these verdicts of one box.
+
+    The broker's PUBACK is not durable (a broker killed with SIGKILL forgets what it had not yet
+    saved), so a box deletes a verdict from its outbox only on this receipt, and sends again what
+    stays un-receipted. `seqs` are inclusive ranges [first, last].
+    """
+
+    type: Literal["receipt"] = "receipt"
+    v: Literal[1] = CONTRACT_VERSION
+    device: Name
+    seqs: Annotated[list[tuple[int, int]], Field(max_length=10_000)]
+
+    @classmethod
+    def of(cls, device: str, seqs: list[int]) -> Receipt:
+        ranges: list[tuple[int, int]] = []
+        for s in sorted(set(seqs)):
+            if ranges and ranges[-1][1] == s - 1:
+                ranges[-1] = (ranges[-1][0], s)
+            else:
+                ranges.append((s, s))
+        return cls(device=device, seqs=ranges)
+
+    def expand(self) -> list[int]:
+        return [s for first, last in self.seqs for s in range(first, last + 1)]
 
 
 UPLINK_MODELS: dict[str, type[Model]] = {"verdict": Verdict, "status": Status, "metrics": Metrics}

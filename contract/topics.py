@@ -6,7 +6,8 @@
     checkpoint/v1/<site>/<device>/down/<what>    retained downlink for one box
     checkpoint/v1/all/down/<what>                retained downlink for every box
 
-`<what>` is one of contract.messages.DOWNLINK_MODELS. A box's own downlink overrides the broadcast.
+`<what>` is one of contract.messages.DOWNLINK_MODELS (retained settings; a box's own overrides the
+broadcast) or `receipt` (not retained: central's confirmation of stored verdicts).
 """
 
 from __future__ import annotations

@@ -14,6 +14,10 @@ from collections.abc import Callable
 
 from pydantic import BaseModel
 
+from checkpoint.backoff import Backoff
+
+__all__ = ["Backoff", "Device", "Emit"]
+
 Emit = Callable[[BaseModel], None]
 
 
@@ -23,19 +27,3 @@ class Device(ABC):
     @abstractmethod
     def run(self, emit: Emit, stop: threading.Event) -> None:
         """Read the device until `stop` is set, passing every event to `emit` (thread-safe)."""
-
-
-class Backoff:
-    """Reconnection delays: doubling from `first` up to `cap`, reset after a success."""
-
-    def __init__(self, first: float = 0.2, cap: float = 5.0) -> None:
-        self.first, self.cap = first, cap
-        self._next = first
-
-    def next_delay(self) -> float:
-        delay = self._next
-        self._next = min(self._next * 2, self.cap)
-        return delay
-
-    def reset(self) -> None:
-        self._next = self.first

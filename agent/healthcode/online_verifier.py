@@ -160,4 +160,3 @@ class OnlineVerifier(Verifier):
             self._cache.move_to_end(text)
             while len(self._cache) > self._settings.cache_size:
                 self._cache.popitem(last=False)
-

@@ -58,11 +58,15 @@ class SignedVerifier(Verifier):
             vaccine_doses=claims.vac,
         )
         if now > claims.expires_at:
-            return status.model_copy(update={"expired": True, "detail": f"expired at {claims.expires_at:%Y-%m-%d %H:%M}Z"})
+            return status.model_copy(
+                update={"expired": True, "detail": f"expired at {claims.expires_at:%Y-%m-%d %H:%M}Z"}
+            )
         if claims.issued_at > now + CLOCK_SKEW:
             return status.model_copy(update={"detail": "issued in the future: check the box's clock"})
         if screen_colour not in (CodeColour.UNKNOWN, status.colour):
-            return status.model_copy(update={"detail": f"screen shows {screen_colour.value}; signed colour used"})
+            return status.model_copy(
+                update={"detail": f"screen shows {screen_colour.value}; signed colour used"}
+            )
         return status
 
 
@@ -76,5 +80,9 @@ def _valid(key: Ed25519PublicKey, signature: bytes, data: bytes) -> bool:
 
 def _forged(issuer: str | None, detail: str) -> CodeStatus:
     return CodeStatus(
-        colour=CodeColour.UNKNOWN, source=ColourSource.SIGNED_PAYLOAD, issuer=issuer, forged=True, detail=detail
+        colour=CodeColour.UNKNOWN,
+        source=ColourSource.SIGNED_PAYLOAD,
+        issuer=issuer,
+        forged=True,
+        detail=detail,
     )

@@ -1,0 +1,202 @@
+"""The durable outbox: every verdict is committed here before anyone sees it.
+
+Theory of operation: one SQLite file in WAL mode with `synchronous=FULL`, so a committed row
+survives a power cut. `append` assigns the device's next sequence number in the same transaction
+that stores the row, so sequence numbers never repeat or skip, across restarts too. The publisher
+reads rows in sequence order with `pending` and deletes them with `remove_ranges` only once central
+has confirmed it stored them (agent.publisher explains why the broker's PUBACK is not enough). The boot counter is bumped once per `open`.
+
+Capacity policy (tested): the outbox holds at most `capacity` rows. When it is full, appending a
+verdict evicts the oldest *pass* verdict not yet sent (counted in `evicted`, reported in metrics so
+central can explain the gap); flagged verdicts are never evicted, so an outbox full of flagged
+verdicts keeps growing past its capacity and says so (`over_capacity`). A full disk raises
+`OutboxFull`: the caller must not show a verdict it could not record.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY,
+    verdict_id TEXT NOT NULL UNIQUE,
+    boot INTEGER NOT NULL,
+    flagged INTEGER NOT NULL,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_pass ON outbox (flagged, seq);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+class OutboxError(Exception):
+    """The outbox cannot record a verdict."""
+
+
+class OutboxFull(OutboxError):
+    """The disk is full (or the file cannot grow): nothing was recorded."""
+
+
+@dataclass(frozen=True)
+class Row:
+    seq: int
+    verdict_id: str
+    boot: int
+    flagged: bool
+    topic: str
+    payload: bytes
+    created: float  # wall-clock seconds when committed
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection with the durability settings every user of the outbox file needs."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    return db
+
+
+class Outbox:
+    """Verdicts waiting for the broker. One instance per thread that uses it (SQLite connections)."""
+
+    def __init__(self, path: Path, capacity: int = 100_000) -> None:
+        self.path = Path(path)
+        self.capacity = capacity
+        self._db: sqlite3.Connection | None = None
+
+    def open(self, *, new_boot: bool = False) -> Outbox:
+        """Open the file; with `new_boot` count one more start of the agent."""
+        self._db = connect(self.path)
+        self._db.executescript(_SCHEMA)
+        if new_boot:
+            with self._tx() as db:
+                self._bump(db, "boot")
+        return self
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def __enter__(self) -> Outbox:
+        return self if self._db is not None else self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise RuntimeError("the outbox is not open")
+        return self._db
+
+    def _tx(self) -> _Transaction:
+        return _Transaction(self.db)
+
+    @staticmethod
+    def _bump(db: sqlite3.Connection, name: str, by: int = 1) -> int:
+        db.execute(
+            "INSERT INTO counters (name, value) VALUES (?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+            (name, by),
+        )
+        return int(db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()[0])
+
+    def counter(self, name: str) -> int:
+        row = self.db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
+        return int(row[0]) if row else 0
+
+    @property
+    def boot(self) -> int:
+        return self.counter("boot")
+
+    @property
+    def last_seq(self) -> int:
+        return self.counter("seq")
+
+    @property
+    def evicted(self) -> int:
+        return self.counter("evicted")
+
+    def next_seq(self) -> int:
+        """The sequence number the next `append` will assign (for building the verdict to store)."""
+        return self.last_seq + 1
+
+    def append(self, seq: int, verdict_id: str, flagged: bool, topic: str, payload: bytes) -> None:
+        """Commit one verdict built with `seq == next_seq()`; raise OutboxFull if the disk is full."""
+        try:
+            with self._tx() as db:
+                assigned = self._bump(db, "seq")
+                if assigned != seq:
+                    raise OutboxError(f"sequence {seq} was built but {assigned} is next: one writer only")
+                if self._depth(db) >= self.capacity:
+                    self._evict_oldest_pass(db)
+                db.execute(
+                    "INSERT INTO outbox (seq, verdict_id, boot, flagged, topic, payload, created) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (seq, verdict_id, self.boot, int(flagged), topic, payload, time.time()),
+                )
+        except sqlite3.OperationalError as exc:
+            if "full" in str(exc).lower():
+                raise OutboxFull(f"{self.path}: disk full, the verdict was not recorded") from exc
+            raise
+
+    def _evict_oldest_pass(self, db: sqlite3.Connection) -> None:
+        victim = db.execute("SELECT seq FROM outbox WHERE flagged = 0 ORDER BY seq LIMIT 1").fetchone()
+        if victim is not None:
+            db.execute("DELETE FROM outbox WHERE seq = ?", victim)
+            self._bump(db, "evicted")
+
+    @staticmethod
+    def _depth(db: sqlite3.Connection) -> int:
+        return int(db.execute("SELECT count(*) FROM outbox").fetchone()[0])
+
+    def depth(self) -> int:
+        return self._depth(self.db)
+
+    def over_capacity(self) -> bool:
+        return self.depth() > self.capacity
+
+    def pending(self, after_seq: int = 0, limit: int = 500) -> list[Row]:
+        return self._select("WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit))
+
+    def rows(self, seqs: list[int]) -> list[Row]:
+        """The rows with these sequence numbers that are still here (at most 900 asked at once)."""
+        if not seqs:
+            return []
+        return self._select(f"WHERE seq IN ({','.join('?' * len(seqs))}) ORDER BY seq", tuple(seqs))
+
+    def _select(self, where: str, args: tuple[int, ...]) -> list[Row]:
+        cur = self.db.execute(
+            f"SELECT seq, verdict_id, boot, flagged, topic, payload, created FROM outbox {where}", args
+        )
+        return [Row(s, v, b, bool(f), t, bytes(p), c) for s, v, b, f, t, p, c in cur]
+
+    def remove_ranges(self, ranges: list[tuple[int, int]]) -> int:
+        """Delete the rows central has stored (inclusive ranges); returns how many were here."""
+        if not ranges:
+            return 0
+        with self._tx() as db:
+            cur = db.executemany("DELETE FROM outbox WHERE seq BETWEEN ? AND ?", ranges)
+            return cur.rowcount
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE … COMMIT, rolled back on any exception."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.db.execute("BEGIN IMMEDIATE")
+        return self.db
+
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")

@@ -1,0 +1,124 @@
+"""Drains the outbox to central: QoS 1, in order, a row deleted only once central has stored it.
+
+Theory of operation. A row goes through three states, all but the first kept in memory only:
+  waiting   in the outbox, not yet handed to paho in this run;
+  in flight handed to paho (mid -> seq); paho re-sends it by itself after a reconnect;
+  sent      the broker's PUBACK came. The row stays in the outbox until central's receipt.
+The broker's PUBACK alone is not enough to delete: Mosquitto acknowledges before it has saved
+anything, so a broker killed with SIGKILL forgets what it had. Central commits, acknowledges, and
+then publishes a receipt; only the receipt deletes rows. A sent row without a receipt is handed
+again after `resend_after_s`, doubling per attempt (central stores each verdict id once). On
+start every row in the outbox is waiting again.
+
+A row is marked "replayed" (an MQTT user property, outside the signature) when it waited for the
+broker: committed before the current connection existed, or in an earlier run. A PUBACK that
+refuses the message (an ACL, a quota) leaves its row in the outbox, counted in `refused`.
+The mid -> seq map is touched only in this thread: paho's network thread just queues events.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from pathlib import Path
+
+from agent.link import Link
+from agent.outbox import Outbox, Row
+from contract.messages import Receipt
+
+log = logging.getLogger(__name__)
+
+
+class Publisher:
+    def __init__(self, outbox_path: Path, link: Link, *, window: int = 500, resend_after_s: float = 30.0) -> None:
+        self._path = outbox_path
+        self._link = link
+        self._window = window
+        self._resend_after = resend_after_s
+        self._inflight: dict[int, int] = {}  # mid -> seq
+        self._sent: dict[int, tuple[float, float]] = {}  # seq -> (resend at, current wait)
+        self._receipts: queue.SimpleQueue[Receipt] = queue.SimpleQueue()
+        self._flush = threading.Event()
+        self._last_handed = 0
+        self._started = time.time()
+        self._connected_since = 0.0
+        self._seen_connections = 0
+        self.stored = 0  # rows central confirmed in this run
+        self.refused = 0  # rows the broker refused in this run (kept in the outbox)
+
+    def notify(self) -> None:
+        """A new row was committed."""
+        self._link.wakeup.set()
+
+    def receipt(self, receipt: Receipt) -> None:
+        """Called from the network thread with central's receipt."""
+        self._receipts.put(receipt)
+        self._link.wakeup.set()
+
+    def flush(self) -> None:
+        """Send every un-receipted row again now (the agent is stopping and drains its outbox)."""
+        self._flush.set()
+        self._link.wakeup.set()
+
+    def run(self, stop: threading.Event) -> None:
+        with Outbox(self._path).open() as outbox:
+            while not stop.is_set():
+                self._link.wakeup.wait(0.5)
+                self._link.wakeup.clear()
+                self._settle(outbox)
+                if self._link.connected.is_set():
+                    self._hand_out(outbox)
+            self._settle(outbox)
+
+    def _settle(self, outbox: Outbox) -> None:
+        now = time.monotonic()
+        while not self._link.acks.empty():
+            mid, accepted = self._link.acks.get()
+            seq = self._inflight.pop(mid, None)
+            if seq is None:
+                continue
+            if accepted:
+                self._sent.setdefault(seq, (now + self._resend_after, self._resend_after))
+            else:
+                self.refused += 1
+                log.error("the broker refused a verdict; it stays in the outbox", extra={"seq": seq})
+        while not self._receipts.empty():
+            receipt = self._receipts.get()
+            self.stored += outbox.remove_ranges(receipt.seqs)
+            for first, last in receipt.seqs:
+                for seq in [s for s in self._sent if first <= s <= last]:
+                    del self._sent[seq]
+
+    def _hand_out(self, outbox: Outbox) -> None:
+        if self._link.connections != self._seen_connections:
+            self._seen_connections = self._link.connections
+            self._connected_since = time.time()
+        room = self._window - len(self._inflight)
+        due = self._due_resends(room)
+        for row in outbox.rows(due):
+            self._publish(row)
+        room -= len(due)
+        if room > 0:
+            for row in outbox.pending(after_seq=self._last_handed, limit=room):
+                self._publish(row)
+                self._last_handed = row.seq
+
+    def _due_resends(self, room: int) -> list[int]:
+        now = time.monotonic()
+        if self._flush.is_set():
+            self._flush.clear()
+            self._sent = {seq: (now, wait) for seq, (_, wait) in self._sent.items()}
+        due = sorted(seq for seq, (at, _) in self._sent.items() if at <= now)[: max(room, 0)]
+        for seq in due:
+            wait = min(self._sent.pop(seq)[1] * 2, 1800.0)
+            self._sent[seq] = (now + wait, wait)
+        if due:
+            log.warning("no receipt from central; sending again", extra={"rows": len(due), "first_seq": due[0]})
+        return due
+
+    def _publish(self, row: Row) -> None:
+        replayed = row.created < self._connected_since or row.created < self._started
+        mid = self._link.publish(row.topic, row.payload, replayed=replayed)
+        self._inflight[mid] = row.seq

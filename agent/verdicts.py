@@ -1,0 +1,109 @@
+"""Turning a decided passage into the signed verdict message that leaves the box.
+
+Privacy (DESIGN.md): the verdict carries the masked ID and the keyed pseudonym; the full identity
+travels only when the verdict is flagged (not `pass`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from agent.facts import PassageFacts
+from agent.policy import Outcome
+from contract import idnumber
+from contract.messages import (
+    CheckpointKind,
+    CodeInput,
+    Decision,
+    Identity,
+    IdSource,
+    Inputs,
+    Override,
+    PersonInput,
+    TemperatureInput,
+    Verdict,
+)
+
+
+@dataclass(frozen=True)
+class Station:
+    """Who is deciding: the box's identity and keys."""
+
+    site: str
+    device: str
+    kind: CheckpointKind
+    pseudonym_key: bytes
+
+    def pseudonym(self, facts: PassageFacts) -> str | None:
+        return idnumber.pseudonym(self.pseudonym_key, facts.person.id_number) if facts.person else None
+
+
+def build(
+    station: Station,
+    facts: PassageFacts,
+    outcome: Outcome,
+    *,
+    seq: int,
+    boot: int,
+    policy_version: str,
+    now: datetime,
+    clock_synced: bool,
+    override: Override | None = None,
+) -> Verdict:
+    decision = outcome.decision if override is None else override.decision
+    flagged = decision is not Decision.PASS
+    return Verdict(
+        id=uuid.uuid4(),
+        site=station.site,
+        device=station.device,
+        seq=seq,
+        boot=boot,
+        device_time=now,
+        clock_synced=clock_synced,
+        kind=station.kind,
+        inputs=_inputs(station, facts, flagged),
+        decision=decision,
+        reasons=list(outcome.reasons),
+        follow_up=list(outcome.follow_up),
+        override=override,
+        policy_version=policy_version,
+    )
+
+
+def _inputs(station: Station, facts: PassageFacts, flagged: bool) -> Inputs:
+    person = facts.person
+    if person is None:
+        person_in = PersonInput(source=IdSource.NONE)
+    else:
+        person_in = PersonInput(
+            source=person.source,
+            pseudonym=station.pseudonym(facts),
+            id_masked=idnumber.mask(person.id_number),
+            province=idnumber.province_code(person.id_number) if person.id_number[:2].isdigit() else None,
+            card_expired=person.card_expired,
+            identity=Identity(name=person.name, id_number=person.id_number, card_type=person.card_type)
+            if flagged
+            else None,
+        )
+    code = facts.code
+    temps = facts.temps
+    last = temps[-1] if temps else None
+    return Inputs(
+        person=person_in,
+        code=CodeInput(colour=code.colour, source=code.source, issuer=code.issuer, detail=code.detail[:500])
+        if code
+        else None,
+        temperature=TemperatureInput(
+            body_c=last.body_c,
+            object_c=last.object_c,
+            offset_c=last.offset_c,
+            sensor=last.sensor,
+            readings=len(temps),
+            valid=last.valid,
+        )
+        if last
+        else None,
+        travel=facts.travel,
+    )

@@ -1,0 +1,4 @@
+"""Central: ingest (acknowledge after commit) -> store -> cases, API, dashboard.
+
+Central knows storage and people, not devices: it sees only contract messages.
+"""

@@ -1,0 +1,166 @@
+"""The collector: MQTT in, one database commit per batch, acknowledgements after the commit.
+
+Theory of operation: paho (MQTT 5, manual acknowledgement, a persistent session with a stable
+client id, a shared subscription) hands each message to `_received`, which only queues it. The
+writer thread takes up to `batch_max` messages or waits `batch_wait_ms`, checks each (valid ones
+become rows, bad ones dead letters), commits them in one transaction, and only then acknowledges
+every message of the batch. A crash before the commit leaves the messages un-acknowledged in the
+session, and the broker delivers them again; the verdict id makes the second delivery a no-op.
+
+The broker stops sending when a client has its in-flight window of un-acknowledged messages, so
+the queue here never holds more than that window and needs no other bound.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from sqlalchemy.exc import SQLAlchemyError
+
+from central.config import CentralSettings
+from central.store import Batch, DeviceKey, Store
+from central.validate import Rejected, check
+from checkpoint.backoff import Backoff
+from contract import topics
+from contract.messages import Receipt
+from contract.mqtt import new_client
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Received:
+    mid: int
+    qos: int
+    topic: str
+    payload: bytes
+    replayed: bool
+
+
+class Collector:
+    def __init__(self, settings: CentralSettings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self.subscribed = threading.Event()  # connected, and the broker confirmed the subscriptions
+        self.stored = 0  # messages committed and acknowledged by this process
+        self._inbox: queue.Queue[Received] = queue.Queue()
+        self._keys: dict[str, DeviceKey] = {}
+        self._keys_at = 0.0
+        self._client: mqtt.Client | None = None
+
+    def run(self, stop: threading.Event) -> None:
+        ingest = self.settings.ingest
+        client = new_client(self.settings.mqtt, ingest.client_id, manual_ack=True)
+        client.on_connect = self._connected
+        client.on_disconnect = lambda *_: self.subscribed.clear()
+        client.on_subscribe = lambda *_: self.subscribed.set()
+        client.on_message = self._received
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = ingest.session_expiry_s
+        props.ReceiveMaximum = min(65535, max(ingest.batch_max * 2, 20))
+        client.connect_async(
+            self.settings.mqtt.host,
+            self.settings.mqtt.port,
+            self.settings.mqtt.keepalive_s,
+            clean_start=False,
+            properties=props,
+        )
+        client.loop_start()
+        self._client = client
+        try:
+            while not stop.is_set():
+                self._write_one_batch(client)
+        finally:
+            client.disconnect()
+            client.loop_stop()
+
+    def _connected(self, client: mqtt.Client, _u: Any, flags: Any, rc: Any, _p: Any = None) -> None:
+        if rc.is_failure:
+            log.warning("broker refused the collector", extra={"reason": str(rc)})
+            return
+        log.info("collector connected", extra={"session_present": flags.session_present})
+        client.subscribe([(t, 1) for t in topics.central_subscriptions(self.settings.ingest.group)])
+
+    def _received(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        user = dict(getattr(msg.properties, "UserProperty", []) or [])
+        self._inbox.put(Received(msg.mid, msg.qos, msg.topic, msg.payload, user.get("replayed") == "1"))
+
+    def _write_one_batch(self, client: mqtt.Client) -> None:
+        ingest = self.settings.ingest
+        try:
+            first = self._inbox.get(timeout=0.2)
+        except queue.Empty:
+            return
+        messages = [first]
+        deadline = time.monotonic() + ingest.batch_wait_ms / 1000
+        while len(messages) < ingest.batch_max:
+            try:
+                messages.append(self._inbox.get(timeout=max(0.0, deadline - time.monotonic())))
+            except queue.Empty:
+                break
+        batch = self._commit(messages)
+        for m in messages:
+            if m.qos > 0:
+                client.ack(m.mid, m.qos)
+        self.stored += len(messages)
+        self._send_receipts(client, batch)
+
+    @staticmethod
+    def _send_receipts(client: mqtt.Client, batch: Batch) -> None:
+        """Tell each box which of its verdicts are now stored, so it may delete them."""
+        stored: dict[tuple[str, str], list[int]] = {}
+        for row in batch.verdicts:
+            stored.setdefault((row["site"], row["device"]), []).append(row["seq"])
+        for (site, device), seqs in stored.items():
+            receipt = Receipt.of(device, seqs)
+            client.publish(topics.downlink(site, device, "receipt"), receipt.model_dump_json(), qos=1)
+
+    def _commit(self, messages: list[Received]) -> Batch:
+        """Store the batch, retrying while the database is away: the messages stay un-acknowledged."""
+        backoff = Backoff(first=0.5, cap=10)
+        batch = self._rows(messages)
+        while True:
+            try:
+                self.store.write_batch(batch)
+                return batch
+            except SQLAlchemyError:
+                delay = backoff.next_delay()
+                log.exception("database write failed; retrying the batch", extra={"retry_in_s": delay})
+                time.sleep(delay)
+
+    def _rows(self, messages: list[Received]) -> Batch:
+        batch = Batch()
+        limit = self.settings.ingest.max_payload_bytes
+        for m in messages:
+            try:
+                accepted = check(m.topic, m.payload, self._keys_for(m.topic), max_bytes=limit, replayed=m.replayed)
+            except Rejected as exc:
+                log.warning("dead letter", extra={"topic": m.topic[:200], "reason": str(exc)[:300]})
+                batch.dead.append(
+                    dict(received_at=datetime.now(UTC), topic=m.topic[:256], reason=str(exc), payload=m.payload[:limit])
+                )
+                continue
+            if accepted.kind == "verdict":
+                batch.verdicts.append(accepted.row)
+            else:
+                batch.status[accepted.device] = {**batch.status.get(accepted.device, {}), **accepted.row}
+        return batch
+
+    def _keys_for(self, topic: str) -> dict[str, DeviceKey]:
+        """The registry, re-read every 5 s (revocations take effect within that), and at most once a
+        second when a message names a box not seen yet (one registered since the last look)."""
+        age = time.monotonic() - self._keys_at
+        where = topics.parse_uplink(topic)
+        if age > 5 or (age > 1 and where is not None and where.device not in self._keys):
+            self._keys = self.store.device_keys()
+            self._keys_at = time.monotonic()
+        return self._keys

@@ -1,0 +1,142 @@
+"""Central's storage: SQLite (WAL) for one county, PostgreSQL by URL for more.
+
+All writes of one ingest batch happen in one transaction (`write_batch`); the collector
+acknowledges the batch's messages only after it returns. Verdicts are inserted with "on conflict
+do nothing" on their id, so a verdict delivered twice is stored once, whichever replica gets it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from central.schema import dead_letters, device_status, devices, verdicts
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=FULL")  # acknowledged means on disk, power cut or not
+            cur.close()
+
+        return engine
+    return create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1), pool_pre_ping=True)
+
+
+@dataclass
+class Batch:
+    """Everything one ingest batch writes."""
+
+    verdicts: list[dict[str, Any]] = field(default_factory=list)
+    dead: list[dict[str, Any]] = field(default_factory=list)
+    status: dict[str, dict[str, Any]] = field(default_factory=dict)  # device -> latest columns
+
+    def __len__(self) -> int:
+        return len(self.verdicts) + len(self.dead) + len(self.status)
+
+
+@dataclass(frozen=True)
+class DeviceKey:
+    site: str
+    key: bytes
+    revoked: bool
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self._insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision (safe to run on every start)."""
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # device registry
+
+    def register_device(self, device: str, site: str, kind: str, key_hex: str) -> None:
+        row = dict(device=device, site=site, kind=kind, key_hex=key_hex, revoked=False, registered_at=_now())
+        stmt = self._insert(devices).values(**row)
+        stmt = stmt.on_conflict_do_update(index_elements=["device"], set_=row)
+        with self.engine.begin() as conn:
+            conn.execute(stmt)
+
+    def revoke_device(self, device: str) -> bool:
+        with self.engine.begin() as conn:
+            done = conn.execute(devices.update().where(devices.c.device == device).values(revoked=True))
+        return bool(done.rowcount)
+
+    def device_keys(self) -> dict[str, DeviceKey]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(devices.c.device, devices.c.site, devices.c.key_hex, devices.c.revoked))
+            return {d: DeviceKey(s, bytes.fromhex(k), bool(r)) for d, s, k, r in rows}
+
+    # ingest
+
+    def write_batch(self, batch: Batch) -> None:
+        with self.engine.begin() as conn:
+            if batch.verdicts:
+                conn.execute(self._insert(verdicts).on_conflict_do_nothing(index_elements=["id"]), batch.verdicts)
+            if batch.dead:
+                conn.execute(dead_letters.insert(), batch.dead)
+            for row in batch.status.values():
+                stmt = self._insert(device_status).values(**row)
+                update = {k: v for k, v in row.items() if k != "device"}  # only what the messages said
+                conn.execute(stmt.on_conflict_do_update(index_elements=["device"], set_=update))
+
+    # reading
+
+    def latest(self, limit: int = 50, *, flagged_only: bool = False) -> Sequence[Any]:
+        query = select(verdicts).order_by(verdicts.c.received_at.desc()).limit(limit)
+        if flagged_only:
+            query = query.where(verdicts.c.flagged.is_(True))
+        with self.engine.connect() as conn:
+            return conn.execute(query).mappings().all()
+
+    def counts(self) -> dict[str, int]:
+        """Verdicts stored, (device, seq) pairs stored more than once, dead letters."""
+        pairs = select(verdicts.c.device, verdicts.c.seq).group_by(verdicts.c.device, verdicts.c.seq)
+        repeated = pairs.having(func.count() > 1).subquery()
+        with self.engine.connect() as conn:
+            stored = conn.scalar(select(func.count()).select_from(verdicts)) or 0
+            dupes = conn.scalar(select(func.count()).select_from(repeated)) or 0
+            dead = conn.scalar(select(func.count()).select_from(dead_letters)) or 0
+        return {"stored": stored, "duplicates": dupes, "dead_letters": dead}
+
+    def dead_letters(self, limit: int = 50) -> Sequence[Any]:
+        query = select(dead_letters).order_by(dead_letters.c.id.desc()).limit(limit)
+        with self.engine.connect() as conn:
+            return conn.execute(query).mappings().all()
+
+    def device_status(self) -> Sequence[Any]:
+        with self.engine.connect() as conn:
+            return conn.execute(select(device_status).order_by(device_status.c.device)).mappings().all()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,126 @@
+"""Turning one received MQTT message into rows, or into a dead letter with the reason.
+
+Checks, in order: size, topic, JSON, the contract model, that the topic and the payload name the
+same box, that the box is registered and not revoked, and (for verdicts) the signature. Whatever
+fails goes to the dead-letter table with the first failing check as its reason.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from central.store import DeviceKey
+from checkpoint.settings import describe
+from contract import signing, topics
+from contract.messages import UPLINK_MODELS, Metrics, Status, Verdict
+
+
+class Rejected(Exception):
+    """The message cannot be stored; the text is the dead letter's reason."""
+
+
+@dataclass(frozen=True)
+class Accepted:
+    kind: str  # verdict | status | metrics
+    device: str
+    row: dict[str, Any]
+
+
+def check(
+    topic: str, payload: bytes, keys: Mapping[str, DeviceKey], *, max_bytes: int, replayed: bool = False
+) -> Accepted:
+    if len(payload) > max_bytes:
+        raise Rejected(f"payload of {len(payload)} bytes is over the {max_bytes}-byte limit")
+    where = topics.parse_uplink(topic)
+    if where is None:
+        raise Rejected("not a checkpoint/v1 uplink topic")
+    try:
+        obj = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise Rejected(f"not JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise Rejected("not a JSON object")
+    try:
+        message = UPLINK_MODELS[where.kind].model_validate(obj)
+    except ValidationError as exc:
+        raise Rejected(f"not a valid {where.kind} message: {describe(exc)}"[:2000]) from None
+    if (message.site, message.device) != (where.site, where.device):  # type: ignore[attr-defined]
+        raise Rejected("the topic names another box than the payload")
+    key = keys.get(where.device)
+    if key is None:
+        raise Rejected(f"unknown device {where.device!r}: not registered with central")
+    if key.revoked:
+        raise Rejected(f"device {where.device!r} is revoked")
+    if key.site != where.site:
+        raise Rejected(f"device {where.device!r} is registered at site {key.site!r}")
+    if isinstance(message, Verdict):
+        if not signing.verify(key.key, obj):
+            raise Rejected("bad or missing signature")
+        return Accepted("verdict", where.device, verdict_row(message, obj, replayed))
+    if isinstance(message, Status):
+        return Accepted("status", where.device, status_row(message))
+    assert isinstance(message, Metrics)
+    return Accepted("metrics", where.device, metrics_row(message))
+
+
+def verdict_row(v: Verdict, obj: dict[str, Any], replayed: bool) -> dict[str, Any]:
+    i = v.inputs
+    return dict(
+        id=str(v.id),
+        site=v.site,
+        device=v.device,
+        seq=v.seq,
+        boot=v.boot,
+        device_time=v.device_time,
+        received_at=datetime.now(UTC),
+        clock_synced=v.clock_synced,
+        kind=v.kind.value,
+        decision=v.decision.value,
+        flagged=v.flagged,
+        reasons=[r.value for r in v.reasons],
+        follow_up=[f.value for f in v.follow_up],
+        pseudonym=i.person.pseudonym,
+        id_masked=i.person.id_masked,
+        colour=i.code.colour.value if i.code else None,
+        colour_source=i.code.source.value if i.code else None,
+        body_c=i.temperature.body_c if i.temperature else None,
+        plate=i.travel.plate if i.travel else None,
+        origin=i.travel.origin if i.travel else None,
+        destination=i.travel.destination if i.travel else None,
+        policy_version=v.policy_version,
+        overridden=v.override is not None,
+        supersedes=str(v.supersedes) if v.supersedes else None,
+        replayed=replayed,
+        payload=obj,
+    )
+
+
+def status_row(s: Status) -> dict[str, Any]:
+    return dict(
+        device=s.device,
+        site=s.site,
+        state=s.state.value,
+        boot=s.boot,
+        last_seen=datetime.now(UTC),
+        software=s.software,
+        policy_version=s.policy_version,
+        policy_rejected=s.policy_rejected,
+        health=dict(s.devices),
+    )
+
+
+def metrics_row(m: Metrics) -> dict[str, Any]:
+    return dict(
+        device=m.device,
+        site=m.site,
+        state="online",
+        boot=m.boot,
+        last_seen=datetime.now(UTC),
+        metrics=m.model_dump(mode="json", exclude={"type", "v", "site", "device"}),
+    )

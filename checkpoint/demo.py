@@ -1,0 +1,239 @@
+"""`checkpoint demo`: the whole flow on one machine.
+
+A Mosquitto broker on a free loopback port (the project's configuration), central (collector and
+dashboard), and N simulated boxes, each a separate process as on real machines. It runs until
+Ctrl-C or `--duration`, then stops the boxes first (each drains its outbox), then central, then the
+broker, and counts: produced (the boxes' sequence numbers) against stored (central's database).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import yaml
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from agent.outbox import Outbox
+from central.store import Store
+from checkpoint.broker import Broker, free_port
+
+console = Console()
+
+
+@dataclass
+class Box:
+    site: str
+    device: str
+    kind: str
+    config: Path
+    outbox: Path
+    signing_key: str = field(default_factory=lambda: secrets.token_hex(32))
+    proc: subprocess.Popen[bytes] | None = None
+
+
+@dataclass
+class Demo:
+    workdir: Path
+    agents: int = 3
+    passages_per_minute: float = 60.0
+    boxes: list[Box] = field(default_factory=list)
+    broker: Broker | None = None
+    central: subprocess.Popen[bytes] | None = None
+    http_port: int = 0
+
+    @property
+    def db_url(self) -> str:
+        return f"sqlite:///{self.workdir / 'central' / 'central.sqlite'}"
+
+    def prepare(self) -> None:
+        if self.workdir.exists():
+            shutil.rmtree(self.workdir)
+        (self.workdir / "logs").mkdir(parents=True)
+        self.broker = Broker(self.workdir / "broker")
+        self.http_port = free_port()
+        pseudonym_key = secrets.token_hex(32)
+        mqtt = {"host": "127.0.0.1", "port": self.broker.port}
+        for n in range(1, self.agents + 1):
+            kind = "traffic" if n % 2 else "community"
+            box_dir = self.workdir / f"box-{n}"
+            box = Box(f"demo-site-{n}", f"box-{n}", kind, box_dir / "agent.yaml", box_dir / "outbox.sqlite")
+            _write_yaml(
+                box.config,
+                {
+                    "site": box.site,
+                    "device": box.device,
+                    "kind": kind,
+                    "signing_key": {"hex": box.signing_key},
+                    "pseudonym_key": {"hex": pseudonym_key},
+                    "mqtt": mqtt,
+                    "outbox": {"path": str(box.outbox)},
+                    "state_dir": str(box_dir / "state"),
+                    "metrics_interval_s": 5,
+                    "simulation": {"passages_per_minute": self.passages_per_minute, "seed": n},
+                },
+            )
+            self.boxes.append(box)
+        _write_yaml(
+            self.workdir / "central" / "central.yaml",
+            {
+                "database_url": self.db_url,
+                "mqtt": mqtt,
+                "http": {"host": "127.0.0.1", "port": self.http_port},
+            },
+        )
+        store = Store(self.db_url)
+        store.migrate()
+        for box in self.boxes:
+            store.register_device(box.device, box.site, box.kind, box.signing_key)
+        store.dispose()
+
+    def start(self) -> None:
+        assert self.broker is not None
+        self.broker.start()
+        self.central = _spawn(
+            ["central", "--config", str(self.workdir / "central" / "central.yaml")],
+            self.workdir / "logs" / "central.log",
+        )
+        for box in self.boxes:
+            box.proc = _spawn(
+                ["agent", "--config", str(box.config), "--simulate"], self.workdir / "logs" / f"{box.device}.log"
+            )
+
+    def wait_for_central(self, timeout: float = 30.0) -> None:
+        """Until central's collector is subscribed: verdicts published before that would reach no one."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.central is not None and self.central.poll() is not None:
+                raise RuntimeError(f"central exited at start; see {self.workdir / 'logs' / 'central.log'}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.http_port}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass  # not listening yet
+            time.sleep(0.2)
+        raise RuntimeError(f"central did not become ready in {timeout:.0f} s; see {self.workdir / 'logs'}")
+
+    def addresses(self) -> Table:
+        assert self.broker is not None
+        table = Table(title="Checkpoint demo", show_header=False)
+        table.add_row("Dashboard 中心看板", f"http://127.0.0.1:{self.http_port}/")
+        table.add_row("Broker MQTT", f"127.0.0.1:{self.broker.port}")
+        table.add_row("Watch", f"mosquitto_sub -h 127.0.0.1 -p {self.broker.port} -t 'checkpoint/v1/#' -v")
+        table.add_row("Logs", str(self.workdir / "logs"))
+        return table
+
+    def produced(self) -> int:
+        total = 0
+        for box in self.boxes:
+            if box.outbox.exists():
+                with Outbox(box.outbox) as outbox:
+                    total += outbox.last_seq
+        return total
+
+    def counts(self) -> dict[str, int]:
+        store = Store(self.db_url)
+        try:
+            return store.counts()
+        finally:
+            store.dispose()
+
+    def progress(self) -> Table:
+        counts = self.counts()
+        table = Table(show_header=True)
+        for title in ("produced", "stored", "duplicates", "rejected"):
+            table.add_column(title, justify="right")
+        table.add_row(
+            str(self.produced()), str(counts["stored"]), str(counts["duplicates"]), str(counts["dead_letters"])
+        )
+        return table
+
+    def stop(self) -> None:
+        for box in self.boxes:
+            _terminate(box.proc)
+        for box in self.boxes:
+            _wait(box.proc, 30)
+        _terminate(self.central)
+        _wait(self.central, 30)
+        if self.broker is not None:
+            self.broker.stop()
+
+    def summary(self) -> dict[str, int]:
+        counts = self.counts()
+        return {
+            "produced": self.produced(),
+            "stored": counts["stored"],
+            "duplicates": counts["duplicates"],
+            "rejected": counts["dead_letters"],
+        }
+
+
+def run(workdir: Path, agents: int, duration: float | None, summary_json: Path | None, rate: float) -> int:
+    demo = Demo(workdir, agents, rate)
+    demo.prepare()
+    try:
+        demo.start()
+        console.print(demo.addresses())
+        console.print("Press Ctrl-C to stop." if duration is None else f"Running for {duration:.0f} s.")
+        deadline = time.monotonic() + duration if duration is not None else None
+        with Live(demo.progress(), console=console, refresh_per_second=1) as live:
+            while deadline is None or time.monotonic() < deadline:
+                time.sleep(1)
+                live.update(demo.progress())
+    except KeyboardInterrupt:
+        pass
+    finally:
+        console.print("Stopping: boxes first (each drains its outbox), then central, then the broker…")
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the drain short
+        demo.stop()
+    result = demo.summary()
+    console.print(result)
+    if summary_json is not None:
+        summary_json.write_text(json.dumps(result) + "\n")
+    if result["produced"] != result["stored"] or result["duplicates"]:
+        console.print(f"[red]Not every verdict arrived exactly once; see the logs in {workdir / 'logs'}[/red]")
+        return 1
+    return 0
+
+
+def _write_yaml(path: Path, data: dict[str, object]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
+    path.chmod(0o600)  # it holds keys
+
+
+def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "checkpoint", *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+
+
+def _terminate(proc: subprocess.Popen[bytes] | None) -> None:
+    if proc is not None and proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+
+
+def _wait(proc: subprocess.Popen[bytes] | None, timeout: float) -> None:
+    if proc is None:
+        return
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
