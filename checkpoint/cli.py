@@ -85,3 +85,7 @@ def schema(out: Annotated[Path, typer.Option(help="Directory for the JSON Schema
 from drivers.thermo import cli as thermo_cli  # noqa: E402  (thermo)
 
 app.add_typer(thermo_cli.app, name="thermo")
+
+from drivers.idcard import cli as idcard_cli  # noqa: E402  (idcard)
+
+app.add_typer(idcard_cli.app, name="idcard")
