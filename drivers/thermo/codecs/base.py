@@ -125,6 +125,11 @@ class Codec(ABC):
         self._buf = buf[pos:]
         return events
 
+    @property
+    def pending(self) -> int:
+        """Bytes held back as the start of an incomplete frame."""
+        return len(self._buf)
+
     def reset(self) -> None:
         """Forget a half-received frame (after reconnecting)."""
         self._buf = b""

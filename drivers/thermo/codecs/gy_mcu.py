@@ -31,7 +31,7 @@ from drivers.thermo.codecs.base import (
 
 HEADER = b"\x5a\x5a"
 TEMPERATURE = 0x45
-MAX_DATA = 16  # longest data field we wait for; a larger length byte is noise
+MAX_DATA = 8  # longest data field we wait for (other GY-MCU boards send up to 8); more is noise
 
 
 def command(cmd: int) -> bytes:

@@ -1,0 +1,81 @@
+"""Each protocol family end to end: Thermometer <-> ThermoSimulator over a real pseudo-terminal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from drivers.events import HealthState
+from drivers.thermo.codecs.gy_mcu import GyMcuOptions
+from drivers.thermo.device import Thermometer, ThermoConfig
+from drivers.thermo.events import RawReading
+from drivers.thermo.simulator import ThermoSimulator
+from tests.drivers.thermo.helpers import running
+
+CASES: list[tuple[str, str, BaseModel | None]] = [
+    ("gy-mcu query", "gy-mcu", GyMcuOptions(mode="query")),
+    ("gy-mcu stream", "gy-mcu", GyMcuOptions(mode="stream")),
+    ("aa-a5", "aa-a5", None),
+    ("modbus", "modbus", None),
+    ("ascii", "ascii", None),
+]
+
+
+def config(sim: ThermoSimulator, protocol: str, options: BaseModel | None, **extra: Any) -> ThermoConfig:
+    from drivers.thermo.codecs import family
+
+    fields: dict[str, Any] = {"protocol": protocol, "port": str(sim.link), "offset_c": sim.scene.forehead_gap_c,
+                              "poll_interval_s": 0.05, "silence_timeout_s": 0.6, "degraded_hold_s": 0.3, **extra}
+    if options is not None:
+        fields[family(protocol).options_key] = options
+    return ThermoConfig(**fields)
+
+
+@pytest.mark.parametrize(("protocol", "options"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_reads_through_its_simulator_with_faults_injected(
+    tmp_path: Path, protocol: str, options: BaseModel | None
+) -> None:
+    with ThermoSimulator(protocol, tmp_path / "thermo", options=options, stream_interval_s=0.05) as sim, \
+            running(Thermometer(config(sim, protocol, options))) as events:
+        events.health(HealthState.OK)
+        sim.subject(37.0)
+        first = events.measured()
+        assert first.status == "measured" and first.protocol == protocol
+        assert first.body_c == pytest.approx(37.0, abs=0.4)
+
+        sim.nobody()
+        sim.corrupt_next(3)
+        sim.inject_garbage()
+        events.health(HealthState.DEGRADED)
+        events.health(HealthState.OK)
+
+        sim.silent = True
+        assert "no reading" in events.health(HealthState.DISCONNECTED).detail
+        sim.silent = False
+        events.health(HealthState.OK)
+
+        sim.unplug()
+        events.health(HealthState.DISCONNECTED)
+        sim.plug()
+        events.health(HealthState.OK)
+
+        sim.subject(39.2)
+        second = events.measured()
+        assert second.status == "measured"
+        assert second.body_c == pytest.approx(39.2, abs=0.4)
+
+
+def test_raw_readings_are_emitted_when_asked(tmp_path: Path) -> None:
+    with ThermoSimulator("modbus", tmp_path / "thermo") as sim, \
+            running(Thermometer(config(sim, "modbus", None, emit_raw=True))) as events:
+        reading = events.wait_for(lambda e: isinstance(e, RawReading), "raw reading")
+        assert isinstance(reading, RawReading) and reading.ambient_c is None
+
+
+def test_a_missing_port_is_reported_and_retried_until_stopped(tmp_path: Path) -> None:
+    cfg = ThermoConfig(protocol="aa-a5", port=str(tmp_path / "nothing-here"))
+    with running(Thermometer(cfg)) as events:
+        assert events.health(HealthState.DISCONNECTED).name == str(tmp_path / "nothing-here")
