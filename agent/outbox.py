@@ -199,4 +199,7 @@ class _Transaction:
         return self.db
 
     def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
-        self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        if exc_type is None:
+            self.db.execute("COMMIT")
+        elif self.db.in_transaction:  # SQLite has already rolled back after some errors (a full disk)
+            self.db.execute("ROLLBACK")

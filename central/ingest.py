@@ -51,7 +51,7 @@ class Collector:
         self.settings = settings
         self.store = store
         self.subscribed = threading.Event()  # connected, and the broker confirmed the subscriptions
-        self.stored = 0  # messages committed and acknowledged by this process
+        self.handled = 0  # messages committed (as rows or dead letters) and acknowledged by this process
         self._inbox: queue.Queue[Received] = queue.Queue()
         self._keys: dict[str, DeviceKey] = {}
         self._keys_at = 0.0
@@ -111,7 +111,7 @@ class Collector:
         for m in messages:
             if m.qos > 0:
                 client.ack(m.mid, m.qos)
-        self.stored += len(messages)
+        self.handled += len(messages)
         self._send_receipts(client, batch)
 
     @staticmethod

@@ -35,4 +35,4 @@ def main(config: Path | None) -> None:
     stop.set()
     ingest.join()
     store.dispose()
-    log.info("central stopped", extra={"stored_this_run": collector.stored})
+    log.info("central stopped", extra={"handled_this_run": collector.handled})

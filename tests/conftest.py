@@ -1,0 +1,42 @@
+"""Shared fixtures: a real Mosquitto on a free port, and a fresh PostgreSQL database."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from checkpoint.broker import Broker
+
+PG_ADMIN_URL = os.environ.get(
+    "CHECKPOINT_TEST_PG", "postgresql+psycopg://checkpoint:checkpoint@127.0.0.1:5432/postgres"
+)
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    """A Mosquitto of our own, with the project's local configuration; tests may kill and restart it."""
+    b = Broker(tmp_path / "broker").start()
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A new, empty PostgreSQL database on the machine's server, dropped afterwards."""
+    name = f"checkpoint_test_{secrets.token_hex(4)}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001 - any failure here means "no server to test against"
+        admin.dispose()
+        pytest.fail(f"PostgreSQL is needed at {PG_ADMIN_URL} (set CHECKPOINT_TEST_PG): {exc}")
+    yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()

@@ -1,0 +1,54 @@
+"""A plain paho client for tests: publish and wait, or collect what arrives on a topic."""
+
+from __future__ import annotations
+
+import queue
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import paho.mqtt.client as mqtt
+
+from checkpoint.broker import Broker
+
+
+@contextmanager
+def client(broker: Broker, client_id: str = "", **auth: str) -> Iterator[mqtt.Client]:
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    if auth:
+        c.username_pw_set(auth["username"], auth.get("password"))
+    c.connect(broker.host, broker.port)
+    c.loop_start()
+    try:
+        yield c
+    finally:
+        c.disconnect()
+        c.loop_stop()
+
+
+def publish(c: mqtt.Client, topic: str, payload: bytes | str, retain: bool = False) -> None:
+    info = c.publish(topic, payload, qos=1, retain=retain)
+    info.wait_for_publish(timeout=5)
+    assert info.is_published(), f"no PUBACK for {topic}"
+
+
+@contextmanager
+def collect(broker: Broker, topic: str) -> Iterator[queue.Queue[mqtt.MQTTMessage]]:
+    """Subscribe to `topic` and yield a queue receiving every message."""
+    got: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
+    subscribed = queue.Queue[int]()
+    with client(broker) as c:
+        c.on_message = lambda _c, _u, msg: got.put(msg)
+        c.on_subscribe = lambda *_: subscribed.put(1)
+        c.subscribe(topic, qos=1)
+        subscribed.get(timeout=5)
+        yield got
+
+
+def wait_until(predicate: object, timeout: float = 15.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
