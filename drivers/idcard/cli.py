@@ -65,11 +65,12 @@ def parse(
     decoder = FrameDecoder("host")
     decoder.feed(_load(frame))
     replies: list[Reply] = []
+    stray = 0
     for event in decoder.events():
         if isinstance(event, Reply):
             replies.append(event)
         elif isinstance(event, StrayBytes):
-            typer.echo(f"note: skipped {event.reason}", err=True)
+            stray += event.count
         else:
             raise _fail(event.reason)
     leftover = decoder.flush()
@@ -77,6 +78,8 @@ def parse(
         raise _fail(leftover.reason)
     if not replies:
         raise _fail("no frame found (a reply starts with AA AA AA 96 69)")
+    if stray:
+        typer.echo(f"note: skipped {stray} stray byte(s) outside the frame(s)", err=True)
     for reply in replies:
         try:
             described = describe(reply)

@@ -1,0 +1,76 @@
+"""Running the reader loop in a thread and waiting for its events, for the tests."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from drivers.events import DeviceHealth, HealthState
+from drivers.idcard.events import CardPresented
+from drivers.idcard.reader import IdCardConfig, IdCardReader
+
+WAIT_S = 10.0  # generous: other test suites share the two cores
+
+
+class Collected:
+    """Events from a running reader, waited for by kind."""
+
+    def __init__(self) -> None:
+        self.queue: queue.Queue[BaseModel] = queue.Queue(maxsize=1000)
+        self.seen: list[BaseModel] = []
+
+    def next_card(self, timeout: float = WAIT_S) -> CardPresented:
+        return self._next(CardPresented, timeout)  # type: ignore[return-value]
+
+    def next_health(self, state: HealthState, timeout: float = WAIT_S) -> DeviceHealth:
+        deadline = time.monotonic() + timeout
+        while True:
+            event = self._next(DeviceHealth, deadline - time.monotonic())
+            assert isinstance(event, DeviceHealth)
+            if event.state is state:
+                return event
+
+    def drain(self, seconds: float) -> list[BaseModel]:
+        end = time.monotonic() + seconds
+        got: list[BaseModel] = []
+        while (left := end - time.monotonic()) > 0:
+            try:
+                got.append(self.queue.get(timeout=left))
+            except queue.Empty:
+                break
+        self.seen += got
+        return got
+
+    def _next(self, kind: type[BaseModel], timeout: float) -> BaseModel:
+        deadline = time.monotonic() + timeout
+        while True:
+            event = self.queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            self.seen.append(event)
+            if isinstance(event, kind):
+                return event
+
+
+def fast_config(port: str, **overrides: object) -> IdCardConfig:
+    values: dict[str, object] = dict(port=port, poll_interval_s=0.01, reply_timeout_s=0.25,
+                                     read_timeout_s=0.4, backoff_first_s=0.05, backoff_cap_s=0.2)
+    return IdCardConfig(**(values | overrides))  # type: ignore[arg-type]
+
+
+@contextmanager
+def running(config: IdCardConfig) -> Iterator[Collected]:
+    collected = Collected()
+    stop = threading.Event()
+    thread = threading.Thread(target=IdCardReader(config).run, args=(collected.queue.put, stop), daemon=True)
+    thread.start()
+    try:
+        yield collected
+    finally:
+        stop.set()
+        thread.join(timeout=WAIT_S)
+        assert not thread.is_alive(), "the reader loop did not stop"
