@@ -51,11 +51,11 @@ def parse(
     try:
         data = bytes.fromhex("".join(frame))
         fam = family(protocol)
-        overrides: dict[str, Any] = {
+        overrides: dict[str, dict[str, Any]] = {
             "modbus": {"address": modbus_address, "scale": modbus_scale, "signed": not modbus_unsigned},
             "ascii": {"pattern": ascii_pattern} if ascii_pattern else {},
-        }.get(fam.options_key, {})
-        codec = fam.make(fam.options(**overrides))
+        }
+        codec = fam.make(fam.options(**overrides.get(fam.options_key, {})))
     except ValidationError as exc:
         _fail(_first_error(exc))
     except ValueError as exc:  # bad hex, unknown protocol (ConfigError)
@@ -106,7 +106,7 @@ def calibrate(
     """Record the offset (reference - reading) and write it to thermo.offset_c in the configuration."""
     if object_c is None:
         cfg = _config(config, port=port, protocol=protocol)
-        typer.echo(f"Present the reference to the thermometer on {cfg.port} …")
+        typer.echo(f"Reading {cfg.port}: keep its view empty for a second, then present the reference …")
         found: list[TemperatureMeasured] = []
         _run_device(cfg, timeout, lambda e: _complete(e, cfg.samples, found))
         if not found:

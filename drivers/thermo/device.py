@@ -3,7 +3,8 @@
 Theory of operation: `run` opens the port and keeps a session going until `stop`: it sends the
 codec's start request, then either polls (one request every `poll_interval_s`) or just reads what a
 streaming device sends, feeds the bytes to the codec and each reading to the measurer, and emits the
-results. Reads block for at most a short timeout, so an idle station costs a few wake-ups a second.
+results. Reads block until bytes arrive or the next poll is due, so an idle station costs a few wake-ups a
+second.
 A port that fails or vanishes (a pulled USB cable) ends the session: the transport reports
 DISCONNECTED and reopens with `Backoff`. A device that stays silent for `silence_timeout_s` is reported
 DISCONNECTED too, and is sent its start request again (a rebooted board forgets "stream"). Bad frames
@@ -18,7 +19,7 @@ import time
 from datetime import UTC, datetime
 
 import serial
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from drivers.base import Backoff, Device, Emit
 from drivers.events import DeviceHealth, DeviceKind, HealthState
@@ -27,9 +28,11 @@ from drivers.thermo.codecs.aa_a5 import AaA5Options
 from drivers.thermo.codecs.ascii_line import AsciiOptions
 from drivers.thermo.codecs.gy_mcu import GyMcuOptions
 from drivers.thermo.codecs.modbus import ModbusOptions
-from drivers.thermo.measure import MeasureSettings, Measurer
+from drivers.thermo.measure import Measurer, MeasureSettings
 
 log = logging.getLogger(__name__)
+
+MAX_READ_WAIT_S = 0.5  # how long `run` may take to notice `stop`
 
 
 class ThermoConfig(MeasureSettings):
@@ -39,9 +42,9 @@ class ThermoConfig(MeasureSettings):
     port: str = "/dev/thermo"  # give the udev rule's stable name, not /dev/ttyUSB0
     baud: int | None = None  # None: the family's usual speed
     name: str = ""  # for health events; default the port
-    poll_interval_s: float = Field(0.25, gt=0.0)  # for devices that answer requests
-    silence_timeout_s: float = Field(3.0, gt=0.0)
-    degraded_hold_s: float = Field(2.0, ge=0.0)
+    poll_interval_s: float = Field(default=0.25, gt=0.0)  # for devices that answer requests
+    silence_timeout_s: float = Field(default=3.0, gt=0.0)
+    degraded_hold_s: float = Field(default=2.0, ge=0.0)
     emit_raw: bool = False  # also emit every RawReading (the watch tool does)
     gy_mcu: GyMcuOptions = GyMcuOptions()
     aa_a5: AaA5Options = AaA5Options()
@@ -90,7 +93,9 @@ class Thermometer(Device):
         self.config = config
         self._family = family(config.protocol)
         self._options = getattr(config, self._family.options_key)
-        self._read_timeout = min(0.1, config.poll_interval_s / 2)
+        polled = self._family.make(self._options).poll_request() is not None
+        # a read returns as soon as bytes arrive; the timeout only paces polls and checks for `stop`
+        self.read_timeout_s = min(config.poll_interval_s, MAX_READ_WAIT_S) if polled else MAX_READ_WAIT_S
 
     def run(self, emit: Emit, stop: threading.Event) -> None:
         cfg = self.config
@@ -99,7 +104,7 @@ class Thermometer(Device):
         measurer = Measurer(cfg)
         while not stop.is_set():
             try:
-                with serial.Serial(cfg.port, cfg.effective_baud, timeout=self._read_timeout,
+                with serial.Serial(cfg.port, cfg.effective_baud, timeout=self.read_timeout_s,
                                    write_timeout=1.0) as port:
                     self._session(port, emit, stop, health, measurer, backoff)
             except (serial.SerialException, OSError) as exc:

@@ -34,13 +34,13 @@ class MeasureSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    offset_c: float = Field(0.0, ge=-10.0, le=10.0)  # added to the reduced reading; see `calibrate`
-    samples: int = Field(4, ge=1, le=32)  # readings per measurement
+    offset_c: float = Field(default=0.0, ge=-10.0, le=10.0)  # added to the reduced reading; see `calibrate`
+    samples: int = Field(default=4, ge=1, le=32)  # readings per measurement
     reduce: Literal["upper-median", "median", "max"] = "upper-median"
     plausible_min_c: float = 34.0
     plausible_max_c: float = 42.5
-    presence_rise_c: float = Field(2.0, gt=0.0)  # a subject reads this much above the empty scene
-    background_follow: float = Field(0.05, gt=0.0, le=1.0)  # how fast the background follows warming
+    presence_rise_c: float = Field(default=2.0, gt=0.0)  # a subject reads this much above the empty scene
+    background_follow: float = Field(default=0.05, gt=0.0, le=1.0)  # how fast the background follows warming
 
     @model_validator(mode="after")
     def _range_is_a_range(self) -> MeasureSettings:

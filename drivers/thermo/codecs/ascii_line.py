@@ -28,7 +28,7 @@ class AsciiOptions(BaseModel):
 
     pattern: str = DEFAULT_PATTERN  # regex with group `object` (and optionally `ambient`), in °C
     request: str | None = None  # text to send for each reading, e.g. "READ\r\n"; None: it streams
-    max_line: int = Field(128, ge=8, le=4096)
+    max_line: int = Field(default=128, ge=8, le=4096)
 
     @field_validator("pattern")
     @classmethod

@@ -31,10 +31,10 @@ EXCEPTION = READ_HOLDING | 0x80
 class ModbusOptions(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    address: int = Field(1, ge=1, le=247)  # the transmitter's slave address
-    holding_register: int = Field(0, ge=0, le=0xFFFF)  # where the temperature is
+    address: int = Field(default=1, ge=1, le=247)  # the transmitter's slave address
+    holding_register: int = Field(default=0, ge=0, le=0xFFFF)  # where the temperature is
     signed: bool = True
-    scale: float = Field(0.1, gt=0)  # °C per count
+    scale: float = Field(default=0.1, gt=0)  # °C per count
 
 
 def _framer() -> FramerRTU:

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from drivers.events import HealthState
 from drivers.thermo.codecs.gy_mcu import GyMcuOptions
-from drivers.thermo.device import Thermometer, ThermoConfig
+from drivers.thermo.device import ThermoConfig, Thermometer
 from drivers.thermo.events import RawReading
 from drivers.thermo.simulator import ThermoSimulator
 from tests.drivers.thermo.helpers import running

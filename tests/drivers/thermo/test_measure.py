@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -10,13 +11,13 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from drivers.thermo.events import RawReading, TemperatureMeasured
-from drivers.thermo.measure import MeasureSettings, Measurer
+from drivers.thermo.measure import Measurer, MeasureSettings
 
 T0 = datetime(2022, 3, 1, 8, 30, tzinfo=UTC)
 NOBODY = [24.5, 24.6, 24.4, 24.5]
 
 
-def run(objects: list[float], **settings: float) -> list[TemperatureMeasured]:
+def run(objects: list[float], **settings: Any) -> list[TemperatureMeasured]:
     measurer = Measurer(MeasureSettings(**settings))
     results = []
     for i, object_c in enumerate(objects):
@@ -88,7 +89,7 @@ def test_a_slowly_warming_scene_is_not_a_subject() -> None:
 
 @pytest.mark.parametrize(("reduce", "expected"), [("upper-median", 36.2), ("median", 36.15), ("max", 36.4)])
 def test_reducers(reduce: str, expected: float) -> None:
-    (result,) = run([*NOBODY, 36.1, 36.4, 36.0, 36.2], reduce=reduce)  # type: ignore[arg-type]
+    (result,) = run([*NOBODY, 36.1, 36.4, 36.0, 36.2], reduce=reduce)
     assert result.object_c == pytest.approx(expected)
 
 

@@ -5,6 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from drivers.thermo.codecs.gy_mcu import QUERY, STREAM, GyMcuCodec, GyMcuOptions, encode_reading
+from drivers.thermo.events import RawReading
 from tests.drivers.thermo.codecs.vectors import AT, decode
 
 VENDOR = "5A 5A 45 04 0C 78 0D 19 A7"  # protocols.md §2: 31.92 / 33.53 °C
@@ -42,6 +43,7 @@ def test_encoder_matches_the_vendor_example() -> None:
 
 def test_reading_keeps_the_raw_frame_and_time() -> None:
     (reading,) = GyMcuCodec(GyMcuOptions()).feed(bytes.fromhex(VENDOR), AT)
+    assert isinstance(reading, RawReading)
     assert reading.raw == bytes.fromhex(VENDOR)
     assert (reading.protocol, reading.received_at) == ("gy-mcu", AT)
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pymodbus.framer import FramerRTU
 from pydantic import ValidationError
+from pymodbus.framer import FramerRTU
 
 from drivers.thermo.codecs.modbus import ModbusCodec, ModbusOptions, encode_exception, encode_reading
 from tests.drivers.thermo.codecs.vectors import decode

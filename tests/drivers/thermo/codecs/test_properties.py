@@ -10,8 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivers.thermo.codecs import FAMILIES, Codec, FrameError
-from drivers.thermo.codecs import aa_a5, ascii_line, gy_mcu, modbus
+from drivers.thermo.codecs import FAMILIES, Codec, FrameError, aa_a5, ascii_line, gy_mcu, modbus
 from drivers.thermo.events import RawReading
 from tests.drivers.thermo.codecs.vectors import AT, summarise
 
