@@ -62,7 +62,7 @@ def parse(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON (one object per frame)")] = False,
 ) -> None:
     """Decode a captured reply frame and print what it holds."""
-    decoder = FrameDecoder("host")
+    decoder = FrameDecoder(Reply)
     decoder.feed(_load(frame))
     replies: list[Reply] = []
     stray = 0

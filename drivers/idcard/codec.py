@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum, IntEnum
-from typing import Literal
+from typing import ClassVar, Generic, TypeVar
 
 from drivers.idcard.errors import UsageError
 
@@ -149,10 +149,16 @@ def encode_reply(sw3: int, data: bytes = b"", sw1: int = 0, sw2: int = 0) -> byt
 class Reply:
     """A reply frame whose length and checksum were right."""
 
+    MIN_LEN: ClassVar[int] = 4  # SW1 SW2 SW3 CHK
+
     sw1: int
     sw2: int
     sw3: int
     data: bytes
+
+    @classmethod
+    def from_body(cls, body: bytes) -> Reply:
+        return cls(body[0], body[1], body[2], body[3:])
 
     @property
     def status(self) -> Status | None:
@@ -171,9 +177,15 @@ class Reply:
 class Request:
     """A request frame (what a reader, or the simulator, receives)."""
 
+    MIN_LEN: ClassVar[int] = 3  # CMD PARA CHK
+
     cmd: int
     para: int
     data: bytes
+
+    @classmethod
+    def from_body(cls, body: bytes) -> Request:
+        return cls(body[0], body[1], body[2:])
 
     @property
     def command(self) -> Command | None:
@@ -248,7 +260,7 @@ class NeedData:
 
 
 NEED_DATA = NeedData()
-Event = Reply | Request | FrameError
+F = TypeVar("F", Reply, Request)
 
 
 def _preamble_prefix_at_end(buf: bytearray) -> int:
@@ -259,12 +271,13 @@ def _preamble_prefix_at_end(buf: bytearray) -> int:
     return 0
 
 
-class FrameDecoder:
-    """Cuts a byte stream into frames. `side="host"` decodes replies, `"reader"` decodes requests."""
+class FrameDecoder(Generic[F]):
+    """Cuts a byte stream into frames: `FrameDecoder(Reply)` on the host, `FrameDecoder(Request)` in a
+    reader (the simulator)."""
 
-    def __init__(self, side: Literal["host", "reader"] = "host") -> None:
-        self._requests = side == "reader"
-        self._min_len = 3 if self._requests else 4  # CMD PARA CHK / SW1 SW2 SW3 CHK
+    def __init__(self, frame: type[F]) -> None:
+        self._frame: type[F] = frame
+        self._min_len = frame.MIN_LEN
         self._buf = bytearray()
 
     @property
@@ -295,12 +308,12 @@ class FrameDecoder:
         buf.clear()
         return error
 
-    def events(self) -> Iterator[Event]:
+    def events(self) -> Iterator[F | FrameError]:
         """Every event that is ready now."""
         while not isinstance(event := self.next_event(), NeedData):
             yield event
 
-    def next_event(self) -> Event | NeedData:
+    def next_event(self) -> F | FrameError | NeedData:
         buf = self._buf
         start = buf.find(PREAMBLE)
         if start < 0:
@@ -328,6 +341,4 @@ class FrameDecoder:
             return error
         body = bytes(buf[HEADER : end - 1])
         del buf[:end]
-        if self._requests:
-            return Request(body[0], body[1], body[2:])
-        return Reply(body[0], body[1], body[2], body[3:])
+        return self._frame.from_body(body)

@@ -2,12 +2,14 @@
 
 Before each command the input is discarded, so a late answer to an earlier command cannot be taken
 for this one's. A reply that arrives broken fails the exchange at once; one that does not arrive fails
-it at the timeout. Serial errors (a pulled cable) pass through as `serial.SerialException`/`OSError`.
+it at the timeout. A pulled cable surfaces as `PortLost` whichever way the OS reports it (pyserial lets
+`OSError` and `termios.error` through from a vanished port).
 """
 
 from __future__ import annotations
 
 import logging
+import termios
 import time
 
 import serial
@@ -25,6 +27,10 @@ class LinkError(Exception):
 
 class NoReply(LinkError):
     """No complete reply within the timeout."""
+
+
+class PortLost(serial.SerialException):
+    """The port failed under us (USB unplugged, device gone)."""
 
 
 class UnexpectedStatus(LinkError):
@@ -50,10 +56,16 @@ class ReaderLink:
 
     def __init__(self, port: serial.Serial) -> None:
         self._port = port
-        self._decoder = FrameDecoder("host")
+        self._decoder = FrameDecoder(Reply)
         self.stray_bytes = 0
 
     def exchange(self, command: Command, timeout: float) -> Reply:
+        try:
+            return self._exchange(command, timeout)
+        except (OSError, termios.error) as exc:
+            raise PortLost(f"{command.name}: {exc}") from exc
+
+    def _exchange(self, command: Command, timeout: float) -> Reply:
         self._decoder.clear()
         self._port.reset_input_buffer()
         self._port.write(encode(command))

@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import threading
 
-import serial
 from pydantic import BaseModel, ConfigDict, Field
 
 from drivers.base import Backoff, Device, Emit
@@ -63,7 +62,7 @@ class IdCardReader(Device):
             try:
                 with open_port(cfg.port, cfg.baud) as port:
                     self._serve(ReaderLink(port), emit, health, backoff, stop)
-            except (serial.SerialException, OSError) as exc:
+            except OSError as exc:  # serial.SerialException (cannot open, PortLost) or a failing close
                 log.warning("idcard port lost", extra={"port": cfg.port, "error": str(exc)})
                 health.disconnected(f"port {cfg.port}: {exc}")
             stop.wait(backoff.next_delay())

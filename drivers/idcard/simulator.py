@@ -58,7 +58,7 @@ _ONLY_ON = {Fault.NO_CARD: (Command.FIND,), Fault.READ_FAILURE: _READS}
 class IdCardSimulator:
     def __init__(self, link: Path, *, chunk_delay_s: float = 0.01) -> None:
         self._port = PtyPort(link, self._on_data)
-        self._decoder = FrameDecoder("reader")
+        self._decoder = FrameDecoder(Request)
         self._chunk_delay_s = chunk_delay_s
         self._lock = threading.Lock()
         self._card: IdCard | None = None

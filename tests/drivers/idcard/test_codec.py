@@ -60,8 +60,9 @@ OK = H("AA AA AA 96 69 00 04 00 00 90 94")
 FOUND = H("AA AA AA 96 69 00 08 00 00 9F 00 00 00 00 97")
 
 
-def decode_all(stream: bytes, side: str = "host") -> list[object]:
-    decoder = FrameDecoder(side)  # type: ignore[arg-type]
+def decode_all(stream: bytes, requests: bool = False) -> list[object]:
+    decoder: FrameDecoder[Reply] | FrameDecoder[Request] = (
+        FrameDecoder(Request) if requests else FrameDecoder(Reply))
     decoder.feed(stream)
     events: list[object] = list(decoder.events())
     if (leftover := decoder.flush()) is not None:
@@ -72,7 +73,7 @@ def decode_all(stream: bytes, side: str = "host") -> list[object]:
 @pytest.mark.parametrize(("command", "frame"), PUBLISHED_COMMANDS, ids=lambda v: getattr(v, "name", ""))
 def test_every_published_command_frame(command: Command, frame: str) -> None:
     assert encode(command) == H(frame)
-    assert decode_all(H(frame), "reader") == [Request(*command.value, b"")]
+    assert decode_all(H(frame), requests=True) == [Request(*command.value, b"")]
     assert Request(*command.value, b"").command is command
 
 
@@ -119,7 +120,7 @@ def test_error_events_say_why() -> None:
 
 
 def test_a_frame_fed_byte_by_byte() -> None:
-    decoder = FrameDecoder()
+    decoder = FrameDecoder(Reply)
     frame = encode_reply(Status.OK, bytes(range(256)) * 5)
     for i, byte in enumerate(frame):
         decoder.feed(bytes((byte,)))
@@ -147,7 +148,7 @@ def test_every_status_has_a_meaning() -> None:
 def test_misuse_is_a_usage_error() -> None:
     with pytest.raises(UsageError):
         encode(Command.READ, bytes(MAX_LEN))
-    decoder = FrameDecoder()
+    decoder = FrameDecoder(Reply)
     with pytest.raises(UsageError):
         for _ in range(2000):
             decoder.feed(bytes(1024))  # fed and never drained
@@ -166,7 +167,7 @@ replies = st.builds(
 noise = st.binary(max_size=40).map(lambda b: b.replace(b"\xaa", b"\x00"))  # no preamble can form
 
 
-def feed_in_pieces(decoder: FrameDecoder, stream: bytes, cuts: list[int]) -> list[object]:
+def feed_in_pieces(decoder: FrameDecoder[Reply], stream: bytes, cuts: list[int]) -> list[object]:
     events: list[object] = []
     start = 0
     for cut in sorted({c % (len(stream) + 1) for c in cuts}) + [len(stream)]:
@@ -179,14 +180,14 @@ def feed_in_pieces(decoder: FrameDecoder, stream: bytes, cuts: list[int]) -> lis
 @given(st.lists(st.tuples(noise, replies), max_size=8), st.lists(st.integers(0, 10_000), max_size=20))
 def test_frames_between_noise_in_any_pieces(parts: list[tuple[bytes, bytes]], cuts: list[int]) -> None:
     stream = b"".join(junk + frame for junk, frame in parts)
-    events = feed_in_pieces(FrameDecoder(), stream, cuts)
+    events = feed_in_pieces(FrameDecoder(Reply), stream, cuts)
     assert [e for e in events if not isinstance(e, StrayBytes)] == [decode_all(f)[0] for _, f in parts]
     assert sum(e.count for e in events if isinstance(e, StrayBytes)) == sum(len(j) for j, _ in parts)
 
 
 @given(st.binary(max_size=2000), st.lists(st.integers(0, 10_000), max_size=20))
 def test_arbitrary_bytes_give_only_codec_events(stream: bytes, cuts: list[int]) -> None:
-    decoder = FrameDecoder()
+    decoder = FrameDecoder(Reply)
     events = feed_in_pieces(decoder, stream, cuts)
     assert all(isinstance(e, Reply | FrameError) for e in events)
     assert decoder.pending <= len(stream)
@@ -214,7 +215,7 @@ def mutated_streams(draw: st.DrawFn) -> bytes:
 def test_mutated_streams_resynchronise_without_a_flush(stream: bytes, cuts: list[int]) -> None:
     """Whatever came before, a valid frame that follows enough bytes is decoded: a bad length can hold
     the decoder for at most MAX_LEN bytes, never longer."""
-    decoder = FrameDecoder()
+    decoder = FrameDecoder(Reply)
     events = feed_in_pieces(decoder, stream + bytes(MAX_LEN + HEADER) + FOUND, cuts)
     assert all(isinstance(e, Reply | FrameError) for e in events)
     assert events[-1] == Reply(0, 0, Status.CARD_FOUND, bytes(4))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import termios
 import time
 from collections.abc import Iterator
 
@@ -10,6 +11,7 @@ import serial
 
 from drivers.idcard.codec import BadChecksum, Command, FrameDecoder, Reply, Status, StrayBytes, encode
 from drivers.idcard.deck import synthetic_deck
+from drivers.idcard.link import PortLost, ReaderLink
 from drivers.idcard.replies import card_from_read
 from drivers.idcard.simulator import Fault, IdCardSimulator
 
@@ -31,7 +33,7 @@ def ask(port: serial.Serial, frame: bytes, wait: float = 0.5) -> bytes:
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         got += port.read(port.in_waiting or 1)
-        decoder = FrameDecoder()
+        decoder = FrameDecoder(Reply)
         decoder.feed(got)
         if any(isinstance(e, Reply | BadChecksum) for e in decoder.events()):
             break
@@ -70,7 +72,7 @@ def test_the_module_answers_what_it_cannot_do(sim: IdCardSimulator, port: serial
 
 
 def events_of(raw: bytes) -> list[object]:
-    decoder = FrameDecoder()
+    decoder = FrameDecoder(Reply)
     decoder.feed(raw)
     return list(decoder.events())
 
@@ -106,9 +108,18 @@ def test_faults_wait_for_the_command_they_fit(sim: IdCardSimulator, port: serial
 
 def test_unplug_breaks_the_open_port(sim: IdCardSimulator, port: serial.Serial) -> None:
     sim.unplug()
-    with pytest.raises(serial.SerialException):
+    with pytest.raises((serial.SerialException, termios.error)):  # pyserial lets termios.error through
         for _ in range(3):
             ask(port, encode(Command.FIND))
     sim.plug()
     with serial.Serial(sim.path, 115200, timeout=0.05) as again:
         assert ask(again, encode(Command.RESET)) == H("AA AA AA 96 69 00 04 00 00 90 94")
+
+
+def test_the_link_reports_a_vanished_port_as_port_lost(sim: IdCardSimulator, port: serial.Serial) -> None:
+    link = ReaderLink(port)
+    assert link.exchange(Command.RESET, 0.5).sw3 == Status.OK
+    sim.unplug()
+    with pytest.raises(PortLost):
+        for _ in range(3):
+            link.exchange(Command.FIND, 0.2)
