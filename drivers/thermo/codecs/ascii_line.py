@@ -49,10 +49,10 @@ def encode_reading(object_c: float, ambient_c: float | None, line_format: str = 
 
 class AsciiLineCodec(Codec):
     protocol = "ascii"
+    options: AsciiOptions
 
     def __init__(self, options: AsciiOptions) -> None:
-        super().__init__()
-        self.options = options
+        super().__init__(options)
         self._pattern = re.compile(options.pattern)
 
     def poll_request(self) -> bytes | None:

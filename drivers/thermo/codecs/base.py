@@ -5,7 +5,8 @@ opening the port (`start_request`, e.g. "stream continuously") and before each r
 (`poll_request`, None for devices that stream on their own), and hands it every received chunk with
 the box's time (`feed`). `feed` returns what the chunk completed: `RawReading`s and `FrameError`s.
 
-Each family only writes `_step`: look at the buffer from a position and say how many bytes it used
+Each family only writes `_step` (or, for header-and-length frames, the hooks of
+`framing.HeaderFramedCodec`): look at the buffer from a position and say how many bytes it used
 and what they were — a reading, a rejected frame, a valid frame that carries no reading (an
 acknowledgement), line noise to skip, or "need more bytes" (consumed 0). The shared loop builds the
 events, folds consecutive noise into one error, and keeps only an incomplete frame buffered, so the
@@ -21,6 +22,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from drivers.thermo.events import RawReading
 
@@ -66,24 +68,13 @@ NEED_MORE: tuple[int, Outcome] = (0, GARBAGE)
 CodecEvent = RawReading | FrameError
 
 
-def skip_to(buf: bytes, pos: int, header: bytes) -> tuple[int, Outcome]:
-    """Skip noise up to the next `header` after `pos`, keeping a tail that may start one.
-
-    The caller has checked that no header (nor the start of one, at the buffer's end) is at `pos`.
-    """
-    found = buf.find(header, pos + 1)
-    if found >= 0:
-        return found - pos, GARBAGE
-    keep = next((k for k in range(len(header) - 1, 0, -1) if buf.endswith(header[:k])), 0)
-    return max(0, len(buf) - pos - keep), GARBAGE
-
-
 class Codec(ABC):
     """Host side of one thermometer protocol family."""
 
     protocol: str  # the registry name
 
-    def __init__(self) -> None:
+    def __init__(self, options: Any) -> None:
+        self.options = options  # the family's options model; subclasses narrow the annotation
         self._buf = b""
 
     def start_request(self) -> bytes:

@@ -4,9 +4,8 @@ Theory of operation: the host sends 3-byte commands `A5 cmd sum` (sum = low byte
 `A5 45 EA` makes the board stream readings continuously, `A5 15 BA` asks for one. Every reply is
 `5A 5A type len data… sum` with sum the low byte of all bytes before it; a temperature reply has type
 45 and four data bytes: object then ambient, each signed 16-bit big-endian in 0.01 °C. We cut frames by
-their length byte and resynchronise on `5A 5A`: a frame of the temperature shape with a bad sum is
-rejected whole; any other bad candidate is line noise and we hunt on from the next byte. Well-formed
-frames of other types carry no reading and are ignored.
+their length byte and resynchronise on `5A 5A` (the hunt is `framing.HeaderFramedCodec`'s); frames of
+other types carry no reading and are ignored.
 
 Written from the GY-MCU90614 module manual (UART protocol table and its example
 `5A 5A 45 04 0C 78 0D 19 A7` = 31.92 / 33.53 °C) as summarised in protocols.md §2.
@@ -18,16 +17,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from drivers.thermo.codecs.base import (
-    GARBAGE,
-    IGNORED,
-    NEED_MORE,
-    Codec,
-    Decoded,
-    Outcome,
-    Rejected,
-    skip_to,
-)
+from drivers.thermo.codecs.base import Decoded
+from drivers.thermo.codecs.framing import HeaderFramedCodec, int16, int16_bytes
 
 HEADER = b"\x5a\x5a"
 TEMPERATURE = 0x45
@@ -49,20 +40,15 @@ class GyMcuOptions(BaseModel):
 
 def encode_reading(object_c: float, ambient_c: float) -> bytes:
     """The board's temperature reply (device side; for the simulator and tests)."""
-    body = HEADER + bytes((TEMPERATURE, 4)) + _centi(object_c) + _centi(ambient_c)
+    body = HEADER + bytes((TEMPERATURE, 4)) + int16_bytes(object_c, 100) + int16_bytes(ambient_c, 100)
     return body + bytes((sum(body) & 0xFF,))
 
 
-def _centi(celsius: float) -> bytes:
-    return round(celsius * 100).to_bytes(2, "big", signed=True)
-
-
-class GyMcuCodec(Codec):
+class GyMcuCodec(HeaderFramedCodec):
     protocol = "gy-mcu"
-
-    def __init__(self, options: GyMcuOptions) -> None:
-        super().__init__()
-        self.options = options
+    header = HEADER
+    mismatch = "checksum mismatch"
+    options: GyMcuOptions
 
     def start_request(self) -> bytes:
         return STREAM if self.options.mode == "stream" else b""
@@ -70,24 +56,14 @@ class GyMcuCodec(Codec):
     def poll_request(self) -> bytes | None:
         return QUERY if self.options.mode == "query" else None
 
-    def _step(self, buf: bytes, pos: int) -> tuple[int, Outcome]:
-        if not buf.startswith(HEADER[: len(buf) - pos], pos):
-            return skip_to(buf, pos, HEADER)
-        if len(buf) - pos < 4:
-            return NEED_MORE
-        kind, length = buf[pos + 2], buf[pos + 3]
-        if length > MAX_DATA:
-            return 1, GARBAGE
-        size = 5 + length
-        if len(buf) - pos < size:
-            return NEED_MORE
-        frame = buf[pos : pos + size]
-        temperature = kind == TEMPERATURE and length == 4
-        if sum(frame[:-1]) & 0xFF != frame[-1]:
-            return (size, Rejected("checksum mismatch")) if temperature else (1, GARBAGE)
-        if not temperature:
-            return size, IGNORED
-        return size, Decoded(
-            object_c=int.from_bytes(frame[4:6], "big", signed=True) / 100,
-            ambient_c=int.from_bytes(frame[6:8], "big", signed=True) / 100,
-        )
+    def _size(self, prefix: bytes) -> int | None:
+        return 5 + prefix[3] if prefix[3] <= MAX_DATA else None
+
+    def _is_reading(self, frame: bytes) -> bool:
+        return frame[2] == TEMPERATURE and frame[3] == 4
+
+    def _intact(self, frame: bytes) -> bool:
+        return sum(frame[:-1]) & 0xFF == frame[-1]
+
+    def _decode(self, frame: bytes) -> Decoded:
+        return Decoded(object_c=int16(frame, 4) / 100, ambient_c=int16(frame, 6) / 100)

@@ -55,10 +55,10 @@ def encode_exception(options: ModbusOptions, code: int) -> bytes:
 
 class ModbusCodec(Codec):
     protocol = "modbus"
+    options: ModbusOptions
 
     def __init__(self, options: ModbusOptions) -> None:
-        super().__init__()
-        self.options = options
+        super().__init__(options)
         self._framer = _framer()
         self._decoder = DecodePDU(is_server=False)
         self._request = self._framer.buildFrame(
