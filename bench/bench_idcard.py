@@ -1,0 +1,134 @@
+"""ID-card reader driver: decoder throughput, and the poll loop's CPU use with no card on the reader.
+
+Throughput: a stream of reader replies, with a few stray bytes between some of them, is fed to the
+`FrameDecoder` in chunks the size a USB-serial read returns. The baseline, in the same run, is the
+floor for any Python decoder: hunting the preamble with `bytes.find` and cutting by LEN, with no
+checksum, no bounds, no events. Two streams: card reads (1,295-byte frames) and find replies (11
+bytes, what an idle reader sends four times a second). Target: ten times what the line can carry at
+115200 baud.
+
+Idle CPU: the simulator runs in a child process with no card (so only our side is counted); the
+`IdCardReader` polls it at its default interval (0.25 s) for a while. The baseline is a bare pyserial
+loop sending the same find command at the same rate and reading the 11-byte reply, with no decoding.
+Target (issue 3): under 1 % of a core.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import serial
+
+from bench.harness import Figure, cpu_percent_of_core
+from drivers.idcard.codec import PREAMBLE, Command, FrameDecoder, Reply, Status, encode, encode_reply
+from drivers.idcard.deck import synthetic_deck
+from drivers.idcard.reader import IdCardConfig, IdCardReader
+from drivers.idcard.replies import card_read_data
+
+STRAY = b"\x00\x13"
+SIMULATOR = """
+import sys
+from pathlib import Path
+from drivers.idcard.simulator import IdCardSimulator
+with IdCardSimulator(Path(sys.argv[1])):
+    print("ready", flush=True)
+    sys.stdin.read()
+"""
+
+
+def run(quick: bool) -> list[Figure]:
+    reads = [encode_reply(Status.OK, card_read_data(card, False)) for card in synthetic_deck()]
+    finds = [encode_reply(Status.FIND_FAILED), encode_reply(Status.CARD_FOUND, bytes(4))]
+    return [
+        _throughput("card-read replies", reads, 2_000 if quick else 20_000, chunk=512),
+        _throughput("find replies", finds, 20_000 if quick else 200_000, chunk=64),
+        _idle_cpu(3.0 if quick else 15.0),
+    ]
+
+
+def _floor(stream: bytes, chunk: int) -> int:
+    """Preamble hunt and LEN cut only: the least any decoder must do."""
+    buf, frames = b"", 0
+    for i in range(0, len(stream), chunk):
+        buf += stream[i : i + chunk]
+        while (start := buf.find(PREAMBLE)) >= 0 and len(buf) >= start + 7:
+            end = start + 7 + int.from_bytes(buf[start + 5 : start + 7], "big")
+            if len(buf) < end:
+                break
+            frames += 1
+            buf = buf[end:]
+    return frames
+
+
+def _decode(stream: bytes, chunk: int) -> int:
+    decoder = FrameDecoder(Reply)
+    frames = 0
+    for i in range(0, len(stream), chunk):
+        decoder.feed(stream[i : i + chunk])
+        frames += sum(isinstance(event, Reply) for event in decoder.events())
+    return frames
+
+
+def _throughput(what: str, frames: list[bytes], count: int, chunk: int) -> Figure:
+    stream = b"".join(frames[i % len(frames)] + (STRAY if i % 10 == 0 else b"") for i in range(count))
+    t0 = time.perf_counter()
+    decoded = _decode(stream, chunk)
+    decode_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    floor = _floor(stream, chunk)
+    floor_s = time.perf_counter() - t0
+    assert decoded == floor == count, (what, decoded, floor, count)
+    line_rate = 115200 / 10 / (len(stream) / count)
+    value = count / decode_s
+    return Figure(bench="idcard", name=f"decode throughput, {what}", value=round(value), unit="frames/s",
+                  baseline_name="bytes.find of the preamble and a cut by LEN, no checks", baseline=round(
+                      count / floor_s), target=f">= 10x the line's {line_rate:.0f} frames/s at 115200 baud",
+                  met=value >= 10 * line_rate)
+
+
+def _idle_cpu(seconds: float) -> Figure:
+    with tempfile.TemporaryDirectory() as tmp:
+        link = Path(tmp) / "idcard"
+        child = subprocess.Popen([sys.executable, "-c", SIMULATOR, str(link)], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, text=True)
+        try:
+            assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+            config = IdCardConfig(port=str(link))
+            baseline = cpu_percent_of_core(lambda: _bare_loop(config, seconds), seconds)
+            value = cpu_percent_of_core(lambda: _reader(config, seconds), seconds)
+        finally:
+            assert child.stdin is not None
+            child.stdin.close()
+            child.wait(timeout=10)
+    return Figure(bench="idcard", name="poll loop idle CPU (no card)", value=round(value, 3),
+                  unit="% of a core", baseline_name="bare pyserial loop: the same find at the same rate, "
+                  "no decoding", baseline=round(baseline, 3), higher_is_better=False,
+                  target="< 1 % of a core with no card", met=value < 1.0)
+
+
+def _reader(config: IdCardConfig, seconds: float) -> None:
+    stop = threading.Event()
+    events: list[object] = []
+    worker = threading.Thread(target=IdCardReader(config).run, args=(events.append, stop))
+    worker.start()
+    time.sleep(seconds)
+    stop.set()
+    worker.join()
+    assert events, "the reader reported nothing"
+
+
+def _bare_loop(config: IdCardConfig, seconds: float) -> None:
+    find = encode(Command.FIND)
+    answered = 0
+    with serial.Serial(config.port, config.baud, timeout=config.reply_timeout_s) as port:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            port.write(find)
+            answered += len(port.read(11)) == 11
+            time.sleep(config.poll_interval_s)
+    assert answered, "the simulator did not answer"
