@@ -4,7 +4,8 @@ Theory of operation: one SQLite file in WAL mode with `synchronous=FULL`, so a c
 survives a power cut. `append` assigns the device's next sequence number in the same transaction
 that stores the row, so sequence numbers never repeat or skip, across restarts too. The publisher
 reads rows in sequence order with `pending` and deletes them with `remove_ranges` only once central
-has confirmed it stored them (agent.publisher explains why the broker's PUBACK is not enough). The boot counter is bumped once per `open`.
+has confirmed it stored them (agent.publisher explains why the broker's PUBACK is not enough).
+The boot counter is bumped once per `open` with `new_boot`.
 
 Capacity policy (tested): the outbox holds at most `capacity` rows. When it is full, appending a
 verdict evicts the oldest *pass* verdict not yet sent (counted in `evicted`, reported in metrics so
@@ -16,6 +17,7 @@ verdicts keeps growing past its capacity and says so (`over_capacity`). A full d
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,12 +66,14 @@ def connect(path: Path) -> sqlite3.Connection:
 
 
 class Outbox:
-    """Verdicts waiting for the broker. One instance per thread that uses it (SQLite connections)."""
+    """Verdicts waiting for central. An instance may be shared by threads (its lock serialises them);
+    the publisher opens its own, so sending never waits for recording."""
 
     def __init__(self, path: Path, capacity: int = 100_000) -> None:
         self.path = Path(path)
         self.capacity = capacity
         self._db: sqlite3.Connection | None = None
+        self._lock = threading.RLock()
 
     def open(self, *, new_boot: bool = False) -> Outbox:
         """Open the file; with `new_boot` count one more start of the agent."""
@@ -98,7 +102,7 @@ class Outbox:
         return self._db
 
     def _tx(self) -> _Transaction:
-        return _Transaction(self.db)
+        return _Transaction(self.db, self._lock)
 
     @staticmethod
     def _bump(db: sqlite3.Connection, name: str, by: int = 1) -> int:
@@ -110,7 +114,8 @@ class Outbox:
         return int(db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()[0])
 
     def counter(self, name: str) -> int:
-        row = self.db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
+        with self._lock:
+            row = self.db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
         return int(row[0]) if row else 0
 
     @property
@@ -159,7 +164,8 @@ class Outbox:
         return int(db.execute("SELECT count(*) FROM outbox").fetchone()[0])
 
     def depth(self) -> int:
-        return self._depth(self.db)
+        with self._lock:
+            return self._depth(self.db)
 
     def over_capacity(self) -> bool:
         return self.depth() > self.capacity
@@ -189,17 +195,26 @@ class Outbox:
 
 
 class _Transaction:
-    """BEGIN IMMEDIATE … COMMIT, rolled back on any exception."""
+    """BEGIN IMMEDIATE … COMMIT under the outbox's lock, rolled back on any exception."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, lock: threading.RLock) -> None:
         self.db = db
+        self.lock = lock
 
     def __enter__(self) -> sqlite3.Connection:
-        self.db.execute("BEGIN IMMEDIATE")
+        self.lock.acquire()
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self.lock.release()
+            raise
         return self.db
 
     def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
-        if exc_type is None:
-            self.db.execute("COMMIT")
-        elif self.db.in_transaction:  # SQLite has already rolled back after some errors (a full disk)
-            self.db.execute("ROLLBACK")
+        try:
+            if exc_type is None:
+                self.db.execute("COMMIT")
+            elif self.db.in_transaction:  # SQLite has already rolled back after some errors (a full disk)
+                self.db.execute("ROLLBACK")
+        finally:
+            self.lock.release()

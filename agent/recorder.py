@@ -10,6 +10,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
+from uuid import UUID
 
 from agent.facts import PassageFacts
 from agent.outbox import Outbox
@@ -53,7 +54,9 @@ class Recorder:
         self._lock = threading.Lock()  # one writer: sequence numbers are assigned in order
         self.counts: Counter[str] = Counter()
 
-    def record(self, facts: PassageFacts, override: Override | None = None) -> Verdict:
+    def record(self, facts: PassageFacts, override: Override | None = None, supersedes: UUID | None = None) -> Verdict:
+        """Decide, sign and commit; with `override`, staff's decision replaces the policy's (a new verdict
+        that `supersedes` the one shown)."""
         policy = self.policy()
         outcome = decide(
             policy,
@@ -75,6 +78,7 @@ class Recorder:
                 now=datetime.now(UTC),
                 clock_synced=self._clock_synced(),
                 override=override,
+                supersedes=supersedes,
             )
             payload = signing.sign(self._key, verdict)
             topic = topics.uplink(self.station.site, self.station.device, "verdict")

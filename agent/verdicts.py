@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from uuid import UUID
 
 from agent.facts import PassageFacts
 from agent.policy import Outcome
@@ -22,6 +23,7 @@ from contract.messages import (
     Inputs,
     Override,
     PersonInput,
+    Reason,
     TemperatureInput,
     Verdict,
 )
@@ -51,6 +53,7 @@ def build(
     now: datetime,
     clock_synced: bool,
     override: Override | None = None,
+    supersedes: UUID | None = None,
 ) -> Verdict:
     decision = outcome.decision if override is None else override.decision
     flagged = decision is not Decision.PASS
@@ -65,9 +68,10 @@ def build(
         kind=station.kind,
         inputs=_inputs(station, facts, flagged),
         decision=decision,
-        reasons=list(outcome.reasons),
+        reasons=[*outcome.reasons, *([Reason.STAFF_OVERRIDE] if override else [])],
         follow_up=list(outcome.follow_up),
         override=override,
+        supersedes=supersedes,
         policy_version=policy_version,
     )
 

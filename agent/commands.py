@@ -1,0 +1,52 @@
+"""What the staff (through the kiosk) and the simulated stations ask of the station."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from agent.facts import PassageFacts
+from contract import idnumber
+from contract.messages import Decision, TravelInput
+
+
+class Command(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Remeasure(Command):
+    """Measure the traveller in front of the station again."""
+
+
+class ManualId(Command):
+    """An ID number typed by staff when the reader cannot read the card."""
+
+    id_number: str
+    name: str = Field(default="", max_length=60)
+
+    @field_validator("id_number")
+    @classmethod
+    def _valid(cls, value: str) -> str:
+        return idnumber.normalise(value)  # InvalidIdNumber is a ValueError: a clear 422 at the kiosk
+
+
+class Override(Command):
+    """Staff replace a verdict's decision, with a reason; recorded as a new verdict that supersedes it."""
+
+    verdict_id: UUID
+    decision: Decision
+    reason: str = Field(min_length=2, max_length=200)
+    staff: str = Field(default="", max_length=40)
+
+
+class SetVehicle(Command):
+    """The vehicle now at a traffic checkpoint (None: no vehicle); applies to each occupant's passage."""
+
+    vehicle: TravelInput | None
+
+
+class RecordPassage(Command):
+    """Complete facts from a station without devices (agent.direct_station)."""
+
+    facts: PassageFacts

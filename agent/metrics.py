@@ -1,0 +1,47 @@
+"""The agent's figures: a local Prometheus endpoint (/metrics on the kiosk server) and the periodic
+MQTT metrics message come from the same counters."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from contract.messages import Decision, Verdict
+
+_HEALTH = {"ok": 1.0, "degraded": 0.5, "disconnected": 0.0}
+
+
+class AgentMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.verdicts = Counter("checkpoint_verdicts", "Verdicts recorded", ["decision"], registry=self.registry)
+        self.outbox_depth = Gauge("checkpoint_outbox_depth", "Verdicts not yet stored at central", registry=self.registry)
+        self.connected = Gauge("checkpoint_broker_connected", "1 while connected to the broker", registry=self.registry)
+        self.device_health = Gauge(
+            "checkpoint_device_health", "1 ok, 0.5 degraded, 0 disconnected", ["device"], registry=self.registry
+        )
+        self.disk_free = Gauge("checkpoint_disk_free_bytes", "Free disk where the outbox lives", registry=self.registry)
+        self.cpu_temp = Gauge("checkpoint_cpu_temperature_celsius", "CPU temperature", registry=self.registry)
+        self.counts: dict[Decision, int] = {}
+
+    def verdict(self, verdict: Verdict) -> None:
+        self.verdicts.labels(verdict.decision.value).inc()
+        self.counts[verdict.decision] = self.counts.get(verdict.decision, 0) + 1
+
+    def devices(self, health: dict[str, str]) -> None:
+        for name, state in health.items():
+            self.device_health.labels(name).set(_HEALTH.get(state, 0.0))
+
+
+def cpu_temperature_c(zone: Path = Path("/sys/class/thermal/thermal_zone0/temp")) -> float | None:
+    """The SoC temperature where the board reports one (Raspberry Pi does), else None."""
+    try:
+        return int(zone.read_text().strip()) / 1000.0
+    except (OSError, ValueError):
+        return None
+
+
+def disk_free_mb(path: Path) -> float:
+    return shutil.disk_usage(path).free / 1e6

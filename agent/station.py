@@ -1,0 +1,187 @@
+"""The station: one thread that owns the passage in progress and turns it into verdicts.
+
+Everything that happens at the station — driver events from the device threads, staff commands
+from the kiosk, complete passages from a simulated station — arrives in one bounded queue and is
+handled here in order, so the passage machine needs no locks. A closed passage is decided, signed
+and committed by the recorder; only then is the verdict shown (kiosk state, gate). If the commit
+fails (a full disk) the kiosk says that nothing was recorded, and the gate stays shut.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+from pydantic import BaseModel
+
+from agent import inputs
+from agent.commands import ManualId, Override, RecordPassage, Remeasure, SetVehicle
+from agent.facts import PassageFacts, PersonFacts
+from agent.healthcode.status import CodeStatus
+from agent.kiosk.state import KioskState, LinkView, passage_view, verdict_view
+from agent.outbox import OutboxError
+from agent.passage import PassageMachine
+from agent.recorder import Recorder
+from contract import idnumber
+from contract.messages import CodeColour, Decision, IdSource, Verdict
+from contract.messages import Override as OverrideRecord
+from drivers.events import DeviceHealth
+from drivers.idcard.events import CardPresented
+from drivers.thermo.events import TemperatureMeasured
+
+log = logging.getLogger(__name__)
+
+VerifyCode = Callable[[str, CodeColour], CodeStatus]
+
+
+class StationFull(Exception):
+    """The station's queue is full: the caller should say so rather than wait forever."""
+
+
+class Station:
+    def __init__(
+        self,
+        recorder: Recorder,
+        machine: PassageMachine,
+        verify_code: VerifyCode,
+        link_view: Callable[[], LinkView],
+        *,
+        on_state: Callable[[KioskState], None] = lambda _s: None,
+        on_verdict: Callable[[Verdict], None] = lambda _v: None,
+        queue_size: int = 1000,
+        today: Callable[[], date] = date.today,
+    ) -> None:
+        self.recorder = recorder
+        self.machine = machine
+        self._verify = verify_code
+        self._link_view = link_view
+        self._on_state = on_state
+        self._on_verdict = on_verdict
+        self._today = today
+        self._queue: queue.Queue[BaseModel] = queue.Queue(maxsize=queue_size)
+        self._recent: OrderedDict[str, tuple[PassageFacts, Decision]] = OrderedDict()  # for overrides
+        self._state = KioskState(
+            site=recorder.station.site,
+            device=recorder.station.device,
+            kind=recorder.station.kind.value,
+            link=link_view(),
+        )
+        self.devices: dict[str, str] = {}
+        self._dirty = True
+        self.shown = 0  # verdicts committed and shown
+
+    @property
+    def state(self) -> KioskState:
+        return self._state
+
+    def submit(self, event: BaseModel, timeout: float = 2.0) -> None:
+        """Thread-safe: hand an event or a command to the station."""
+        try:
+            self._queue.put(event, timeout=timeout)
+        except queue.Full:
+            raise StationFull("the station is busy; try again") from None
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                event = self._queue.get(timeout=0.25)
+            except queue.Empty:
+                event = None
+            now = time.monotonic()
+            try:
+                closed = self._handle(event, now) if event is not None else []
+                closed += self.machine.tick(now)
+                for facts in closed:
+                    self._decide(facts)
+            except Exception:  # one bad event must not stop the station
+                log.exception("station could not handle an event", extra={"event": type(event).__name__})
+            self._publish()
+
+    def _handle(self, event: BaseModel, now: float) -> list[PassageFacts]:
+        m = self.machine
+        match event:
+            case CardPresented():
+                return m.card(inputs.person_from_card(event, self._today()), now)
+            case TemperatureMeasured():
+                return m.temperature(inputs.reading_from_measurement(event), now)
+            case DeviceHealth():
+                self.devices[f"{event.kind}:{event.name}"] = event.state.value
+                return []
+            case ManualId():
+                person = PersonFacts(source=IdSource.TYPED, id_number=event.id_number, name=event.name)
+                return m.card(person, now)
+            case Remeasure():
+                m.remeasure(now)
+                return []
+            case SetVehicle():
+                m.set_vehicle(event.vehicle)
+                return []
+            case Override():
+                self._override(event)
+                return []
+            case RecordPassage():
+                return [event.facts]
+        text = getattr(event, "text", None)
+        if isinstance(text, str):  # a scanned code (drivers.camera.events.CodeScanned)
+            status = self._verify(text, getattr(event, "colour", CodeColour.UNKNOWN))
+            return m.code(inputs.code_from_status(status), text, now)
+        log.warning("ignoring an unknown event", extra={"event": type(event).__name__})
+        return []
+
+    def _decide(self, facts: PassageFacts, override: OverrideRecord | None = None, supersedes: Any = None) -> None:
+        try:
+            verdict = self.recorder.record(facts, override=override, supersedes=supersedes)
+        except OutboxError as exc:
+            log.error("verdict not recorded", extra={"error": str(exc)})
+            self._state = self._state.model_copy(
+                update={"error": "无法记录结果，请使用纸质登记 · Cannot record: use the paper ledger", "verdict": None}
+            )
+            return
+        self._recent[str(verdict.id)] = (facts, verdict.decision)
+        while len(self._recent) > 200:
+            self._recent.popitem(last=False)
+        self.shown += 1
+        self._state = self._state.model_copy(update={"verdict": verdict_view(verdict, facts), "error": None})
+        self._dirty = True  # the same verdict view twice (an override to the same words) is still news
+        log.info(
+            "verdict shown",
+            extra={
+                "verdict": str(verdict.id),
+                "seq": verdict.seq,
+                "decision": verdict.decision.value,
+                "id": idnumber.mask(facts.person.id_number) if facts.person else None,
+            },
+        )
+        self._on_verdict(verdict)
+
+    def _override(self, command: Override) -> None:
+        recent = self._recent.get(str(command.verdict_id))
+        if recent is None:
+            log.warning("override of an unknown or old verdict", extra={"verdict": str(command.verdict_id)})
+            return
+        facts, original = recent
+        record = OverrideRecord(
+            original=original, decision=command.decision, reason=command.reason, staff=command.staff
+        )
+        self._decide(facts, override=record, supersedes=command.verdict_id)
+
+    def _publish(self) -> None:
+        """Hand the kiosk a new snapshot, only when something it shows changed."""
+        update = {
+            "passage": passage_view(self.machine.view()),
+            "vehicle": self.machine.vehicle,
+            "link": self._link_view(),
+            "devices": dict(self.devices),
+        }
+        candidate = self._state.model_copy(update=update)
+        if candidate == self._state and not self._dirty:
+            return
+        self._dirty = False
+        self._state = candidate.model_copy(update={"version": self._state.version + 1})
+        self._on_state(self._state)
