@@ -40,7 +40,7 @@ class ThermoConfig(MeasureSettings):
 
     protocol: str = "gy-mcu"  # a name in drivers.thermo.codecs.FAMILIES
     port: str = "/dev/thermo"  # give the udev rule's stable name, not /dev/ttyUSB0
-    baud: int | None = None  # None: the family's usual speed
+    baud: int | None = Field(default=None, gt=0)  # None: the family's usual speed
     name: str = ""  # for health events; default the port
     poll_interval_s: float = Field(default=0.25, gt=0.0)  # for devices that answer requests
     silence_timeout_s: float = Field(default=3.0, gt=0.0)
@@ -105,7 +105,7 @@ class Thermometer(Device):
         while not stop.is_set():
             try:
                 with serial.Serial(cfg.port, cfg.effective_baud, timeout=self.read_timeout_s,
-                                   write_timeout=1.0) as port:
+                                   write_timeout=1.0, exclusive=True) as port:  # one reader per port
                     self._session(port, emit, stop, health, measurer, backoff)
             except (serial.SerialException, OSError) as exc:
                 health.set(HealthState.DISCONNECTED, str(exc))

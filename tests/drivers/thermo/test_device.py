@@ -9,6 +9,7 @@ import pytest
 from pydantic import BaseModel
 
 from drivers.events import HealthState
+from drivers.thermo.codecs.ascii_line import AsciiOptions
 from drivers.thermo.codecs.gy_mcu import GyMcuOptions
 from drivers.thermo.device import ThermoConfig, Thermometer
 from drivers.thermo.events import RawReading
@@ -20,7 +21,8 @@ CASES: list[tuple[str, str, BaseModel | None]] = [
     ("gy-mcu stream", "gy-mcu", GyMcuOptions(mode="stream")),
     ("aa-a5", "aa-a5", None),
     ("modbus", "modbus", None),
-    ("ascii", "ascii", None),
+    ("ascii stream", "ascii", None),
+    ("ascii polled", "ascii", AsciiOptions(request="READ\r\n")),
 ]
 
 
