@@ -120,7 +120,3 @@ class Codec(ABC):
     def pending(self) -> int:
         """Bytes held back as the start of an incomplete frame."""
         return len(self._buf)
-
-    def reset(self) -> None:
-        """Forget a half-received frame (after reconnecting)."""
-        self._buf = b""

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 from pymodbus.framer import FramerRTU
-from pymodbus.pdu import DecodePDU, ExceptionResponse
+from pymodbus.pdu import DecodePDU
 from pymodbus.pdu.register_message import ReadHoldingRegistersRequest, ReadHoldingRegistersResponse
 
 from drivers.thermo.codecs.base import GARBAGE, NEED_MORE, Codec, Decoded, Outcome, Rejected
@@ -46,11 +46,6 @@ def encode_reading(options: ModbusOptions, object_c: float) -> bytes:
     count = round(object_c / options.scale)
     raw = count & 0xFFFF if options.signed else count
     return _framer().buildFrame(ReadHoldingRegistersResponse(registers=[raw], dev_id=options.address))
-
-
-def encode_exception(options: ModbusOptions, code: int) -> bytes:
-    """An exception reply (device side), e.g. code 2 "illegal data address"."""
-    return _framer().buildFrame(ExceptionResponse(READ_HOLDING, code, device_id=options.address))
 
 
 class ModbusCodec(Codec):

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from pymodbus.framer import FramerRTU
 
-from drivers.thermo.codecs.modbus import ModbusCodec, ModbusOptions, encode_exception, encode_reading
+from drivers.thermo.codecs.modbus import ModbusCodec, ModbusOptions, encode_reading
 from tests.drivers.thermo.codecs.vectors import decode
 
 REPLY = "01 03 02 01 6D 78 39"  # protocols.md §2: 36.5 °C
@@ -44,9 +44,8 @@ def test_crc_is_crc16_modbus() -> None:
     assert FramerRTU.compute_CRC(b"123456789").to_bytes(2, "big") == bytes.fromhex("374b")  # 4B37, LSB first
 
 
-def test_device_side_encoders() -> None:
+def test_device_side_encoder() -> None:
     assert encode_reading(ModbusOptions(), 36.5).hex(" ") == REPLY.lower()
-    assert encode_exception(ModbusOptions(), 2).hex(" ") == "01 83 02 c0 f1"
 
 
 @pytest.mark.parametrize("bad", [{"address": 0}, {"address": 248}, {"holding_register": -1}, {"scale": 0}])
