@@ -66,7 +66,7 @@ class IdCardSimulator:
         self._selected = False
         self._faults: list[tuple[Fault, Command | None]] = []
         self.silent = False
-        self.commands: Counter[str] = Counter()  # requests received, by command name
+        self.commands: Counter[str] = Counter()  # requests received (answered or not), by command name
         self.reads_served = 0  # read replies with a card sent (corrupted ones included)
 
     @property
@@ -117,6 +117,8 @@ class IdCardSimulator:
         self._decoder.feed(data)
         for event in self._decoder.events():
             if isinstance(event, Request):
+                command = event.command
+                self.commands[command.name if command else f"{event.cmd:02x}{event.para:02x}"] += 1
                 with self._lock:
                     fault = self._take_fault(event.command)
                     reply = None if self.silent or fault is Fault.SILENT else self._answer(event, fault)
@@ -137,7 +139,6 @@ class IdCardSimulator:
 
     def _answer(self, request: Request, fault: Fault | None) -> bytes:
         command = request.command
-        self.commands[command.name if command else f"{request.cmd:02x}{request.para:02x}"] += 1
         card = self._card
         if command is None:
             return encode_reply(Status.BAD_COMMAND)
