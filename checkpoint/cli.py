@@ -89,3 +89,7 @@ app.add_typer(thermo_cli.app, name="thermo")
 from drivers.idcard import cli as idcard_cli  # noqa: E402  (idcard)
 
 app.add_typer(idcard_cli.app, name="idcard")
+
+from checkpoint.provision import cli as provision_cli  # noqa: E402  (deploy)
+
+app.add_typer(provision_cli.app, name="provision")
