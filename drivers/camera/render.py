@@ -12,6 +12,8 @@ functions, so what the tests see and what the benchmark measures are the same pi
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 import segno
@@ -34,11 +36,13 @@ PAGE_SIZE = (540, 1080)  # width, height: half the pixels of a 1080p phone
 QUIET_MODULES = 4
 
 
+@functools.lru_cache(maxsize=32)
 def qr_modules(payload: str) -> np.ndarray:
-    """The code's modules as a bool matrix (True = dark), quiet zone included. ECC level M."""
+    """The code's modules as a read-only bool matrix (True = dark), quiet zone included. ECC level M."""
     qr = segno.make_qr(payload, error="m", boost_error=False)
-    matrix = np.array(qr.matrix, dtype=bool)
-    return np.pad(matrix, QUIET_MODULES, constant_values=False)
+    matrix = np.pad(np.array(qr.matrix, dtype=bool), QUIET_MODULES, constant_values=False)
+    matrix.flags.writeable = False
+    return matrix
 
 
 def shaded(colour: CodeColour, rng: np.random.Generator | None) -> tuple[int, int, int]:
@@ -92,24 +96,27 @@ def phone_image(page: np.ndarray, bezel: int = 24) -> tuple[np.ndarray, tuple[in
 
 
 def phone_quad(
-    frame_size: tuple[int, int], rng: np.random.Generator, height_share: float, tilt: float
+    frame_size: tuple[int, int],
+    rng: np.random.Generator,
+    height_share: float,
+    tilt: float,
+    turn_deg: float = 0.0,
 ) -> Quad:
-    """Where the phone lands in a frame: its height a share of the frame's, tilted by up to `tilt`.
+    """Where the phone lands in a frame: its height a share of the frame's, tilted and turned.
 
-    `tilt` (0..0.5) moves each corner by up to that share of the phone's width: perspective and a
-    little rotation, as a hand holds a phone.
+    `tilt` (0..0.5) moves each corner by up to that share of the phone's width (perspective, as a
+    hand holds a phone); the phone is turned by up to `turn_deg` degrees either way.
     """
     fw, fh = frame_size
     ph = fh * height_share
     pw = ph * (PAGE_SIZE[0] + 48) / (PAGE_SIZE[1] + 48)
     cx = rng.uniform(pw / 2 + 4, max(pw / 2 + 5, fw - pw / 2 - 4))
     cy = rng.uniform(ph / 2 + 4, max(ph / 2 + 5, fh - ph / 2 - 4))
-    quad = np.array(
-        [[cx - pw / 2, cy - ph / 2], [cx + pw / 2, cy - ph / 2], [cx + pw / 2, cy + ph / 2], [cx - pw / 2, cy + ph / 2]],
-        np.float32,
-    )
-    quad += rng.uniform(-tilt, tilt, (4, 2)).astype(np.float32) * pw
-    return quad
+    corners = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], np.float32) * np.float32([pw / 2, ph / 2])
+    corners += rng.uniform(-tilt, tilt, (4, 2)).astype(np.float32) * pw
+    angle = np.deg2rad(rng.uniform(-turn_deg, turn_deg))
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]], np.float32)
+    return (corners @ rotation.T + np.float32([cx, cy])).astype(np.float32)
 
 
 def place(frame: np.ndarray, image: np.ndarray, quad: Quad, points: Quad, prescale: bool = True) -> Quad:
@@ -128,25 +135,34 @@ def place(frame: np.ndarray, image: np.ndarray, quad: Quad, points: Quad, presca
     src = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
     matrix = cv2.getPerspectiveTransform(src, quad.astype(np.float32))
     size = (frame.shape[1], frame.shape[0])
-    warped = cv2.warpPerspective(image, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-    mask = cv2.warpPerspective(np.full((h, w), 255, np.uint8), matrix, size, flags=cv2.INTER_LINEAR)
-    alpha = mask[..., None].astype(np.float32) / 255.0
-    frame[:] = (warped * alpha + frame * (1.0 - alpha)).astype(np.uint8)
+    cv2.warpPerspective(image, matrix, size, dst=frame, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_TRANSPARENT)
     return cv2.perspectiveTransform(points.reshape(-1, 1, 2).astype(np.float32), matrix).reshape(-1, 2)
 
 
 def backdrop(frame_size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
-    """A plausible scene behind the phone: a lit gradient, a few blurred shapes and straight edges."""
+    """A plausible scene behind the phone: a lit gradient and a few soft shapes (drawn small, enlarged)."""
     fw, fh = frame_size
+    sw, sh = max(8, fw // 4), max(8, fh // 4)
     base = rng.uniform(60, 180, 3)
-    ramp = np.linspace(rng.uniform(0.6, 1.0), rng.uniform(0.6, 1.0), fw, dtype=np.float32)
-    frame = (base[None, None, :] * ramp[None, :, None] * np.ones((fh, 1, 1), np.float32)).astype(np.uint8)
+    ramp = np.linspace(rng.uniform(0.6, 1.0), rng.uniform(0.6, 1.0), sw, dtype=np.float32)
+    small = (base[None, None, :] * ramp[None, :, None] * np.ones((sh, 1, 1), np.float32)).astype(np.uint8)
     for _ in range(int(rng.integers(3, 9))):
-        x, y = int(rng.integers(0, fw)), int(rng.integers(0, fh))
-        w, h = int(rng.integers(fw // 20, fw // 3)), int(rng.integers(fh // 20, fh // 3))
+        x, y = int(rng.integers(0, sw)), int(rng.integers(0, sh))
+        w, h = int(rng.integers(sw // 20 + 1, sw // 3)), int(rng.integers(sh // 20 + 1, sh // 3))
         colour = tuple(int(c) for c in rng.integers(0, 256, 3))
         if rng.random() < 0.5:
-            cv2.rectangle(frame, (x, y), (x + w, y + h), colour, -1)
+            cv2.rectangle(small, (x, y), (x + w, y + h), colour, -1)
         else:
-            cv2.ellipse(frame, (x, y), (w // 2, h // 2), float(rng.uniform(0, 180)), 0, 360, colour, -1)
-    return cv2.GaussianBlur(frame, (0, 0), rng.uniform(1.0, 4.0))
+            cv2.ellipse(small, (x, y), (w // 2, h // 2), float(rng.uniform(0, 180)), 0, 360, colour, -1)
+    small = cv2.GaussianBlur(small, (0, 0), rng.uniform(0.3, 1.0))
+    return cv2.resize(small, (fw, fh), interpolation=cv2.INTER_LINEAR)
+
+
+def photograph(
+    background: np.ndarray, page: np.ndarray, code_corners: Quad, quad: Quad, prescale: bool = True
+) -> tuple[np.ndarray, Quad]:
+    """The phone showing `page`, held at `quad` in front of `background`; and the code's corners."""
+    phone, offset = phone_image(page)
+    frame = background.copy()
+    corners = place(frame, phone, quad, code_corners + np.float32(offset), prescale)
+    return frame, corners
