@@ -82,6 +82,10 @@ def schema(out: Annotated[Path, typer.Option(help="Directory for the JSON Schema
 
 # Device field tools, one sub-app per driver (each module is light; heavy imports live in commands).
 # [driver sub-apps: each driver adds its own line here]
+from drivers.camera import cli as camera_cli  # noqa: E402  (camera)
+
+app.add_typer(camera_cli.app, name="qr")
+
 from drivers.thermo import cli as thermo_cli  # noqa: E402  (thermo)
 
 app.add_typer(thermo_cli.app, name="thermo")
