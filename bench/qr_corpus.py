@@ -15,7 +15,6 @@ and reuses them; the corpus is not committed — it is regenerated from the seed
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -163,9 +162,7 @@ def sample(seed: int, index: int, category: str, size: tuple[int, int], colour: 
     background = render.backdrop(size, rng)
     if category == "empty":
         page = np.full((render.PAGE_SIZE[1], render.PAGE_SIZE[0], 3), 255, np.uint8)
-        cv2.putText(
-            page, "Scan failed", (60, 500), cv2.FONT_HERSHEY_SIMPLEX, 1.5, (60, 60, 60), 3, cv2.LINE_AA
-        )
+        cv2.putText(page, "Scan failed", (60, 500), cv2.FONT_HERSHEY_SIMPLEX, 1.5, (60, 60, 60), 3, cv2.LINE_AA)
         quad = render.phone_quad(size, rng, rng.uniform(0.5, 0.95), 0.08, 20)
         frame = render.photograph(background, page, np.zeros((4, 2), np.float32), quad)[0]
         frame = _noise(_cast(frame, rng, 0.1), rng, rng.uniform(2, 14))
