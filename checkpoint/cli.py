@@ -97,3 +97,7 @@ app.add_typer(idcard_cli.app, name="idcard")
 from checkpoint.provision import cli as provision_cli  # noqa: E402  (deploy)
 
 app.add_typer(provision_cli.app, name="provision")
+
+from checkpoint.doctor import cli as doctor_cli  # noqa: E402  (deploy)
+
+app.command("doctor")(doctor_cli.doctor)

@@ -43,6 +43,13 @@ def follow_reloads(deployment: Deployment, broker: TrialBroker) -> None:
     deployment.save_settings(settings)
 
 
+def install_bundle(deployment: Deployment, device: str) -> Path:
+    """What deploy/pi/install.sh does with a bundle: its files in the box's install directory."""
+    target = deployment.settings().box_install_dir
+    shutil.copytree(deployment.bundle_dir(device), target, dirs_exist_ok=True)
+    return target / "agent.yaml"
+
+
 @contextmanager
 def reachable_dir() -> Iterator[Path]:
     """A scratch directory other users may pass through. Mosquitto started as root drops to the

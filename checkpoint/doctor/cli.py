@@ -1,0 +1,102 @@
+"""`checkpoint doctor`: run every check on this box, print one table, exit 1 if any check failed.
+
+Light at import: pyserial, OpenCV and paho load when the command runs.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from checkpoint.doctor.report import Check, State
+from checkpoint.settings import ConfigError
+
+if TYPE_CHECKING:
+    from checkpoint.doctor.box_facts import BoxFacts
+
+DEFAULT_CAMERA = "/dev/checkpoint-camera"
+CHECK_NAMES = ("serial", "camera", "broker", "clock", "disk")
+
+
+def doctor(
+    config: Annotated[Path, typer.Option("--config", "-c", help="The box's agent.yaml.")] = Path(
+        "/etc/checkpoint/agent.yaml"
+    ),
+    port: Annotated[list[str] | None, typer.Option(help="Also probe this serial port (repeatable).")] = None,
+    scan: Annotated[bool, typer.Option(help="Probe every serial port found, not only the --port ones.")] = True,
+    camera: Annotated[str | None, typer.Option(help="Camera device, index or video file.")] = None,
+    skip: Annotated[list[str] | None, typer.Option(help=f"Skip a check: {', '.join(CHECK_NAMES)}.")] = None,
+) -> None:
+    """Check this box: which device is on which serial port, the camera, the broker login, the clock, the disk."""
+    from rich.console import Console
+
+    from checkpoint.doctor.report import failed, table
+
+    skipped = set(skip or ())
+    if unknown := skipped - set(CHECK_NAMES):
+        typer.secho(f"--skip: unknown check(s) {', '.join(sorted(unknown))}; known: {', '.join(CHECK_NAMES)}",
+                    fg="red", err=True)
+        raise typer.Exit(2)
+    from checkpoint.doctor import box_facts
+
+    try:
+        box = box_facts.read(config)
+    except ConfigError as exc:
+        typer.secho(f"configuration error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    checks = run_checks(box, port or [], scan, camera, skipped)
+    Console().print(table(checks, f"checkpoint doctor: {box.device} ({box.site}, {box.kind.value})"))
+    raise typer.Exit(1 if failed(checks) else 0)
+
+
+def run_checks(box: BoxFacts, ports: list[str], scan: bool, camera: str | None, skipped: set[str]) -> list[Check]:
+    from checkpoint.doctor import host_checks
+
+    checks: list[Check] = [Check(name, State.WARN, "skipped") for name in CHECK_NAMES if name in skipped]
+    if "serial" not in skipped:
+        checks += _serial(box, ports, scan)
+    if "camera" not in skipped:
+        from checkpoint.doctor.camera_check import camera as camera_check
+
+        source = camera or box.camera or (DEFAULT_CAMERA if os.path.exists(DEFAULT_CAMERA) else "0")
+        checks += camera_check(source)
+    if "broker" not in skipped:
+        checks.append(host_checks.broker(box.mqtt, box.device))
+    if "clock" not in skipped:
+        checks.append(host_checks.clock_check())
+    if "disk" not in skipped:
+        checks.append(host_checks.disk(box.outbox))
+    return checks
+
+
+def _serial(box: BoxFacts, ports: list[str], scan: bool) -> list[Check]:
+    from checkpoint.doctor.probes import IDCARD, THERMO
+    from checkpoint.doctor.serial_scan import candidate_ports, probe_ports
+
+    configured = {IDCARD: box.idcard_port, THERMO: box.thermo_port}
+    found = probe_ports(candidate_ports(ports, scan))
+    checks = [Check(f"port {f.port}", State.OK if f.probe else State.WARN,
+                    f"{f.probe.label}: {f.detail}" if f.probe else f.detail) for f in found]
+    if not found:
+        checks.append(Check("serial ports", State.WARN, "none found (USB cables plugged in?)"))
+    required = {THERMO: True, IDCARD: box.kind.value == "traffic"}
+    for device, label in ((IDCARD, "ID-card reader"), (THERMO, "thermometer")):
+        where = [f for f in found if f.probe is not None and f.probe.device == device]
+        if not where:
+            state = State.FAIL if required[device] else State.WARN
+            checks.append(Check(label, state, "not found on any serial port"))
+            continue
+        hit = where[0]
+        assert hit.probe is not None
+        want = configured[device]
+        if want and os.path.realpath(want) != os.path.realpath(hit.port):
+            checks.append(Check(label, State.FAIL, f"answers at {hit.port}, but agent.yaml says port {want}"))
+        elif device == THERMO and box.thermo_protocol not in (None, hit.probe.protocol):
+            checks.append(Check(label, State.FAIL, f"speaks {hit.probe.protocol} at {hit.port}, "
+                                f"but agent.yaml says protocol {box.thermo_protocol}"))
+        else:
+            checks.append(Check(label, State.OK, f"{hit.probe.protocol} at {hit.port}"))
+    return checks

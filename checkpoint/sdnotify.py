@@ -1,0 +1,47 @@
+"""systemd's notify protocol, without a dependency: tell the service manager we are ready, alive,
+or stopping.
+
+A unit with `Type=notify` passes the path of a datagram socket in NOTIFY_SOCKET (a leading '@'
+means Linux's abstract namespace); each message is one datagram of `KEY=value` lines. With
+`WatchdogSec=`, systemd also sets WATCHDOG_USEC and kills and restarts the service when no
+`WATCHDOG=1` arrives within that time: send it from the loop whose progress proves the service
+works, at about half the interval (`watchdog_interval()`). Outside systemd every call is a no-op.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+
+def notify(*fields: str) -> bool:
+    """Send `fields` (e.g. "READY=1", "STATUS=...") to systemd; False when not run by systemd."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return False
+    if address.startswith("@"):
+        address = "\0" + address[1:]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+        sock.sendto("\n".join(fields).encode(), address)
+    return True
+
+
+def ready(status: str = "") -> bool:
+    return notify("READY=1", *([f"STATUS={status}"] if status else []))
+
+
+def watchdog() -> bool:
+    return notify("WATCHDOG=1")
+
+
+def stopping() -> bool:
+    return notify("STOPPING=1")
+
+
+def watchdog_interval() -> float | None:
+    """Seconds between two `watchdog()` calls (half the unit's WatchdogSec), or None without one."""
+    usec = os.environ.get("WATCHDOG_USEC")
+    pid = os.environ.get("WATCHDOG_PID")
+    if not usec or (pid and pid != str(os.getpid())):
+        return None
+    return int(usec) / 2e6
