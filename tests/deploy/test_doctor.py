@@ -17,11 +17,11 @@ from checkpoint.doctor.serial_scan import probe_port, probe_ports
 from checkpoint.provision import actions
 from checkpoint.provision.deployment import Deployment, Login
 from checkpoint.provision.trial_broker import TrialBroker
-from tests.deploy.conftest import install_bundle
 from contract.messages import CheckpointKind
 from drivers.idcard.simulator import IdCardSimulator
 from drivers.thermo.codecs import FAMILIES
 from drivers.thermo.simulator import ThermoSimulator
+from tests.deploy.conftest import install_bundle
 
 
 @pytest.fixture
