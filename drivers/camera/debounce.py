@@ -17,11 +17,11 @@ class Debouncer:
 
     def admit(self, text: str, now: float) -> bool:
         """Record a sighting of `text` at `now` (monotonic seconds); True if it is to be reported."""
-        self._forget_before(now - self.window_s)
+        self._forget_older_than_window(now)
         fresh = text not in self._last_seen
         self._last_seen[text] = now
         return fresh
 
-    def _forget_before(self, horizon: float) -> None:
-        for text in [t for t, seen in self._last_seen.items() if seen < horizon]:
+    def _forget_older_than_window(self, now: float) -> None:
+        for text in [t for t, seen in self._last_seen.items() if now - seen > self.window_s]:
             del self._last_seen[text]

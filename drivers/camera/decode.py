@@ -33,7 +33,8 @@ import zxingcpp
 from pydantic import BaseModel, ConfigDict
 from pyzbar import pyzbar
 
-Corners = tuple[tuple[float, float], tuple[float, float], tuple[float, float], tuple[float, float]]
+from drivers.camera.events import Corners
+
 _QR = zxingcpp.BarcodeFormat.QRCode
 _ROI_LIMIT = 2  # regions retried per frame
 _ROI_MARGIN = 0.25  # share of the region's size added on every side

@@ -7,7 +7,9 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from contract.messages import CodeColour
-from drivers.camera.decode import Corners
+
+Corners = tuple[tuple[float, float], tuple[float, float], tuple[float, float], tuple[float, float]]
+"""Top-left, top-right, bottom-right, bottom-left of a code as it is oriented, in frame pixels."""
 
 
 class CodeScanned(BaseModel):

@@ -1,0 +1,54 @@
+"""Running a Camera in a thread and waiting for its events."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from pydantic import BaseModel
+
+from drivers.camera.capture import CameraConfig
+from drivers.camera.device import Camera
+from drivers.camera.events import CodeScanned
+from drivers.camera.scene import PhoneScene
+
+
+class Running:
+    def __init__(self, camera: Camera) -> None:
+        self.camera = camera
+        self.events: queue.Queue[BaseModel] = queue.Queue(maxsize=1000)
+
+    def next_scan(self, timeout: float = 5.0) -> CodeScanned:
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            event = self.events.get(timeout=left)
+            if isinstance(event, CodeScanned):
+                return event
+        raise TimeoutError("no code scanned")
+
+    def scans_within(self, seconds: float) -> list[CodeScanned]:
+        time.sleep(seconds)
+        drained = []
+        while not self.events.empty():
+            event = self.events.get_nowait()
+            if isinstance(event, CodeScanned):
+                drained.append(event)
+        return drained
+
+
+@contextmanager
+def running_camera(scene: PhoneScene, **settings: object) -> Iterator[Running]:
+    config = CameraConfig.model_validate({"source": "sim:", "width": 640, "height": 480, "fps": 30, **settings})
+    running = Running(Camera(config, scene=scene))
+    stop = threading.Event()
+    thread = threading.Thread(target=running.camera.run, args=(running.events.put, stop), daemon=True)
+    thread.start()
+    try:
+        yield running
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        assert not thread.is_alive()
