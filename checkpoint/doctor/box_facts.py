@@ -24,7 +24,7 @@ class BoxFacts:
     idcard_port: str | None = None
     thermo_port: str | None = None
     thermo_protocol: str | None = None
-    camera: str | None = None
+    camera: dict[str, Any] | None = None  # the `camera:` section (drivers.camera.capture.CameraConfig)
 
 
 def read(config: Path) -> BoxFacts:
@@ -44,7 +44,7 @@ def read(config: Path) -> BoxFacts:
             idcard_port=section("idcard").get("port"),
             thermo_port=section("thermo").get("port"),
             thermo_protocol=section("thermo").get("protocol"),
-            camera=section("camera").get("device"),
+            camera=section("camera") or None,
         )
     except KeyError as exc:
         raise ConfigError(f"{config}: field `{exc.args[0]}` is missing") from None

@@ -1,8 +1,9 @@
-"""Open the camera as the agent would, and report its resolution, its frame rate and a test decode.
+"""Open the camera as the agent does, and report its resolution, its frame rate and a test decode.
 
-The source is a V4L2 device (/dev/checkpoint-camera, /dev/video0), an index, or a video file (the
-tests use a file of rendered health-code frames). Frames are read for `seconds`; each is offered to
-the agent's QR decoder until one code is read. Its text is not shown (it may identify a person).
+The source is whatever the box's `camera:` section (drivers.camera.capture.CameraConfig) names —
+a V4L2 device, a stream, a video file or a folder of images (the tests use rendered frames) — opened
+through the driver's own `open_source`. Frames are read for `seconds`; each is offered to the
+driver's QR decoder until one code is read. The code's text is not shown (it may identify a person).
 """
 
 from __future__ import annotations
@@ -10,35 +11,38 @@ from __future__ import annotations
 import time
 
 from checkpoint.doctor.report import Check, State
+from drivers.camera.capture import CameraConfig, CaptureError, open_source
 
 
-def camera(source: str, seconds: float = 2.0) -> list[Check]:
-    import cv2
-
+def camera(config: CameraConfig, seconds: float = 2.0) -> list[Check]:
     from drivers.camera.decode import Decoder
 
-    capture = cv2.VideoCapture(int(source) if source.isdigit() else source)
+    name = f"camera {config.source}"
     try:
-        if not capture.isOpened():
-            return [Check("camera", State.FAIL, f"{source}: cannot open (plugged in? user in the video group?)")]
-        decoder = Decoder(budget_ms=200.0)
-        frames, decoded, shape = 0, None, None
-        start = time.monotonic()
+        source = open_source(config)
+        source.open()
+    except (CaptureError, ValueError) as exc:
+        return [Check(name, State.FAIL, f"{exc} (plugged in? the user in the video group?)")]
+    decoder = Decoder(budget_ms=max(config.decode_budget_ms, 200.0))  # no hurry here: read it if it can be read
+    frames, decoded, shape = 0, None, None
+    start = time.monotonic()
+    try:
         while time.monotonic() - start < seconds:
-            ok, frame = capture.read()
-            if not ok:
+            frame = source.read()
+            if frame is None:
                 break
-            frames += 1
-            shape = frame.shape
+            frames, shape = frames + 1, frame.shape
             if decoded is None and (found := decoder.decode(frame).found):
                 decoded = found[0]
-        elapsed = time.monotonic() - start
+    except CaptureError as exc:
+        return [Check(name, State.FAIL, f"opened, then: {exc}")]
     finally:
-        capture.release()
+        source.close()
     if shape is None:
-        return [Check("camera", State.FAIL, f"{source}: opened, but no frame came")]
-    rate = frames / elapsed if elapsed > 0 else 0.0
-    checks = [Check("camera", State.OK, f"{source}: {shape[1]}×{shape[0]}, {rate:.1f} frames/s measured")]
+        return [Check(name, State.FAIL, "opened, but no frame came")]
+    rate = frames / max(time.monotonic() - start, 1e-6)
+    checks = [Check(name, State.OK, f"{shape[1]}×{shape[0]}, {rate:.1f} frames/s measured "
+                                    f"(asked for {config.width}×{config.height} at {config.fps:g})")]
     if decoded is None:
         checks.append(Check("test decode", State.WARN,
                             "no QR code read: hold a health code 20-40 cm in front of the camera and run again"))

@@ -27,7 +27,9 @@ def doctor(
     ),
     port: Annotated[list[str] | None, typer.Option(help="Also probe this serial port (repeatable).")] = None,
     scan: Annotated[bool, typer.Option(help="Probe every serial port found, not only the --port ones.")] = True,
-    camera: Annotated[str | None, typer.Option(help="Camera device, index or video file.")] = None,
+    camera: Annotated[
+        str | None, typer.Option(help="Camera source (device, index, stream, video file or image folder).")
+    ] = None,
     skip: Annotated[list[str] | None, typer.Option(help=f"Skip a check: {', '.join(CHECK_NAMES)}.")] = None,
 ) -> None:
     """Check this box: which device is on which serial port, the camera, the broker login, the clock, the disk."""
@@ -59,10 +61,7 @@ def run_checks(box: BoxFacts, ports: list[str], scan: bool, camera: str | None, 
     if "serial" not in skipped:
         checks += _serial(box, ports, scan)
     if "camera" not in skipped:
-        from checkpoint.doctor.camera_check import camera as camera_check
-
-        source = camera or box.camera or (DEFAULT_CAMERA if os.path.exists(DEFAULT_CAMERA) else "0")
-        checks += camera_check(source)
+        checks += _camera(box, camera)
     if "broker" not in skipped:
         checks.append(host_checks.broker(box.mqtt, box.device))
     if "clock" not in skipped:
@@ -70,6 +69,25 @@ def run_checks(box: BoxFacts, ports: list[str], scan: bool, camera: str | None, 
     if "disk" not in skipped:
         checks.append(host_checks.disk(box.outbox))
     return checks
+
+
+def _camera(box: BoxFacts, source: str | None) -> list[Check]:
+    from pydantic import ValidationError
+
+    from checkpoint.doctor.camera_check import camera
+    from drivers.camera.capture import CameraConfig
+
+    fields = dict(box.camera or {})
+    if source is not None:
+        fields["source"] = source
+    fields.setdefault("source", DEFAULT_CAMERA if os.path.exists(DEFAULT_CAMERA) else "0")
+    try:
+        config = CameraConfig.model_validate(fields)
+    except ValidationError as exc:
+        from checkpoint.settings import describe
+
+        return [Check("camera", State.FAIL, f"agent.yaml camera: {describe(exc)}")]
+    return camera(config)
 
 
 def _serial(box: BoxFacts, ports: list[str], scan: bool) -> list[Check]:

@@ -17,7 +17,7 @@ from checkpoint.doctor.serial_scan import probe_port, probe_ports
 from checkpoint.provision import actions
 from checkpoint.provision.deployment import Deployment, Login
 from checkpoint.provision.trial_broker import TrialBroker
-from contract.messages import CheckpointKind
+from contract.messages import CheckpointKind, CodeColour
 from drivers.idcard.simulator import IdCardSimulator
 from drivers.thermo.codecs import FAMILIES
 from drivers.thermo.simulator import ThermoSimulator
@@ -126,3 +126,27 @@ def test_clock_row_says_what_the_kernel_says(box_config: Path) -> None:
 def test_bad_arguments_are_one_line_errors(box_config: Path, tmp_path: Path) -> None:
     assert run_doctor(box_config, "--skip", "nonsense")[0] == 2
     assert run_doctor(tmp_path / "missing.yaml")[0] == 2
+
+
+def test_the_camera_check_reports_size_rate_and_a_test_decode(box_config: Path, tmp_path: Path) -> None:
+    import cv2
+
+    from drivers.camera.scene import PhoneScene
+
+    scene, folder = PhoneScene(seed=3), tmp_path / "frames"
+    folder.mkdir()
+    scene.show("CKHC1.synthetic-test-code", CodeColour.GREEN)
+    for n in range(6):
+        cv2.imwrite(str(folder / f"{n:02}.png"), scene.render(640, 480))
+    code, output = run_doctor(box_config, "--camera", str(folder), "--skip", "serial", "--skip", "clock")
+    table = rows(output)
+    assert code == 0, output
+    assert table[f"camera {folder}"].startswith("ok 640×480")
+    assert table["test decode"].startswith("ok QR code read (25 characters")
+
+
+def test_a_camera_that_cannot_open_fails(box_config: Path, tmp_path: Path) -> None:
+    code, output = run_doctor(box_config, "--camera", str(tmp_path / "no-such-video.mp4"),
+                              "--skip", "serial", "--skip", "clock", "--skip", "broker")
+    assert code == 1
+    assert rows(output)[f"camera {tmp_path / 'no-such-video.mp4'}"].startswith("fail")
