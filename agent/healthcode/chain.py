@@ -61,9 +61,7 @@ class HealthCodeSettings(BaseModel):
 
 def build_chain(settings: HealthCodeSettings) -> VerifierChain:
     """Signed payload, then online lookup (if issuers are configured), then the screen colour."""
-    keys = {
-        issuer: [load_public_key(text) for text in texts] for issuer, texts in settings.issuer_keys.items()
-    }
+    keys = {issuer: [load_public_key(text) for text in texts] for issuer, texts in settings.issuer_keys.items()}
     verifiers: list[Verifier] = [SignedVerifier(keys)]
     if settings.online.issuers:
         verifiers.append(OnlineVerifier(settings.online))

@@ -12,7 +12,6 @@ validity window is the verifier's job (signed_verifier.py).
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from datetime import UTC, datetime
 from typing import Annotated, Literal
@@ -78,7 +77,7 @@ def _b32(data: bytes) -> str:
 def _unb32(text: str) -> bytes:
     try:
         return base64.b32decode(text + "=" * (-len(text) % 8))
-    except binascii.Error as exc:
+    except ValueError as exc:  # binascii.Error, or non-ASCII text
         raise SignedCodeError(f"not base32: {exc}") from exc
 
 

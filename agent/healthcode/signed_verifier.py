@@ -64,9 +64,7 @@ class SignedVerifier(Verifier):
         if claims.issued_at > now + CLOCK_SKEW:
             return status.model_copy(update={"detail": "issued in the future: check the box's clock"})
         if screen_colour not in (CodeColour.UNKNOWN, status.colour):
-            return status.model_copy(
-                update={"detail": f"screen shows {screen_colour.value}; signed colour used"}
-            )
+            return status.model_copy(update={"detail": f"screen shows {screen_colour.value}; signed colour used"})
         return status
 
 
