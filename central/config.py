@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AnyHttpUrl, BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from checkpoint.settings import FileSettings
@@ -25,12 +28,76 @@ class IngestSettings(BaseModel):
 class HttpSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8080
+    session_hours: float = Field(default=12, gt=0)  # a login lasts this long
+    secure_cookies: bool = False  # set behind TLS (a reverse proxy): cookies then go over HTTPS only
+    public_url: str = ""  # how the office reaches the dashboard, used in webhook alerts' links
+
+
+class RetentionSettings(BaseModel):
+    """How long central keeps what it stores (DESIGN.md, privacy)."""
+
+    verdict_days: float = Field(default=30, gt=0)  # verdicts of open cases stay until the case is closed
+    closed_case_days: float = Field(default=180, gt=0)  # a closed case (and its identity) is purged after this
+    dead_letter_days: float = Field(default=30, gt=0)
+    interval_s: float = Field(default=3600, ge=1)  # how often each replica runs the purge
+
+
+class WebhookSettings(BaseModel):
+    """Alerts for new cases, POSTed as JSON to each URL; retried with doubling delays."""
+
+    urls: list[AnyHttpUrl] = []
+    timeout_s: float = Field(default=5, gt=0)
+    first_retry_s: float = Field(default=2, gt=0)
+    max_retry_s: float = Field(default=300, gt=0)
+    max_attempts: int = Field(default=12, ge=1)
+    poll_s: float = Field(default=1, gt=0)
+
+
+class DeviceSettings(BaseModel):
+    offline_after_s: float = Field(default=180, gt=0)  # no birth, metrics or verdict for this long: offline
 
 
 class CentralSettings(FileSettings):
     model_config = SettingsConfigDict(env_prefix="CHECKPOINT_CENTRAL_", env_nested_delimiter="__", extra="forbid")
 
     database_url: str = "sqlite:///var/central/central.sqlite"
+    timezone: str = "Asia/Shanghai"  # the office's days: daily figures and the ledger are cut at its midnight
+    # The deployment's pseudonym key (the boxes' `pseudonym_key`), hex inline or in a file: needed to turn
+    # an uploaded watch-list of ID numbers into pseudonyms.
+    pseudonym_key: SecretStr | None = None
+    pseudonym_key_file: Path | None = None
     mqtt: MqttSettings = MqttSettings()
     ingest: IngestSettings = IngestSettings()
     http: HttpSettings = HttpSettings()
+    retention: RetentionSettings = RetentionSettings()
+    webhooks: WebhookSettings = WebhookSettings()
+    devices: DeviceSettings = DeviceSettings()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as Asia/Shanghai)") from None
+        return value
+
+    @model_validator(mode="after")
+    def _one_key(self) -> CentralSettings:
+        if self.pseudonym_key is not None and self.pseudonym_key_file is not None:
+            raise ValueError("give at most one of `pseudonym_key` and `pseudonym_key_file`")
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def pseudonym_key_bytes(self) -> bytes | None:
+        """The key, or None when this central has none (watch-list uploads are then refused)."""
+        if self.pseudonym_key is not None:
+            text = self.pseudonym_key.get_secret_value()
+        elif self.pseudonym_key_file is not None:
+            text = self.pseudonym_key_file.read_text().strip()
+        else:
+            return None
+        return bytes.fromhex(text)

@@ -138,7 +138,7 @@ class Collector:
                 time.sleep(delay)
 
     def _rows(self, messages: list[Received]) -> Batch:
-        batch = Batch()
+        batch = Batch(collector=self.settings.ingest.client_id, messages=len(messages))
         limit = self.settings.ingest.max_payload_bytes
         for m in messages:
             try:

@@ -6,6 +6,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
+    Date,
     DateTime,
     Float,
     Index,
@@ -15,6 +16,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 metadata = MetaData()
@@ -48,11 +50,14 @@ verdicts = Table(
     Column("supersedes", String(36)),
     Column("replayed", Boolean, nullable=False, default=False),
     Column("payload", JSON, nullable=False),  # the message as signed (identity only when flagged)
+    Column("case_id", Integer),  # the case this verdict opened or joined
     Index("verdicts_device_seq", "device", "seq"),
     Index("verdicts_received", "received_at"),
     Index("verdicts_flagged_time", "flagged", "device_time"),
     Index("verdicts_site_time", "site", "device_time"),
     Index("verdicts_pseudonym", "pseudonym"),
+    Index("verdicts_flagged_received", "flagged", "received_at"),  # the live feed
+    Index("verdicts_case", "case_id"),
 )
 
 dead_letters = Table(
@@ -89,4 +94,152 @@ device_status = Table(
     Column("policy_rejected", Text),
     Column("health", JSON),
     Column("metrics", JSON),
+    Column("device_time", DateTime(timezone=True)),  # of the newest status or metrics: older ones lose
 )
+
+device_seq = Table(
+    "device_seq",
+    metadata,
+    Column("device", String(32), primary_key=True),
+    Column("site", String(32), nullable=False),
+    Column("max_seq", Integer, nullable=False),
+    Column("stored", Integer, nullable=False),  # distinct verdicts stored; max_seq - stored = missing
+    Column("last_verdict_at", DateTime(timezone=True), nullable=False),
+)
+"""Per-box sequence tracking, kept in the ingest transaction (retention does not change it)."""
+
+daily_figures = Table(
+    "daily_figures",
+    metadata,
+    Column("site", String(32), primary_key=True),
+    Column("day", Date, primary_key=True),  # in the office's time zone (CentralSettings.timezone)
+    Column("total", Integer, nullable=False),
+    Column("passed", Integer, nullable=False),
+    Column("review", Integer, nullable=False),
+    Column("deny", Integer, nullable=False),
+    Column("fever", Integer, nullable=False),
+    Column("code_yellow", Integer, nullable=False),
+    Column("code_red", Integer, nullable=False),
+    Column("watchlist", Integer, nullable=False),
+    Column("overridden", Integer, nullable=False),
+)
+"""Counted as verdicts are first stored, so the figures outlive the verdicts' retention."""
+
+cases = Table(
+    "cases",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("pseudonym", String(64)),  # null when the box could not identify the person: one case per verdict
+    Column("status", String(12), nullable=False),  # new | contacted | transferred | closed
+    Column("severity", String(8), nullable=False),  # the strictest decision seen: review | deny
+    Column("reasons", JSON, nullable=False),
+    Column("opened_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("closed_at", DateTime(timezone=True)),
+    Column("first_seen", DateTime(timezone=True), nullable=False),  # device time at the first checkpoint
+    Column("first_site", String(32), nullable=False),
+    Column("first_device", String(32), nullable=False),
+    Column("last_seen", DateTime(timezone=True), nullable=False),
+    Column("last_site", String(32), nullable=False),
+    Column("verdicts", Integer, nullable=False),
+    Column("id_masked", String(36)),
+    Column("identity", JSON),  # name and ID number from a flagged verdict; shown only when unmasked (audited)
+    Column("plate", String(16)),
+    Column("origin", String(6)),
+    Column("destination", String(120)),  # where the traveller said they were going
+    Column("transfer_kind", String(16)),  # isolation_site | fever_clinic | home_quarantine
+    Column("transfer_to", String(200)),
+    Column("assignee", String(64)),
+    Index("cases_status_opened", "status", "opened_at"),
+    Index("cases_closed", "closed_at"),
+    # one open case per person, whichever replica sees the verdicts
+    Index("cases_open_pseudonym", "pseudonym", unique=True,
+          sqlite_where=text("closed_at IS NULL"), postgresql_where=text("closed_at IS NULL")),
+)
+
+case_events = Table(
+    "case_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", Integer, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(64), nullable=False),  # a user name, or "central" for what ingest did
+    Column("action", String(16), nullable=False),  # opened | joined | contacted | transferred | closed | note | ...
+    Column("detail", JSON, nullable=False),
+    Index("case_events_case", "case_id", "id"),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", Integer, nullable=False),
+    Column("url", String(500), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("next_at", DateTime(timezone=True), nullable=False),
+    Column("lease_until", DateTime(timezone=True)),  # a replica delivering it holds it until then
+    Column("attempts", Integer, nullable=False),
+    Column("delivered_at", DateTime(timezone=True)),
+    Column("gave_up", Boolean, nullable=False),
+    Column("last_error", Text),
+    Index("alerts_due", "delivered_at", "gave_up", "next_at"),
+)
+"""Webhook alerts to deliver, written in the same transaction as the case they announce."""
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),  # viewer | operator | admin
+    Column("password_hash", String(200), nullable=False),  # argon2id
+    Column("disabled", Boolean, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),  # SHA-256 of the cookie's token, never the token
+    Column("user_id", Integer, nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index("sessions_expires", "expires_at"),
+)
+"""Kept in the database so that any replica serves any logged-in user."""
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("username", String(64), nullable=False),
+    Column("action", String(32), nullable=False),  # unmask | push_watchlist | push_policy | user_add | ...
+    Column("target", String(100), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("address", String(64), nullable=False),
+    Index("audit_at", "at"),
+)
+
+pushes = Table(
+    "pushes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("what", String(16), nullable=False),  # watchlist | policy | risk_areas
+    Column("version", String(64), nullable=False),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+    Column("username", String(64), nullable=False),
+    Column("entries", Integer, nullable=False),
+    Column("document", JSON, nullable=False),  # the push message as published
+    Index("pushes_what", "what", "id"),
+)
+
+collectors = Table(
+    "collectors",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("handled", Integer, nullable=False),
+    Column("last_commit_at", DateTime(timezone=True), nullable=False),
+)
+"""One row per collector replica: what it committed, and when last, for the fleet page."""

@@ -2,23 +2,28 @@
 
 All writes of one ingest batch happen in one transaction (`write_batch`); the collector
 acknowledges the batch's messages only after it returns. Verdicts are inserted with "on conflict
-do nothing" on their id, so a verdict delivered twice is stored once, whichever replica gets it.
+do nothing" on their id, so a verdict delivered twice is stored once, whichever replica gets it;
+what that insert reports as new (RETURNING) is what the counters count and what opens or joins
+cases, in the same transaction, so a redelivered verdict neither counts twice nor alerts twice.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import tzinfo
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from central import cases, tally
 from central.schema import dead_letters, device_status, devices, verdicts
+from central.sql import now
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -48,6 +53,8 @@ class Batch:
     verdicts: list[dict[str, Any]] = field(default_factory=list)
     dead: list[dict[str, Any]] = field(default_factory=list)
     status: dict[str, dict[str, Any]] = field(default_factory=dict)  # device -> latest columns
+    collector: str = ""  # the replica's client id, counted in `collectors` with `messages`
+    messages: int = 0
 
     def __len__(self) -> int:
         return len(self.verdicts) + len(self.dead) + len(self.status)
@@ -61,8 +68,10 @@ class DeviceKey:
 
 
 class Store:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, zone: tzinfo = ZoneInfo("Asia/Shanghai"), alert_urls: Sequence[str] = ()) -> None:
         self.url = url
+        self.zone = zone  # the office's days, for the daily figures
+        self.alert_urls = list(alert_urls)  # webhooks told of each new case
         self.engine = make_engine(url)
         self._insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
 
@@ -80,7 +89,7 @@ class Store:
     # device registry
 
     def register_device(self, device: str, site: str, kind: str, key_hex: str) -> None:
-        row = dict(device=device, site=site, kind=kind, key_hex=key_hex, revoked=False, registered_at=_now())
+        row = dict(device=device, site=site, kind=kind, key_hex=key_hex, revoked=False, registered_at=now())
         stmt = self._insert(devices).values(**row)
         stmt = stmt.on_conflict_do_update(index_elements=["device"], set_=row)
         with self.engine.begin() as conn:
@@ -101,13 +110,22 @@ class Store:
     def write_batch(self, batch: Batch) -> None:
         with self.engine.begin() as conn:
             if batch.verdicts:
-                conn.execute(self._insert(verdicts).on_conflict_do_nothing(index_elements=["id"]), batch.verdicts)
+                rows = sorted({r["id"]: r for r in batch.verdicts}.values(), key=lambda r: r["id"])
+                insert = self._insert(verdicts).on_conflict_do_nothing(index_elements=["id"])
+                new_ids = set(conn.execute(insert.returning(verdicts.c.id), rows).scalars())
+                new = [r for r in rows if r["id"] in new_ids]
+                tally.count_new_verdicts(conn, new, self.zone)
+                cases.file_verdicts(conn, new, self.alert_urls)
             if batch.dead:
                 conn.execute(dead_letters.insert(), batch.dead)
-            for row in batch.status.values():
+            for device in sorted(batch.status):
+                row = batch.status[device]
                 stmt = self._insert(device_status).values(**row)
                 update = {k: v for k, v in row.items() if k != "device"}  # only what the messages said
-                conn.execute(stmt.on_conflict_do_update(index_elements=["device"], set_=update))
+                newer = device_status.c.device_time.is_(None) | (device_status.c.device_time <= stmt.excluded.device_time)
+                conn.execute(stmt.on_conflict_do_update(index_elements=["device"], set_=update, where=newer))
+            if batch.collector:
+                tally.count_commit(conn, batch.collector, batch.messages)
 
     # reading
 
@@ -136,7 +154,3 @@ class Store:
     def device_status(self) -> Sequence[Any]:
         with self.engine.connect() as conn:
             return conn.execute(select(device_status).order_by(device_status.c.device)).mappings().all()
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)

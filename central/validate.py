@@ -77,7 +77,7 @@ def verdict_row(v: Verdict, obj: dict[str, Any], replayed: bool) -> dict[str, An
         device=v.device,
         seq=v.seq,
         boot=v.boot,
-        device_time=v.device_time,
+        device_time=utc(v.device_time),
         received_at=datetime.now(UTC),
         clock_synced=v.clock_synced,
         kind=v.kind.value,
@@ -108,6 +108,7 @@ def status_row(s: Status) -> dict[str, Any]:
         state=s.state.value,
         boot=s.boot,
         last_seen=datetime.now(UTC),
+        device_time=utc(s.device_time),
         software=s.software,
         policy_version=s.policy_version,
         policy_rejected=s.policy_rejected,
@@ -122,5 +123,11 @@ def metrics_row(m: Metrics) -> dict[str, Any]:
         state="online",
         boot=m.boot,
         last_seen=datetime.now(UTC),
+        device_time=utc(m.device_time),
         metrics=m.model_dump(mode="json", exclude={"type", "v", "site", "device"}),
     )
+
+
+def utc(at: datetime) -> datetime:
+    """Boxes may send local time with an offset; central stores UTC (a time without one is taken as UTC)."""
+    return at.astimezone(UTC) if at.tzinfo is not None else at.replace(tzinfo=UTC)

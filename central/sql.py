@@ -1,0 +1,28 @@
+"""Small SQL helpers that read the same on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, ColumnElement, case
+from sqlalchemy.dialects import postgresql, sqlite
+
+
+def insert_for(conn: Connection) -> Any:
+    """The dialect's INSERT, which has on_conflict_do_nothing / on_conflict_do_update."""
+    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+
+
+def larger(a: ColumnElement[Any], b: ColumnElement[Any]) -> ColumnElement[Any]:
+    """max(a, b) for one row: `greatest` on PostgreSQL and two-argument `max` on SQLite differ."""
+    return case((a > b, a), else_=b)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def aware(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes (we store UTC); PostgreSQL aware ones."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

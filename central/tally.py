@@ -1,0 +1,89 @@
+"""Counters kept inside the ingest transaction, from the verdicts stored for the first time.
+
+Per box: the highest sequence number seen and how many distinct verdicts are stored, so that
+`max_seq - stored` is what the box produced and central never got (a gap). Per checkpoint and
+day: the daily figures. Per collector replica: what it committed. All are "add to what is there"
+upserts, so two replicas writing at once both count, and rows are touched in key order so that
+two transactions never wait on each other in a circle.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime, tzinfo
+from typing import Any
+
+from sqlalchemy import Connection
+
+from central.schema import collectors, daily_figures, device_seq
+from central.sql import insert_for, larger, now
+from contract.messages import Reason
+
+FIGURES = ("total", "passed", "review", "deny", "fever", "code_yellow", "code_red", "watchlist", "overridden")
+
+
+def figures_of(row: Mapping[str, Any]) -> Counter[str]:
+    """What one verdict adds to its checkpoint's day."""
+    reasons = set(row["reasons"])
+    decision = row["decision"]
+    flags = dict(
+        total=True,
+        passed=decision == "pass",
+        review=decision == "review",
+        deny=decision == "deny",
+        fever=Reason.FEVER_CONFIRMED in reasons,
+        code_yellow=Reason.CODE_YELLOW in reasons,
+        code_red=Reason.CODE_RED in reasons,
+        watchlist=Reason.WATCHLIST in reasons,
+        overridden=bool(row["overridden"]),
+    )
+    return Counter({name: int(flag) for name, flag in flags.items()})
+
+
+def local_day(at: datetime, zone: tzinfo) -> date:
+    return at.astimezone(zone).date()
+
+
+def count_new_verdicts(conn: Connection, rows: Iterable[Mapping[str, Any]], zone: tzinfo) -> None:
+    per_device: dict[str, tuple[str, int, int]] = {}
+    per_day: dict[tuple[str, date], Counter[str]] = defaultdict(Counter)
+    for row in rows:
+        site, top, n = per_device.get(row["device"], (row["site"], 0, 0))
+        per_device[row["device"]] = (site, max(top, row["seq"]), n + 1)
+        per_day[(row["site"], local_day(row["device_time"], zone))].update(figures_of(row))
+    insert = insert_for(conn)
+    at = now()
+    for device in sorted(per_device):
+        site, top, n = per_device[device]
+        stmt = insert(device_seq).values(device=device, site=site, max_seq=top, stored=n, last_verdict_at=at)
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["device"],
+                set_=dict(
+                    site=site,
+                    max_seq=larger(stmt.excluded.max_seq, device_seq.c.max_seq),
+                    stored=device_seq.c.stored + n,
+                    last_verdict_at=at,
+                ),
+            )
+        )
+    for site, day in sorted(per_day):
+        counts = {name: per_day[(site, day)][name] for name in FIGURES}
+        stmt = insert(daily_figures).values(site=site, day=day, **counts)
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["site", "day"],
+                set_={name: daily_figures.c[name] + n for name, n in counts.items()},
+            )
+        )
+
+
+def count_commit(conn: Connection, client_id: str, messages: int) -> None:
+    stmt = insert_for(conn)(collectors).values(client_id=client_id, handled=messages, last_commit_at=now())
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["client_id"],
+            set_=dict(handled=collectors.c.handled + messages, last_commit_at=stmt.excluded.last_commit_at),
+        )
+    )
