@@ -26,8 +26,11 @@ from contract.messages import CodeColour
 _SIDE = 96  # pixels of the warped square
 _MIN_PIXELS = 60
 _MIN_CONTRAST = 0.12  # module vs white, as a share of the white (on the smallest channel)
-_MIN_SHARE = 0.6  # the winner's share of the votes
-_NEUTRAL_SATURATION = 0.28
+_NEUTRAL = 0.2  # saturation (relative to the white) below which the modules are grey
+_COLOURED = 0.3  # and above which they are coloured; between the two: unsure
+_MIN_AGREEING = 0.5  # share of cells that must agree with the typical module colour
+_CELL = 8  # pixels: the square is cut into cells of _CELL × _CELL
+_MIN_CELLS = 12
 
 
 class ColourReading(BaseModel):
@@ -49,18 +52,43 @@ def _square(frame: np.ndarray, corners: Sequence[tuple[float, float]]) -> np.nda
     return cv2.warpPerspective(frame, matrix, (_SIDE, _SIDE), flags=cv2.INTER_AREA)
 
 
-def _votes(b: np.ndarray, g: np.ndarray, r: np.ndarray) -> np.ndarray:
-    """Per pixel: 0 green, 1 yellow, 2 red, 3 grey, 4 other; from colours relative to the white."""
+def _hue_saturation(b: np.ndarray, g: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     top = np.maximum(np.maximum(b, g), r)
     low = np.minimum(np.minimum(b, g), r)
     saturation = (top - low) / np.maximum(top, 1e-3)
     hue = np.degrees(np.arctan2(np.sqrt(3.0) * (g - b), 2.0 * r - g - b)) % 360.0
-    votes = np.full(len(b), 4, np.int8)
+    return hue, saturation
+
+
+def _votes(b: np.ndarray, g: np.ndarray, r: np.ndarray, neutral_below: float) -> np.ndarray:
+    """Per colour: 0 green, 1 yellow, 2 red, 3 grey, 4 other (a hue between the classes)."""
+    hue, saturation = _hue_saturation(b, g, r)
+    votes = np.full(np.shape(b), 4, np.int8)
     votes[(hue >= 85) & (hue <= 175)] = 0
     votes[(hue >= 33) & (hue <= 72)] = 1
     votes[(hue <= 20) | (hue >= 335)] = 2
-    votes[saturation < _NEUTRAL_SATURATION] = 3
+    votes[saturation < neutral_below] = 3
+    votes[(saturation >= neutral_below) & (saturation < _COLOURED)] = 4  # neither grey nor coloured
     return votes
+
+
+def _cell_means(
+    channels: list[np.ndarray], is_dark: np.ndarray, white: list[float]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean module colour (relative to the white) in each 8×8 cell that holds enough module pixels.
+
+    Averaging within a cell takes out sensor noise; keeping cells apart keeps a patch of glare to
+    the cells it covers.
+    """
+    n = _SIDE // _CELL
+    mask = is_dark.astype(np.float32).reshape(n, _CELL, n, _CELL)
+    count = mask.sum(axis=(1, 3)).reshape(-1)
+    keep = count >= _CELL
+    means = []
+    for channel, reference in zip(channels, white, strict=True):
+        total = (channel.astype(np.float32).reshape(n, _CELL, n, _CELL) * mask).sum(axis=(1, 3)).reshape(-1)
+        means.append(total[keep] / count[keep] / reference)
+    return means[0], means[1], means[2]
 
 
 _CLASSES = (CodeColour.GREEN, CodeColour.YELLOW, CodeColour.RED, CodeColour.GREY)
@@ -82,10 +110,13 @@ def classify(frame: np.ndarray, corners: Sequence[tuple[float, float]]) -> Colou
     contrast = 1.0 - float(np.median(smallest[is_dark])) / min(white)
     if contrast < _MIN_CONTRAST:
         return _unsure(f"too little contrast ({contrast:.2f})")
-    b, g, r = (c[is_dark].astype(np.float32) / w for c, w in zip(channels, white, strict=True))
-    votes = np.bincount(_votes(b, g, r), minlength=5)
-    winner = int(votes[:4].argmax())
-    share = float(votes[winner]) / float(votes.sum())
-    if share < _MIN_SHARE:
-        return _unsure(f"no clear colour (best {_CLASSES[winner].value} at {share:.0%})")
-    return ColourReading(colour=_CLASSES[winner], confidence=share)
+    b, g, r = _cell_means(channels, is_dark, white)
+    if len(b) < _MIN_CELLS:
+        return _unsure("too few cells with modules")
+    typical = int(_votes(*(np.median(c, keepdims=True) for c in (b, g, r)), _NEUTRAL)[0])
+    if typical == 4:
+        return _unsure("the modules' colour is between the classes")
+    agreeing = float(np.mean(_votes(b, g, r, _NEUTRAL if typical == 3 else _COLOURED) == typical))
+    if agreeing < _MIN_AGREEING:
+        return _unsure(f"cells disagree ({_CLASSES[typical].value} in {agreeing:.0%} of them)")
+    return ColourReading(colour=_CLASSES[typical], confidence=agreeing)

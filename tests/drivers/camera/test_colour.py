@@ -49,11 +49,21 @@ def test_a_black_code_is_grey() -> None:
     assert classify(frame, [tuple(c) for c in corners]).colour is CodeColour.GREY
 
 
+def _half_and_half() -> np.ndarray:
+    """A checkerboard of 10-pixel modules over the test square: red on the left, green on the right."""
+    frame = np.full((480, 640, 3), 255, np.uint8)
+    y, x = np.mgrid[0:480, 0:640]
+    dark = ((x // 10 + y // 10) % 2 == 0) & (x >= 100) & (x < 300) & (y >= 100) & (y < 300)
+    frame[dark & (x < 200)] = (53, 57, 229)
+    frame[dark & (x >= 200)] = (80, 176, 0)
+    return frame
+
+
 @pytest.mark.parametrize(
     ("label", "frame"),
     [
         ("flat grey", np.full((480, 640, 3), 128, np.uint8)),
-        ("noise", np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)),
+        ("half red, half green", _half_and_half()),
         ("grey image", np.full((480, 640), 128, np.uint8)),
     ],
 )
