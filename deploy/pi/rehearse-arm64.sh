@@ -32,6 +32,14 @@ for fs in proc sys dev dev/pts; do
     mounted+=("$root/$fs")
 done
 cp -L /etc/resolv.conf "$root/etc/resolv.conf"   # pip in the root reaches PyPI
+# Trust inside the root what this machine trusts (a company CA, a proxy that re-signs TLS), and let
+# pip use the system's list rather than its own.
+if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+    mkdir -p "$root/usr/local/share/ca-certificates"
+    cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+    chroot "$root" update-ca-certificates >/dev/null
+fi
+export PIP_CERT=/etc/ssl/certs/ca-certificates.crt
 
 "$repo/.venv/bin/python" "$repo/deploy/pi/rehearse.py" --root "$root" --work "$work" --repo "$repo"
 end=$(date +%s)

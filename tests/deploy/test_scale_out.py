@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -13,7 +14,7 @@ from central.config import CentralSettings
 from central.ingest import Collector
 from central.store import Store
 from checkpoint import settings as settings_file
-from checkpoint.provision import actions
+from checkpoint.provision import acl, actions
 from checkpoint.provision.deployment import Deployment, Login
 from checkpoint.provision.trial_broker import TrialBroker
 from contract import signing, topics
@@ -81,3 +82,38 @@ def test_two_collectors_share_the_stream_and_store_each_verdict_once(pg_deployme
             thread.join(timeout=10)
             store.dispose()
         broker.stop()
+
+
+def test_the_emqx_rights_view_gives_each_box_its_own_topics_until_revoked(pg_deployment: Deployment) -> None:
+    """deploy/emqx/mqtt_auth.sql over central's registry: what EMQX would let each account do."""
+    from sqlalchemy import text
+
+    actions.provision(pg_deployment, "box-e", "site-e", CheckpointKind.TRAFFIC, Login.CERTIFICATE)
+    store = Store(pg_deployment.settings().central_database_url)
+    sql = (Path(__file__).resolve().parents[2] / "deploy" / "emqx" / "mqtt_auth.sql").read_text()
+
+    def rights(user: str) -> set[tuple[str, str, str]]:
+        with store.engine.connect() as conn:
+            rows = conn.execute(text("SELECT permission, action, topic FROM mqtt_acl WHERE username = :u"), {"u": user})
+            return {tuple(r) for r in rows}  # type: ignore[misc]
+
+    try:
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql(sql)
+        box = registry_acl("site-e", "box-e")
+        assert rights("box-e") == box
+        assert ("allow", "subscribe", "$share/central/checkpoint/v1/+/+/verdict") in rights("central")
+        assert ("allow", "publish", "checkpoint/v1/+/+/down/#") in rights("central")
+        actions.revoke(pg_deployment, "box-e")
+        assert rights("box-e") == set()
+    finally:
+        store.dispose()
+
+
+def registry_acl(site: str, device: str) -> set[tuple[str, str, str]]:
+    """The Mosquitto ACL lines of one box (checkpoint.provision.acl), in EMQX's terms."""
+    rights = set()
+    for line in acl.box_lines(site, device)[1:]:
+        _, access, topic = line.split()
+        rights.add(("allow", "publish" if access == "write" else "subscribe", topic))
+    return rights
