@@ -7,13 +7,19 @@ or, better, as files (mode 0600) written by `checkpoint provision`.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from agent.gate import GateSettings
+from agent.healthcode.chain import HealthCodeSettings
 from checkpoint.settings import FileSettings
 from contract.messages import CheckpointKind, Name
 from contract.mqtt import MqttSettings
+from drivers.camera.capture import CameraConfig
+from drivers.idcard.reader import IdCardConfig
+from drivers.thermo.device import ThermoConfig
 
 
 class Secret(BaseModel):
@@ -40,10 +46,24 @@ class OutboxSettings(BaseModel):
 
 
 class SimulationSettings(BaseModel):
-    """The simulated station used by `--simulate` and the demo."""
+    """The simulated station used by `--simulate` and the demo.
 
+    `devices`: synthetic travellers play the three device simulators (pseudo-terminals, rendered
+    camera frames) and the real drivers read them. `direct`: travellers become facts without
+    devices, for load and fault runs of the flow agent -> broker -> central.
+    """
+
+    mode: Literal["devices", "direct"] = "devices"
     passages_per_minute: float = Field(default=30, gt=0)
     seed: int | None = None
+    thermometer: str = "gy-mcu"  # which thermometer protocol the simulator speaks
+    workdir: Path = Path("var/agent/sim")  # where the simulators' device links live
+
+
+class KioskSettings(BaseModel):
+    host: str = "127.0.0.1"  # the touchscreen's browser runs on the box itself
+    port: int = Field(default=8000, ge=0, le=65535)  # 0: pick a free port (the demo)
+    venue_code: str = Field(default="", max_length=500)  # this checkpoint's own code (场所码), shown as a QR
 
 
 class AgentSettings(FileSettings):
@@ -60,4 +80,11 @@ class AgentSettings(FileSettings):
     policy_file: Path | None = None  # the policy in force until central pushes one
     state_dir: Path = Path("var/agent")  # pushed policy, watch-list and risk areas are kept here
     metrics_interval_s: float = Field(default=30, ge=1)
+    passage_timeout_s: float = Field(default=20, ge=2, le=600)
+    idcard: IdCardConfig | None = None
+    thermo: ThermoConfig | None = None
+    camera: CameraConfig | None = None
+    healthcode: HealthCodeSettings = HealthCodeSettings()
+    kiosk: KioskSettings = KioskSettings()
+    gate: GateSettings | None = None
     simulation: SimulationSettings = SimulationSettings()

@@ -1,7 +1,8 @@
-"""A simulated station without devices: travellers turned straight into facts.
+"""A simulated station without devices: travellers turned straight into complete passages.
 
-Used by the skeleton demo and by load tests, where the point is the flow agent -> broker ->
-central, not the drivers. `agent.simulated_station` drives the real device simulators instead.
+For load and fault runs, where the point is the flow station -> outbox -> broker -> central, not
+the drivers (`agent.simulated_station` drives the real device simulators instead). The passages go
+through the same station, recorder and kiosk as real ones.
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ import logging
 import random
 import threading
 
+from agent.commands import RecordPassage
 from agent.facts import CodeFacts, PassageFacts, PersonFacts, TempReading
 from agent.policy import Policy
-from agent.recorder import Recorder
+from agent.station import Station, StationFull
 from agent.travellers import Traveller, TravellerMix
-from contract import idnumber
 from contract.messages import ColourSource, IdSource, TravelInput
 
 log = logging.getLogger(__name__)
@@ -44,14 +45,13 @@ def facts_of(traveller: Traveller, policy: Policy, sensor: str = "simulated") ->
     )
 
 
-def run(recorder: Recorder, stop: threading.Event, per_minute: float, seed: int | None) -> None:
-    """Record passages at about `per_minute` (exponential gaps) until `stop` is set."""
+def run(station: Station, stop: threading.Event, per_minute: float, seed: int | None) -> None:
+    """Hand the station complete passages at about `per_minute` (exponential gaps) until `stop` is set."""
     mix = TravellerMix(seed)
     gaps = random.Random(seed)
     while not stop.wait(gaps.expovariate(per_minute / 60.0)):
-        traveller = mix.next()
-        verdict = recorder.record(facts_of(traveller, recorder.policy()))
-        log.info(
-            "verdict",
-            extra={"seq": verdict.seq, "decision": verdict.decision.value, "id": idnumber.mask(traveller.id_number)},
-        )
+        facts = facts_of(mix.next(), station.recorder.policy())
+        try:
+            station.submit(RecordPassage(facts=facts))
+        except StationFull:
+            log.warning("station busy; the simulated traveller waits")

@@ -1,4 +1,4 @@
-"""Entry point of `checkpoint agent`: settings, logging, signals, then `Agent.run`."""
+"""Entry point of `checkpoint agent`: settings, logging, signals, the devices, then `Agent.run`."""
 
 from __future__ import annotations
 
@@ -8,19 +8,45 @@ import threading
 from pathlib import Path
 
 from agent import direct_station
-from agent.app import Agent
+from agent.app import Agent, Script
 from agent.config import AgentSettings
 from checkpoint import logs, settings
+from drivers.base import Device
+
+
+def build_devices(s: AgentSettings) -> list[Device]:
+    """The configured devices; each driver is imported only when the box has that device."""
+    devices: list[Device] = []
+    if s.idcard is not None:
+        from drivers.idcard.reader import IdCardReader
+
+        devices.append(IdCardReader(s.idcard))
+    if s.thermo is not None:
+        from drivers.thermo.device import Thermometer
+
+        devices.append(Thermometer(s.thermo))
+    if s.camera is not None:
+        from drivers.camera.device import Camera
+
+        devices.append(Camera(s.camera))
+    return devices
 
 
 def main(config: Path | None, simulate: bool) -> None:
     agent_settings = settings.load(AgentSettings, config)
     logs.setup(component=f"agent:{agent_settings.device}")
-    if not simulate:
-        raise settings.ConfigError("only --simulate stations exist in this build: give --simulate")
-    sim = agent_settings.simulation
-    loop = functools.partial(direct_station.run, per_minute=sim.passages_per_minute, seed=sim.seed)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    Agent(agent_settings, loop).run(stop)
+    sim = agent_settings.simulation
+    if not simulate:
+        Agent(agent_settings, build_devices(agent_settings)).run(stop)
+    elif sim.mode == "direct":
+        script: Script = functools.partial(direct_station.run, per_minute=sim.passages_per_minute, seed=sim.seed)
+        Agent(agent_settings, script=script).run(stop)
+    else:
+        from agent.simulated_station import SimulatedStation
+
+        with SimulatedStation(agent_settings) as station:
+            wired = station.wire(agent_settings)
+            Agent(wired, station.devices(wired), script=station.run).run(stop)

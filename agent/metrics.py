@@ -17,7 +17,9 @@ class AgentMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.verdicts = Counter("checkpoint_verdicts", "Verdicts recorded", ["decision"], registry=self.registry)
-        self.outbox_depth = Gauge("checkpoint_outbox_depth", "Verdicts not yet stored at central", registry=self.registry)
+        self.outbox_depth = Gauge(
+            "checkpoint_outbox_depth", "Verdicts not yet stored at central", registry=self.registry
+        )
         self.connected = Gauge("checkpoint_broker_connected", "1 while connected to the broker", registry=self.registry)
         self.device_health = Gauge(
             "checkpoint_device_health", "1 ok, 0.5 degraded, 0 disconnected", ["device"], registry=self.registry

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -41,6 +42,7 @@ class Publisher:
         self._sent: dict[int, tuple[float, float]] = {}  # seq -> (resend at, current wait)
         self._receipts: queue.SimpleQueue[Receipt] = queue.SimpleQueue()
         self._flush = threading.Event()
+        self._receipted: list[tuple[int, int]] = []  # ranges received, not yet deleted
         self._last_handed = 0
         self._started = time.time()
         self._connected_since = 0.0
@@ -85,11 +87,16 @@ class Publisher:
                 self.refused += 1
                 log.error("the broker refused a verdict; it stays in the outbox", extra={"seq": seq})
         while not self._receipts.empty():
-            receipt = self._receipts.get()
-            self.stored += outbox.remove_ranges(receipt.seqs)
-            for first, last in receipt.seqs:
-                for seq in [s for s in self._sent if first <= s <= last]:
-                    del self._sent[seq]
+            self._receipted += self._receipts.get().seqs
+        try:
+            self.stored += outbox.remove_ranges(self._receipted)
+        except sqlite3.OperationalError as exc:  # a full disk: keep the receipts and try again later
+            log.error("cannot delete receipted verdicts yet", extra={"error": str(exc)})
+            return
+        for first, last in self._receipted:
+            for seq in [s for s in self._sent if first <= s <= last]:
+                del self._sent[seq]
+        self._receipted = []
 
     def _hand_out(self, outbox: Outbox) -> None:
         if self._link.connections != self._seen_connections:

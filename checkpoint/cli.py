@@ -52,7 +52,8 @@ def demo(
     agents: Annotated[int, typer.Option(min=1, max=50, help="How many simulated boxes.")] = 3,
     duration: Annotated[float | None, typer.Option(min=1, help="Stop by itself after this many seconds.")] = None,
     summary_json: Annotated[Path | None, typer.Option(help="Write produced/stored/duplicates here.")] = None,
-    rate: Annotated[float, typer.Option(min=1, help="Passages per minute at each box.")] = 60.0,
+    rate: Annotated[float, typer.Option(min=1, help="Passages per minute at each box.")] = 20.0,
+    direct: Annotated[bool, typer.Option(help="Simulate travellers without the device simulators (for load).")] = False,
     workdir: Annotated[Path, typer.Option(help="Where the demo keeps its files (emptied first).")] = Path("var/demo"),
 ) -> None:
     """Run the whole flow on this machine: broker, central, N simulated boxes."""
@@ -60,7 +61,7 @@ def demo(
     from checkpoint.broker import BrokerError
 
     try:
-        code = demo_module.run(workdir, agents, duration, summary_json, rate)
+        code = demo_module.run(workdir, agents, duration, summary_json, rate, "direct" if direct else "devices")
     except BrokerError as exc:
         typer.secho(str(exc), fg="red", err=True)
         raise typer.Exit(2) from None

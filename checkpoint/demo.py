@@ -39,6 +39,7 @@ class Box:
     kind: str
     config: Path
     outbox: Path
+    kiosk_port: int
     signing_key: str = field(default_factory=lambda: secrets.token_hex(32))
     proc: subprocess.Popen[bytes] | None = None
 
@@ -48,6 +49,7 @@ class Demo:
     workdir: Path
     agents: int = 3
     passages_per_minute: float = 60.0
+    mode: str = "devices"  # the simulated stations: "devices" (simulators + drivers) or "direct" (load)
     boxes: list[Box] = field(default_factory=list)
     broker: Broker | None = None
     central: subprocess.Popen[bytes] | None = None
@@ -68,7 +70,9 @@ class Demo:
         for n in range(1, self.agents + 1):
             kind = "traffic" if n % 2 else "community"
             box_dir = self.workdir / f"box-{n}"
-            box = Box(f"demo-site-{n}", f"box-{n}", kind, box_dir / "agent.yaml", box_dir / "outbox.sqlite")
+            box = Box(
+                f"demo-site-{n}", f"box-{n}", kind, box_dir / "agent.yaml", box_dir / "outbox.sqlite", free_port()
+            )
             _write_yaml(
                 box.config,
                 {
@@ -81,7 +85,14 @@ class Demo:
                     "outbox": {"path": str(box.outbox)},
                     "state_dir": str(box_dir / "state"),
                     "metrics_interval_s": 5,
-                    "simulation": {"passages_per_minute": self.passages_per_minute, "seed": n},
+                    "kiosk": {"port": box.kiosk_port, "venue_code": f"https://venue.example/checkpoint/{box.site}"},
+                    "simulation": {
+                        "mode": self.mode,
+                        "passages_per_minute": self.passages_per_minute,
+                        "seed": n,
+                        "thermometer": ("gy-mcu", "aa-a5", "modbus", "ascii")[(n - 1) % 4],
+                        "workdir": str(box_dir / "devices"),
+                    },
                 },
             )
             self.boxes.append(box)
@@ -102,14 +113,25 @@ class Demo:
     def start(self) -> None:
         assert self.broker is not None
         self.broker.start()
-        self.central = _spawn(
-            ["central", "--config", str(self.workdir / "central" / "central.yaml")],
-            self.workdir / "logs" / "central.log",
-        )
+        self.start_central()
         for box in self.boxes:
-            box.proc = _spawn(
-                ["agent", "--config", str(box.config), "--simulate"], self.workdir / "logs" / f"{box.device}.log"
-            )
+            self.start_box(box)
+
+    def start_central(self) -> None:
+        """Start central and wait until its collector is subscribed."""
+        config = self.workdir / "central" / "central.yaml"
+        self.central = _spawn(["central", "--config", str(config)], self.workdir / "logs" / "central.log")
+        self.wait_for_central()
+
+    def kill_central(self) -> None:
+        _kill(self.central)
+
+    def start_box(self, box: Box) -> None:
+        log = self.workdir / "logs" / f"{box.device}.log"
+        box.proc = _spawn(["agent", "--config", str(box.config), "--simulate"], log)
+
+    def kill_box(self, box: Box) -> None:
+        _kill(box.proc)
 
     def wait_for_central(self, timeout: float = 30.0) -> None:
         """Until central's collector is subscribed: verdicts published before that would reach no one."""
@@ -129,10 +151,26 @@ class Demo:
         assert self.broker is not None
         table = Table(title="Checkpoint demo", show_header=False)
         table.add_row("Dashboard 中心看板", f"http://127.0.0.1:{self.http_port}/")
+        for box in self.boxes:
+            table.add_row(f"Kiosk 卡口 {box.device} ({box.kind})", f"http://127.0.0.1:{box.kiosk_port}/")
+        table.add_row("All side by side 总览", f"file://{self.write_wall().resolve()}")
         table.add_row("Broker MQTT", f"127.0.0.1:{self.broker.port}")
         table.add_row("Watch", f"mosquitto_sub -h 127.0.0.1 -p {self.broker.port} -t 'checkpoint/v1/#' -v")
         table.add_row("Logs", str(self.workdir / "logs"))
         return table
+
+    def write_wall(self) -> Path:
+        """A page showing central's dashboard beside every box's kiosk (open it in a browser)."""
+        frames = [f'<iframe src="http://127.0.0.1:{self.http_port}/" class="central"></iframe>']
+        frames += [f'<iframe src="http://127.0.0.1:{b.kiosk_port}/" title="{b.device}"></iframe>' for b in self.boxes]
+        wall = self.workdir / "wall.html"
+        wall.write_text(
+            "<!doctype html><meta charset=utf-8><title>Checkpoint demo</title><style>"
+            "body{margin:0;display:flex;flex-wrap:wrap;gap:4px;background:#111}"
+            "iframe{width:800px;height:480px;border:0;background:#fff}iframe.central{width:100%;height:560px}"
+            "</style>" + "".join(frames)
+        )
+        return wall
 
     def produced(self) -> int:
         total = 0
@@ -179,8 +217,8 @@ class Demo:
         }
 
 
-def run(workdir: Path, agents: int, duration: float | None, summary_json: Path | None, rate: float) -> int:
-    demo = Demo(workdir, agents, rate)
+def run(workdir: Path, agents: int, duration: float | None, summary_json: Path | None, rate: float, mode: str) -> int:
+    demo = Demo(workdir, agents, rate, mode)
     demo.prepare()
     try:
         demo.start()
@@ -229,11 +267,17 @@ def _terminate(proc: subprocess.Popen[bytes] | None) -> None:
         proc.send_signal(signal.SIGTERM)
 
 
+def _kill(proc: subprocess.Popen[bytes] | None) -> None:
+    """A crash or a power cut: SIGKILL, nothing flushed."""
+    if proc is not None and proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
 def _wait(proc: subprocess.Popen[bytes] | None, timeout: float) -> None:
     if proc is None:
         return
     try:
         proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+        _kill(proc)

@@ -16,11 +16,26 @@ CLI = [sys.executable, "-m", "checkpoint"]
 
 
 def test_demo_stores_every_verdict_exactly_once(tmp_path: Path) -> None:
+    """The README's demo: boxes whose drivers read the device simulators, for a few seconds."""
     summary = tmp_path / "out.json"
     done = subprocess.run(
-        [*CLI, "demo", "--agents", "3", "--duration", "8", "--summary-json", str(summary),
-         "--workdir", str(tmp_path / "demo"), "--rate", "120"],
-        capture_output=True, text=True, timeout=120,
+        [
+            *CLI,
+            "demo",
+            "--agents",
+            "3",
+            "--duration",
+            "15",
+            "--summary-json",
+            str(summary),
+            "--workdir",
+            str(tmp_path / "demo"),
+            "--rate",
+            "60",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     result = json.loads(summary.read_text())
@@ -30,7 +45,7 @@ def test_demo_stores_every_verdict_exactly_once(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("how", ["stop", "kill"])
 def test_broker_outage_mid_run_loses_nothing(tmp_path: Path, how: str) -> None:
-    demo = Demo(tmp_path / "demo", agents=2, passages_per_minute=600)
+    demo = Demo(tmp_path / "demo", agents=2, passages_per_minute=600, mode="direct")
     demo.prepare()
     try:
         demo.start()
@@ -50,7 +65,9 @@ def test_broker_outage_mid_run_loses_nothing(tmp_path: Path, how: str) -> None:
 
 def test_a_broken_config_file_is_one_clear_error(tmp_path: Path) -> None:
     config = tmp_path / "agent.yaml"
-    config.write_text("site: demo-site\ndevice: box-1\nkind: lorry\nsigning_key: {hex: '00'}\npseudonym_key: {hex: '00'}\n")
+    config.write_text(
+        "site: demo-site\ndevice: box-1\nkind: lorry\nsigning_key: {hex: '00'}\npseudonym_key: {hex: '00'}\n"
+    )
     done = subprocess.run([*CLI, "agent", "--config", str(config), "--simulate"], capture_output=True, text=True)
     assert done.returncode == 2
     assert "field `kind`" in done.stderr and str(config) in done.stderr

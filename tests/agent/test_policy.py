@@ -25,33 +25,87 @@ GREEN = code(CodeColour.GREEN)
 CASES = [
     # (name, kind, facts, expected decision, reasons that must appear, follow-ups that must appear)
     ("green and normal", "traffic", PassageFacts(person=PERSON, code=GREEN, temps=t(36.5)), "pass", ["code_green"], []),
-    ("yellow", "traffic", PassageFacts(person=PERSON, code=code(CodeColour.YELLOW), temps=t(36.5)), "review",
-     ["code_yellow"], ["test_on_arrival"]),
-    ("red", "traffic", PassageFacts(person=PERSON, code=code(CodeColour.RED), temps=t(36.5)), "deny",
-     ["code_red"], ["isolation_transfer"]),
-    ("first fever reading only", "traffic", PassageFacts(person=PERSON, code=GREEN, temps=t(37.5)), "review",
-     ["fever_first_reading"], []),
-    ("fever confirmed", "traffic", PassageFacts(person=PERSON, code=GREEN, temps=t(37.5, 37.8)), "deny",
-     ["fever_confirmed"], ["fever_clinic"]),
-    ("fever not confirmed", "traffic", PassageFacts(person=PERSON, code=GREEN, temps=t(37.4, 36.6)), "pass",
-     ["temp_normal"], []),
-    ("implausible only", "traffic", PassageFacts(person=PERSON, code=GREEN, temps=t(None, None, None)), "review",
-     ["temp_invalid"], []),
+    (
+        "yellow",
+        "traffic",
+        PassageFacts(person=PERSON, code=code(CodeColour.YELLOW), temps=t(36.5)),
+        "review",
+        ["code_yellow"],
+        ["test_on_arrival"],
+    ),
+    (
+        "red",
+        "traffic",
+        PassageFacts(person=PERSON, code=code(CodeColour.RED), temps=t(36.5)),
+        "deny",
+        ["code_red"],
+        ["isolation_transfer"],
+    ),
+    (
+        "first fever reading only",
+        "traffic",
+        PassageFacts(person=PERSON, code=GREEN, temps=t(37.5)),
+        "review",
+        ["fever_first_reading"],
+        [],
+    ),
+    (
+        "fever confirmed",
+        "traffic",
+        PassageFacts(person=PERSON, code=GREEN, temps=t(37.5, 37.8)),
+        "deny",
+        ["fever_confirmed"],
+        ["fever_clinic"],
+    ),
+    (
+        "fever not confirmed",
+        "traffic",
+        PassageFacts(person=PERSON, code=GREEN, temps=t(37.4, 36.6)),
+        "pass",
+        ["temp_normal"],
+        [],
+    ),
+    (
+        "implausible only",
+        "traffic",
+        PassageFacts(person=PERSON, code=GREEN, temps=t(None, None, None)),
+        "review",
+        ["temp_invalid"],
+        [],
+    ),
     ("no card at traffic", "traffic", PassageFacts(code=GREEN, temps=t(36.5)), "review", ["missing_id"], []),
     ("no card at community", "community", PassageFacts(code=GREEN, temps=t(36.5)), "pass", ["code_green"], []),
     ("no code", "community", PassageFacts(temps=t(36.5)), "review", ["missing_code"], []),
-    ("expired card", "traffic",
-     PassageFacts(person=PERSON.model_copy(update={"card_expired": True}), code=GREEN, temps=t(36.5)), "review",
-     ["card_expired"], []),
-    ("forged code", "traffic", PassageFacts(person=PERSON, code=code(CodeColour.GREEN, forged=True), temps=t(36.5)),
-     "deny", ["code_forged"], []),
-    ("risk-area origin", "traffic",
-     PassageFacts(person=PERSON, code=GREEN, temps=t(36.5), travel=Travel(origin="440305")), "review",
-     ["risk_area_origin"], ["register_destination"]),
+    (
+        "expired card",
+        "traffic",
+        PassageFacts(person=PERSON.model_copy(update={"card_expired": True}), code=GREEN, temps=t(36.5)),
+        "review",
+        ["card_expired"],
+        [],
+    ),
+    (
+        "forged code",
+        "traffic",
+        PassageFacts(person=PERSON, code=code(CodeColour.GREEN, forged=True), temps=t(36.5)),
+        "deny",
+        ["code_forged"],
+        [],
+    ),
+    (
+        "risk-area origin",
+        "traffic",
+        PassageFacts(person=PERSON, code=GREEN, temps=t(36.5), travel=Travel(origin="440305")),
+        "review",
+        ["risk_area_origin"],
+        ["register_destination"],
+    ),
 ]
 
 
-@pytest.mark.parametrize(("name", "kind", "facts", "decision", "reasons", "follow_up"), CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("name", "kind", "facts", "decision", "reasons", "follow_up"), CASES, ids=[c[0] for c in CASES]
+)
 def test_decisions(
     name: str, kind: str, facts: PassageFacts, decision: str, reasons: list[str], follow_up: list[str]
 ) -> None:
@@ -88,8 +142,14 @@ def test_remeasure_rule() -> None:
 
 @pytest.mark.parametrize(
     ("origin", "areas", "hit"),
-    [("440305", ["440300"], True), ("440305", ["440000"], True), ("440305", ["440306"], False),
-     ("450305", ["440000"], False), ("100105", ["100000"], True), ("110105", ["100000"], False)],
+    [
+        ("440305", ["440300"], True),
+        ("440305", ["440000"], True),
+        ("440305", ["440306"], False),
+        ("450305", ["440000"], False),
+        ("100105", ["100000"], True),
+        ("110105", ["100000"], False),
+    ],
 )
 def test_risk_area_prefixes(origin: str, areas: list[str], hit: bool) -> None:
     assert in_risk_area(origin, areas) is hit

@@ -36,16 +36,29 @@ CARD = synthetic_deck()[0]
 def code(colour: str, hours_left: float = 24) -> SimpleNamespace:
     """A scanned code as the camera reports it (text and screen colour)."""
     now = datetime.now(UTC)
-    claims = signed_format.Claims(iss="test-issuer", sub="ab" * 8, col=colour, iat=int(now.timestamp()) - 60,
-                                  exp=int((now + timedelta(hours=hours_left)).timestamp()))
+    claims = signed_format.Claims(
+        iss="test-issuer",
+        sub="ab" * 8,
+        col=colour,
+        iat=int(now.timestamp()) - 60,
+        exp=int((now + timedelta(hours=hours_left)).timestamp()),
+    )
     return SimpleNamespace(text=signed_format.encode(claims, ISSUER_KEY), colour=CodeColour(colour))
 
 
 def temp(body_c: float | None) -> TemperatureMeasured:
     return TemperatureMeasured(
-        status="measured" if body_c is not None else "invalid", body_c=body_c, object_c=(body_c or 30.0) - 0.5,
-        offset_c=0.5, ambient_c=25.0, background_c=26.0, protocol="gy-mcu", samples=4, plausible_min_c=34.0,
-        plausible_max_c=42.5, measured_at=datetime.now(UTC),
+        status="measured" if body_c is not None else "invalid",
+        body_c=body_c,
+        object_c=(body_c or 30.0) - 0.5,
+        offset_c=0.5,
+        ambient_c=25.0,
+        background_c=26.0,
+        protocol="gy-mcu",
+        samples=4,
+        plausible_min_c=34.0,
+        plausible_max_c=42.5,
+        measured_at=datetime.now(UTC),
     )
 
 
@@ -58,10 +71,12 @@ class Harness:
         self.verdicts: list[Verdict] = []
         self.states: list[KioskState] = []
         self.station = Station(
-            recorder, PassageMachine(kind, lambda: POLICY, timeout_s=3),
+            recorder,
+            PassageMachine(kind, lambda: POLICY, timeout_s=3),
             lambda text, colour: CHAIN.verify(text, colour),
             lambda: LinkView(online=True, outbox_depth=self.outbox.depth(), outbox_capacity=100, outbox_warning=False),
-            on_state=self.states.append, on_verdict=self.verdicts.append,
+            on_state=self.states.append,
+            on_verdict=self.verdicts.append,
         )
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.station.run, args=(self.stop,))

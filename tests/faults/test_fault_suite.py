@@ -1,0 +1,159 @@
+"""The fault suite: five boxes, a few thousand verdicts, and everything that fails in the field.
+
+During the run the broker is killed with SIGKILL and restarted several times, one box is killed and
+restarted, central is killed mid-ingest and restarted, one box's uplink is cut and restored through
+a TCP proxy, and another box's outbox disk fills up and is freed again. Afterwards every verdict
+shown at a kiosk must be stored at central exactly once and each box's sequence numbers must be
+contiguous. `CHECKPOINT_FAULT_SECONDS` lengthens the run for a soak (default 45 s of load).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import select
+
+from central.schema import verdicts
+from central.store import Store
+from checkpoint.broker import free_port
+from checkpoint.demo import Box, Demo
+from tests.faults.proxy import Proxy
+
+SECONDS = float(os.environ.get("CHECKPOINT_FAULT_SECONDS", "45"))
+RATE = 900.0  # passages per minute per box: 5 boxes x 15/s
+
+
+def shown_ids(log: Path) -> set[str]:
+    """The verdicts a box's kiosk showed, from its structured log (across restarts)."""
+    ids = set()
+    for line in log.read_text(errors="replace").splitlines():
+        if '"verdict shown"' in line:
+            ids.add(json.loads(line)["verdict"])
+    return ids
+
+
+def edit_box(box: Box, change: Callable[[dict], None]) -> None:  # type: ignore[type-arg]
+    data = yaml.safe_load(box.config.read_text())
+    change(data)
+    box.config.write_text(yaml.safe_dump(data, allow_unicode=True))
+
+
+class SmallDisk:
+    """A 3 MB tmpfs for one box's outbox, filled on demand (needs root, as CI has)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.filler = path / "filler"
+
+    def __enter__(self) -> SmallDisk:
+        self.path.mkdir(parents=True)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(self.path)], check=True)
+        return self
+
+    def fill(self) -> None:
+        subprocess.run(["dd", "if=/dev/zero", f"of={self.filler}", "bs=64k"], capture_output=True)
+
+    def free(self) -> None:
+        self.filler.unlink(missing_ok=True)
+
+    def __exit__(self, *exc: object) -> None:
+        subprocess.run(["umount", "-l", str(self.path)], check=False)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() != 0, reason="the full-disk fault mounts a tmpfs: run as root (CI does)")
+def test_nothing_shown_is_lost_or_stored_twice(tmp_path: Path) -> None:
+    demo = Demo(tmp_path / "demo", agents=5, passages_per_minute=RATE, mode="direct")
+    demo.prepare()
+    assert demo.broker is not None
+    boxes = demo.boxes
+    proxy = Proxy(upstream_port=demo.broker.port, port=free_port())
+    edit_box(boxes[3], lambda d: d["mqtt"].update(port=proxy.port))  # box-4 reaches the broker through the proxy
+    disk = SmallDisk(tmp_path / "small-disk")
+    edit_box(boxes[4], lambda d: d["outbox"].update(path=str(disk.path / "outbox.sqlite")))
+    faults: list[str] = []
+
+    def at(fraction: float, what: str, action: Callable[[], None]) -> None:
+        deadline = start + fraction * SECONDS
+        time.sleep(max(0.0, deadline - time.monotonic()))
+        action()
+        faults.append(what)
+
+    with disk:
+        proxy.start()
+        demo.start()
+        start = time.monotonic()
+        try:
+            at(0.10, "broker SIGKILL", demo.broker.kill)
+            at(0.15, "broker restart", demo.broker.start)
+            at(0.20, "uplink cut (box-4)", proxy.cut)
+            at(0.30, "uplink restored (box-4)", proxy.restore)
+            at(0.35, "box SIGKILL (box-2)", lambda: demo.kill_box(boxes[1]))
+            at(0.38, "box restart (box-2)", lambda: demo.start_box(boxes[1]))
+            at(0.45, "central SIGKILL mid-ingest", demo.kill_central)
+            at(0.50, "central restart", demo.start_central)
+            at(0.55, "outbox disk full (box-5)", disk.fill)
+            at(0.65, "outbox disk freed (box-5)", disk.free)
+            at(0.70, "broker SIGKILL", demo.broker.kill)
+            at(0.72, "broker restart", demo.broker.start)
+            at(0.85, "broker SIGKILL", demo.broker.kill)
+            at(0.88, "broker restart", demo.broker.start)
+            at(1.00, "end of load", lambda: None)
+        finally:
+            demo.stop()
+            proxy.stop()
+        report = check(demo, faults)
+    assert report["lost"] == 0, report
+    assert report["duplicated"] == 0, report
+    assert report["gaps"] == 0, report
+    assert report["shown"] > 1000, report
+
+
+def check(demo: Demo, faults: list[str]) -> dict[str, int]:
+    store = Store(demo.db_url)
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(verdicts.c.id, verdicts.c.device, verdicts.c.seq)).all()
+    store.dispose()
+    stored_ids = {r.id for r in rows}
+    shown = set().union(*(shown_ids(demo.workdir / "logs" / f"{b.device}.log") for b in demo.boxes))
+    per_box: dict[str, list[int]] = {}
+    for r in rows:
+        per_box.setdefault(r.device, []).append(r.seq)
+    produced = demo.produced()
+    gaps = 0
+    for box in demo.boxes:
+        seqs = sorted(per_box.get(box.device, []))
+        gaps += len(set(range(1, (seqs[-1] if seqs else 0) + 1)) - set(seqs))
+    report = {
+        "produced": produced,
+        "shown": len(shown),
+        "stored": len(stored_ids),
+        "lost": len(shown - stored_ids) + max(0, produced - len(stored_ids)),
+        "duplicated": len(rows) - len({(r.device, r.seq) for r in rows}),
+        "gaps": gaps,
+        "faults injected": len(faults) - 1,
+    }
+    table = Table(
+        "verdicts produced",
+        "shown at kiosks",
+        "stored",
+        "lost",
+        "duplicated",
+        "seq gaps",
+        "faults",
+        title="Fault suite",
+    )
+    table.add_row(*(str(report[k]) for k in report))
+    console = Console(width=120)
+    console.print(table)
+    console.print("faults: " + ", ".join(faults[:-1]))
+    return report
