@@ -27,7 +27,7 @@ from checkpoint.provision.deployment import (
     Registry,
     checked_name,
 )
-from checkpoint.provision.files import write_private
+from checkpoint.provision.files import write_private, write_public
 from checkpoint.settings import ConfigError
 from contract.messages import CheckpointKind
 
@@ -55,7 +55,9 @@ def init(deployment: Deployment, settings: DeploymentSettings) -> Outcome:
     files.write_acl(deployment.registry())
     central_password = _central_password(deployment)
     passwords.set_password(files.passwd, CENTRAL_USER, central_password)
-    _write_central_config(deployment, settings, central_password, files.ca_cert)
+    central_ca = deployment.central_config.with_name("ca.crt")
+    write_public(central_ca, ca.cert_path.read_bytes())  # central's own copy: broker/ is the broker's
+    _write_central_config(deployment, settings, central_password, central_ca)
     with _store(settings):
         pass  # central's tables exist from now on
     files.share()
@@ -97,8 +99,9 @@ def provision(
             key, cert = ca.issue(device)
             write_private(keep / "client.key", key)
             write_private(keep / "client.crt", cert)
-        secrets_ = replace(secrets_, client_cert=(keep / "client.crt").read_bytes(),
-                         client_key=(keep / "client.key").read_bytes())
+        secrets_ = replace(
+            secrets_, client_cert=(keep / "client.crt").read_bytes(), client_key=(keep / "client.key").read_bytes()
+        )
 
     with _store(settings) as store:
         store.register_device(device, site, kind.value, signing_hex)
@@ -106,8 +109,11 @@ def provision(
     files.publish_ca(ca)
     files.share()
     tarball = bundle.write(deployment.bundle_dir(device), device, box, settings, secrets_)
-    return Outcome(f"box {device} ({site}, {kind.value}, {login.value} login) provisioned",
-                   bundle=tarball, reload_error=files.reload())
+    return Outcome(
+        f"box {device} ({site}, {kind.value}, {login.value} login) provisioned",
+        bundle=tarball,
+        reload_error=files.reload(),
+    )
 
 
 def revoke(deployment: Deployment, device: str) -> Outcome:

@@ -39,8 +39,9 @@ def agent_config(
     if box.login is Login.PASSWORD:
         mqtt.update(port=broker.port, username=device, password=password)
     else:
-        mqtt.update(port=broker.cert_port, tls_cert=str(install_dir / "client.crt"),
-                    tls_key=str(install_dir / "client.key"))
+        mqtt.update(
+            port=broker.cert_port, tls_cert=str(install_dir / "client.crt"), tls_key=str(install_dir / "client.key")
+        )
     data = settings.box_data_dir
     return {
         "site": box.site,

@@ -89,9 +89,7 @@ class CertificateAuthority:
             .not_valid_after(now + timedelta(days=LEAF_DAYS))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
-            )
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
         )
         if server_names:
             builder = builder.add_extension(x509.SubjectAlternativeName(_alt_names(server_names)), critical=False)

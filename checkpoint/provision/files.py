@@ -2,7 +2,8 @@
 
 A key must never exist, even for a moment, with a mode that lets others read it: each file is
 created under a temporary name with its final mode (os.open with the mode, not chmod afterwards),
-flushed to disk, then renamed over the old one, so a reader sees the old file or the new one.
+flushed to disk, then renamed over the old one, so a reader sees the old file or the new one. A file
+replaced keeps its owner (central's service user may own its settings).
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ def write_file(path: Path, data: bytes, mode: int) -> None:
         out.flush()
         os.fsync(out.fileno())
     os.chmod(tmp, mode)  # os.open's mode is filtered by the umask
+    if path.exists() and os.geteuid() == 0:  # a re-run keeps the owner a deployer gave the file
+        old = path.stat()
+        os.chown(tmp, old.st_uid, old.st_gid)
     tmp.replace(path)
 
 
