@@ -53,11 +53,11 @@ verdicts = Table(
     Column("case_id", Integer),  # the case this verdict opened or joined
     Index("verdicts_device_seq", "device", "seq"),
     Index("verdicts_received", "received_at"),
-    Index("verdicts_flagged_time", "flagged", "device_time"),
     Index("verdicts_site_time", "site", "device_time"),
     Index("verdicts_pseudonym", "pseudonym"),
     Index("verdicts_flagged_received", "flagged", "received_at"),  # the live feed
-    Index("verdicts_case", "case_id"),
+    Index("verdicts_case", "case_id", sqlite_where=text("case_id IS NOT NULL"),
+          postgresql_where=text("case_id IS NOT NULL")),
 )
 
 dead_letters = Table(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, ColumnElement, case
+from sqlalchemy import ColumnElement, Connection, case
 from sqlalchemy.dialects import postgresql, sqlite
 
 
@@ -26,3 +26,8 @@ def now() -> datetime:
 def aware(value: datetime) -> datetime:
     """SQLite hands back naive datetimes (we store UTC); PostgreSQL aware ones."""
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def utc(at: datetime) -> datetime:
+    """What we store and compare: UTC. Boxes may send local time with an offset; none means UTC."""
+    return at.astimezone(UTC) if at.tzinfo is not None else at.replace(tzinfo=UTC)

@@ -26,6 +26,7 @@ from central.schema import dead_letters, device_status, devices, verdicts
 from central.sql import now
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+OFFICE_ZONE = ZoneInfo("Asia/Shanghai")
 
 
 def make_engine(url: str) -> Engine:
@@ -68,7 +69,7 @@ class DeviceKey:
 
 
 class Store:
-    def __init__(self, url: str, *, zone: tzinfo = ZoneInfo("Asia/Shanghai"), alert_urls: Sequence[str] = ()) -> None:
+    def __init__(self, url: str, *, zone: tzinfo = OFFICE_ZONE, alert_urls: Sequence[str] = ()) -> None:
         self.url = url
         self.zone = zone  # the office's days, for the daily figures
         self.alert_urls = list(alert_urls)  # webhooks told of each new case
@@ -110,7 +111,9 @@ class Store:
     def write_batch(self, batch: Batch) -> None:
         with self.engine.begin() as conn:
             if batch.verdicts:
-                rows = sorted({r["id"]: r for r in batch.verdicts}.values(), key=lambda r: r["id"])
+                at = now()  # arrival = this commit, also on a retry: the live feed reads by it
+                rows = sorted(({**r, "received_at": at} for r in batch.verdicts), key=lambda r: r["id"])
+                rows = list({r["id"]: r for r in rows}.values())
                 insert = self._insert(verdicts).on_conflict_do_nothing(index_elements=["id"])
                 new_ids = set(conn.execute(insert.returning(verdicts.c.id), rows).scalars())
                 new = [r for r in rows if r["id"] in new_ids]
@@ -122,7 +125,8 @@ class Store:
                 row = batch.status[device]
                 stmt = self._insert(device_status).values(**row)
                 update = {k: v for k, v in row.items() if k != "device"}  # only what the messages said
-                newer = device_status.c.device_time.is_(None) | (device_status.c.device_time <= stmt.excluded.device_time)
+                stored_at = device_status.c.device_time
+                newer = stored_at.is_(None) | (stored_at <= stmt.excluded.device_time)
                 conn.execute(stmt.on_conflict_do_update(index_elements=["device"], set_=update, where=newer))
             if batch.collector:
                 tally.count_commit(conn, batch.collector, batch.messages)

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from central.sql import utc
 from central.store import DeviceKey
 from checkpoint.settings import describe
 from contract import signing, topics
@@ -126,8 +127,3 @@ def metrics_row(m: Metrics) -> dict[str, Any]:
         device_time=utc(m.device_time),
         metrics=m.model_dump(mode="json", exclude={"type", "v", "site", "device"}),
     )
-
-
-def utc(at: datetime) -> datetime:
-    """Boxes may send local time with an offset; central stores UTC (a time without one is taken as UTC)."""
-    return at.astimezone(UTC) if at.tzinfo is not None else at.replace(tzinfo=UTC)

@@ -40,14 +40,6 @@ def agent(
 
 
 @app.command()
-def central(config: ConfigOption = None) -> None:
-    """Run the central collector and its dashboard."""
-    from central.main import main
-
-    _run(lambda: main(config))
-
-
-@app.command()
 def demo(
     agents: Annotated[int, typer.Option(min=1, max=50, help="How many simulated boxes.")] = 3,
     duration: Annotated[float | None, typer.Option(min=1, help="Stop by itself after this many seconds.")] = None,
@@ -80,6 +72,11 @@ def schema(out: Annotated[Path, typer.Option(help="Directory for the JSON Schema
         path.write_text(json.dumps(model.model_json_schema(), indent=2, ensure_ascii=False) + "\n")
         typer.echo(path)
 
+
+# Central: `checkpoint central --config FILE` runs it; its subcommands administer it (central/cli.py).
+from central import cli as central_cli  # noqa: E402
+
+app.add_typer(central_cli.app, name="central")
 
 # Device field tools, one sub-app per driver (each module is light; heavy imports live in commands).
 # [driver sub-apps: each driver adds its own line here]

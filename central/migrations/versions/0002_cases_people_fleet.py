@@ -13,6 +13,7 @@ branch_labels = None
 depends_on = None
 
 OPEN = sa.text("closed_at IS NULL")
+LINKED = sa.text("case_id IS NOT NULL")
 
 
 def _at(name: str, nullable: bool = False) -> sa.Column:
@@ -26,8 +27,9 @@ def _count(name: str) -> sa.Column:
 def upgrade() -> None:
     with op.batch_alter_table("verdicts") as batch:
         batch.add_column(sa.Column("case_id", sa.Integer))
+        batch.drop_index("verdicts_flagged_time")  # the live feed and the flagged list go by arrival
         batch.create_index("verdicts_flagged_received", ["flagged", "received_at"])
-        batch.create_index("verdicts_case", ["case_id"])
+        batch.create_index("verdicts_case", ["case_id"], sqlite_where=LINKED, postgresql_where=LINKED)
     with op.batch_alter_table("device_status") as batch:
         batch.add_column(_at("device_time", nullable=True))
 
@@ -156,4 +158,5 @@ def downgrade() -> None:
     with op.batch_alter_table("verdicts") as batch:
         batch.drop_index("verdicts_case")
         batch.drop_index("verdicts_flagged_received")
+        batch.create_index("verdicts_flagged_time", ["flagged", "device_time"])
         batch.drop_column("case_id")

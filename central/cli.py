@@ -1,0 +1,194 @@
+"""`checkpoint central`: run the collector and dashboard, and the office's administration.
+
+    checkpoint central --config central.yaml                      run (the default)
+    checkpoint central --config central.yaml user add NAME --role operator
+    checkpoint central --config central.yaml register-device box-1 --site s-1 --kind traffic --key-file k
+    checkpoint central --config central.yaml purge                run the retention job once
+
+Light at import: the database and web modules load inside the commands.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, TypeVar
+
+import typer
+
+from checkpoint.settings import ConfigError
+
+if TYPE_CHECKING:
+    from central.config import CentralSettings
+    from central.store import Store
+
+app = typer.Typer(help="The central collector, its dashboard, and the office's administration.")
+user_app = typer.Typer(help="The office's users (roles: viewer, operator, admin).", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="Central's YAML settings file.")]
+T = TypeVar("T")
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.secho(message, fg="red", err=True)
+    return typer.Exit(2)
+
+
+def _settings(ctx: typer.Context) -> CentralSettings:
+    from central.config import CentralSettings
+    from checkpoint import settings
+
+    try:
+        return settings.load(CentralSettings, ctx.obj)
+    except ConfigError as exc:
+        raise _fail(f"configuration error: {exc}") from None
+
+
+def _with_store(ctx: typer.Context, action: Callable[[Store], T]) -> T:
+    """Open the database (migrated), run `action`, turn the office's mistakes into one clear line."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from central.auth import AccountError
+    from central.main import open_store
+
+    store = open_store(_settings(ctx))
+    try:
+        store.migrate()
+        return action(store)
+    except AccountError as exc:
+        raise _fail(str(exc)) from None
+    except SQLAlchemyError as exc:
+        raise _fail(f"database error: {exc.__class__.__name__}: {str(exc).splitlines()[0]}") from None
+    finally:
+        store.dispose()
+
+
+@app.callback(invoke_without_command=True)
+def central(ctx: typer.Context, config: ConfigOption = None) -> None:
+    """Without a subcommand: run the collector and its dashboard."""
+    ctx.obj = config
+    if ctx.invoked_subcommand is None:
+        run(ctx)
+
+
+@app.command()
+def run(ctx: typer.Context) -> None:
+    """Run the collector, the webhook sender, the retention job and the dashboard."""
+    from central.main import main
+
+    try:
+        main(ctx.obj)
+    except ConfigError as exc:
+        raise _fail(f"configuration error: {exc}") from None
+
+
+@app.command()
+def migrate(ctx: typer.Context) -> None:
+    """Bring the database schema to the newest revision."""
+    _with_store(ctx, lambda _store: None)
+    typer.echo("schema up to date")
+
+
+@app.command()
+def purge(ctx: typer.Context) -> None:
+    """Run the retention job once and say what it removed."""
+    from central import retention
+
+    settings = _settings(ctx)
+    done = _with_store(ctx, lambda store: retention.purge(store.engine, settings.retention))
+    typer.echo(", ".join(f"{k}: {v}" for k, v in done.items()))
+
+
+@app.command("register-device")
+def register_device(
+    ctx: typer.Context,
+    device: str,
+    site: Annotated[str, typer.Option(help="The checkpoint (site id) the box stands at.")],
+    kind: Annotated[str, typer.Option(help="traffic or community.")] = "traffic",
+    key_file: Annotated[Path | None, typer.Option(help="File holding the box's signing key (hex).")] = None,
+) -> None:
+    """Register a box and its signing key (hex, from --key-file or standard input)."""
+    import re
+
+    text = key_file.read_text() if key_file else sys.stdin.readline()
+    key = text.strip().lower()
+    if not re.fullmatch(r"[0-9a-f]{64}", key):
+        raise _fail("the signing key is 64 hex digits (32 bytes)")
+    if kind not in ("traffic", "community"):
+        raise _fail("--kind is traffic or community")
+    _with_store(ctx, lambda store: store.register_device(device, site, kind, key))
+    typer.echo(f"registered {device} at {site}")
+
+
+@app.command("revoke-device")
+def revoke_device(ctx: typer.Context, device: str) -> None:
+    """Refuse everything a box sends from now on (within 5 s on running collectors)."""
+    if not _with_store(ctx, lambda store: store.revoke_device(device)):
+        raise _fail(f"no device {device!r}")
+    typer.echo(f"revoked {device}")
+
+
+def _password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+@user_app.command("add")
+def user_add(
+    ctx: typer.Context,
+    username: str,
+    role: Annotated[str, typer.Option(help="viewer, operator or admin.")] = "viewer",
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input.")] = False,
+) -> None:
+    """Add a user (the password is asked for, or read from standard input)."""
+    from central.auth import Role
+
+    if role not in {r.value for r in Role}:
+        raise _fail("--role is viewer, operator or admin")
+    password = _password(password_stdin)
+    _with_store(ctx, lambda store: _accounts(store).add(username, password, Role(role)))
+    typer.echo(f"added {username} ({role})")
+
+
+@user_app.command("password")
+def user_password(
+    ctx: typer.Context,
+    username: str,
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input.")] = False,
+) -> None:
+    """Set a user's password."""
+    password = _password(password_stdin)
+    _with_store(ctx, lambda store: _accounts(store).set_password(username, password))
+    typer.echo(f"password of {username} set")
+
+
+@user_app.command("role")
+def user_role(ctx: typer.Context, username: str, role: str) -> None:
+    """Change a user's role."""
+    from central.auth import Role
+
+    if role not in {r.value for r in Role}:
+        raise _fail("the role is viewer, operator or admin")
+    _with_store(ctx, lambda store: _accounts(store).set_role(username, Role(role)))
+    typer.echo(f"{username} is now {role}")
+
+
+@user_app.command("disable")
+def user_disable(ctx: typer.Context, username: str) -> None:
+    """Stop a user logging in, and end their sessions."""
+    _with_store(ctx, lambda store: _accounts(store).disable(username))
+    typer.echo(f"disabled {username}")
+
+
+@user_app.command("list")
+def user_list(ctx: typer.Context) -> None:
+    for u in _with_store(ctx, lambda store: _accounts(store).list()):
+        typer.echo(f"{u['username']}\t{u['role']}\t{'disabled' if u['disabled'] else 'active'}")
+
+
+def _accounts(store: Store):  # noqa: ANN202 - the type lives in a module loaded lazily
+    from central.auth import Accounts
+
+    return Accounts(store.engine)

@@ -1,0 +1,87 @@
+"""Pushing the watch-list, the risk areas and the policy to every box, as retained messages.
+
+A push is published (QoS 1, retained, on the broadcast topic) by a short-lived MQTT client of
+its own, so that any replica's web server can do it without sharing the collector's connection;
+it counts as done once the broker acknowledged it. Then it is recorded, with who did it, in the
+push history and the audit log. A box that connects later still gets the newest push (retained),
+and keeps it across restarts (agent.downlinks).
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from central import audit
+from central.auth import User
+from central.schema import pushes
+from contract import topics
+from contract.messages import PolicyPush, RiskAreasPush, WatchlistPush
+from contract.mqtt import MqttSettings, new_client
+
+Push = WatchlistPush | RiskAreasPush | PolicyPush
+
+
+class PushError(Exception):
+    """The broker could not be reached or did not acknowledge the push."""
+
+
+def version_stamp(what: str, at: datetime) -> str:
+    return f"{what}-{at.strftime('%Y%m%d-%H%M%S')}"
+
+
+def publish_retained(settings: MqttSettings, topic: str, payload: bytes, timeout_s: float = 10) -> None:
+    client = new_client(settings, f"central-push-{secrets.token_hex(4)}")
+    connected = threading.Event()
+    client.on_connect = lambda *_args: connected.set()
+    try:
+        client.connect(settings.host, settings.port, settings.keepalive_s)
+    except OSError as exc:
+        raise PushError(f"broker {settings.host}:{settings.port} unreachable: {exc}") from None
+    client.loop_start()
+    try:
+        if not connected.wait(timeout_s):
+            raise PushError("the broker did not accept the connection")
+        info = client.publish(topic, payload, qos=1, retain=True)
+        info.wait_for_publish(timeout_s)
+        if not info.is_published():
+            raise PushError("the broker did not acknowledge the push")
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+class Pusher:
+    def __init__(self, engine: Engine, mqtt_settings: MqttSettings) -> None:
+        self.engine = engine
+        self.mqtt = mqtt_settings
+
+    def push(self, message: Push, user: User, address: str, entries: int, note: str = "") -> None:
+        publish_retained(self.mqtt, topics.broadcast(message.type), message.model_dump_json().encode())
+        with self.engine.begin() as conn:
+            conn.execute(
+                pushes.insert().values(
+                    what=message.type, version=message.version, issued_at=message.issued_at,
+                    username=user.username, entries=entries, document=message.model_dump(mode="json"),
+                )
+            )
+            audit.record(conn, user.username, f"push_{message.type}", message.version,
+                         f"{entries} entries{'; ' + note if note else ''}", address)
+
+    def history(self, what: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        columns = [c for c in pushes.c if c.name != "document"]
+        query = select(*columns).order_by(pushes.c.id.desc()).limit(limit)
+        if what is not None:
+            query = query.where(pushes.c.what == what)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def current(self, what: str) -> dict[str, Any] | None:
+        """The document of the newest push of a kind (for the policy editor)."""
+        query = select(pushes.c.document).where(pushes.c.what == what).order_by(pushes.c.id.desc()).limit(1)
+        with self.engine.connect() as conn:
+            return conn.scalar(query)

@@ -1,0 +1,231 @@
+"""What the dashboard and the API read. Each query is shaped for one of the indexes in schema.py.
+
+Nothing here returns a full identity: verdict payloads lose `inputs.person.identity`, and cases
+carry it only through casework.unmask (audited).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta, tzinfo
+from typing import Any
+
+from sqlalchemy import Engine, and_, func, literal_column, or_, select
+
+from central.schema import (
+    case_events,
+    cases,
+    collectors,
+    daily_figures,
+    dead_letters,
+    device_seq,
+    device_status,
+    devices,
+    verdicts,
+)
+from central.sql import aware, now, utc
+
+LIST_COLUMNS = [c for c in verdicts.c if c.name != "payload"]
+
+
+def day_bounds(day: date, zone: tzinfo) -> tuple[datetime, datetime]:
+    """The local day's first and next-day's first instant, in UTC as stored."""
+    start = datetime.combine(day, time(0), tzinfo=zone)
+    return utc(start), utc(datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone))
+
+
+def without_identity(payload: dict[str, Any]) -> dict[str, Any]:
+    person = dict(payload.get("inputs", {}).get("person", {}))
+    person.pop("identity", None)
+    return {**payload, "inputs": {**payload.get("inputs", {}), "person": person}}
+
+
+# verdicts
+
+
+def list_verdicts(
+    engine: Engine,
+    *,
+    site: str | None = None,
+    device: str | None = None,
+    flagged: bool | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 100,
+) -> Sequence[Any]:
+    """Newest first: by sequence for one box, by device time for one checkpoint, else by arrival."""
+    query = select(*LIST_COLUMNS).limit(limit)
+    if device is not None:
+        query = query.where(verdicts.c.device == device).order_by(verdicts.c.seq.desc())
+    elif site is not None:
+        query = query.where(verdicts.c.site == site).order_by(verdicts.c.device_time.desc())
+    else:
+        query = query.order_by(verdicts.c.received_at.desc())
+    if site is not None and device is not None:
+        query = query.where(verdicts.c.site == site)
+    if flagged is not None:
+        query = query.where(verdicts.c.flagged.is_(flagged))
+    if since is not None:
+        query = query.where(verdicts.c.device_time >= utc(since))
+    if until is not None:
+        query = query.where(verdicts.c.device_time < utc(until))
+    with engine.connect() as conn:
+        return conn.execute(query).mappings().all()
+
+
+def verdict(engine: Engine, verdict_id: str) -> dict[str, Any] | None:
+    with engine.connect() as conn:
+        row = conn.execute(select(verdicts).where(verdicts.c.id == verdict_id)).mappings().first()
+    if row is None:
+        return None
+    return {**row, "payload": without_identity(row["payload"])}
+
+
+def flagged_since(engine: Engine, since: datetime, limit: int = 200) -> Sequence[Any]:
+    """Flagged verdicts stored from `since` on, oldest first: what the live feed sends."""
+    query = (
+        select(*LIST_COLUMNS)
+        .where(verdicts.c.flagged.is_(True), verdicts.c.received_at >= utc(since))
+        .order_by(verdicts.c.received_at)
+        .limit(limit)
+    )
+    with engine.connect() as conn:
+        return conn.execute(query).mappings().all()
+
+
+def ledger(engine: Engine, site: str, day: date, zone: tzinfo) -> Sequence[Any]:
+    """A checkpoint's entry-exit ledger for one local day (卡口出入登记台账), in time order."""
+    start, end = day_bounds(day, zone)
+    query = (
+        select(*LIST_COLUMNS)
+        .where(verdicts.c.site == site, verdicts.c.device_time >= start, verdicts.c.device_time < end)
+        .order_by(verdicts.c.device_time)
+    )
+    with engine.connect() as conn:
+        return conn.execute(query).mappings().all()
+
+
+# figures
+
+
+def daily(engine: Engine, first: date, last: date, site: str | None = None) -> Sequence[Any]:
+    query = select(daily_figures).where(daily_figures.c.day >= first, daily_figures.c.day <= last)
+    if site is not None:
+        query = query.where(daily_figures.c.site == site)
+    with engine.connect() as conn:
+        return conn.execute(query.order_by(daily_figures.c.day, daily_figures.c.site)).mappings().all()
+
+
+def sites(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        known = set(conn.scalars(select(devices.c.site).distinct()))
+        known |= set(conn.scalars(select(device_seq.c.site).distinct()))
+    return sorted(known)
+
+
+def totals(engine: Engine) -> dict[str, int]:
+    """Stored verdicts, open cases, dead letters: cheap counts for the page header."""
+    with engine.connect() as conn:
+        stored = conn.scalar(select(func.coalesce(func.sum(device_seq.c.stored), 0))) or 0
+        open_cases = conn.scalar(select(func.count()).select_from(cases).where(cases.c.closed_at.is_(None))) or 0
+        dead = conn.scalar(select(func.count()).select_from(dead_letters)) or 0
+    return {"stored": int(stored), "open_cases": int(open_cases), "dead_letters": int(dead)}
+
+
+# devices
+
+
+def fleet(engine: Engine, offline_after: timedelta) -> list[dict[str, Any]]:
+    """Every registered box with its state, last contact, sequence gaps and outbox depth."""
+    query = (
+        select(
+            devices.c.device, devices.c.site, devices.c.kind, devices.c.revoked,
+            device_status.c.state, device_status.c.boot, device_status.c.last_seen, device_status.c.software,
+            device_status.c.policy_version, device_status.c.policy_rejected, device_status.c.health,
+            device_status.c.metrics, device_seq.c.max_seq, device_seq.c.stored, device_seq.c.last_verdict_at,
+        )
+        .select_from(devices.outerjoin(device_status, device_status.c.device == devices.c.device)
+                     .outerjoin(device_seq, device_seq.c.device == devices.c.device))
+        .order_by(devices.c.site, devices.c.device)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query).mappings().all()
+    at = now()
+    out = []
+    for r in rows:
+        seen = [aware(t) for t in (r["last_seen"], r["last_verdict_at"]) if t is not None]
+        last = max(seen) if seen else None
+        fresh = last is not None and at - last <= offline_after
+        metrics = r["metrics"] or {}
+        out.append({
+            **r,
+            "last_contact": last,
+            "online": bool(fresh and r["state"] != "offline" and not r["revoked"]),
+            "missing": (r["max_seq"] or 0) - (r["stored"] or 0),
+            "outbox_depth": metrics.get("outbox_depth"),
+            "outbox_capacity": metrics.get("outbox_capacity"),
+        })
+    return out
+
+
+def gaps(engine: Engine, device: str, limit: int = 100) -> list[tuple[int, int]]:
+    """Missing sequence ranges [first, last] between the verdicts stored for a box."""
+    ordered = select(
+        verdicts.c.seq.label("seq"),
+        func.lag(verdicts.c.seq).over(order_by=verdicts.c.seq).label("prev"),
+    ).where(verdicts.c.device == device).subquery()
+    query = (
+        select((ordered.c.prev + 1).label("first"), (ordered.c.seq - 1).label("last"))
+        .where(ordered.c.seq - ordered.c.prev > 1)
+        .order_by(literal_column("first"))
+        .limit(limit)
+    )
+    with engine.connect() as conn:
+        return [(int(a), int(b)) for a, b in conn.execute(query)]
+
+
+def collector_replicas(engine: Engine) -> Sequence[Any]:
+    with engine.connect() as conn:
+        return conn.execute(select(collectors).order_by(collectors.c.client_id)).mappings().all()
+
+
+# cases
+
+
+def list_cases(engine: Engine, status: str | None = None, limit: int = 200, offset: int = 0) -> Sequence[Any]:
+    columns = [c for c in cases.c if c.name != "identity"]
+    query = select(*columns).order_by(cases.c.opened_at.desc()).limit(limit).offset(offset)
+    if status == "open":
+        query = query.where(cases.c.closed_at.is_(None))
+    elif status:
+        query = query.where(cases.c.status == status)
+    with engine.connect() as conn:
+        return conn.execute(query).mappings().all()
+
+
+def case(engine: Engine, case_id: int) -> dict[str, Any] | None:
+    columns = [c for c in cases.c if c.name != "identity"]
+    with engine.connect() as conn:
+        row = conn.execute(select(*columns, (cases.c.identity.is_not(None)).label("has_identity"))
+                           .where(cases.c.id == case_id)).mappings().first()
+        if row is None:
+            return None
+        events = conn.execute(
+            select(case_events).where(case_events.c.case_id == case_id).order_by(case_events.c.id)
+        ).mappings().all()
+        linked = conn.execute(
+            select(*LIST_COLUMNS).where(verdicts.c.case_id == case_id).order_by(verdicts.c.device_time)
+        ).mappings().all()
+    return {**row, "events": events, "verdicts_list": linked}
+
+
+def cases_between(engine: Engine, first: datetime, end: datetime) -> Sequence[Any]:
+    """Cases opened in [first, end) or still open: the export."""
+    columns = [c for c in cases.c if c.name not in ("identity", "pseudonym")]
+    query = (
+        select(*columns)
+        .where(or_(and_(cases.c.opened_at >= utc(first), cases.c.opened_at < utc(end)), cases.c.closed_at.is_(None)))
+        .order_by(cases.c.opened_at)
+    )
+    with engine.connect() as conn:
+        return conn.execute(query).mappings().all()

@@ -1,0 +1,77 @@
+"""The retention job: verdicts, closed cases and dead letters are purged after their time.
+
+A verdict older than `verdict_days` goes, unless it belongs to a case that is still open (it then
+goes once that case is closed and the verdict is old enough). A closed case goes, with its events,
+its alerts and the identity it held, `closed_case_days` after it was closed. Daily figures, the
+per-box sequence counters and the audit log stay. Deletes run in chunks, each its own short
+transaction, so ingest is never held up for long; two replicas running it at once do no harm.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Engine, Select, Table, and_, delete, or_, select
+
+from central.config import RetentionSettings
+from central.schema import alerts, case_events, cases, dead_letters, verdicts
+from central.sql import now
+
+log = logging.getLogger(__name__)
+CHUNK = 5000
+
+
+def purge(engine: Engine, settings: RetentionSettings, at: datetime | None = None) -> dict[str, int]:
+    at = at or now()
+    open_cases = select(cases.c.id).where(cases.c.closed_at.is_(None))
+    old_verdicts = select(verdicts.c.id).where(
+        verdicts.c.received_at < at - timedelta(days=settings.verdict_days),
+        or_(verdicts.c.case_id.is_(None), verdicts.c.case_id.not_in(open_cases)),
+    )
+    old_cases = select(cases.c.id).where(
+        and_(cases.c.closed_at.is_not(None), cases.c.closed_at < at - timedelta(days=settings.closed_case_days))
+    )
+    old_dead = select(dead_letters.c.id).where(
+        dead_letters.c.received_at < at - timedelta(days=settings.dead_letter_days)
+    )
+    done = {
+        "verdicts": _chunked(engine, verdicts, verdicts.c.id, old_verdicts),
+        "dead_letters": _chunked(engine, dead_letters, dead_letters.c.id, old_dead),
+        "cases": 0,
+    }
+    while True:
+        with engine.begin() as conn:
+            ids = list(conn.scalars(old_cases.limit(CHUNK)))
+            if not ids:
+                break
+            conn.execute(delete(case_events).where(case_events.c.case_id.in_(ids)))
+            conn.execute(delete(alerts).where(alerts.c.case_id.in_(ids)))
+            conn.execute(delete(cases).where(cases.c.id.in_(ids)))
+        done["cases"] += len(ids)
+    if any(done.values()):
+        log.info("retention purge", extra=done)
+    return done
+
+
+def _chunked(engine: Engine, table: Table, key: ColumnElement[Any], which: Select[Any]) -> int:
+    total = 0
+    while True:
+        with engine.begin() as conn:
+            ids = list(conn.scalars(which.limit(CHUNK)))
+            if not ids:
+                return total
+            conn.execute(delete(table).where(key.in_(ids)))
+        total += len(ids)
+
+
+def run(engine: Engine, settings: RetentionSettings, stop: threading.Event) -> None:
+    """Purge now, then every `interval_s`, until `stop`."""
+    while not stop.is_set():
+        try:
+            purge(engine, settings)
+        except Exception:  # noqa: BLE001 - the top of a long-running loop: log and try next time
+            log.exception("retention purge failed")
+        stop.wait(settings.interval_s)

@@ -1,0 +1,289 @@
+"""The JSON API (published at /openapi.json): verdicts, cases and their actions, devices, figures,
+pushes, exports, the audit log. Reads need a viewer, case work an operator, pushes and the device
+registry an admin."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, Response, UploadFile
+from pydantic import BaseModel, Field
+
+from central import audit, casework, exports, queries
+from central.auth import Session
+from central.push import PushError
+from central.web import lists
+from central.web.security import SESSION_COOKIE, admin, client_address, lang_of, operator, viewer
+from central.web.services import Services, services
+
+router = APIRouter(prefix="/api")
+Svc = Annotated[Services, Depends(services)]
+Viewer = Annotated[Session, Depends(viewer)]
+Operator = Annotated[Session, Depends(operator)]
+Admin = Annotated[Session, Depends(admin)]
+Format = Literal["csv", "xlsx"]
+MEDIA = {"csv": "text/csv; charset=utf-8", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+
+
+class Credentials(BaseModel):
+    username: str = Field(max_length=64)
+    password: str = Field(max_length=200)
+
+
+class SessionOut(BaseModel):
+    token: str
+    csrf: str
+    username: str
+    role: str
+
+
+class Unmask(BaseModel):
+    why: str = Field(min_length=1, max_length=500)
+
+
+class RiskAreas(BaseModel):
+    regions: list[str] = Field(max_length=5000)
+
+
+class PolicyDocument(BaseModel):
+    document: dict[str, Any]
+
+
+class Device(BaseModel):
+    device: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")
+    site: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")
+    kind: Literal["traffic", "community"]
+    key_hex: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+# sessions
+
+
+@router.post("/session", tags=["session"])
+def login(credentials: Credentials, svc: Svc) -> SessionOut:
+    """Log in; use the token as `Authorization: Bearer <token>`."""
+    found = svc.accounts.login(credentials.username, credentials.password)
+    if found is None:
+        raise HTTPException(401, "wrong user name or password")
+    token, session = found
+    return SessionOut(token=token, csrf=session.csrf, username=session.user.username, role=session.user.role)
+
+
+@router.delete("/session", tags=["session"], status_code=204)
+def logout(request: Request, session: Viewer, svc: Svc) -> Response:
+    token = request.headers.get("authorization", "")[7:] or request.cookies.get(SESSION_COOKIE, "")
+    svc.accounts.logout(token)
+    return Response(status_code=204)
+
+
+@router.get("/me", tags=["session"])
+def me(session: Viewer) -> dict[str, str]:
+    return {"username": session.user.username, "role": session.user.role.value}
+
+
+# verdicts
+
+
+@router.get("/verdicts", tags=["verdicts"])
+def list_verdicts(
+    _: Viewer,
+    svc: Svc,
+    site: str | None = None,
+    device: str | None = None,
+    flagged: bool | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[dict[str, Any]]:
+    rows = queries.list_verdicts(svc.store.engine, site=site, device=device, flagged=flagged, since=since,
+                                 until=until, limit=limit)
+    return [dict(r) for r in rows]
+
+
+@router.get("/verdicts/{verdict_id}", tags=["verdicts"])
+def get_verdict(verdict_id: str, _: Viewer, svc: Svc) -> dict[str, Any]:
+    found = queries.verdict(svc.store.engine, verdict_id)
+    if found is None:
+        raise HTTPException(404, "no such verdict")
+    return found
+
+
+# cases
+
+
+@router.get("/cases", tags=["cases"])
+def list_cases(
+    _: Viewer, svc: Svc, status: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[dict[str, Any]]:
+    return [dict(r) for r in queries.list_cases(svc.store.engine, status, limit, offset)]
+
+
+@router.get("/cases/{case_id}", tags=["cases"])
+def get_case(case_id: int, _: Viewer, svc: Svc) -> dict[str, Any]:
+    found = queries.case(svc.store.engine, case_id)
+    if found is None:
+        raise HTTPException(404, "no such case")
+    return found
+
+
+@router.post("/cases/{case_id}/actions", tags=["cases"], status_code=204)
+def act_on_case(case_id: int, step: casework.CaseAction, session: Operator, svc: Svc) -> Response:
+    """contact | transfer (transfer_kind, transfer_to) | close | assign (assignee) | note (note)."""
+    try:
+        casework.apply(svc.store.engine, case_id, step, session.user)
+    except casework.WorkflowError as exc:
+        raise HTTPException(409, str(exc)) from None
+    return Response(status_code=204)
+
+
+@router.post("/cases/{case_id}/unmask", tags=["cases"])
+def unmask_case(case_id: int, body: Unmask, request: Request, session: Operator, svc: Svc) -> dict[str, Any]:
+    """The person's full identity. Written to the audit log with the reason given."""
+    try:
+        identity = casework.unmask(svc.store.engine, case_id, session.user, client_address(request), body.why)
+    except casework.WorkflowError as exc:
+        raise HTTPException(404, str(exc)) from None
+    return {"identity": identity}
+
+
+# devices
+
+
+@router.get("/devices", tags=["devices"])
+def list_devices(_: Viewer, svc: Svc) -> list[dict[str, Any]]:
+    return queries.fleet(svc.store.engine, svc.offline_after)
+
+
+@router.get("/devices/{device}/gaps", tags=["devices"])
+def device_gaps(device: str, _: Viewer, svc: Svc) -> list[tuple[int, int]]:
+    """Sequence ranges [first, last] the box produced and central has not stored."""
+    return queries.gaps(svc.store.engine, device)
+
+
+@router.post("/devices", tags=["devices"], status_code=204)
+def register_device(body: Device, request: Request, session: Admin, svc: Svc) -> Response:
+    svc.store.register_device(body.device, body.site, body.kind, body.key_hex)
+    with svc.store.engine.begin() as conn:
+        audit.record(conn, session.user.username, "register_device", body.device, body.site, client_address(request))
+    return Response(status_code=204)
+
+
+@router.delete("/devices/{device}", tags=["devices"], status_code=204)
+def revoke_device(device: str, request: Request, session: Admin, svc: Svc) -> Response:
+    if not svc.store.revoke_device(device):
+        raise HTTPException(404, "no such device")
+    with svc.store.engine.begin() as conn:
+        audit.record(conn, session.user.username, "revoke_device", device, "", client_address(request))
+    return Response(status_code=204)
+
+
+@router.get("/collectors", tags=["devices"])
+def collector_replicas(_: Viewer, svc: Svc) -> list[dict[str, Any]]:
+    return [dict(r) for r in queries.collector_replicas(svc.store.engine)]
+
+
+# figures
+
+
+@router.get("/figures/daily", tags=["figures"])
+def daily_figures(
+    _: Viewer, svc: Svc, first: date | None = None, last: date | None = None, site: str | None = None
+) -> list[dict[str, Any]]:
+    last = last or svc.today()
+    first = first or last - timedelta(days=13)
+    return [dict(r) for r in queries.daily(svc.store.engine, first, last, site)]
+
+
+@router.get("/counts", tags=["figures"])
+def counts(_: Viewer, svc: Svc) -> dict[str, int]:
+    return queries.totals(svc.store.engine)
+
+
+# pushes
+
+
+@router.post("/watchlist", tags=["pushes"])
+def upload_watchlist(file: Annotated[UploadFile, File()], request: Request, session: Admin, svc: Svc) -> dict[str, Any]:
+    """A CSV of ID numbers; pushed to every box (retained) as keyed pseudonyms."""
+    data = file.file.read(50 * 1024 * 1024 + 1)
+    if len(data) > 50 * 1024 * 1024:
+        raise HTTPException(413, "the file is over 50 MB")
+    version, upload = _pushing(lambda: lists.push_watchlist(svc, data, session, client_address(request)))
+    return {"version": version, "entries": len(upload.pseudonyms), "rejected": upload.rejected}
+
+
+@router.post("/risk-areas", tags=["pushes"])
+def push_risk_areas(body: RiskAreas, request: Request, session: Admin, svc: Svc) -> dict[str, str]:
+    return {"version": _pushing(lambda: lists.push_risk_areas(svc, body.regions, session, client_address(request)))}
+
+
+@router.post("/policy", tags=["pushes"])
+def push_policy(body: PolicyDocument, request: Request, session: Admin, svc: Svc) -> dict[str, str]:
+    """Checked against the policy's JSON Schema; each box checks it again and reports a refusal."""
+    return {"version": _pushing(lambda: lists.push_policy(svc, body.document, session, client_address(request)))}
+
+
+@router.get("/pushes", tags=["pushes"])
+def push_history(_: Viewer, svc: Svc, what: str | None = None) -> list[dict[str, Any]]:
+    return svc.pusher.history(what)
+
+
+def _pushing(action: Any) -> Any:
+    try:
+        return action()
+    except lists.Refused as exc:
+        raise HTTPException(422, str(exc)) from None
+    except PushError as exc:
+        raise HTTPException(503, str(exc)) from None
+
+
+# exports
+
+
+def _file(name: str, fmt: Format, headers: list[str], rows: list[list[Any]]) -> Response:
+    body = exports.to_csv(headers, rows) if fmt == "csv" else exports.to_xlsx(name, headers, rows)
+    return Response(body, media_type=MEDIA[fmt],
+                    headers={"Content-Disposition": f'attachment; filename="{name}.{fmt}"'})
+
+
+@router.get("/exports/ledger.{fmt}", tags=["exports"])
+def export_ledger(fmt: Format, site: str, day: date, request: Request, _: Viewer, svc: Svc) -> Response:
+    """A checkpoint's entry-exit ledger for one local day; persons masked."""
+    lang, zone = lang_of(request), svc.settings.zone
+    rows = queries.ledger(svc.store.engine, site, day, zone)
+    return _file(f"ledger-{site}-{day}", fmt, *exports.table(lang, exports.ledger_columns(lang, zone), rows))
+
+
+@router.get("/exports/figures.{fmt}", tags=["exports"])
+def export_figures(
+    fmt: Format, request: Request, _: Viewer, svc: Svc, first: date | None = None, last: date | None = None
+) -> Response:
+    last = last or svc.today()
+    first = first or last - timedelta(days=13)
+    lang = lang_of(request)
+    rows = queries.daily(svc.store.engine, first, last)
+    return _file(f"figures-{first}-{last}", fmt, *exports.table(lang, exports.figure_columns(lang), rows))
+
+
+@router.get("/exports/cases.{fmt}", tags=["exports"])
+def export_cases(
+    fmt: Format, request: Request, _: Viewer, svc: Svc, first: date | None = None, last: date | None = None
+) -> Response:
+    """Cases opened between the two days (inclusive), and every case still open."""
+    last = last or svc.today()
+    first = first or last - timedelta(days=13)
+    lang, zone = lang_of(request), svc.settings.zone
+    start, _end = queries.day_bounds(first, zone)
+    _start, end = queries.day_bounds(last, zone)
+    rows = queries.cases_between(svc.store.engine, start, end)
+    return _file(f"cases-{first}-{last}", fmt, *exports.table(lang, exports.case_columns(lang, zone), rows))
+
+
+# audit
+
+
+@router.get("/audit", tags=["audit"])
+def audit_log(_: Admin, svc: Svc, action: str | None = None) -> list[dict[str, Any]]:
+    return [dict(r) for r in audit.recent(svc.store.engine, action=action)]

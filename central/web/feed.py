@@ -1,0 +1,100 @@
+"""The live feed of flagged arrivals, as server-sent events, read from the database.
+
+Any replica serves it and sees what every replica stored: each connection polls for flagged
+verdicts stored since its cursor. Replicas commit independently, so a row may become visible a
+little after a later-stamped one; the poll therefore looks back `LOOKBACK` behind its cursor and
+remembers which ids it already sent. The event id is the arrival time, so a browser that
+reconnects (EventSource sends Last-Event-ID) resumes where it was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Mapping
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from central import queries
+from central.auth import Session
+from central.i18n import tr
+from central.sql import aware, now
+from central.web.security import lang_of, viewer
+from central.web.services import Services, services
+
+router = APIRouter()
+LOOKBACK = timedelta(seconds=30)
+POLL_S = 1.0
+KEEPALIVE_S = 15.0
+
+
+def event_of(row: Mapping[str, Any], lang: str, zone: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "site": row["site"],
+        "device": row["device"],
+        "time": aware(row["device_time"]).astimezone(zone).strftime("%H:%M:%S"),
+        "person": row["id_masked"] or "",
+        "plate": row["plate"] or "",
+        "colour": row["colour"] or "",
+        "colour_text": tr(lang, row["colour"]) if row["colour"] else "",
+        "body_c": row["body_c"],
+        "decision": row["decision"],
+        "decision_text": tr(lang, row["decision"]),
+        "reasons": "、".join(tr(lang, r) for r in row["reasons"]),
+        "case_id": row["case_id"],
+    }
+
+
+async def flagged_events(
+    request: Request, svc: Services, since: datetime, lang: str, *, poll_s: float = POLL_S
+) -> AsyncIterator[str]:
+    sent: dict[str, datetime] = {}
+    cursor = since
+    quiet = 0.0
+    yield "retry: 2000\n\n"
+    while not await request.is_disconnected():
+        rows = await run_in_threadpool(queries.flagged_since, svc.store.engine, cursor - LOOKBACK, 500)
+        for row in rows:
+            at = aware(row["received_at"])
+            if row["id"] in sent:
+                continue
+            sent[row["id"]] = at
+            cursor = max(cursor, at)
+            data = json.dumps(event_of(row, lang, svc.settings.zone), ensure_ascii=False)
+            yield f"id: {at.isoformat()}\nevent: flagged\ndata: {data}\n\n"
+            quiet = 0.0
+        horizon = cursor - LOOKBACK * 2
+        for key in [k for k, at in sent.items() if at < horizon]:
+            del sent[key]
+        if quiet >= KEEPALIVE_S:
+            yield ": keep-alive\n\n"
+            quiet = 0.0
+        await asyncio.sleep(poll_s)
+        quiet += poll_s
+
+
+@router.get("/api/feed", tags=["verdicts"])
+async def feed(
+    request: Request, _: Annotated[Session, Depends(viewer)], svc: Annotated[Services, Depends(services)]
+) -> StreamingResponse:
+    """Server-sent events `flagged`, one per flagged verdict as it is stored, from any replica."""
+    resume = request.headers.get("last-event-id") or request.query_params.get("since")
+    since = _parse_time(resume) or now()
+    return StreamingResponse(
+        flagged_events(request, svc, since, lang_of(request)),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    """A resume point, or None when absent or malformed (the feed then starts from now)."""
+    try:
+        return aware(datetime.fromisoformat(text)) if text else None
+    except ValueError:
+        return None

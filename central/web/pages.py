@@ -1,0 +1,278 @@
+"""The office's dashboard: server-rendered pages, Chinese by default, English by a cookie.
+
+Forms post back here with the session's CSRF token (security.py); workflow actions redirect back
+to the page they came from (post/redirect/get), so a reload never repeats an action.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from central import audit, casework, queries
+from central.auth import Role, Session
+from central.i18n import tr
+from central.push import PushError
+from central.sql import aware
+from central.web import lists
+from central.web.charts import daily_bars
+from central.web.security import (
+    LANG_COOKIE,
+    LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
+    admin,
+    client_address,
+    csrf_ok,
+    lang_of,
+    operator,
+    viewer,
+)
+from central.web.services import Services, services
+
+router = APIRouter(include_in_schema=False)
+TEMPLATES = Jinja2Templates(directory=Path(__file__).parent.parent / "templates")
+Svc = Annotated[Services, Depends(services)]
+Viewer = Annotated[Session, Depends(viewer)]
+Operator = Annotated[Session, Depends(operator)]
+Admin = Annotated[Session, Depends(admin)]
+
+
+def render(
+    request: Request, name: str, session: Session | None, svc: Services, status_code: int = 200, **context: Any
+) -> HTMLResponse:
+    lang = lang_of(request)
+    zone = svc.settings.zone
+
+    def local(at: Any, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+        return aware(at).astimezone(zone).strftime(fmt) if at else ""
+
+    return TEMPLATES.TemplateResponse(
+        request,
+        name,
+        {"lang": lang, "t": lambda key: tr(lang, key), "session": session, "local": local, "Role": Role,
+         "csrf": session.csrf if session else "", **context},
+        status_code=status_code,
+    )
+
+
+def safe_next(target: str | None) -> str:
+    """Only our own paths: never an open redirect to another site."""
+    return target if target and target.startswith("/") and not target.startswith("//") else "/"
+
+
+# login
+
+
+@router.get("/login")
+def login_form(request: Request, svc: Svc, next: str = "/", failed: bool = False) -> HTMLResponse:
+    token = secrets.token_urlsafe(24)
+    response = render(request, "login.html", None, svc, next=safe_next(next), failed=failed, login_csrf=token)
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict",
+                        secure=svc.settings.http.secure_cookies)
+    return response
+
+
+@router.post("/login")
+async def login(
+    request: Request,
+    svc: Svc,
+    username: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not expected or not await csrf_ok(request, expected):
+        return RedirectResponse("/login?failed=1", status_code=303)
+    found = await run_in_threadpool(svc.accounts.login, username, password)
+    if found is None:
+        return RedirectResponse(f"/login?failed=1&next={safe_next(next)}", status_code=303)
+    token, _session = found
+    response = RedirectResponse(safe_next(next), status_code=303)
+    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=svc.settings.http.secure_cookies,
+                        max_age=int(svc.accounts.lifetime.total_seconds()))
+    response.delete_cookie(LOGIN_CSRF_COOKIE)
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, _: Viewer, svc: Svc) -> Response:
+    svc.accounts.logout(request.cookies.get(SESSION_COOKIE, ""))
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@router.get("/lang/{lang}")
+def switch_language(lang: str, next: str = "/") -> Response:
+    response = RedirectResponse(safe_next(next), status_code=303)
+    response.set_cookie(LANG_COOKIE, "en" if lang == "en" else "zh", samesite="lax", max_age=365 * 24 * 3600)
+    return response
+
+
+# feed
+
+
+@router.get("/")
+def feed_page(request: Request, session: Viewer, svc: Svc) -> HTMLResponse:
+    recent = queries.list_verdicts(svc.store.engine, flagged=True, limit=30)
+    return render(request, "feed.html", session, svc, recent=recent, totals=queries.totals(svc.store.engine))
+
+
+# cases
+
+
+@router.get("/cases")
+def cases_page(request: Request, session: Viewer, svc: Svc, status: str = "open") -> HTMLResponse:
+    rows = queries.list_cases(svc.store.engine, status if status != "all" else None)
+    return render(request, "cases.html", session, svc, cases=rows, status=status,
+                  statuses=["open", "new", "contacted", "transferred", "closed", "all"])
+
+
+@router.get("/cases/{case_id}")
+def case_page(request: Request, case_id: int, session: Viewer, svc: Svc, error: str = "") -> HTMLResponse:
+    return _case(request, case_id, session, svc, error=error)
+
+
+def _case(request: Request, case_id: int, session: Session, svc: Services, **extra: Any) -> HTMLResponse:
+    found = queries.case(svc.store.engine, case_id)
+    if found is None:
+        return render(request, "error.html", session, svc, message=f"{tr(lang_of(request), 'case')} {case_id}: 404")
+    allowed = {a for a, (starts, _to) in casework.ACTIONS.items() if casework.CaseStatus(found["status"]) in starts}
+    return render(request, "case.html", session, svc, case=found, allowed=allowed,
+                  transfer_kinds=list(casework.TransferKind), **extra)
+
+
+@router.post("/cases/{case_id}/action")
+def case_action(
+    case_id: int,
+    session: Operator,
+    svc: Svc,
+    action: Annotated[str, Form()],
+    note: Annotated[str, Form()] = "",
+    transfer_kind: Annotated[str, Form()] = "",
+    transfer_to: Annotated[str, Form()] = "",
+    assignee: Annotated[str, Form()] = "",
+) -> Response:
+    error = ""
+    try:
+        step = casework.CaseAction(action=action, note=note, transfer_kind=transfer_kind or None,  # type: ignore[arg-type]
+                                   transfer_to=transfer_to or None, assignee=assignee or None)
+        casework.apply(svc.store.engine, case_id, step, session.user)
+    except ValidationError as exc:
+        error = "; ".join(e["msg"] for e in exc.errors())
+    except casework.WorkflowError as exc:
+        error = str(exc)
+    target = f"/cases/{case_id}" + (f"?error={quote(error)}" if error else "")
+    return RedirectResponse(target, status_code=303)
+
+
+@router.post("/cases/{case_id}/unmask")
+def case_unmask(
+    request: Request, case_id: int, session: Operator, svc: Svc, why: Annotated[str, Form()] = ""
+) -> HTMLResponse:
+    if not why.strip():
+        return _case(request, case_id, session, svc, error=tr(lang_of(request), "unmask_why"))
+    identity = casework.unmask(svc.store.engine, case_id, session.user, client_address(request), why.strip())
+    return _case(request, case_id, session, svc, identity=identity, unmasked=True)
+
+
+# devices
+
+
+@router.get("/devices")
+def devices_page(request: Request, session: Viewer, svc: Svc) -> HTMLResponse:
+    fleet = queries.fleet(svc.store.engine, svc.offline_after)
+    gaps = {d["device"]: queries.gaps(svc.store.engine, d["device"], 5) for d in fleet if d["missing"] > 0}
+    return render(request, "devices.html", session, svc, fleet=fleet, gaps=gaps,
+                  replicas=queries.collector_replicas(svc.store.engine))
+
+
+# figures and the ledger
+
+
+@router.get("/figures")
+def figures_page(
+    request: Request, session: Viewer, svc: Svc, first: date | None = None, last: date | None = None,
+    site: str = "",
+) -> HTMLResponse:
+    last = last or svc.today()
+    first = first or last - timedelta(days=13)
+    rows = queries.daily(svc.store.engine, first, last, site or None)
+    return render(request, "figures.html", session, svc, rows=rows, first=first, last=last, site=site,
+                  sites=queries.sites(svc.store.engine), chart=daily_bars(rows, first, last))
+
+
+@router.get("/ledger")
+def ledger_page(
+    request: Request, session: Viewer, svc: Svc, site: str = "", day: date | None = None
+) -> HTMLResponse:
+    day = day or svc.today()
+    all_sites = queries.sites(svc.store.engine)
+    site = site or (all_sites[0] if all_sites else "")
+    rows = queries.ledger(svc.store.engine, site, day, svc.settings.zone) if site else []
+    return render(request, "ledger.html", session, svc, rows=rows, site=site, day=day, sites=all_sites)
+
+
+# lists and policy
+
+
+def _lists(request: Request, session: Session, svc: Services, **extra: Any) -> HTMLResponse:
+    return render(request, "lists.html", session, svc, history=svc.pusher.history(limit=30),
+                  has_key=svc.settings.pseudonym_key_bytes() is not None, **extra)
+
+
+@router.get("/lists")
+def lists_page(request: Request, session: Viewer, svc: Svc) -> HTMLResponse:
+    return _lists(request, session, svc)
+
+
+@router.post("/lists/watchlist")
+def lists_watchlist(
+    request: Request, session: Admin, svc: Svc, file: Annotated[UploadFile, File()]
+) -> HTMLResponse:
+    def act() -> dict[str, Any]:
+        version, upload = lists.push_watchlist(svc, file.file.read(), session, client_address(request))
+        return dict(done=f"{version}: {len(upload.pseudonyms)}", rejected=upload.rejected)
+
+    return _lists(request, session, svc, **_attempt(act))
+
+
+@router.post("/lists/risk-areas")
+def lists_risk_areas(request: Request, session: Admin, svc: Svc, regions: Annotated[str, Form()] = "") -> HTMLResponse:
+    def act() -> dict[str, Any]:
+        return dict(done=lists.push_risk_areas(svc, regions.split(), session, client_address(request)))
+
+    return _lists(request, session, svc, **_attempt(act))
+
+
+@router.post("/lists/policy")
+def lists_policy(request: Request, session: Admin, svc: Svc, document: Annotated[str, Form()] = "") -> HTMLResponse:
+    def act() -> dict[str, Any]:
+        return dict(done=lists.push_policy(svc, lists.parse_policy(document), session, client_address(request)))
+
+    return _lists(request, session, svc, **_attempt(act), policy_text=document)
+
+
+def _attempt(action: Any) -> dict[str, Any]:
+    try:
+        return action()  # type: ignore[no-any-return]
+    except (lists.Refused, PushError) as exc:
+        return {"error": str(exc)}
+
+
+# audit
+
+
+@router.get("/audit")
+def audit_page(request: Request, session: Admin, svc: Svc) -> HTMLResponse:
+    return render(request, "audit.html", session, svc, entries=audit.recent(svc.store.engine),
+                  users=svc.accounts.list())

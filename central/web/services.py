@@ -1,0 +1,34 @@
+"""What the web layer works with, built once per process and shared by the API and the pages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from fastapi import Request
+
+from central.auth import Accounts
+from central.config import CentralSettings
+from central.push import Pusher
+from central.store import Store
+
+
+@dataclass
+class Services:
+    settings: CentralSettings
+    store: Store
+    accounts: Accounts
+    pusher: Pusher
+    ready: Callable[[], bool]
+
+    @property
+    def offline_after(self) -> timedelta:
+        return timedelta(seconds=self.settings.devices.offline_after_s)
+
+    def today(self) -> date:
+        return datetime.now(self.settings.zone).date()
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
