@@ -67,15 +67,15 @@ install -d -m 0700 -o checkpoint -g checkpoint /var/lib/checkpoint
 install -d -m 0750 -o checkpoint -g checkpoint /var/log/checkpoint
 
 say "systemd unit, udev rules, journald and logrotate settings"
-install -m 0644 "$here/systemd/checkpoint-agent.service" /etc/systemd/system/
-install -m 0644 "$here/udev/99-checkpoint.rules" /etc/udev/rules.d/
-install -d /etc/systemd/journald.conf.d
-install -m 0644 "$here/journald/checkpoint.conf" /etc/systemd/journald.conf.d/
-install -m 0644 "$here/logrotate/checkpoint" /etc/logrotate.d/
+install -D -m 0644 "$here/systemd/checkpoint-agent.service" /etc/systemd/system/checkpoint-agent.service
+install -D -m 0644 "$here/udev/99-checkpoint.rules" /etc/udev/rules.d/99-checkpoint.rules
+install -D -m 0644 "$here/journald/checkpoint.conf" /etc/systemd/journald.conf.d/checkpoint.conf
+install -D -m 0644 "$here/logrotate/checkpoint" /etc/logrotate.d/checkpoint
 
 if [ "$kiosk" = 1 ]; then
     say "kiosk: Chromium full screen on $kiosk_url at login"
-    install -m 0755 "$here/kiosk/checkpoint-kiosk" /usr/local/bin/
+    install -D -m 0755 "$here/kiosk/checkpoint-kiosk" /usr/local/bin/checkpoint-kiosk
+    mkdir -p /etc/xdg/autostart
     desktop_user=$(getent passwd 1000 | cut -d: -f1 || true)   # the box's first user logs in to the desktop
     [ -z "$desktop_user" ] || install -d -m 0750 -o "$desktop_user" /var/log/checkpoint/kiosk
     sed "s|@KIOSK_URL@|$kiosk_url|" "$here/kiosk/checkpoint-kiosk.desktop" > /etc/xdg/autostart/checkpoint-kiosk.desktop

@@ -108,7 +108,9 @@ def main() -> int:
         actions.provision(deployment, DEVICE, SITE, CheckpointKind.TRAFFIC, Login.PASSWORD),
     ))
     wheel = next(dist.glob("*.whl"))
-    subprocess.run(["rm", "-rf", str(stage)], check=True)
+    # every run installs from scratch (the root itself is kept: it is only Debian)
+    for old in (stage, root / "opt/checkpoint", root / "etc/checkpoint", root / "var/lib/checkpoint"):
+        subprocess.run(["rm", "-rf", str(old)], check=True)
     stage.mkdir(parents=True)
     subprocess.run(["cp", "-r", str(src / "deploy"), str(wheel), str(deployment.bundle_dir(DEVICE)) + ".tar.gz",
                     str(stage)], check=True)
