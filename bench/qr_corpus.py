@@ -42,6 +42,7 @@ CATEGORIES = (
 )
 COLOURS = (CodeColour.GREEN, CodeColour.YELLOW, CodeColour.RED, CodeColour.GREY)
 SIZES = ((640, 480), (1280, 720))
+VERSION = 1  # bump when the drawing or the degradations change: cached corpora are then regenerated
 ISSUED = 1652491867  # 2022-05-14 01:31:07 UTC: fixed, so payloads are the same on every run
 
 
@@ -105,9 +106,9 @@ def _glare(image: np.ndarray, rng: np.random.Generator, corners: np.ndarray) -> 
     mask = np.zeros((h, w), np.float32)
     axes = (max(2, int(size)), max(2, int(size * rng.uniform(0.3, 1.0))))
     cv2.ellipse(mask, (int(centre[0]), int(centre[1])), axes, float(rng.uniform(0, 180)), 0, 360, 1.0, -1)
-    mask = cv2.GaussianBlur(mask, (0, 0), size * 0.35 + 1)
-    mask = mask / max(float(mask.max()), 1e-6) * rng.uniform(0.8, 1.6)
-    return cv2.add(image, cv2.merge([mask * 255.0] * 3), dtype=cv2.CV_8U)
+    soft = cv2.GaussianBlur(mask, (0, 0), size * 0.35 + 1)
+    light = np.asarray(soft * (255.0 * rng.uniform(0.8, 1.6) / max(float(soft.max()), 1e-6)), np.float32)
+    return cv2.add(image, cv2.merge([light] * 3), dtype=cv2.CV_8U)
 
 
 def _moire(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -129,8 +130,8 @@ def _blur(image: np.ndarray, rng: np.random.Generator, scale: float) -> np.ndarr
     kernel = np.zeros((length, length), np.float32)
     kernel[length // 2, :] = 1.0 / length
     rotation = cv2.getRotationMatrix2D((length / 2 - 0.5, length / 2 - 0.5), rng.uniform(0, 180), 1.0)
-    kernel = cv2.warpAffine(kernel, rotation, (length, length))
-    return cv2.filter2D(image, -1, kernel / max(float(kernel.sum()), 1e-6))
+    turned = cv2.warpAffine(kernel, rotation, (length, length))
+    return cv2.filter2D(image, -1, np.asarray(turned / max(float(turned.sum()), 1e-6), np.float32))
 
 
 def _exposure(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -147,7 +148,10 @@ def _jpeg(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(8, 30))])
     if not ok:
         raise RuntimeError("JPEG encoding failed")
-    return cv2.imdecode(data, cv2.IMREAD_COLOR)
+    decoded = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    if decoded is None:
+        raise RuntimeError("JPEG decoding failed")
+    return decoded
 
 
 def _share_for_pitch(modules: int, frame_h: int, pitch: float) -> float:
@@ -225,7 +229,7 @@ def generate(seed: int, per_cell: int) -> Iterator[Sample]:
 
 def ensure(directory: Path, seed: int, per_cell: int) -> Path:
     """The corpus for (seed, per_cell) under `directory`, generated on first use; returns its folder."""
-    folder = Path(directory) / f"seed{seed}-n{per_cell}"
+    folder = Path(directory) / f"v{VERSION}-seed{seed}-n{per_cell}"
     done = folder / "COMPLETE"
     if done.exists():
         return folder

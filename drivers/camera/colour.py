@@ -113,7 +113,9 @@ def classify(frame: np.ndarray, corners: Sequence[tuple[float, float]]) -> Colou
     b, g, r = _cell_means(channels, is_dark, white)
     if len(b) < _MIN_CELLS:
         return _unsure("too few cells with modules")
-    typical = int(_votes(*(np.median(c, keepdims=True) for c in (b, g, r)), _NEUTRAL)[0])
+    typical = int(
+        _votes(np.median(b, keepdims=True), np.median(g, keepdims=True), np.median(r, keepdims=True), _NEUTRAL)[0]
+    )
     if typical == 4:
         return _unsure("the modules' colour is between the classes")
     agreeing = float(np.mean(_votes(b, g, r, _NEUTRAL if typical == 3 else _COLOURED) == typical))

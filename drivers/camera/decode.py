@@ -35,7 +35,7 @@ from pyzbar import pyzbar
 
 from drivers.camera.events import Corners
 
-_QR = zxingcpp.BarcodeFormat.QRCode
+_QR = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
 _ROI_LIMIT = 2  # regions retried per frame
 _ROI_MARGIN = 0.25  # share of the region's size added on every side
 _ROI_ENLARGED = 640  # pixels: a region is enlarged up to twice, but not beyond this
@@ -144,7 +144,7 @@ def _regions(planes: Planes, plane: str) -> list[tuple[np.ndarray, np.ndarray]]:
         x0, y0 = (int(v) for v in np.maximum(lo - pad, 0))
         x1, y1 = int(min(w, hi[0] + pad[0])), int(min(h, hi[1] + pad[1]))
         if x1 - x0 >= 16 and y1 - y0 >= 16:
-            crops.append((image[y0:y1, x0:x1], np.float32([x0, y0])))
+            crops.append((image[y0:y1, x0:x1], np.array([x0, y0], np.float32)))
     return crops
 
 
@@ -163,7 +163,7 @@ StepFn = Callable[[Planes], list[Found]]
 
 
 def _zxing_step(plane: str, binarizer: zxingcpp.Binarizer, name: str, invert: bool = False) -> StepFn:
-    origin = np.float32([0, 0])
+    origin = np.array([0, 0], np.float32)
     return lambda planes: _zxing(planes.plane(plane), binarizer, planes, origin, 1.0, name, invert)
 
 

@@ -68,8 +68,8 @@ def health_page(
     modules = qr_modules(payload)
     side = 440 // modules.shape[0] * modules.shape[0]
     side = side if side >= modules.shape[0] * 2 else modules.shape[0] * 2
-    code = np.where(modules[..., None], np.array(ink, np.uint8), np.uint8(255)).astype(np.uint8)
-    code = cv2.resize(code, (side, side), interpolation=cv2.INTER_NEAREST)
+    drawn = np.where(modules[..., None], np.array(ink, np.uint8), np.uint8(255)).astype(np.uint8)
+    code = cv2.resize(drawn, (side, side), interpolation=cv2.INTER_NEAREST)
     x0, y0 = (width - side) // 2, 230
     page[y0 : y0 + side, x0 : x0 + side] = code[: height - y0]
     banner_y = y0 + side + 30
@@ -112,11 +112,11 @@ def phone_quad(
     pw = ph * (PAGE_SIZE[0] + 48) / (PAGE_SIZE[1] + 48)
     cx = rng.uniform(pw / 2 + 4, max(pw / 2 + 5, fw - pw / 2 - 4))
     cy = rng.uniform(ph / 2 + 4, max(ph / 2 + 5, fh - ph / 2 - 4))
-    corners = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], np.float32) * np.float32([pw / 2, ph / 2])
+    corners = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], np.float32) * np.array([pw / 2, ph / 2], np.float32)
     corners += rng.uniform(-tilt, tilt, (4, 2)).astype(np.float32) * pw
     angle = np.deg2rad(rng.uniform(-turn_deg, turn_deg))
     rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]], np.float32)
-    return (corners @ rotation.T + np.float32([cx, cy])).astype(np.float32)
+    return (corners @ rotation.T + np.array([cx, cy], np.float32)).astype(np.float32)
 
 
 def place(frame: np.ndarray, image: np.ndarray, quad: Quad, points: Quad, prescale: bool = True) -> Quad:
@@ -154,8 +154,8 @@ def backdrop(frame_size: tuple[int, int], rng: np.random.Generator) -> np.ndarra
             cv2.rectangle(small, (x, y), (x + w, y + h), colour, -1)
         else:
             cv2.ellipse(small, (x, y), (w // 2, h // 2), float(rng.uniform(0, 180)), 0, 360, colour, -1)
-    small = cv2.GaussianBlur(small, (0, 0), rng.uniform(0.3, 1.0))
-    return cv2.resize(small, (fw, fh), interpolation=cv2.INTER_LINEAR)
+    soft = cv2.GaussianBlur(small, (0, 0), rng.uniform(0.3, 1.0))
+    return cv2.resize(soft, (fw, fh), interpolation=cv2.INTER_LINEAR)
 
 
 def photograph(
@@ -164,5 +164,5 @@ def photograph(
     """The phone showing `page`, held at `quad` in front of `background`; and the code's corners."""
     phone, offset = phone_image(page)
     frame = background.copy()
-    corners = place(frame, phone, quad, code_corners + np.float32(offset), prescale)
+    corners = place(frame, phone, quad, code_corners + np.array(offset, np.float32), prescale)
     return frame, corners

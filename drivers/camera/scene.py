@@ -64,7 +64,9 @@ class PhoneScene:
             noise = self._noise_for(size)
         view = cached[1]
         dx, dy = (frame_no % 3) - 1, ((frame_no // 3) % 3) - 1  # a hand's tremble, a pixel or so
-        shifted = cv2.warpAffine(view, np.float32([[1, 0, dx], [0, 1, dy]]), size, borderMode=cv2.BORDER_REPLICATE)
+        shifted = cv2.warpAffine(
+            view, np.array([[1, 0, dx], [0, 1, dy]], np.float32), size, borderMode=cv2.BORDER_REPLICATE
+        )
         return cv2.add(shifted, noise[frame_no % len(noise)], dtype=cv2.CV_8U)
 
     def _compose(self, size: tuple[int, int], shown: tuple[str, CodeColour] | None) -> np.ndarray:
