@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
+
 from central.store import Store
 from checkpoint.broker import free_port
 from checkpoint.provision import actions
@@ -41,6 +43,19 @@ def process(args: list[str], log: Path, cwd: Path, **env: str) -> Iterator[subpr
             proc.wait()
 
 
+VERDICTS = 3
+
+
+def subscribed(central: subprocess.Popen[bytes], http_port: int, logs: Path) -> bool:
+    """Central's /healthz answers 200 once its collector is subscribed (verdicts sent before would
+    wait in the box's outbox for a resend)."""
+    assert central.poll() is None, (logs / "central.log").read_text()[-2000:]
+    try:
+        return httpx.get(f"http://127.0.0.1:{http_port}/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def test_a_provisioned_box_delivers_signed_verdicts_over_tls(deployment: Deployment, tmp_path: Path) -> None:
     outcome = actions.provision(deployment, "box-e2e", "g15-exit-3", CheckpointKind.TRAFFIC, Login.PASSWORD)
     assert outcome.bundle is not None and outcome.bundle.exists()
@@ -49,21 +64,25 @@ def test_a_provisioned_box_delivers_signed_verdicts_over_tls(deployment: Deploym
     store = Store(settings.central_database_url)
     broker = TrialBroker(deployment).start()
     try:
+        http = free_port()
         central = process(["central", "--config", str(deployment.central_config)], tmp_path / "central.log",
-                          tmp_path, CHECKPOINT_CENTRAL_HTTP__PORT=str(free_port()))
+                          tmp_path, CHECKPOINT_CENTRAL_HTTP__PORT=str(http))
+        # the agent against the device simulators (its --simulate), quick passages, its kiosk on a free port
         agent = process(["agent", "--config", str(agent_yaml), "--simulate"], tmp_path / "agent.log", tmp_path,
-                        CHECKPOINT_AGENT_SIMULATION__PASSAGES_PER_MINUTE="600", CHECKPOINT_AGENT_KIOSK__PORT="0")
-        with central as central_proc, agent as agent_proc:
-            def stored() -> int:
-                assert central_proc.poll() is None, (tmp_path / "central.log").read_text()[-2000:]
-                assert agent_proc.poll() is None, (tmp_path / "agent.log").read_text()[-2000:]
-                return store.counts()["stored"]
+                        CHECKPOINT_AGENT_SIMULATION__PASSAGES_PER_MINUTE="600", CHECKPOINT_AGENT_KIOSK__PORT="0",
+                        CHECKPOINT_AGENT_PASSAGE_TIMEOUT_S="2")
+        with central as central_proc:
+            wait_until(lambda: subscribed(central_proc, http, tmp_path), timeout=60, what="central subscribed")
+            with agent as agent_proc:
+                def stored() -> int:
+                    assert agent_proc.poll() is None, (tmp_path / "agent.log").read_text()[-2000:]
+                    return store.counts()["stored"]
 
-            wait_until(lambda: stored() >= 5, timeout=60, what="verdicts from the box at central")
+                wait_until(lambda: stored() >= VERDICTS, timeout=60, what="verdicts from the box at central")
         counts = store.counts()
         assert counts["dead_letters"] == 0, store.dead_letters()
         key = deployment.box_dir("box-e2e").joinpath("signing.key").read_text().strip()
-        rows = store.latest(limit=5)
+        rows = store.latest(limit=VERDICTS)
         assert {row["device"] for row in rows} == {"box-e2e"}
         assert all(verify(bytes.fromhex(key), dict(row["payload"])) for row in rows)
     finally:
