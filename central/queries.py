@@ -194,10 +194,10 @@ def collector_replicas(engine: Engine) -> Sequence[Any]:
 
 def list_cases(engine: Engine, status: str | None = None, limit: int = 200, offset: int = 0) -> Sequence[Any]:
     columns = [c for c in cases.c if c.name != "identity"]
-    query = select(*columns).order_by(cases.c.opened_at.desc()).limit(limit).offset(offset)
+    query = select(*columns).order_by(cases.c.opened_at.desc(), cases.c.id.desc()).limit(limit).offset(offset)
     if status == "open":
         query = query.where(cases.c.closed_at.is_(None))
-    elif status:
+    elif status and status != "all":
         query = query.where(cases.c.status == status)
     with engine.connect() as conn:
         return conn.execute(query).mappings().all()

@@ -132,7 +132,7 @@ def feed_page(request: Request, session: Viewer, svc: Svc) -> HTMLResponse:
 
 @router.get("/cases")
 def cases_page(request: Request, session: Viewer, svc: Svc, status: str = "open") -> HTMLResponse:
-    rows = queries.list_cases(svc.store.engine, status if status != "all" else None)
+    rows = queries.list_cases(svc.store.engine, status)
     return render(request, "cases.html", session, svc, cases=rows, status=status,
                   statuses=["open", "new", "contacted", "transferred", "closed", "all"])
 

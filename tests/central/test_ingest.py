@@ -3,46 +3,23 @@
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator
-from pathlib import Path
+from datetime import timedelta
 
 import pytest
 
-from central.config import CentralSettings
+from central import queries
 from central.ingest import Collector
-from central.store import Store
+from central.sql import aware
 from checkpoint.broker import Broker
 from contract import signing, topics
-from contract.messages import Receipt
+from contract.messages import Reason, Receipt
 from tests import mqtt
+from tests.central.conftest import KEY, flagged
 from tests.factories import verdict
 
-KEY = b"k" * 32
 VERDICT_TOPIC = topics.uplink("site-a", "box-a", "verdict")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    url = f"sqlite:///{tmp_path / 'central.sqlite'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
-    s = Store(url)
-    s.migrate()
-    s.register_device("box-a", "site-a", "traffic", KEY.hex())
-    yield s
-    s.dispose()
-
-
-@pytest.fixture
-def collector(broker: Broker, store: Store) -> Iterator[Collector]:
-    settings = CentralSettings(mqtt={"host": broker.host, "port": broker.port}, ingest={"batch_wait_ms": 10})
-    c = Collector(settings, store)
-    stop = threading.Event()
-    thread = threading.Thread(target=c.run, args=(stop,))
-    thread.start()
-    assert c.subscribed.wait(10)
-    yield c
-    stop.set()
-    thread.join(10)
+STATUS_TOPIC = topics.uplink("site-a", "box-a", "status")
+METRICS_TOPIC = topics.uplink("site-a", "box-a", "metrics")
 
 
 def test_a_verdict_delivered_twice_is_stored_once_and_receipted(broker: Broker, collector: Collector) -> None:
@@ -53,6 +30,9 @@ def test_a_verdict_delivered_twice_is_stored_once_and_receipted(broker: Broker, 
         mqtt.wait_until(lambda: collector.handled == 2, what="both deliveries")
         assert Receipt.model_validate_json(receipts.get(timeout=5).payload).expand() == [5]
     assert collector.store.counts() == {"stored": 1, "duplicates": 0, "dead_letters": 0}
+    (figures,) = queries.daily(collector.store.engine, verdict().device_time.date().replace(day=1),
+                               verdict().device_time.date().replace(year=2100))
+    assert figures["total"] == 1 and figures["passed"] == 1  # the second delivery did not count
 
 
 BAD = [
@@ -82,15 +62,61 @@ def test_bad_messages_are_dead_lettered_and_ingest_goes_on(
     assert reason in dead["reason"] and dead["topic"] == topic
 
 
-def test_status_and_metrics_update_the_device(broker: Broker, collector: Collector) -> None:
-    birth = {"site": "site-a", "device": "box-a", "state": "online", "boot": 3,
-             "device_time": "2026-11-23T10:00:00Z", "policy_version": "p-7", "devices": {"idcard": "ok"}}
+def _status(state: str, at: str, boot: int = 3) -> bytes:
+    return json.dumps({"site": "site-a", "device": "box-a", "state": state, "boot": boot, "device_time": at,
+                       "policy_version": "p-7", "devices": {"idcard": "ok"}}).encode()
+
+
+def test_status_and_metrics_update_the_device_and_an_older_message_never_wins(
+    broker: Broker, collector: Collector
+) -> None:
     metrics = {"site": "site-a", "device": "box-a", "device_time": "2026-11-23T10:00:05Z", "boot": 3,
                "passages": 12, "outbox_depth": 4, "outbox_capacity": 100}
     with mqtt.client(broker) as c:
-        mqtt.publish(c, topics.uplink("site-a", "box-a", "status"), json.dumps(birth))
-        mqtt.publish(c, topics.uplink("site-a", "box-a", "metrics"), json.dumps(metrics))
+        mqtt.publish(c, STATUS_TOPIC, _status("online", "2026-11-23T10:00:00Z"))
+        mqtt.publish(c, METRICS_TOPIC, json.dumps(metrics))
         mqtt.wait_until(lambda: collector.handled == 2, what="status and metrics")
+        mqtt.publish(c, STATUS_TOPIC, _status("offline", "2026-11-23T09:00:00Z"))  # delayed death of an old boot
+        mqtt.wait_until(lambda: collector.handled == 3, what="the stale death")
     (row,) = collector.store.device_status()
     assert (row["state"], row["boot"], row["policy_version"]) == ("online", 3, "p-7")
     assert row["health"] == {"idcard": "ok"} and row["metrics"]["outbox_depth"] == 4
+    with mqtt.client(broker) as c:
+        mqtt.publish(c, STATUS_TOPIC, _status("offline", "2026-11-23T11:00:00Z"))  # the will, later
+        mqtt.wait_until(lambda: collector.handled == 4, what="the death")
+    (device,) = queries.fleet(collector.store.engine, offline_after=timedelta(minutes=3))
+    assert device["state"] == "offline" and not device["online"] and device["outbox_depth"] == 4
+
+
+def test_sequence_gaps_show_what_a_box_never_delivered(broker: Broker, collector: Collector) -> None:
+    with mqtt.client(broker) as c:
+        for seq in (1, 2, 3, 6, 7, 10):
+            mqtt.publish(c, VERDICT_TOPIC, signing.sign(KEY, verdict(seq=seq)))
+        mqtt.wait_until(lambda: collector.handled == 6, what="six verdicts")
+    (device,) = queries.fleet(collector.store.engine, offline_after=timedelta(minutes=3))
+    assert (device["max_seq"], device["stored"], device["missing"]) == (10, 6, 4)
+    assert device["online"]  # a verdict is a sign of life
+    assert queries.gaps(collector.store.engine, "box-a") == [(4, 5), (8, 9)]
+
+
+def test_flagged_verdicts_open_one_case_per_person_from_the_first_checkpoint(
+    broker: Broker, collector: Collector
+) -> None:
+    first, later = flagged(1, person=7), flagged(2, person=7, reason=Reason.FEVER_CONFIRMED)
+    other = flagged(3, person=8, reason=Reason.CODE_YELLOW)
+    with mqtt.client(broker) as c:
+        mqtt.publish(c, VERDICT_TOPIC, signing.sign(KEY, later))  # arrives first, happened later
+        mqtt.wait_until(lambda: collector.handled == 1, what="the later verdict")
+        for v in (first, other, verdict(seq=4)):
+            mqtt.publish(c, VERDICT_TOPIC, signing.sign(KEY, v))
+        mqtt.wait_until(lambda: collector.handled == 4, what="the other verdicts")
+    cases = sorted(queries.list_cases(collector.store.engine), key=lambda r: r["id"])
+    assert len(cases) == 2
+    seven = queries.case(collector.store.engine, cases[0]["id"])
+    assert seven is not None
+    assert seven["verdicts"] == 2 and seven["severity"] == "deny" and seven["status"] == "new"
+    assert set(seven["reasons"]) == {"code_red", "fever_confirmed"}
+    assert aware(seven["first_seen"]) == first.device_time
+    assert [e["action"] for e in seven["events"]] == ["opened", "joined"]
+    assert {v["id"] for v in seven["verdicts_list"]} == {str(first.id), str(later.id)}
+    assert "identity" not in seven and cases[1]["severity"] == "review"

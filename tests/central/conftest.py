@@ -1,0 +1,145 @@
+"""Central's fixtures: a migrated store on SQLite or PostgreSQL, a collector on the real broker,
+flagged verdicts of synthetic people, and a real HTTP server for the dashboard."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from central.auth import Accounts, Role
+from central.config import CentralSettings
+from central.ingest import Collector
+from central.store import Store
+from central.web import create_app
+from checkpoint.broker import Broker, free_port
+from contract import idnumber
+from contract.messages import (
+    CodeColour,
+    CodeInput,
+    ColourSource,
+    Decision,
+    FollowUp,
+    Identity,
+    Inputs,
+    PersonInput,
+    Reason,
+    TemperatureInput,
+    TravelInput,
+    Verdict,
+)
+from tests.factories import verdict
+
+KEY = b"k" * 32
+PSEUDONYM_KEY = bytes(range(32))
+PASSWORD = "correct-horse-battery"
+
+
+def synthetic_id(region: str = "110105", birth: str = "19800101", seq: int = 1) -> str:
+    first17 = f"{region}{birth}{seq:03d}"
+    return first17 + idnumber.check_character(first17)
+
+
+def flagged(seq: int, person: int = 1, reason: Reason = Reason.CODE_RED, **changes: Any) -> Verdict:
+    """A red-code (or other) verdict of synthetic person number `person`, identity included."""
+    number = synthetic_id(seq=person)
+    colour = {Reason.CODE_RED: CodeColour.RED, Reason.CODE_YELLOW: CodeColour.YELLOW}.get(reason, CodeColour.GREEN)
+    decision = Decision.REVIEW if reason is Reason.CODE_YELLOW else Decision.DENY
+    inputs = Inputs(
+        person=PersonInput(
+            source="card", pseudonym=idnumber.pseudonym(PSEUDONYM_KEY, number), id_masked=idnumber.mask(number),
+            identity=Identity(name=f"测试{person}号", id_number=number),
+        ),
+        code=CodeInput(colour=colour, source=ColourSource.SIGNED_PAYLOAD),
+        temperature=TemperatureInput(body_c=38.4 if reason is Reason.FEVER_CONFIRMED else 36.5, sensor="gy-mcu"),
+        travel=TravelInput(plate="鄂A12345", origin="420100", destination="幸福小区"),
+    )
+    return verdict(seq=seq, inputs=inputs, decision=decision, reasons=[reason],
+                   follow_up=[FollowUp.NOTIFY_COMMAND], **changes)
+
+
+def db_url(request: pytest.FixtureRequest, tmp_path: Path, which: str) -> str:
+    return f"sqlite:///{tmp_path / 'central.sqlite'}" if which == "sqlite" else request.getfixturevalue("pg_url")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    s = Store(db_url(request, tmp_path, request.param))
+    s.migrate()
+    s.register_device("box-a", "site-a", "traffic", KEY.hex())
+    yield s
+    s.dispose()
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[Store]:
+    s = Store(f"sqlite:///{tmp_path / 'central.sqlite'}")
+    s.migrate()
+    s.register_device("box-a", "site-a", "traffic", KEY.hex())
+    yield s
+    s.dispose()
+
+
+def settings_for(broker: Broker | None, **changes: Any) -> CentralSettings:
+    mqtt = {"host": broker.host, "port": broker.port} if broker else {"port": 1}
+    return CentralSettings(mqtt=mqtt, ingest={"batch_wait_ms": 10}, pseudonym_key=PSEUDONYM_KEY.hex(), **changes)
+
+
+def run_collector(settings: CentralSettings, store: Store) -> tuple[Collector, threading.Event, threading.Thread]:
+    c = Collector(settings, store)
+    stop = threading.Event()
+    thread = threading.Thread(target=c.run, args=(stop,))
+    thread.start()
+    assert c.subscribed.wait(10)
+    return c, stop, thread
+
+
+@pytest.fixture
+def collector(broker: Broker, store: Store) -> Iterator[Collector]:
+    c, stop, thread = run_collector(settings_for(broker), store)
+    yield c
+    stop.set()
+    thread.join(10)
+
+
+def add_users(store: Store) -> None:
+    accounts = Accounts(store.engine)
+    for role in Role:
+        accounts.add(role.value, PASSWORD, role)
+
+
+class Server:
+    """The web app on a real port, in a thread of this process."""
+
+    def __init__(self, settings: CentralSettings, store: Store) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(create_app(settings, store), host="127.0.0.1", port=self.port, log_config=None,
+                                timeout_graceful_shutdown=1)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run)
+
+    def __enter__(self) -> Server:
+        self.thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started:
+            assert time.monotonic() < deadline, "the web server did not start"
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+    def login(self, role: str = "admin") -> httpx.Client:
+        """An HTTP client logged in through the API, sending its bearer token."""
+        client = httpx.Client(base_url=self.url, timeout=10)
+        token = client.post("/api/session", json={"username": role, "password": PASSWORD}).json()["token"]
+        client.headers["Authorization"] = f"Bearer {token}"
+        return client

@@ -1,0 +1,95 @@
+"""Storage: the migrations build exactly the schema, ingest's bookkeeping, cases under two writers,
+the retention job."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import select, update
+
+from central import queries, retention
+from central.auth import Role, User
+from central.casework import CaseAction, apply
+from central.config import RetentionSettings
+from central.schema import metadata, verdicts
+from central.sql import now
+from central.store import Batch, Store
+from central.validate import check
+from contract import signing, topics
+from tests.central.conftest import KEY, flagged
+from tests.factories import verdict
+
+TOPIC = topics.uplink("site-a", "box-a", "verdict")
+OPERATOR = User(id=1, username="op", role=Role.OPERATOR)
+
+
+def rows(*vs: object) -> Batch:
+    keys = {"box-a": type("K", (), {"site": "site-a", "key": KEY, "revoked": False})()}
+    return Batch(verdicts=[check(TOPIC, signing.sign(KEY, v), keys, max_bytes=65536).row for v in vs])  # type: ignore[arg-type]
+
+
+def test_the_migrations_build_exactly_the_declared_schema(store: Store) -> None:
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert diff == []
+
+
+def test_a_batch_with_the_same_verdict_twice_counts_it_once(store: Store) -> None:
+    v = flagged(1)
+    store.write_batch(rows(v, v, verdict(seq=2)))
+    store.write_batch(rows(v))  # redelivered later
+    (device,) = queries.fleet(store.engine, timedelta(minutes=1))
+    assert (device["stored"], device["max_seq"], device["missing"]) == (2, 2, 0)
+    (case,) = queries.list_cases(store.engine)
+    assert case["verdicts"] == 1
+    assert queries.totals(store.engine)["stored"] == 2
+
+
+def test_two_writers_give_one_person_one_open_case(store: Store) -> None:
+    """Two replicas storing verdicts of the same person at the same moment."""
+    other = Store(store.url)
+    barrier = threading.Barrier(2)
+
+    def write(s: Store, seq: int) -> None:
+        barrier.wait()
+        s.write_batch(rows(flagged(seq, person=3)))
+
+    threads = [threading.Thread(target=write, args=(s, n)) for s, n in ((store, 1), (other, 2))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    other.dispose()
+    (case,) = queries.list_cases(store.engine)
+    assert case["verdicts"] == 2
+
+
+def test_a_closed_case_frees_the_person_for_a_new_one(store: Store) -> None:
+    store.write_batch(rows(flagged(1, person=4)))
+    (case,) = queries.list_cases(store.engine)
+    apply(store.engine, case["id"], CaseAction(action="close"), OPERATOR)
+    store.write_batch(rows(flagged(2, person=4)))
+    assert [c["status"] for c in queries.list_cases(store.engine, "all")] == ["new", "closed"]
+
+
+def test_retention_purges_old_verdicts_but_keeps_open_cases_and_figures(store: Store, tmp_path: Path) -> None:
+    store.write_batch(rows(verdict(seq=1), flagged(2, person=5), flagged(3, person=6)))
+    cases = {c["pseudonym"]: c["id"] for c in queries.list_cases(store.engine)}
+    closed = cases[flagged(3, person=6).inputs.person.pseudonym]
+    apply(store.engine, closed, CaseAction(action="close"), OPERATOR)
+    with store.engine.begin() as conn:
+        conn.execute(update(verdicts).values(received_at=now() - timedelta(days=40)))
+    settings = RetentionSettings(verdict_days=30, closed_case_days=1)
+    done = retention.purge(store.engine, settings)
+    assert done["verdicts"] == 2 and done["cases"] == 0  # the open case's verdict stays
+    with store.engine.connect() as conn:
+        (kept,) = conn.execute(select(verdicts.c.seq)).scalars()
+    assert kept == 2
+    done = retention.purge(store.engine, settings, at=now() + timedelta(days=2))
+    assert done["cases"] == 1 and len(queries.list_cases(store.engine, "all")) == 1
+    figures = queries.daily(store.engine, (now() - timedelta(days=1)).date(), (now() + timedelta(days=1)).date())
+    assert sum(f["total"] for f in figures) == 3  # the daily figures outlive the verdicts
