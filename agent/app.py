@@ -37,6 +37,7 @@ from checkpoint import __version__
 from contract import topics
 from contract.messages import DeviceState, Metrics, Receipt, Status, Verdict
 from drivers.base import Device
+from drivers.camera.device import Camera
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ class Agent:
             verdicts=dict(self.metrics.counts),
             outbox_depth=outbox.depth(),
             outbox_capacity=outbox.capacity,
+            decode_fps=next((d.stats().decode_fps for d in self._devices if isinstance(d, Camera)), None),
             cpu_temp_c=cpu_temperature_c(),
             disk_free_mb=disk_free_mb(s.outbox.path.parent),
         )

@@ -23,8 +23,9 @@ class GateSettings(BaseModel):
 class Gate:
     def __init__(self, settings: GateSettings, pin_factory: Factory | None = None) -> None:
         self._settings = settings
-        self._relay = OutputDevice(settings.pin, active_high=settings.active_high, initial_value=False,
-                                   pin_factory=pin_factory)
+        self._relay = OutputDevice(
+            settings.pin, active_high=settings.active_high, initial_value=False, pin_factory=pin_factory
+        )
         self._timer: threading.Timer | None = None
         self._lock = threading.Lock()
 

@@ -55,9 +55,9 @@ class Link:
         client.on_disconnect = self._disconnected
         client.on_publish = self._published
         client.on_message = self._message
+        self._client = client  # before the loop starts: its callbacks publish through it
         client.connect_async(self._settings.host, self._settings.port, self._settings.keepalive_s)
         client.loop_start()
-        self._client = client
 
     def stop(self, *, graceful: bool = True) -> None:
         """Disconnect; a graceful stop publishes the death itself (the will is only for crashes)."""

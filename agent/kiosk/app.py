@@ -8,6 +8,7 @@ other sites from driving the station through the kiosk's browser.
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -101,7 +102,7 @@ def create_app(station: Station, hub: StateHub, venue_code: str, registry: Colle
     def clear_vehicle() -> Response:
         return submit(SetVehicle(vehicle=None))
 
-    svg = segno.make(venue_code, error="m").svg_inline(scale=4, border=2) if venue_code else ""
+    svg = _qr_svg(venue_code) if venue_code else b""
 
     @app.get("/venue.svg")
     def venue() -> Response:
@@ -115,3 +116,9 @@ def create_app(station: Station, hub: StateHub, venue_code: str, registry: Colle
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def _qr_svg(text: str) -> bytes:
+    out = io.BytesIO()
+    segno.make(text, error="m").save(out, kind="svg", scale=4, border=2)
+    return out.getvalue()

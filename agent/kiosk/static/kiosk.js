@@ -75,17 +75,16 @@ function render() {
     $("followup-box").hidden = v.follow_up.length === 0;
   }
   const p = state.passage || { temps: [], missing: [] };
-  $("tile-id").textContent = p.person ? person(p.person) : w("waiting");
-  $("tile-id").parentElement.classList.toggle("done", !!p.person);
+  $("id-value").textContent = p.person ? person(p.person) : w("waiting");
+  $("id-value").parentElement.classList.toggle("done", !!p.person);
   const code = p.code;
-  $("tile-code").innerHTML = "";
-  $("tile-code").append(code
+  $("code-value").replaceChildren(code
     ? Object.assign(document.createElement("span"), { className: code.colour, textContent: `${say(code.colour_words)} · ${say(code.source_words)}` })
     : w("waiting"));
-  $("tile-code").parentElement.classList.toggle("done", !!code);
-  $("tile-temp").textContent = p.temps.length
+  $("code-value").parentElement.classList.toggle("done", !!code);
+  $("temp-value").textContent = p.temps.length
     ? p.temps.map((t) => (t.valid ? `${t.body_c.toFixed(1)} °C` : w("invalid"))).join(" → ") : w("waiting");
-  $("tile-temp").parentElement.classList.toggle("done", p.temps.length > 0 && !p.remeasure);
+  $("temp-value").parentElement.classList.toggle("done", p.temps.length > 0 && !p.remeasure);
   $("remeasure-banner").hidden = !p.remeasure;
   $("btn-vehicle").hidden = state.kind !== "traffic";
   const car = state.vehicle;

@@ -1,0 +1,176 @@
+"""The kiosk in headless Chromium: a box reading the three device simulators, driven as staff would.
+
+Looks at the page as staff do: clicks, typed input, and the colours of screenshots.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from playwright.sync_api import Page, expect, sync_playwright
+
+from agent.app import Agent
+from agent.config import AgentSettings
+from agent.simulated_station import SimulatedStation, card_of
+from agent.travellers import Traveller
+from checkpoint.broker import Broker, free_port
+from contract import topics
+from contract.messages import CodeColour
+from tests import mqtt
+
+pytestmark = pytest.mark.browser
+CHROMIUM = "/usr/bin/chromium"
+
+
+@dataclass
+class Box:
+    sim: SimulatedStation
+    agent: Agent
+    page: Page
+    shots: Path
+
+    def traveller(self, colour: CodeColour = CodeColour.GREEN, temps: tuple[float, ...] = (36.6,)) -> Traveller:
+        return Traveller(name="测试乙", id_number="440524188001010014", colour=colour, temps_c=temps)
+
+    def present(self, t: Traveller) -> None:
+        self.sim.reader.present(card_of(t, datetime.now(UTC).date()))
+        self.sim.scene.show(self.sim._payload(t), t.colour)
+        self.sim.thermometer.subject(t.temps_c[0])
+
+    def leave(self) -> None:
+        self.sim.reader.remove()
+        self.sim.scene.clear()
+        self.sim.thermometer.nobody()
+
+    def screenshot_colour(self, name: str) -> np.ndarray:
+        """The mean RGB of the verdict panel's centre, from a real screenshot."""
+        png = self.page.screenshot(path=str(self.shots / f"{name}.png"))
+        image = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=float)
+        h, w, _ = image.shape
+        return image[h // 3 : h // 2, w // 3 : 2 * w // 3].reshape(-1, 3).mean(axis=0)
+
+
+@pytest.fixture
+def box(tmp_path: Path, broker: Broker) -> Iterator[Box]:
+    settings = AgentSettings(
+        site="site-k", device="box-k", kind="traffic",
+        signing_key={"hex": "11" * 32}, pseudonym_key={"hex": "22" * 32},
+        mqtt={"host": broker.host, "port": broker.port},
+        outbox={"path": str(tmp_path / "outbox.sqlite")}, state_dir=str(tmp_path / "state"),
+        kiosk={"port": free_port(), "venue_code": "https://venue.example/site-k"},
+        passage_timeout_s=30, simulation={"workdir": str(tmp_path / "devices"), "seed": 3},
+    )
+    stop = threading.Event()
+    with SimulatedStation(settings) as sim:
+        wired = sim.wire(settings)
+        agent = Agent(wired, sim.devices(wired))
+        thread = threading.Thread(target=agent.run, args=(stop,), kwargs={"drain_timeout_s": 2})
+        thread.start()
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(
+                executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking"]
+            )
+            page = browser.new_page(viewport={"width": 800, "height": 480})
+            expect_ok = threading.Event()
+            for _ in range(100):
+                if agent.kiosk_port:
+                    expect_ok.set()
+                    break
+                stop.wait(0.1)
+            assert expect_ok.is_set(), "the kiosk did not start"
+            page.goto(f"http://127.0.0.1:{agent.kiosk_port}/")
+            yield Box(sim, agent, page, tmp_path)
+            browser.close()
+        stop.set()
+        thread.join(30)
+
+
+def test_green_traveller_passes_in_green_and_override_turns_red(box: Box) -> None:
+    page = box.page
+    expect(page.get_by_test_id("link")).to_contain_text("在线", timeout=10_000)
+    expect(page.get_by_test_id("tile-id")).to_have_text("等待…")
+    box.present(box.traveller())
+    expect(page.get_by_test_id("decision")).to_have_text("通行", timeout=20_000)
+    expect(page.get_by_test_id("who")).to_contain_text("440***********0014")
+    r, g, b = box.screenshot_colour("pass")
+    assert g > 100 and g > r + 40 and g > b + 40, (r, g, b)
+
+    page.get_by_test_id("btn-override").click()
+    page.get_by_test_id("override-deny").check()
+    page.get_by_test_id("override-reason").fill("证件与本人不符")
+    page.get_by_test_id("override-ok").click()
+    expect(page.get_by_test_id("decision")).to_have_text("禁止通行", timeout=10_000)
+    expect(page.get_by_test_id("reasons")).to_contain_text("工作人员改判")
+    r, g, b = box.screenshot_colour("override-deny")
+    assert r > 130 and r > g + 60 and r > b + 60, (r, g, b)
+    assert "440524188001010014" not in page.content()  # the page never holds a full ID number
+
+
+def test_fever_asks_for_a_remeasure_then_denies_with_the_follow_up(box: Box) -> None:
+    page = box.page
+    box.present(box.traveller(temps=(38.2, 38.4)))
+    expect(page.get_by_test_id("remeasure-banner")).to_be_visible(timeout=20_000)
+    box.sim.thermometer.nobody()
+    page.wait_for_timeout(1500)
+    box.sim.thermometer.subject(38.4)
+    expect(page.get_by_test_id("decision")).to_have_text("禁止通行", timeout=20_000)
+    expect(page.get_by_test_id("followup")).to_contain_text("转运至发热门诊")
+    box.screenshot_colour("fever")
+
+
+def test_red_code_and_the_english_switch(box: Box) -> None:
+    page = box.page
+    page.get_by_test_id("lang").click()
+    box.present(box.traveller(colour=CodeColour.RED))
+    expect(page.get_by_test_id("decision")).to_have_text("Deny", timeout=20_000)
+    expect(page.get_by_test_id("followup")).to_contain_text("Transfer point-to-point to isolation")
+
+
+def test_typed_id_is_validated_and_the_vehicle_applies(box: Box) -> None:
+    page = box.page
+    page.get_by_test_id("btn-vehicle").click()
+    page.get_by_test_id("vehicle-plate").fill("粤B12345")
+    page.get_by_test_id("vehicle-origin").fill("440305")
+    page.get_by_test_id("vehicle-destination").fill("本区")
+    page.get_by_test_id("vehicle-ok").click()
+    expect(page.get_by_test_id("vehicle-now")).to_contain_text("粤B12345", timeout=5_000)
+
+    page.get_by_test_id("btn-manual").click()
+    page.get_by_test_id("manual-id").fill("110105194912310021")  # wrong check character
+    page.get_by_test_id("manual-ok").click()
+    expect(page.get_by_test_id("manual-error")).to_contain_text("check character")
+    page.get_by_test_id("manual-id").fill("11010519491231002X")
+    page.get_by_test_id("manual-name").fill("测试甲")
+    page.get_by_test_id("manual-ok").click()
+    expect(page.get_by_test_id("tile-id")).to_contain_text("110***********002X (手工)", timeout=5_000)
+    t = box.traveller()
+    box.sim.scene.show(box.sim._payload(t), t.colour)
+    box.sim.thermometer.subject(36.5)
+    expect(page.get_by_test_id("decision")).to_have_text("通行", timeout=20_000)
+    page.screenshot(path=str(box.shots / "typed.png"))
+
+
+def test_offline_shows_the_waiting_verdicts(box: Box, broker: Broker) -> None:
+    page = box.page
+    expect(page.get_by_test_id("link")).to_contain_text("在线", timeout=10_000)
+    broker.stop()
+    expect(page.get_by_test_id("link")).to_contain_text("离线", timeout=15_000)
+    box.present(box.traveller())
+    expect(page.get_by_test_id("decision")).to_have_text("通行", timeout=20_000)
+    expect(page.get_by_test_id("link")).to_contain_text("待上传 1", timeout=5_000)
+    page.screenshot(path=str(box.shots / "offline.png"))
+    broker.start()
+    with mqtt.collect(broker, topics.uplink("site-k", "box-k", "verdict")) as verdicts:
+        message = verdicts.get(timeout=20)  # sent on reconnect, marked as replayed
+    assert ("replayed", "1") in message.properties.UserProperty
+    expect(page.get_by_test_id("link")).to_contain_text("在线", timeout=15_000)
+    # still pending: a verdict leaves the box only on central's receipt (no central in this test)
+    expect(page.get_by_test_id("link")).to_contain_text("待上传 1")
