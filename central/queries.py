@@ -216,7 +216,7 @@ def case(engine: Engine, case_id: int) -> dict[str, Any] | None:
         linked = conn.execute(
             select(*LIST_COLUMNS).where(verdicts.c.case_id == case_id).order_by(verdicts.c.device_time)
         ).mappings().all()
-    return {**row, "events": events, "verdicts_list": linked}
+    return {**row, "events": [dict(e) for e in events], "verdicts_list": [dict(v) for v in linked]}
 
 
 def cases_between(engine: Engine, first: datetime, end: datetime) -> Sequence[Any]:

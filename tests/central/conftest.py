@@ -12,7 +12,9 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from argon2 import PasswordHasher
 
+from central import auth
 from central.auth import Accounts, Role
 from central.config import CentralSettings
 from central.ingest import Collector
@@ -39,6 +41,12 @@ from tests.factories import verdict
 KEY = b"k" * 32
 PSEUDONYM_KEY = bytes(range(32))
 PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2id still, with test-sized costs: the production costs take ~0.3 s a hash on a busy CI core."""
+    monkeypatch.setattr(auth, "_HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 def synthetic_id(region: str = "110105", birth: str = "19800101", seq: int = 1) -> str:
@@ -124,6 +132,7 @@ class Server:
                                 timeout_graceful_shutdown=1)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run)
+        self.clients: list[httpx.Client] = []
 
     def __enter__(self) -> Server:
         self.thread.start()
@@ -134,12 +143,19 @@ class Server:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        for client in self.clients:
+            client.close()
         self.server.should_exit = True
         self.thread.join(10)
 
+    def client(self) -> httpx.Client:
+        """An HTTP client of this server, closed with it."""
+        self.clients.append(httpx.Client(base_url=self.url, timeout=10))
+        return self.clients[-1]
+
     def login(self, role: str = "admin") -> httpx.Client:
         """An HTTP client logged in through the API, sending its bearer token."""
-        client = httpx.Client(base_url=self.url, timeout=10)
+        client = self.client()
         token = client.post("/api/session", json={"username": role, "password": PASSWORD}).json()["token"]
         client.headers["Authorization"] = f"Bearer {token}"
         return client
