@@ -41,11 +41,22 @@ def camera(config: CameraConfig, seconds: float = 2.0) -> list[Check]:
     if shape is None:
         return [Check(name, State.FAIL, "opened, but no frame came")]
     rate = frames / max(time.monotonic() - start, 1e-6)
-    checks = [Check(name, State.OK, f"{shape[1]}×{shape[0]}, {rate:.1f} frames/s measured "
-                                    f"(asked for {config.width}×{config.height} at {config.fps:g})")]
+    checks = [
+        Check(
+            name,
+            State.OK,
+            f"{shape[1]}×{shape[0]}, {rate:.1f} frames/s measured "
+            f"(asked for {config.width}×{config.height} at {config.fps:g})",
+        )
+    ]
     if decoded is None:
-        checks.append(Check("test decode", State.WARN,
-                            "no QR code read: hold a health code 20-40 cm in front of the camera and run again"))
+        checks.append(
+            Check(
+                "test decode",
+                State.WARN,
+                "no QR code read: hold a health code 20-40 cm in front of the camera and run again",
+            )
+        )
     else:
         detail = f"QR code read ({len(decoded.text)} characters, by {decoded.decoder})"
         checks.append(Check("test decode", State.OK, detail))

@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from checkpoint import device_names
 from checkpoint.doctor.report import Check, State
 from checkpoint.settings import ConfigError
 
 if TYPE_CHECKING:
     from checkpoint.doctor.box_facts import BoxFacts
 
-DEFAULT_CAMERA = "/dev/checkpoint-camera"
 CHECK_NAMES = ("serial", "camera", "broker", "clock", "disk")
 
 
@@ -39,8 +39,11 @@ def doctor(
 
     skipped = set(skip or ())
     if unknown := skipped - set(CHECK_NAMES):
-        typer.secho(f"--skip: unknown check(s) {', '.join(sorted(unknown))}; known: {', '.join(CHECK_NAMES)}",
-                    fg="red", err=True)
+        typer.secho(
+            f"--skip: unknown check(s) {', '.join(sorted(unknown))}; known: {', '.join(CHECK_NAMES)}",
+            fg="red",
+            err=True,
+        )
         raise typer.Exit(2)
     from checkpoint.doctor import box_facts
 
@@ -80,7 +83,7 @@ def _camera(box: BoxFacts, source: str | None) -> list[Check]:
     fields = dict(box.camera or {})
     if source is not None:
         fields["source"] = source
-    fields.setdefault("source", DEFAULT_CAMERA if os.path.exists(DEFAULT_CAMERA) else "0")
+    fields.setdefault("source", device_names.CAMERA if os.path.exists(device_names.CAMERA) else "0")
     try:
         config = CameraConfig.model_validate(fields)
     except ValidationError as exc:
@@ -96,8 +99,14 @@ def _serial(box: BoxFacts, ports: list[str], scan: bool) -> list[Check]:
 
     configured = {IDCARD: box.idcard_port, THERMO: box.thermo_port}
     found = probe_ports(candidate_ports(ports, scan))
-    checks = [Check(f"port {f.port}", State.OK if f.probe else State.WARN,
-                    f"{f.probe.label}: {f.detail}" if f.probe else f.detail) for f in found]
+    checks = [
+        Check(
+            f"port {f.port}",
+            State.OK if f.probe else State.WARN,
+            f"{f.probe.label}: {f.detail}" if f.probe else f.detail,
+        )
+        for f in found
+    ]
     if not found:
         checks.append(Check("serial ports", State.WARN, "none found (USB cables plugged in?)"))
     required = {THERMO: True, IDCARD: box.kind.value == "traffic"}
@@ -113,8 +122,13 @@ def _serial(box: BoxFacts, ports: list[str], scan: bool) -> list[Check]:
         if want and os.path.realpath(want) != os.path.realpath(hit.port):
             checks.append(Check(label, State.FAIL, f"answers at {hit.port}, but agent.yaml says port {want}"))
         elif device == THERMO and box.thermo_protocol not in (None, hit.probe.protocol):
-            checks.append(Check(label, State.FAIL, f"speaks {hit.probe.protocol} at {hit.port}, "
-                                f"but agent.yaml says protocol {box.thermo_protocol}"))
+            checks.append(
+                Check(
+                    label,
+                    State.FAIL,
+                    f"speaks {hit.probe.protocol} at {hit.port}, but agent.yaml says protocol {box.thermo_protocol}",
+                )
+            )
         else:
             checks.append(Check(label, State.OK, f"{hit.probe.protocol} at {hit.port}"))
     return checks

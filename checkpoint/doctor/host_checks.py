@@ -45,8 +45,12 @@ def broker(settings: MqttSettings, device: str, timeout_s: float = 8.0) -> Check
 def clock_check() -> Check:
     if clock.synchronised():
         return Check("clock", State.OK, "synchronised (NTP)")
-    return Check("clock", State.FAIL, "not synchronised: the box has no battery clock; check NTP "
-                 "(timedatectl status) and that the network reaches a time server")
+    return Check(
+        "clock",
+        State.FAIL,
+        "not synchronised: the box has no battery clock; check NTP "
+        "(timedatectl status) and that the network reaches a time server",
+    )
 
 
 def disk(path: Path) -> Check:

@@ -67,8 +67,14 @@ def _thermo_recogniser(family: Family) -> Callable[[], Recogniser]:
 def _thermo_probe(family: Family) -> Probe:
     codec = family.make()
     poll = codec.poll_request()
-    return Probe(THERMO, family.name, family.default_baud, codec.start_request() + (poll or b""),
-                 0.4 if poll else 1.2, _thermo_recogniser(family))
+    return Probe(
+        THERMO,
+        family.name,
+        family.default_baud,
+        codec.start_request() + (poll or b""),
+        0.4 if poll else 1.2,
+        _thermo_recogniser(family),
+    )
 
 
 def all_probes() -> list[Probe]:

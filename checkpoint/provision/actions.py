@@ -30,6 +30,7 @@ from checkpoint.provision.deployment import (
 from checkpoint.provision.files import write_private, write_public
 from checkpoint.settings import ConfigError
 from contract.messages import CheckpointKind
+from drivers.thermo.codecs import FAMILIES
 
 
 @dataclass(frozen=True)
@@ -68,17 +69,26 @@ def init(deployment: Deployment, settings: DeploymentSettings) -> Outcome:
 
 
 def provision(
-    deployment: Deployment, device: str, site: str, kind: CheckpointKind, login: Login, *, rotate: bool = False
+    deployment: Deployment,
+    device: str,
+    site: str,
+    kind: CheckpointKind,
+    login: Login,
+    *,
+    thermo_protocol: str = "gy-mcu",
+    rotate: bool = False,
 ) -> Outcome:
     settings = deployment.settings()
     device, site = checked_name(device, "box id"), checked_name(site, "site id")
+    if thermo_protocol not in FAMILIES:
+        raise ConfigError(f"unknown thermometer protocol {thermo_protocol!r}; known: {', '.join(FAMILIES)}")
     if device == CENTRAL_USER:
         raise ConfigError(f"`{CENTRAL_USER}` is central's broker account; choose another box id")
     registry = deployment.registry()
     previous = registry.boxes.get(device)
     if previous is not None and previous.revoked and not rotate:
         raise ConfigError(f"box {device} was revoked; give --rotate to provision it again with new keys")
-    box = BoxRecord(site=site, kind=kind, login=login)
+    box = BoxRecord(site=site, kind=kind, login=login, thermo_protocol=thermo_protocol)
     registry.boxes[device] = box
     deployment.save_registry(registry)
 

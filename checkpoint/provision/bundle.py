@@ -16,8 +16,10 @@ from pathlib import Path
 import yaml
 
 from agent.config import AgentSettings
+from checkpoint import device_names
 from checkpoint.provision.deployment import BoxRecord, DeploymentSettings, Login
 from checkpoint.provision.files import write_private
+from contract.messages import CheckpointKind
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ def agent_config(
             port=broker.cert_port, tls_cert=str(install_dir / "client.crt"), tls_key=str(install_dir / "client.key")
         )
     data = settings.box_data_dir
-    return {
+    config: dict[str, object] = {
         "site": box.site,
         "device": device,
         "kind": box.kind.value,
@@ -53,6 +55,12 @@ def agent_config(
         "outbox": {"path": str(data / "outbox.sqlite")},
         "state_dir": str(data / "state"),
     }
+    # the devices, by the names the udev rules give them (a community checkpoint reads no ID cards)
+    if box.kind is CheckpointKind.TRAFFIC:
+        config["idcard"] = {"port": device_names.IDCARD}
+    config["thermo"] = {"port": device_names.THERMO, "protocol": box.thermo_protocol}
+    config["camera"] = {"source": device_names.CAMERA}
+    return config
 
 
 def write(out: Path, device: str, box: BoxRecord, settings: DeploymentSettings, secrets: BoxSecrets) -> Path:

@@ -41,6 +41,9 @@ def provision(
     site: Annotated[str | None, typer.Option(help="The checkpoint's site id.")] = None,
     kind: Annotated[CheckpointKind, typer.Option(help="The kind of checkpoint.")] = CheckpointKind.TRAFFIC,
     login: Annotated[str, typer.Option(help="Broker login: password or certificate.")] = "password",
+    thermo_protocol: Annotated[
+        str, typer.Option(help="The thermometer's protocol (gy-mcu, aa-a5, modbus, ascii; `checkpoint doctor` tells).")
+    ] = "gy-mcu",
     rotate: Annotated[bool, typer.Option(help="Issue new keys and credentials (the old ones stop working).")] = False,
 ) -> None:
     """Provision one box: `checkpoint provision --device BOX --site SITE [--kind ...] [--login ...]`."""
@@ -55,7 +58,9 @@ def provision(
 
     if login not in {m.value for m in Login}:
         _fail(f"--login must be password or certificate, not {login!r}")
-    _report(lambda: actions.provision(Deployment(deployment), device, site, kind, Login(login), rotate=rotate))
+    box = Deployment(deployment)
+    _report(lambda: actions.provision(box, device, site, kind, Login(login), thermo_protocol=thermo_protocol,
+                                      rotate=rotate))
 
 
 @app.command()

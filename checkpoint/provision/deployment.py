@@ -71,6 +71,7 @@ class BoxRecord(BaseModel):
     site: Name
     kind: CheckpointKind
     login: Login
+    thermo_protocol: str = "gy-mcu"  # a name in drivers.thermo.codecs.FAMILIES
     revoked: bool = False
 
 

@@ -51,9 +51,7 @@ def test_a_silent_port_is_reported_as_such(tmp_path: Path) -> None:
 def _bundle_config(deployment: Deployment, device: str, **sections: object) -> Path:
     """The box's agent.yaml, its bundle installed, with `sections` added."""
     path = install_bundle(deployment, device)
-    config = yaml.safe_load(path.read_text())
-    config.update(sections)
-    path.write_text(yaml.safe_dump(config))
+    set_sections(path, **sections)
     return path
 
 
@@ -81,8 +79,16 @@ def rows(output: str) -> dict[str, str]:
     return out
 
 
+def set_sections(config: Path, **sections: object) -> None:
+    data = yaml.safe_load(config.read_text())
+    data.update(sections)
+    config.write_text(yaml.safe_dump(data))
+
+
 def test_doctor_names_each_device_and_passes(box_config: Path, tmp_path: Path) -> None:
     with IdCardSimulator(tmp_path / "idcard") as reader, ThermoSimulator("aa-a5", tmp_path / "thermo") as thermo:
+        # as if the udev rules had named them: agent.yaml's ports lead to the simulators
+        set_sections(box_config, idcard={"port": reader.path}, thermo={"port": str(thermo.link), "protocol": "aa-a5"})
         code, output = run_doctor(box_config, "--port", reader.path, "--port", str(thermo.link),
                                   "--skip", "camera", "--skip", "clock")
     table = rows(output)
@@ -150,3 +156,14 @@ def test_a_camera_that_cannot_open_fails(box_config: Path, tmp_path: Path) -> No
                               "--skip", "serial", "--skip", "clock", "--skip", "broker")
     assert code == 1
     assert rows(output)[f"camera {tmp_path / 'no-such-video.mp4'}"].startswith("fail")
+
+
+def test_doctor_fails_when_the_thermometer_speaks_another_protocol_than_configured(
+    box_config: Path, tmp_path: Path
+) -> None:
+    with ThermoSimulator("modbus", tmp_path / "thermo") as thermo:
+        set_sections(box_config, thermo={"port": str(thermo.link), "protocol": "gy-mcu"})
+        code, output = run_doctor(box_config, "--port", str(thermo.link), "--skip", "camera", "--skip", "clock",
+                                  "--skip", "broker")
+    assert code == 1
+    assert rows(output)["thermometer"].startswith("fail speaks modbus") and "says protocol gy-mcu" in output

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from agent.config import AgentSettings
 from central.store import Store
+from checkpoint import device_names
 from checkpoint import settings as settings_file
 from checkpoint.cli import app
 from checkpoint.provision import acl, actions, passwords
@@ -42,12 +43,18 @@ def test_a_password_box_gets_a_bundle_the_agent_accepts(deployment: Deployment) 
     assert box.mqtt.port == deployment.settings().broker.port
     assert len(box.signing_key.value()) == 32 and len(box.pseudonym_key.value()) == 32
     assert registered(deployment) == {"box-1": (box.signing_key.value().hex(), False)}
+    assert box.idcard is None  # a community checkpoint reads no ID cards
+    assert box.thermo is not None and (box.thermo.port, box.thermo.protocol) == (device_names.THERMO, "gy-mcu")
+    assert box.camera is not None and box.camera.source == device_names.CAMERA
     assert "box-1" in passwords.users(deployment.broker_dir / "passwd")
 
 
 def test_a_certificate_box_logs_in_on_the_certificate_port_without_a_password(deployment: Deployment) -> None:
-    actions.provision(deployment, "box-2", "site-1", CheckpointKind.TRAFFIC, Login.CERTIFICATE)
+    actions.provision(deployment, "box-2", "site-1", CheckpointKind.TRAFFIC, Login.CERTIFICATE,
+                      thermo_protocol="aa-a5")
     box = settings_file.load(AgentSettings, install_bundle(deployment, "box-2"))
+    assert box.idcard is not None and box.idcard.port == device_names.IDCARD
+    assert box.thermo is not None and box.thermo.protocol == "aa-a5"
     assert box.mqtt.port == deployment.settings().broker.cert_port
     assert box.mqtt.username is None and box.mqtt.password is None
     assert box.mqtt.tls_cert is not None and box.mqtt.tls_cert.exists()
@@ -132,7 +139,8 @@ def test_the_command_line(deployment: Deployment, tmp_path: Path) -> None:
     assert run(*d, "revoke", "box-7")[0] == 0
     assert "revoked" in run(*d, "list")[1]
     for bad in (["--device", "Box 7", "--site", "s"], ["--device", "central", "--site", "s"],
-                ["--device", "box-8"], ["--device", "box-8", "--site", "s", "--login", "psk"], ["revoke", "nobody"]):
+                ["--device", "box-8"], ["--device", "box-8", "--site", "s", "--login", "psk"], ["revoke", "nobody"],
+                ["--device", "box-8", "--site", "s", "--thermo-protocol", "infrared-magic"]):
         code, out = run(*d, *bad)
         assert code == 2, (bad, out)
     assert run("--deployment", str(tmp_path / "none"), "--device", "b", "--site", "s")[0] == 2

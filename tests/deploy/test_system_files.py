@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from checkpoint import device_names
+
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 UNITS = sorted((DEPLOY / "systemd").glob("*.service"))
 
@@ -60,7 +62,7 @@ def test_udev_rules_parse_and_name_the_three_devices() -> None:
             if key == "SYMLINK":
                 assert op == "+="
                 symlinks.add(value)
-    assert symlinks == {"checkpoint-idcard", "checkpoint-thermo", "checkpoint-camera"}
+    assert {f"/dev/{name}" for name in symlinks} == {device_names.IDCARD, device_names.THERMO, device_names.CAMERA}
 
 
 @pytest.mark.parametrize("script", sorted(DEPLOY.glob("pi/*.sh")), ids=lambda p: p.name)
