@@ -133,7 +133,7 @@ class Demo:
     def kill_box(self, box: Box) -> None:
         _kill(box.proc)
 
-    def wait_for_central(self, timeout: float = 30.0) -> None:
+    def wait_for_central(self, timeout: float = 120.0) -> None:
         """Until central's collector is subscribed: verdicts published before that would reach no one."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -1,0 +1,61 @@
+"""What a fault run must end with, counted the same way by every fault test."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import select
+
+from central.schema import verdicts
+from central.store import Store
+from checkpoint.demo import Demo
+
+
+def shown_ids(log: Path) -> set[str]:
+    """The verdicts a box's kiosk showed, from its structured log (all runs of the box)."""
+    ids = set()
+    for line in log.read_text(errors="replace").splitlines():
+        if '"verdict shown"' in line:
+            ids.add(json.loads(line)["verdict"])
+    return ids
+
+
+def not_recorded(log: Path) -> int:
+    """Passages the box could not record (a full disk): the kiosk said so and showed no verdict."""
+    return log.read_text(errors="replace").count('"verdict not recorded"')
+
+
+def tally(demo: Demo, faults: list[str], title: str) -> dict[str, int]:
+    """Produced, shown, stored, lost, duplicated, sequence gaps; printed as a table."""
+    store = Store(demo.db_url)
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(verdicts.c.id, verdicts.c.device, verdicts.c.seq)).all()
+    store.dispose()
+    stored_ids = {r.id for r in rows}
+    logs = [demo.workdir / "logs" / f"{b.device}.log" for b in demo.boxes]
+    shown = set().union(*map(shown_ids, logs))
+    seqs: dict[str, set[int]] = {}
+    for r in rows:
+        seqs.setdefault(r.device, set()).add(r.seq)
+    gaps = sum(len(set(range(1, max(s) + 1)) - s) for s in seqs.values())
+    produced = demo.produced()
+    report = {
+        "produced": produced,
+        "shown": len(shown),
+        "stored": len(stored_ids),
+        "lost": len(shown - stored_ids) + max(0, produced - len(stored_ids)),
+        "duplicated": len(rows) - len({(r.device, r.seq) for r in rows}),
+        "gaps": gaps,
+        "not recorded": sum(map(not_recorded, logs)),
+        "faults": len(faults),
+    }
+    headers = ["produced", "shown at kiosks", "stored", "lost", "duplicated", "seq gaps", "not recorded (disk full)"]
+    table = Table(*headers, "faults", title=title)
+    table.add_row(*(str(v) for v in report.values()))
+    console = Console(width=120)
+    console.print(table)
+    console.print("faults injected: " + ", ".join(faults))
+    return report

@@ -1,0 +1,39 @@
+"""A box killed with SIGKILL at random moments, 20 times, and the broker restarted as well."""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+
+import pytest
+
+from checkpoint.demo import Demo
+from tests.faults.checks import tally
+
+
+@pytest.mark.slow
+def test_every_verdict_shown_survives_twenty_power_cuts(tmp_path: Path) -> None:
+    demo = Demo(tmp_path / "demo", agents=1, passages_per_minute=1200, mode="direct")
+    demo.prepare()
+    assert demo.broker is not None
+    (box,) = demo.boxes
+    rng = random.Random(20)
+    faults: list[str] = []
+    demo.start()
+    try:
+        for n in range(20):
+            time.sleep(rng.uniform(0.3, 2.5))  # sometimes while the box is still starting
+            demo.kill_box(box)
+            faults.append("box SIGKILL")
+            if n == 10:
+                demo.broker.kill()
+                demo.broker.start()
+                faults.append("broker SIGKILL + restart")
+            demo.start_box(box)
+        time.sleep(3)
+    finally:
+        demo.stop()
+    report = tally(demo, faults, "Box killed 20 times")
+    assert report["shown"] > 100, report
+    assert report["lost"] == 0 and report["duplicated"] == 0 and report["gaps"] == 0, report
