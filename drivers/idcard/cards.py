@@ -162,7 +162,7 @@ def _convert(name: str, kind: Kind, text: str) -> Any:
     if kind == "count":
         if not text:
             return None
-        if not text.isdigit():
+        if not (text.isascii() and text.isdigit()):  # int() refuses digits such as "²"
             raise PeerError(f"field {name} holds {text!r}, not a count")
         return int(text)
     if kind == "end" and text == FOREVER:
@@ -200,7 +200,7 @@ def _field_text(card: IdCard, name: str, kind: Kind, width: int) -> str:
     if value is None:
         return FOREVER if kind == "end" else ""
     if isinstance(value, date):
-        return value.strftime("%Y%m%d")
+        return f"{value.year:04d}{value:%m%d}"  # strftime does not pad years before 1000
     if kind == "count":
         return f"{value:0{width}d}"
     return str(value)
