@@ -96,7 +96,8 @@ def sqlite_store(tmp_path: Path) -> Iterator[Store]:
 
 def settings_for(broker: Broker | None, **changes: Any) -> CentralSettings:
     mqtt = {"host": broker.host, "port": broker.port} if broker else {"port": 1}
-    return CentralSettings(mqtt=mqtt, ingest={"batch_wait_ms": 10}, pseudonym_key=PSEUDONYM_KEY.hex(), **changes)
+    ingest = {"batch_wait_ms": 10, **changes.pop("ingest", {})}
+    return CentralSettings(mqtt=mqtt, ingest=ingest, pseudonym_key=PSEUDONYM_KEY.hex(), **changes)
 
 
 def run_collector(settings: CentralSettings, store: Store) -> tuple[Collector, threading.Event, threading.Thread]:

@@ -1,0 +1,148 @@
+"""Collectors as the office runs them: a `checkpoint central` process killed with SIGKILL in the
+middle of a stream and started again, and two collectors splitting one stream on PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from central import queries
+from central.store import Store
+from checkpoint.broker import Broker, free_port
+from contract import signing, topics
+from tests import mqtt
+from tests.central.conftest import KEY, run_collector, settings_for
+from tests.factories import verdict
+
+TOPIC = topics.uplink("site-a", "box-a", "verdict")
+
+
+def publish_stream(broker: Broker, seqs: range, repeat_every: int = 0) -> None:
+    """A box draining its outbox: QoS 1, in order; every `repeat_every`-th verdict sent twice."""
+    with mqtt.client(broker) as c:
+        pending = []
+        for seq in seqs:
+            wire = signing.sign(KEY, verdict(seq=seq))
+            pending.append(c.publish(TOPIC, wire, qos=1))
+            if repeat_every and seq % repeat_every == 0:
+                pending.append(c.publish(TOPIC, wire, qos=1))
+        for info in pending:
+            info.wait_for_publish(timeout=30)
+
+
+def stored(store: Store) -> int:
+    return int(queries.totals(store.engine)["stored"])
+
+
+class CentralProcess:
+    def __init__(self, workdir: Path, broker: Broker, url: str) -> None:
+        self.config = workdir / "central.yaml"
+        self.port = free_port()
+        self.log = workdir / "central.log"
+        self.config.write_text(yaml.safe_dump({
+            "database_url": url,
+            "mqtt": {"host": broker.host, "port": broker.port},
+            "http": {"host": "127.0.0.1", "port": self.port},
+            "ingest": {"client_id": "central-1", "batch_max": 100, "batch_wait_ms": 20},
+        }))
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen([sys.executable, "-m", "checkpoint", "central", "--config", str(self.config)],
+                                         stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        mqtt.wait_until(self._ready, timeout=60, what="central's /healthz")
+
+    def _ready(self) -> bool:
+        assert self.proc is not None and self.proc.poll() is None, self.log.read_text()[-2000:]
+        try:
+            return httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(20)
+
+
+@pytest.fixture
+def central_process(tmp_path: Path, broker: Broker) -> Iterator[tuple[CentralProcess, Store]]:
+    url = f"sqlite:///{tmp_path / 'central.sqlite'}"
+    store = Store(url)
+    store.migrate()
+    store.register_device("box-a", "site-a", "traffic", KEY.hex())
+    process = CentralProcess(tmp_path, broker, url)
+    yield process, store
+    process.stop()
+    store.dispose()
+
+
+def test_a_collector_killed_mid_ingest_and_restarted_loses_nothing(
+    broker: Broker, central_process: tuple[CentralProcess, Store]
+) -> None:
+    process, store = central_process
+    total = 4000
+    process.start()
+    box = threading.Thread(target=publish_stream, args=(broker, range(1, total + 1)))
+    box.start()
+    mqtt.wait_until(lambda: stored(store) >= 300, timeout=60, what="ingest under way")
+    process.kill()
+    at_kill = stored(store)
+    box.join(60)
+    time.sleep(0.5)  # the rest waits in the collector's session at the broker
+    process.start()
+    mqtt.wait_until(lambda: stored(store) == total, timeout=90, what="every verdict after the restart")
+    assert 0 < at_kill < total, "the kill did not land mid-stream"
+    counts = store.counts()
+    assert counts == {"stored": total, "duplicates": 0, "dead_letters": 0}
+    (device,) = queries.fleet(store.engine, offline_after=timedelta(minutes=1))
+    assert (device["max_seq"], device["missing"]) == (total, 0)
+
+
+@pytest.mark.postgres
+def test_two_collectors_split_one_stream_and_store_each_verdict_once(broker: Broker, pg_url: str) -> None:
+    stores = [Store(pg_url), Store(pg_url)]
+    stores[0].migrate()
+    stores[0].register_device("box-a", "site-a", "traffic", KEY.hex())
+    running = []
+    try:
+        for n, s in enumerate(stores, start=1):
+            running.append(run_collector(settings_for(broker, ingest={"client_id": f"central-{n}"}), s))
+        publish_stream(broker, range(1, 2001), repeat_every=7)  # some verdicts twice, as after a box's resend
+        mqtt.wait_until(lambda: sum(c.handled for c, _, _ in running) == 2000 + 2000 // 7, timeout=60,
+                        what="both collectors done")
+    finally:
+        for _, stop, thread in running:
+            stop.set()
+        for _, _, thread in running:
+            thread.join(10)
+    try:
+        _check_split(stores[0])
+    finally:
+        for s in stores:
+            s.dispose()
+
+
+def _check_split(store: Store) -> None:
+    assert store.counts() == {"stored": 2000, "duplicates": 0, "dead_letters": 0}
+    shares = {r["client_id"]: r["handled"] for r in queries.collector_replicas(store.engine)}
+    assert set(shares) == {"central-1", "central-2"} and min(shares.values()) > 200, shares
+    (device,) = queries.fleet(store.engine, offline_after=timedelta(minutes=1))
+    assert (device["stored"], device["missing"]) == (2000, 0)
