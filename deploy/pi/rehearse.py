@@ -45,12 +45,17 @@ print(platform.machine(), "opencv", cv2.__version__, "numpy", numpy.__version__,
 """
 
 DOCTOR = """
-import subprocess, sys
+import subprocess, sys, yaml
 from pathlib import Path
 from drivers.idcard.simulator import IdCardSimulator
 from drivers.thermo.simulator import ThermoSimulator
-with IdCardSimulator(Path("/tmp/sim-idcard")) as reader, ThermoSimulator("modbus", Path("/tmp/sim-thermo")) as thermo:
-    done = subprocess.run(["/opt/checkpoint/venv/bin/checkpoint", "doctor", "--config", "/etc/checkpoint/agent.yaml",
+config = yaml.safe_load(Path("/etc/checkpoint/agent.yaml").read_text())
+with IdCardSimulator(Path("/tmp/sim-idcard")) as reader, \\
+        ThermoSimulator(config["thermo"]["protocol"], Path("/tmp/sim-thermo")) as thermo:
+    # what the udev rules do on a box: the configured device names lead to the devices
+    config["idcard"]["port"], config["thermo"]["port"] = reader.path, str(thermo.link)
+    Path("/tmp/doctor-agent.yaml").write_text(yaml.safe_dump(config))
+    done = subprocess.run(["/opt/checkpoint/venv/bin/checkpoint", "doctor", "--config", "/tmp/doctor-agent.yaml",
                            "--no-scan", "--port", reader.path, "--port", str(thermo.link),
                            "--skip", "camera", "--skip", "clock"], env={"COLUMNS": "160"})
 sys.exit(done.returncode)
@@ -136,6 +141,7 @@ def main() -> int:
             nonlocal agent
             command = in_root(root, "env", "PYTHONUNBUFFERED=1", "CHECKPOINT_AGENT_KIOSK__PORT=0",
                               "CHECKPOINT_AGENT_SIMULATION__PASSAGES_PER_MINUTE=60",
+                              "CHECKPOINT_AGENT_PASSAGE_TIMEOUT_S=5",
                               "/opt/checkpoint/venv/bin/checkpoint", "agent", "--config", "/etc/checkpoint/agent.yaml",
                               "--simulate", user="checkpoint", cwd="/var/lib/checkpoint")
             agent = subprocess.Popen(command, stdout=(work / "agent.log").open("wb"), stderr=subprocess.STDOUT,
