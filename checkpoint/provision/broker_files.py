@@ -18,7 +18,8 @@ from checkpoint.provision.ca import CertificateAuthority
 from checkpoint.provision.deployment import Deployment, DeploymentSettings, Registry
 from checkpoint.provision.files import SHARED, write_file
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto" / "mosquitto.conf"
+# deploy/mosquitto/mosquitto.conf, through a link that the wheel carries as a file (package data)
+TEMPLATE = Path(__file__).with_name("mosquitto.conf")
 BROKER_GROUP = "mosquitto"
 
 
