@@ -81,6 +81,7 @@ class AgentSettings(FileSettings):
     state_dir: Path = Path("var/agent")  # pushed policy, watch-list and risk areas are kept here
     metrics_interval_s: float = Field(default=30, ge=1)
     passage_timeout_s: float = Field(default=20, ge=2, le=600)
+    drain_timeout_s: float = Field(default=10, ge=0, le=3600)  # on stop: how long to wait for central's receipts
     idcard: IdCardConfig | None = None
     thermo: ThermoConfig | None = None
     camera: CameraConfig | None = None

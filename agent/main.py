@@ -40,13 +40,13 @@ def main(config: Path | None, simulate: bool) -> None:
         signal.signal(sig, lambda *_: stop.set())
     sim = agent_settings.simulation
     if not simulate:
-        Agent(agent_settings, build_devices(agent_settings)).run(stop)
+        Agent(agent_settings, build_devices(agent_settings)).run(stop, agent_settings.drain_timeout_s)
     elif sim.mode == "direct":
         script: Script = functools.partial(direct_station.run, per_minute=sim.passages_per_minute, seed=sim.seed)
-        Agent(agent_settings, script=script).run(stop)
+        Agent(agent_settings, script=script).run(stop, agent_settings.drain_timeout_s)
     else:
         from agent.simulated_station import SimulatedStation
 
         with SimulatedStation(agent_settings) as station:
             wired = station.wire(agent_settings)
-            Agent(wired, station.devices(wired), script=station.run).run(stop)
+            Agent(wired, station.devices(wired), script=station.run).run(stop, agent_settings.drain_timeout_s)

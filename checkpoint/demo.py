@@ -197,11 +197,12 @@ class Demo:
         )
         return table
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 30.0) -> None:
+        """Boxes first (each drains its outbox for up to its drain_timeout_s), then central, then the broker."""
         for box in self.boxes:
             _terminate(box.proc)
         for box in self.boxes:
-            _wait(box.proc, 30)
+            _wait(box.proc, timeout)
         _terminate(self.central)
         _wait(self.central, 30)
         if self.broker is not None:

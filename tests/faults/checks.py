@@ -7,9 +7,10 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from central.schema import verdicts
+from central.cases import opens_case
+from central.schema import cases, verdicts
 from central.store import Store
 from checkpoint.demo import Demo
 
@@ -32,14 +33,17 @@ def tally(demo: Demo, faults: list[str], title: str) -> dict[str, int]:
     """Produced, shown, stored, lost, duplicated, sequence gaps; printed as a table."""
     store = Store(demo.db_url)
     with store.engine.connect() as conn:
-        rows = conn.execute(select(verdicts.c.id, verdicts.c.device, verdicts.c.seq)).all()
+        rows = conn.execute(select(verdicts)).mappings().all()
+        case_count = conn.scalar(select(func.count()).select_from(cases)) or 0
     store.dispose()
-    stored_ids = {r.id for r in rows}
+    flagged = [r for r in rows if opens_case(r)]  # nothing is closed during a fault run:
+    expected_cases = len({r["pseudonym"] for r in flagged if r["pseudonym"]}) + sum(not r["pseudonym"] for r in flagged)
+    stored_ids = {r["id"] for r in rows}
     logs = [demo.workdir / "logs" / f"{b.device}.log" for b in demo.boxes]
     shown = set().union(*map(shown_ids, logs))
     seqs: dict[str, set[int]] = {}
     for r in rows:
-        seqs.setdefault(r.device, set()).add(r.seq)
+        seqs.setdefault(r["device"], set()).add(r["seq"])
     gaps = sum(len(set(range(1, max(s) + 1)) - s) for s in seqs.values())
     produced = demo.produced()
     report = {
@@ -47,12 +51,24 @@ def tally(demo: Demo, faults: list[str], title: str) -> dict[str, int]:
         "shown": len(shown),
         "stored": len(stored_ids),
         "lost": len(shown - stored_ids) + max(0, produced - len(stored_ids)),
-        "duplicated": len(rows) - len({(r.device, r.seq) for r in rows}),
+        "duplicated": len(rows) - len({(r["device"], r["seq"]) for r in rows}),
         "gaps": gaps,
         "not recorded": sum(map(not_recorded, logs)),
+        "cases": case_count,
+        "cases expected": expected_cases,
         "faults": len(faults),
     }
-    headers = ["produced", "shown at kiosks", "stored", "lost", "duplicated", "seq gaps", "not recorded (disk full)"]
+    headers = [
+        "produced",
+        "shown at kiosks",
+        "stored",
+        "lost",
+        "duplicated",
+        "seq gaps",
+        "not recorded (disk full)",
+        "cases",
+        "cases expected",
+    ]
     table = Table(*headers, "faults", title=title)
     table.add_row(*(str(v) for v in report.values()))
     console = Console(width=120)

@@ -37,3 +37,4 @@ def test_every_verdict_shown_survives_twenty_power_cuts(tmp_path: Path) -> None:
     report = tally(demo, faults, "Box killed 20 times")
     assert report["shown"] > 100, report
     assert report["lost"] == 0 and report["duplicated"] == 0 and report["gaps"] == 0, report
+    assert report["cases"] == report["cases expected"], report
