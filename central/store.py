@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from central import cases, tally
 from central.schema import dead_letters, device_status, devices, verdicts
-from central.sql import now
+from central.sql import encode_json, now
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 OFFICE_ZONE = ZoneInfo("Asia/Shanghai")
@@ -34,7 +34,9 @@ def make_engine(url: str) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(
+            url, connect_args={"timeout": 30, "check_same_thread": False}, json_serializer=encode_json
+        )
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -44,7 +46,9 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1), pool_pre_ping=True)
+    return create_engine(
+        url.replace("postgresql://", "postgresql+psycopg://", 1), pool_pre_ping=True, json_serializer=encode_json
+    )
 
 
 @dataclass

@@ -54,28 +54,30 @@ def count_new_verdicts(conn: Connection, rows: Iterable[Mapping[str, Any]], zone
         per_day[(row["site"], local_day(row["device_time"], zone))].update(figures_of(row))
     insert = insert_for(conn)
     at = now()
-    for device in sorted(per_device):
-        site, top, n = per_device[device]
-        stmt = insert(device_seq).values(device=device, site=site, max_seq=top, stored=n, last_verdict_at=at)
+    if per_device:
+        stmt = insert(device_seq)
         conn.execute(
             stmt.on_conflict_do_update(
                 index_elements=["device"],
                 set_=dict(
-                    site=site,
+                    site=stmt.excluded.site,
                     max_seq=larger(stmt.excluded.max_seq, device_seq.c.max_seq),
-                    stored=device_seq.c.stored + n,
-                    last_verdict_at=at,
+                    stored=device_seq.c.stored + stmt.excluded.stored,
+                    last_verdict_at=stmt.excluded.last_verdict_at,
                 ),
-            )
+            ),
+            [dict(device=d, site=site, max_seq=top, stored=n, last_verdict_at=at)
+             for d, (site, top, n) in sorted(per_device.items())],
         )
-    for site, day in sorted(per_day):
-        counts = {name: per_day[(site, day)][name] for name in FIGURES}
-        stmt = insert(daily_figures).values(site=site, day=day, **counts)
+    if per_day:
+        stmt = insert(daily_figures)
         conn.execute(
             stmt.on_conflict_do_update(
                 index_elements=["site", "day"],
-                set_={name: daily_figures.c[name] + n for name, n in counts.items()},
-            )
+                set_={name: daily_figures.c[name] + stmt.excluded[name] for name in FIGURES},
+            ),
+            [dict(site=site, day=day, **{name: per_day[(site, day)][name] for name in FIGURES})
+             for site, day in sorted(per_day)],
         )
 
 
