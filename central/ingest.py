@@ -24,7 +24,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from central.config import CentralSettings
 from central.store import Batch, DeviceKey, Store
@@ -92,7 +92,7 @@ class Collector:
 
     def _received(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         user = dict(getattr(msg.properties, "UserProperty", []) or [])
-        self._inbox.put(Received(msg.mid, msg.qos, msg.topic, msg.payload, user.get("replayed") == "1"))
+        self._inbox.put(Received(msg.mid, msg.qos, msg.topic, bytes(msg.payload), user.get("replayed") == "1"))
 
     def _write_one_batch(self, client: mqtt.Client) -> None:
         ingest = self.settings.ingest
@@ -125,13 +125,39 @@ class Collector:
             client.publish(topics.downlink(site, device, "receipt"), receipt.model_dump_json(), qos=1)
 
     def _commit(self, messages: list[Received]) -> Batch:
-        """Store the batch, retrying while the database is away: the messages stay un-acknowledged."""
-        backoff = Backoff(first=0.5, cap=10)
+        """Store the batch; the messages stay un-acknowledged until this returns.
+
+        While the database is away (connection lost, a deadlock, a failover) the whole batch is
+        retried with growing delays. A row the database refuses as data (an integrity or data
+        error) must not hold up the stream: the batch is then stored message by message, and the
+        one refused becomes a dead letter with the database's reason.
+        """
         batch = self._rows(messages)
+        try:
+            self._write(batch)
+            return batch
+        except _Refused:
+            log.exception("the database refused a row; storing this batch message by message")
+        stored = Batch(collector=batch.collector)
+        for m in messages:
+            single = self._rows([m])
+            try:
+                self._write(single)
+            except _Refused as exc:
+                dead = _dead(m, f"storage refused: {exc}", self.settings.ingest.max_payload_bytes)
+                single = Batch(collector=batch.collector, messages=1, dead=[dead])
+                self._write(single)
+            stored.verdicts += single.verdicts
+        return stored
+
+    def _write(self, batch: Batch) -> None:
+        backoff = Backoff(first=0.5, cap=10)
         while True:
             try:
                 self.store.write_batch(batch)
-                return batch
+                return
+            except (IntegrityError, DataError) as exc:
+                raise _Refused(str(exc.orig or exc).splitlines()[0][:500]) from exc
             except SQLAlchemyError:
                 delay = backoff.next_delay()
                 log.exception("database write failed; retrying the batch", extra={"retry_in_s": delay})
@@ -145,9 +171,7 @@ class Collector:
                 accepted = check(m.topic, m.payload, self._keys_for(m.topic), max_bytes=limit, replayed=m.replayed)
             except Rejected as exc:
                 log.warning("dead letter", extra={"topic": m.topic[:200], "reason": str(exc)[:300]})
-                batch.dead.append(
-                    dict(received_at=datetime.now(UTC), topic=m.topic[:256], reason=str(exc), payload=m.payload[:limit])
-                )
+                batch.dead.append(_dead(m, str(exc), limit))
                 continue
             if accepted.kind == "verdict":
                 batch.verdicts.append(accepted.row)
@@ -164,3 +188,11 @@ class Collector:
             self._keys = self.store.device_keys()
             self._keys_at = time.monotonic()
         return self._keys
+
+
+class _Refused(Exception):
+    """The database will not take a row of the batch (its reason is the message)."""
+
+
+def _dead(m: Received, reason: str, limit: int) -> dict[str, Any]:
+    return dict(received_at=datetime.now(UTC), topic=m.topic[:256], reason=reason, payload=m.payload[:limit])

@@ -123,7 +123,9 @@ def _retained(broker: Broker, what: str) -> bytes:
         return bytes(got.get(timeout=5).payload)
 
 
-def test_the_watchlist_is_pushed_to_the_boxes_as_pseudonyms(server: Server, broker: Broker, sqlite_store: Store) -> None:
+def test_the_watchlist_is_pushed_to_the_boxes_as_pseudonyms(
+    server: Server, broker: Broker, sqlite_store: Store
+) -> None:
     admin = server.login("admin")
     ids = [synthetic_id(seq=n) for n in (31, 32)]
     upload = "身份证号\n" + "\n".join(ids) + "\n110105198001010000\n"

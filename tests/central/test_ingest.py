@@ -6,10 +6,12 @@ import json
 from datetime import timedelta
 
 import pytest
+from sqlalchemy.exc import DataError
 
 from central import queries
 from central.ingest import Collector
 from central.sql import aware
+from central.store import Batch
 from checkpoint.broker import Broker
 from contract import signing, topics
 from contract.messages import Reason, Receipt
@@ -120,3 +122,27 @@ def test_flagged_verdicts_open_one_case_per_person_from_the_first_checkpoint(
     assert [e["action"] for e in seven["events"]] == ["opened", "joined"]
     assert {v["id"] for v in seven["verdicts_list"]} == {str(first.id), str(later.id)}
     assert "identity" not in seven and cases[1]["severity"] == "review"
+
+
+def test_a_row_the_database_refuses_becomes_a_dead_letter_and_the_rest_is_stored(
+    broker: Broker, collector: Collector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = collector.store.write_batch
+
+    def refusing(batch: Batch) -> None:
+        if any(r["seq"] == 13 for r in batch.verdicts):
+            raise DataError("INSERT ...", {}, Exception("value too long for type character varying(16)"))
+        real(batch)
+
+    monkeypatch.setattr(collector.store, "write_batch", refusing)
+    with mqtt.collect(broker, topics.downlink("site-a", "box-a", "receipt")) as receipts, mqtt.client(broker) as c:
+        for seq in (12, 13, 14):
+            c.publish(VERDICT_TOPIC, signing.sign(KEY, verdict(seq=seq)), qos=1)
+        mqtt.wait_until(lambda: collector.handled == 3, what="three messages")
+        got: set[int] = set()
+        while not {12, 14} <= got:
+            got |= set(Receipt.model_validate_json(receipts.get(timeout=5).payload).expand())
+    assert 13 not in got
+    assert collector.store.counts() == {"stored": 2, "duplicates": 0, "dead_letters": 1}
+    (dead,) = collector.store.dead_letters()
+    assert dead["reason"].startswith("storage refused: value too long")

@@ -4,13 +4,13 @@ middle of a stream and started again, and two collectors splitting one stream on
 from __future__ import annotations
 
 import os
-from datetime import timedelta
 import signal
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -129,7 +129,7 @@ def test_two_collectors_split_one_stream_and_store_each_verdict_once(broker: Bro
         mqtt.wait_until(lambda: sum(c.handled for c, _, _ in running) == 2000 + 2000 // 7, timeout=60,
                         what="both collectors done")
     finally:
-        for _, stop, thread in running:
+        for _, stop, _thread in running:
             stop.set()
         for _, _, thread in running:
             thread.join(10)
