@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from checkpoint.demo import Demo
-from tests.faults.checks import tally
+from tests.faults.checks import shown_ids, tally
 
 
 @pytest.mark.slow
@@ -18,12 +18,20 @@ def test_every_verdict_shown_survives_twenty_power_cuts(tmp_path: Path) -> None:
     demo.prepare()
     assert demo.broker is not None
     (box,) = demo.boxes
+    log = demo.workdir / "logs" / f"{box.device}.log"
     rng = random.Random(20)
     faults: list[str] = []
     demo.start()
     try:
         for n in range(20):
-            time.sleep(rng.uniform(0.3, 2.5))  # sometimes while the box is still starting
+            if n % 5 == 4:  # while it is still starting
+                time.sleep(rng.uniform(0.2, 1.0))
+            else:  # while it is deciding: after it has shown something in this run
+                before = len(shown_ids(log)) if log.exists() else 0
+                deadline = time.monotonic() + 60
+                while len(shown_ids(log)) <= before and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                time.sleep(rng.uniform(0.0, 1.5))
             demo.kill_box(box)
             faults.append("box SIGKILL")
             if n == 10:
