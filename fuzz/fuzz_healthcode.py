@@ -18,7 +18,14 @@ from fuzz._harness import instrumented, main
 with instrumented():
     from agent.healthcode.chain import HealthCodeSettings, build_chain
     from agent.healthcode.keys import generate_key, public_key_text
-    from agent.healthcode.signed_format import PREFIX, Claims, SignedCodeError, decode, encode
+    from agent.healthcode.signed_format import (
+        PREFIX,
+        Claims,
+        NucleicAcidTest,
+        SignedCodeError,
+        decode,
+        encode,
+    )
     from agent.healthcode.status import CodeStatus
     from contract.messages import CodeColour, ColourSource
 
@@ -59,7 +66,7 @@ def one_input(data: bytes) -> None:
 
 def seeds() -> list[bytes]:
     claims = Claims(iss="hc-test", sub="0123456789abcdef", col="green", iat=1651300000, exp=1651500000,
-                    nat={"at": 1651200000, "res": "negative"}, vac=3)
+                    nat=NucleicAcidTest(at=1651200000, res="negative"), vac=3)
     good = encode(claims, KEY)
     body = good[len(PREFIX) :].partition(".")[0]
     claims_json = base64.b32decode(body + "=" * (-len(body) % 8))

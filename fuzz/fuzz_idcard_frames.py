@@ -8,6 +8,8 @@ that decode to the same frame.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fuzz._harness import instrumented, main, pieces
 
 with instrumented():
@@ -38,8 +40,13 @@ def _reencode(frame: Reply | Request) -> bytes:
 
 
 def one_input(data: bytes) -> None:
-    kind: type[Reply] | type[Request] = Request if data[:1] and data[0] & 1 else Reply
-    decoder = FrameDecoder(kind)
+    if data[:1] and data[0] & 1:
+        _check(FrameDecoder(Request), Request, data)
+    else:
+        _check(FrameDecoder(Reply), Reply, data)
+
+
+def _check(decoder: FrameDecoder[Any], kind: type[Reply | Request], data: bytes) -> None:
     fed = 0
     for chunk in pieces(data):
         decoder.feed(chunk)
@@ -52,7 +59,7 @@ def one_input(data: bytes) -> None:
             assert isinstance(event, kind | FrameError), f"unexpected event {event!r}"
             assert decoder.pending < before, "an event that consumed no bytes: events() could loop"
             if isinstance(event, Reply | Request):
-                again = FrameDecoder(kind)
+                again: FrameDecoder[Any] = FrameDecoder(type(event))
                 again.feed(_reencode(event))
                 assert list(again.events()) == [event], "a decoded frame does not survive re-encoding"
         assert decoder.pending < HEADER + MAX_LEN, f"{decoder.pending} bytes held after draining"
