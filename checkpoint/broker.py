@@ -7,6 +7,7 @@ all need the same start / stop / kill / restart.
 
 from __future__ import annotations
 
+import getpass
 import shutil
 import signal
 import socket
@@ -57,7 +58,13 @@ class Broker:
         return self.workdir / "mosquitto.log"
 
     def render(self, **extra: object) -> str:
-        values = {"port": self.port, "data_dir": self.workdir / "data", "log_file": self.log_file, **extra}
+        values = {
+            "port": self.port,
+            "data_dir": self.workdir / "data",
+            "log_file": self.log_file,
+            "user": getpass.getuser(),
+            **extra,
+        }
         return self.template.read_text().format(**values)
 
     def start(self, timeout: float = 10.0) -> Broker:

@@ -20,6 +20,8 @@ Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")]
 Short = Annotated[str, StringConstraints(max_length=64)]
 Text = Annotated[str, StringConstraints(max_length=500)]
 Hex64 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+Count = Annotated[int, Field(ge=0, le=2**31 - 1)]
+"""Counters and sequence numbers: they fit a 32-bit signed column everywhere they are stored."""
 RegionCode = Annotated[str, StringConstraints(pattern=r"^\d{6}$")]
 
 
@@ -163,8 +165,8 @@ class Verdict(Model):
     id: UUID
     site: Name
     device: Name
-    seq: int = Field(ge=1)  # per device, strictly increasing, survives restarts
-    boot: int = Field(ge=1)  # how many times the agent has started on this box
+    seq: int = Field(ge=1, le=2**31 - 1)  # per device, strictly increasing, survives restarts
+    boot: int = Field(ge=1, le=2**31 - 1)  # how many times the agent has started on this box
     device_time: datetime
     clock_synced: bool = True
     kind: CheckpointKind
@@ -195,7 +197,7 @@ class Status(Model):
     site: Name
     device: Name
     state: DeviceState
-    boot: int = Field(ge=0)
+    boot: Count
     device_time: datetime
     software: Short = ""
     config_version: Short = ""
@@ -212,11 +214,11 @@ class Metrics(Model):
     site: Name
     device: Name
     device_time: datetime
-    boot: int = Field(ge=0)
-    passages: int = Field(ge=0)
-    verdicts: dict[Decision, int] = {}
-    outbox_depth: int = Field(ge=0)
-    outbox_capacity: int = Field(ge=1)
+    boot: Count
+    passages: Count
+    verdicts: dict[Decision, Count] = {}
+    outbox_depth: Count
+    outbox_capacity: int = Field(ge=1, le=2**31 - 1)
     decode_fps: float | None = None
     cpu_temp_c: float | None = None
     disk_free_mb: float | None = None
@@ -276,7 +278,7 @@ class Receipt(Model):
     type: Literal["receipt"] = "receipt"
     v: Literal[1] = CONTRACT_VERSION
     device: Name
-    seqs: Annotated[list[tuple[int, int]], Field(max_length=10_000)]
+    seqs: Annotated[list[tuple[Count, Count]], Field(max_length=10_000)]
 
     @classmethod
     def of(cls, device: str, seqs: list[int]) -> Receipt:

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 PREFIX = "CKHC1:"
+MAX_TIME = 253402300799  # 9999-12-31T23:59:59Z, the last second a datetime can hold
 MAX_PAYLOAD = 1200  # characters; real payloads are ~250
 
 IssuerId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")]
@@ -34,7 +35,7 @@ class SignedCodeError(ValueError):
 class NucleicAcidTest(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    at: int = Field(ge=0)  # sampling time, Unix seconds
+    at: int = Field(ge=0, le=MAX_TIME)  # sampling time, Unix seconds
     res: Literal["negative", "positive", "pending"]
 
 
@@ -46,8 +47,8 @@ class Claims(BaseModel):
     iss: IssuerId
     sub: Pseudonym  # the issuer's pseudonym of the person (e.g. a truncated keyed HMAC)
     col: StatusColour
-    iat: int = Field(ge=0)
-    exp: int = Field(ge=0)
+    iat: int = Field(ge=0, le=MAX_TIME)
+    exp: int = Field(ge=0, le=MAX_TIME)
     nat: NucleicAcidTest | None = None
     vac: int | None = Field(default=None, ge=0, le=9)  # vaccine doses
 
