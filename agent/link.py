@@ -114,7 +114,7 @@ class Link:
         self.wakeup.set()
 
     def _message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        self._on_downlink(msg.topic, msg.payload)
+        self._on_downlink(msg.topic, bytes(msg.payload))
 
 
 def _now() -> datetime:

@@ -58,7 +58,8 @@ class TravellerMix:
     def next(self) -> Traveller:
         rng = self.rng
         roll = rng.random()
-        colour, temps = CodeColour.GREEN, (round(rng.uniform(36.0, 36.9), 1),)
+        colour = CodeColour.GREEN
+        temps: tuple[float, ...] = (round(rng.uniform(36.0, 36.9), 1),)
         if roll < 0.04:
             colour = CodeColour.YELLOW
         elif roll < 0.055:

@@ -37,9 +37,9 @@ def modules() -> list[str]:
 
 def run_one(name: str, quick: bool) -> tuple[list[Figure], float, str]:
     code = (
-        "import json, sys; from bench import bench_{n} as m; "
-        "print('\\x1eFIGURES' + json.dumps([f.model_dump() for f in m.run({q})]))"
-    ).format(n=name, q=quick)
+        f"import json, sys; from bench import bench_{name} as m; "
+        f"print('\\x1eFIGURES' + json.dumps([f.model_dump() for f in m.run({quick})]))"
+    )
     t0 = time.monotonic()
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=HERE.parent)
     seconds = time.monotonic() - t0
@@ -89,15 +89,21 @@ def main() -> int:
             figures += got
             if error:
                 failed[name] = error
-            progress.console.print(f"bench_{name}: {len(got)} figures in {seconds:.0f} s" + (" (failed)" if error else ""))
+            progress.console.print(
+                f"bench_{name}: {len(got)} figures in {seconds:.0f} s" + (" (failed)" if error else "")
+            )
             progress.advance(task)
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     previous = json.loads((HERE / "results.json").read_text())["figures"] if (HERE / "results.json").exists() else []
     kept = [f for f in previous if f["bench"] not in names]  # a partial run keeps the others' figures
     all_figures = [Figure.model_validate(f) for f in kept] + figures
     (HERE / "results.json").write_text(
-        json.dumps({"when": when, "quick": args.quick, "figures": [f.model_dump() | {"ratio": f.ratio} for f in all_figures]},
-                   indent=1, ensure_ascii=False) + "\n"
+        json.dumps(
+            {"when": when, "quick": args.quick, "figures": [f.model_dump() | {"ratio": f.ratio} for f in all_figures]},
+            indent=1,
+            ensure_ascii=False,
+        )
+        + "\n"
     )
     update_readme(all_figures, when, args.quick)
     table = Table("benchmark", "figure", "value", "baseline", "ratio", "met")

@@ -13,7 +13,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-CONTRACT_VERSION = 1
+CONTRACT_VERSION: Literal[1] = 1
 
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")]
 """Site and device ids: lower-case letters, digits and dashes, safe in topics and file names."""

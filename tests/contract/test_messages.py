@@ -1,3 +1,4 @@
+import contextlib
 import json
 import uuid
 
@@ -70,10 +71,8 @@ def test_receipt_ranges_cover_exactly_the_seqs(seqs: list[int]) -> None:
 
 @given(st.binary(max_size=300))
 def test_arbitrary_bytes_never_crash_validation(data: bytes) -> None:
-    try:
+    with contextlib.suppress(ValidationError):  # valid, or refused with pydantic's error: nothing else
         Verdict.model_validate_json(data)
-    except ValidationError:
-        pass
 
 
 def test_verdict_id_is_a_uuid() -> None:
