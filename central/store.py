@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy import JSON, Connection, Engine, Text, bindparam, cast, create_engine, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from central import cases, tally
@@ -118,8 +118,7 @@ class Store:
                 at = now()  # arrival = this commit, also on a retry: the live feed reads by it
                 rows = sorted(({**r, "received_at": at} for r in batch.verdicts), key=lambda r: r["id"])
                 rows = list({r["id"]: r for r in rows}.values())
-                insert = self._insert(verdicts).on_conflict_do_nothing(index_elements=["id"])
-                new_ids = set(conn.execute(insert.returning(verdicts.c.id), rows).scalars())
+                new_ids = self._insert_verdicts(conn, rows)
                 new = [r for r in rows if r["id"] in new_ids]
                 tally.count_new_verdicts(conn, new, self.zone)
                 cases.file_verdicts(conn, new, self.alert_urls)
@@ -134,6 +133,35 @@ class Store:
                 conn.execute(stmt.on_conflict_do_update(index_elements=["device"], set_=update, where=newer))
             if batch.collector:
                 tally.count_commit(conn, batch.collector, batch.messages)
+
+    def _insert_verdicts(self, conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
+        """Insert what is not there yet; the ids that were new.
+
+        On PostgreSQL the batch goes as one array per column (INSERT ... SELECT unnest(...), and a
+        JSON array per JSON column): a statement of constant text with 27 parameters, where a
+        multi-row VALUES list has thousands of placeholders for psycopg to parse on every batch.
+        """
+        if self.engine.dialect.name != "postgresql":
+            insert = self._insert(verdicts).on_conflict_do_nothing(index_elements=["id"])
+            return set(conn.execute(insert.returning(verdicts.c.id), rows).scalars())
+        json_columns = {c.name for c in verdicts.c if isinstance(c.type, JSON)}  # one JSON array each
+        arrays = select(*[
+            func.json_array_elements(cast(bindparam(c.name, type_=Text), JSON)) if c.name in json_columns
+            else func.unnest(bindparam(c.name, type_=postgresql.ARRAY(c.type)))
+            for c in verdicts.c
+        ])
+        insert = (
+            postgresql.insert(verdicts)
+            .from_select([c.name for c in verdicts.c], arrays)
+            .on_conflict_do_nothing(index_elements=["id"])
+            .returning(verdicts.c.id)
+        )
+        columns = {
+            c.name: "[" + ",".join(encode_json(r[c.name]) for r in rows) + "]" if c.name in json_columns
+            else [r.get(c.name) for r in rows]
+            for c in verdicts.c
+        }
+        return set(conn.execute(insert, columns).scalars())
 
     # reading
 
