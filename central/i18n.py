@@ -115,6 +115,8 @@ WORDS: dict[str, tuple[str, str]] = {
     "from": ("从", "From"),
     "to": ("至", "To"),
     "show": ("查询", "Show"),
+    "prev": ("上一页", "Previous"),
+    "next": ("下一页", "Next"),
     # lists
     "watchlist_upload": ("上传协查名单（CSV，身份证号）", "Upload the watch-list (CSV of ID numbers)"),
     "risk_areas": ("风险地区（行政区划代码，每行一个）", "Risk areas (region codes, one per line)"),

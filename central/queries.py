@@ -93,13 +93,17 @@ def flagged_since(engine: Engine, since: datetime, limit: int = 200) -> Sequence
         return conn.execute(query).mappings().all()
 
 
-def ledger(engine: Engine, site: str, day: date, zone: tzinfo) -> Sequence[Any]:
+def ledger(
+    engine: Engine, site: str, day: date, zone: tzinfo, *, limit: int | None = None, offset: int = 0
+) -> Sequence[Any]:
     """A checkpoint's entry-exit ledger for one local day (卡口出入登记台账), in time order."""
     start, end = day_bounds(day, zone)
     query = (
         select(*LIST_COLUMNS)
         .where(verdicts.c.site == site, verdicts.c.device_time >= start, verdicts.c.device_time < end)
         .order_by(verdicts.c.device_time)
+        .limit(limit)
+        .offset(offset)
     )
     with engine.connect() as conn:
         return conn.execute(query).mappings().all()

@@ -130,11 +130,16 @@ def feed_page(request: Request, session: Viewer, svc: Svc) -> HTMLResponse:
 # cases
 
 
+PAGE_ROWS = 100
+LEDGER_ROWS = 300
+
+
 @router.get("/cases")
-def cases_page(request: Request, session: Viewer, svc: Svc, status: str = "open") -> HTMLResponse:
-    rows = queries.list_cases(svc.store.engine, status)
-    return render(request, "cases.html", session, svc, cases=rows, status=status,
-                  statuses=["open", "new", "contacted", "transferred", "closed", "all"])
+def cases_page(request: Request, session: Viewer, svc: Svc, status: str = "open", page: int = 0) -> HTMLResponse:
+    page = max(page, 0)
+    rows = queries.list_cases(svc.store.engine, status, PAGE_ROWS + 1, page * PAGE_ROWS)
+    return render(request, "cases.html", session, svc, cases=rows[:PAGE_ROWS], status=status, page=page,
+                  more=len(rows) > PAGE_ROWS, statuses=["open", "new", "contacted", "transferred", "closed", "all"])
 
 
 @router.get("/cases/{case_id}")
@@ -213,13 +218,17 @@ def figures_page(
 
 @router.get("/ledger")
 def ledger_page(
-    request: Request, session: Viewer, svc: Svc, site: str = "", day: date | None = None
+    request: Request, session: Viewer, svc: Svc, site: str = "", day: date | None = None, page: int = 0
 ) -> HTMLResponse:
+    """One page of the day's ledger on screen; the exports hold the whole day."""
     day = day or svc.today()
+    page = max(page, 0)
     all_sites = queries.sites(svc.store.engine)
     site = site or (all_sites[0] if all_sites else "")
-    rows = queries.ledger(svc.store.engine, site, day, svc.settings.zone) if site else []
-    return render(request, "ledger.html", session, svc, rows=rows, site=site, day=day, sites=all_sites)
+    rows = queries.ledger(svc.store.engine, site, day, svc.settings.zone, limit=LEDGER_ROWS + 1,
+                          offset=page * LEDGER_ROWS) if site else []
+    return render(request, "ledger.html", session, svc, rows=rows[:LEDGER_ROWS], site=site, day=day,
+                  sites=all_sites, page=page, more=len(rows) > LEDGER_ROWS)
 
 
 # lists and policy
