@@ -30,9 +30,11 @@ class Found:
 
 
 def candidate_ports(given: list[str], scan: bool = True) -> list[str]:
-    """The ports given, then (with `scan`) the stable names udev made and every serial port the
-    system lists; one entry per device, by the first name it was found under."""
-    found = [*sorted(glob.glob(STABLE_NAMES)), *(p.device for p in list_ports.comports())] if scan else []
+    """The ports given, then (with `scan`) the stable names udev made and every USB serial port;
+    one entry per device, by the first name it was found under. The board's own UARTs (a serial
+    console, the Bluetooth module) are probed only when given: bytes sent there are not harmless."""
+    usb = [p.device for p in list_ports.comports() if p.vid is not None]
+    found = [*sorted(glob.glob(STABLE_NAMES)), *usb] if scan else []
     seen: dict[str, str] = {}
     for path in [*given, *found]:
         real = os.path.realpath(path)

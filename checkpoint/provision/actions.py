@@ -8,11 +8,14 @@ away, the broker not reloaded) is completed by running it again.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
+from sqlalchemy import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from central.store import Store
 from checkpoint.provision import bundle, passwords
@@ -152,18 +155,19 @@ def boxes(deployment: Deployment) -> Registry:
     return deployment.registry()
 
 
-class _store:
-    """Central's database, migrated, for the length of a `with`."""
-
-    def __init__(self, settings: DeploymentSettings) -> None:
-        self._store = Store(settings.central_database_url)
-
-    def __enter__(self) -> Store:
-        self._store.migrate()
-        return self._store
-
-    def __exit__(self, *exc: object) -> None:
-        self._store.dispose()
+@contextmanager
+def _store(settings: DeploymentSettings) -> Iterator[Store]:
+    """Central's database, migrated; a database that cannot be reached is one clear error."""
+    store = Store(settings.central_database_url)
+    try:
+        store.migrate()
+        yield store
+    except SQLAlchemyError as exc:
+        where = make_url(settings.central_database_url).render_as_string(hide_password=True)
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise ConfigError(f"central's database {where}: {reason}; run again once it is reachable") from None
+    finally:
+        store.dispose()
 
 
 def _keep_hex(path: Path, rotate: bool) -> str:

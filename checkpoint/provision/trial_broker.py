@@ -7,19 +7,25 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 from checkpoint.broker import Broker
 from checkpoint.provision.deployment import Deployment
 
 
 class TrialBroker(Broker):
-    """Needs a deployment whose broker data_dir is `<workdir>/data` (init's --broker-data-dir)."""
+    """`rendered`: the deployment's broker/mosquitto.conf, whose data_dir is `<workdir>/data`."""
 
-    def __init__(self, deployment: Deployment) -> None:
+    def __init__(self, workdir: Path, port: int, cert_port: int, rendered: Path) -> None:
+        super().__init__(workdir, port=port)
+        self.cert_port = cert_port
+        self._rendered = rendered
+
+    @classmethod
+    def of(cls, deployment: Deployment) -> TrialBroker:
+        """The broker of `deployment` (init with --broker-data-dir <workdir>/data)."""
         broker = deployment.settings().broker
-        super().__init__(broker.data_dir.parent, port=broker.port)
-        self.cert_port = broker.cert_port
-        self._rendered = deployment.broker_dir / "mosquitto.conf"
+        return cls(broker.data_dir.parent, broker.port, broker.cert_port, deployment.broker_dir / "mosquitto.conf")
 
     def render(self, **extra: object) -> str:
         return self._rendered.read_text()

@@ -126,7 +126,7 @@ def main() -> int:
     step("native libraries on arm64", timings, lambda: subprocess.run(
         in_root(root, "/opt/checkpoint/venv/bin/python", "-c", SMOKE), check=True))
 
-    broker = TrialBroker(deployment).start()
+    broker = TrialBroker.of(deployment).start()
     store = Store(settings.central_database_url)
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "CHECKPOINT_CENTRAL_HTTP__PORT": str(free_port())}
     central = subprocess.Popen([sys.executable, "-m", "checkpoint", "central", "--config",

@@ -70,7 +70,7 @@ def deployment() -> Iterator[Deployment]:
 
 @pytest.fixture
 def trial_broker(deployment: Deployment) -> Iterator[TrialBroker]:
-    broker = TrialBroker(deployment).start()
+    broker = TrialBroker.of(deployment).start()
     follow_reloads(deployment, broker)
     yield broker
     broker.stop()

@@ -45,7 +45,7 @@ def world() -> Iterator[tuple[Deployment, TrialBroker]]:
         deployment = make_deployment(root)
         for device, login in BOXES.items():
             actions.provision(deployment, device, "site-1", CheckpointKind.TRAFFIC, login)
-        broker = TrialBroker(deployment).start()
+        broker = TrialBroker.of(deployment).start()
         follow_reloads(deployment, broker)
         yield deployment, broker
         broker.stop()
@@ -138,7 +138,7 @@ def test_a_revoked_box_is_refused_and_cut_off(deployment: Deployment, login: Log
     broker does not recheck the certificates of open connections, but the ACL no longer lets it through,
     and the broker drops it at its first refused publish)."""
     actions.provision(deployment, "box-r", "site-1", CheckpointKind.COMMUNITY, login)
-    broker = TrialBroker(deployment).start()
+    broker = TrialBroker.of(deployment).start()
     try:
         follow_reloads(deployment, broker)
         box_login = box_mqtt(deployment, "box-r")

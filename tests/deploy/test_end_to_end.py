@@ -62,7 +62,7 @@ def test_a_provisioned_box_delivers_signed_verdicts_over_tls(deployment: Deploym
     agent_yaml = install_bundle(deployment, "box-e2e")
     settings = deployment.settings()
     store = Store(settings.central_database_url)
-    broker = TrialBroker(deployment).start()
+    broker = TrialBroker.of(deployment).start()
     try:
         http = free_port()
         central = process(["central", "--config", str(deployment.central_config)], tmp_path / "central.log",

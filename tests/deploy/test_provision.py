@@ -153,3 +153,12 @@ def test_a_failed_reload_is_reported_and_exits_non_zero(deployment: Deployment) 
     code, out = run("--deployment", str(deployment.dir), "--device", "box-1", "--site", "site-1")
     assert code == 1 and "NOT taken this change" in out
     assert registered(deployment)["box-1"][1] is False  # everything else was done
+
+
+def test_an_unreachable_central_database_is_one_clear_error(deployment: Deployment) -> None:
+    config = deployment.settings()
+    config.central_database_url = "postgresql://checkpoint:secret-pw@127.0.0.1:1/checkpoint"
+    deployment.save_settings(config)
+    code, out = run("--deployment", str(deployment.dir), "--device", "box-1", "--site", "site-1")
+    assert code == 2 and "central's database" in out and "run again" in out
+    assert "secret-pw" not in out

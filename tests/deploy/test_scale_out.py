@@ -43,7 +43,7 @@ def test_two_collectors_share_the_stream_and_store_each_verdict_once(pg_deployme
     deployment = pg_deployment
     actions.provision(deployment, "box-s", "site-s", CheckpointKind.TRAFFIC, Login.PASSWORD)
     key = bytes.fromhex(deployment.box_dir("box-s").joinpath("signing.key").read_text())
-    broker = TrialBroker(deployment).start()
+    broker = TrialBroker.of(deployment).start()
     stop = threading.Event()
     replicas: list[tuple[Collector, Store, threading.Thread]] = []
     try:
