@@ -81,12 +81,15 @@ def verdict(engine: Engine, verdict_id: str) -> dict[str, Any] | None:
     return {**row, "payload": without_identity(row["payload"])}
 
 
-def flagged_since(engine: Engine, since: datetime, limit: int = 200) -> Sequence[Any]:
-    """Flagged verdicts stored from `since` on, oldest first: what the live feed sends."""
+def flagged_since(engine: Engine, since: datetime, limit: int = 200, after_id: str = "") -> Sequence[Any]:
+    """Flagged verdicts stored from `since` on (after `after_id` at that very time), oldest first:
+    what the live feed sends. (received_at, id) is the page key: a whole batch shares one time."""
+    at = utc(since)
+    later = or_(verdicts.c.received_at > at, and_(verdicts.c.received_at == at, verdicts.c.id > after_id))
     query = (
         select(*LIST_COLUMNS)
-        .where(verdicts.c.flagged.is_(True), verdicts.c.received_at >= utc(since))
-        .order_by(verdicts.c.received_at)
+        .where(verdicts.c.flagged.is_(True), later)
+        .order_by(verdicts.c.received_at, verdicts.c.id)
         .limit(limit)
     )
     with engine.connect() as conn:

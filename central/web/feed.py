@@ -29,6 +29,7 @@ from central.web.services import Services, services
 router = APIRouter()
 LOOKBACK = timedelta(seconds=30)
 POLL_S = 1.0
+PAGE = 500
 KEEPALIVE_S = 15.0
 
 
@@ -58,16 +59,21 @@ async def flagged_events(
     quiet = 0.0
     yield "retry: 2000\n\n"
     while not await request.is_disconnected():
-        rows = await run_in_threadpool(queries.flagged_since, svc.store.engine, cursor - LOOKBACK, 500)
-        for row in rows:
-            at = aware(row["received_at"])
-            if row["id"] in sent:
-                continue
-            sent[row["id"]] = at
-            cursor = max(cursor, at)
-            data = json.dumps(event_of(row, lang, svc.settings.zone), ensure_ascii=False)
-            yield f"id: {at.isoformat()}\nevent: flagged\ndata: {data}\n\n"
-            quiet = 0.0
+        window, after = cursor - LOOKBACK, ""
+        while True:  # page through what is new, however much arrived since the last poll
+            rows = await run_in_threadpool(queries.flagged_since, svc.store.engine, window, PAGE, after)
+            for row in rows:
+                at = aware(row["received_at"])
+                if row["id"] in sent:
+                    continue
+                sent[row["id"]] = at
+                cursor = max(cursor, at)
+                data = json.dumps(event_of(row, lang, svc.settings.zone), ensure_ascii=False)
+                yield f"id: {at.isoformat()}\nevent: flagged\ndata: {data}\n\n"
+                quiet = 0.0
+            if len(rows) < PAGE:
+                break
+            window, after = aware(rows[-1]["received_at"]), rows[-1]["id"]
         horizon = cursor - LOOKBACK * 2
         for key in [k for k, at in sent.items() if at < horizon]:
             del sent[key]

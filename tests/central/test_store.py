@@ -93,3 +93,15 @@ def test_retention_purges_old_verdicts_but_keeps_open_cases_and_figures(store: S
     assert done["cases"] == 1 and len(queries.list_cases(store.engine, "all")) == 1
     figures = queries.daily(store.engine, (now() - timedelta(days=1)).date(), (now() + timedelta(days=1)).date())
     assert sum(f["total"] for f in figures) == 3  # the daily figures outlive the verdicts
+
+
+def test_the_live_feed_pages_through_a_batch_that_shares_one_arrival_time(sqlite_store: Store) -> None:
+    sqlite_store.write_batch(rows(*[flagged(n, person=n) for n in range(1, 6)]))
+    window, after, seen = now() - timedelta(minutes=1), "", []
+    while True:
+        page = queries.flagged_since(sqlite_store.engine, window, 2, after)
+        seen += [r["seq"] for r in page]
+        if len(page) < 2:
+            break
+        window, after = page[-1]["received_at"], page[-1]["id"]
+    assert sorted(seen) == [1, 2, 3, 4, 5]
