@@ -33,7 +33,7 @@ from agent.publisher import Publisher
 from agent.recorder import Recorder
 from agent.station import Station, StationFull
 from agent.verdicts import Station as Identity
-from checkpoint import __version__
+from checkpoint import __version__, sdnotify
 from contract import topics
 from contract.messages import DeviceState, Metrics, Receipt, Status, Verdict
 from drivers.base import Device
@@ -123,7 +123,9 @@ class Agent:
         for t in [publisher_thread, station_thread, *workers]:
             t.start()
         self._wait_for_kiosk(server)
-        self._tick(stop, outbox, link)
+        sdnotify.ready(f"kiosk on port {self.kiosk_port}")
+        self._tick(stop, outbox, link, alive=lambda: station_thread.is_alive() and publisher_thread.is_alive())
+        sdnotify.stopping()
         inputs.set()  # stop the devices, the simulation and the station
         for t in [station_thread, *workers[1:]]:
             t.join()
@@ -215,10 +217,13 @@ class Agent:
             self.kiosk_port = server.servers[0].sockets[0].getsockname()[1]
             log.info("kiosk ready", extra={"url": f"http://{self.settings.kiosk.host}:{self.kiosk_port}/"})
 
-    def _tick(self, stop: threading.Event, outbox: Outbox, link: Link) -> None:
-        """Until `stop`: refresh gauges each second, send the metrics message every interval."""
+    def _tick(self, stop: threading.Event, outbox: Outbox, link: Link, alive: Callable[[], bool]) -> None:
+        """Until `stop`: refresh gauges each second, send the metrics message every interval, and tell
+        systemd's watchdog we are alive only while the station and the publisher are."""
         last_sent = time.monotonic()
         while not stop.wait(1.0):
+            if alive():
+                sdnotify.watchdog()
             self.metrics.outbox_depth.set(outbox.depth())
             self.metrics.connected.set(1 if link.connected.is_set() else 0)
             interval = self.downlinks.metrics_interval_s or self.settings.metrics_interval_s
