@@ -22,7 +22,7 @@ from central.store import Store
 from checkpoint.broker import Broker, free_port
 from contract import signing, topics
 from tests import mqtt
-from tests.central.conftest import KEY, run_collector, settings_for
+from tests.central.conftest import KEY, db_url, run_collector, settings_for
 from tests.factories import verdict
 
 TOPIC = topics.uplink("site-a", "box-a", "verdict")
@@ -82,9 +82,11 @@ class CentralProcess:
             self.proc.wait(20)
 
 
-@pytest.fixture
-def central_process(tmp_path: Path, broker: Broker) -> Iterator[tuple[CentralProcess, Store]]:
-    url = f"sqlite:///{tmp_path / 'central.sqlite'}"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def central_process(
+    request: pytest.FixtureRequest, tmp_path: Path, broker: Broker
+) -> Iterator[tuple[CentralProcess, Store]]:
+    url = db_url(request, tmp_path, request.param)
     store = Store(url)
     store.migrate()
     store.register_device("box-a", "site-a", "traffic", KEY.hex())
