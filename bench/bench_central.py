@@ -30,6 +30,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -117,8 +118,12 @@ def publish(port: int, count: int) -> None:
     client.max_queued_messages_set(0)
     client.connect("127.0.0.1", port)
     client.loop_start()
-    infos = [client.publish(topic, wire, qos=1) for topic, wire in wires]
-    for info in infos:
+    pending: deque[mqtt.MQTTMessageInfo] = deque()
+    for topic, wire in wires:
+        if len(pending) >= 30_000:  # message ids are 16 bits: never have more than that many out at once
+            pending.popleft().wait_for_publish(60)
+        pending.append(client.publish(topic, wire, qos=1))
+    for info in pending:
         info.wait_for_publish(60)
     client.disconnect()
     client.loop_stop()
