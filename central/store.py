@@ -142,15 +142,15 @@ class Store:
         multi-row VALUES list has thousands of placeholders for psycopg to parse on every batch.
         """
         if self.engine.dialect.name != "postgresql":
-            insert = self._insert(verdicts).on_conflict_do_nothing(index_elements=["id"])
-            return set(conn.execute(insert.returning(verdicts.c.id), rows).scalars())
+            each = self._insert(verdicts).on_conflict_do_nothing(index_elements=["id"]).returning(verdicts.c.id)
+            return set(conn.execute(each, rows).scalars())
         json_columns = {c.name for c in verdicts.c if isinstance(c.type, JSON)}  # one JSON array each
         arrays = select(*[
             func.json_array_elements(cast(bindparam(c.name, type_=Text), JSON)) if c.name in json_columns
             else func.unnest(bindparam(c.name, type_=postgresql.ARRAY(c.type)))
             for c in verdicts.c
         ])
-        insert = (
+        batch = (
             postgresql.insert(verdicts)
             .from_select([c.name for c in verdicts.c], arrays)
             .on_conflict_do_nothing(index_elements=["id"])
@@ -161,7 +161,7 @@ class Store:
             else [r.get(c.name) for r in rows]
             for c in verdicts.c
         }
-        return set(conn.execute(insert, columns).scalars())
+        return set(conn.execute(batch, columns).scalars())
 
     # reading
 
