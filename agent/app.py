@@ -66,6 +66,7 @@ class Agent:
             boot=self._boot,
             device_time=datetime.now(UTC),
             software=__version__,
+            config_version=self.downlinks.config_version,
             policy_version=self.downlinks.policy().version,
             policy_rejected=self.downlinks.policy_rejected,
             devices=dict(self.station.devices) if self.station else {},

@@ -35,6 +35,7 @@ class Downlinks:
         self.lists = Lists()
         self.policy_rejected: str | None = None
         self.metrics_interval_s: float | None = None  # central's setting, else the box's own
+        self.config_version = ""  # of the last settings central pushed
         self.on_change: Callable[[], None] = lambda: None
 
     def policy(self) -> Policy:
@@ -100,3 +101,4 @@ class Downlinks:
             self.lists.risk_areas_version = message.version
         elif isinstance(message, ConfigPush):
             self.metrics_interval_s = message.metrics_interval_s
+            self.config_version = message.version
