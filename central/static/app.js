@@ -37,3 +37,16 @@
     if (empty) empty.remove();
   });
 })();
+
+// The header figures on the feed page, refreshed every 10 s.
+(function () {
+  const stored = document.getElementById("stored");
+  if (!stored) return;
+  const refresh = () => fetch("/api/counts").then((r) => (r.ok ? r.json() : null)).then((c) => {
+    if (!c) return;
+    stored.textContent = c.stored;
+    document.getElementById("open-cases").textContent = c.open_cases;
+    document.getElementById("dead-letters").textContent = c.dead_letters;
+  }).catch(() => {});
+  setInterval(refresh, 10000);
+})();
