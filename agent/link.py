@@ -20,9 +20,12 @@ from paho.mqtt.properties import Properties
 
 from contract import topics
 from contract.messages import DeviceState, Status
-from contract.mqtt import MqttSettings, new_client
+from contract.mqtt import MqttSettings, new_client, no_delay
 
 log = logging.getLogger(__name__)
+
+_REPLAYED = Properties(PacketTypes.PUBLISH)  # built once: paho's Properties are slow to make
+_REPLAYED.UserProperty = [("replayed", "1")]
 
 
 class Link:
@@ -78,10 +81,7 @@ class Link:
         """Queue one QoS 1 message; returns its mid (its PUBACK arrives in `acks`)."""
         if self._client is None:
             raise RuntimeError("the link is not started")
-        props = None
-        if replayed:
-            props = Properties(PacketTypes.PUBLISH)
-            props.UserProperty = [("replayed", "1")]
+        props = _REPLAYED if replayed else None
         return self._client.publish(topic, payload, qos=1, retain=retain, properties=props).mid
 
     def publish_birth(self) -> None:
@@ -99,6 +99,7 @@ class Link:
             log.warning("broker refused the connection", extra={"reason": str(rc)})
             return
         self.connections += 1
+        no_delay(client)
         client.subscribe([(t, 1) for t in topics.agent_subscriptions(self.site, self.device)])
         self.publish_birth()
         self.connected.set()

@@ -18,6 +18,7 @@ The mid -> seq map is touched only in this thread: paho's network thread just qu
 
 from __future__ import annotations
 
+import heapq
 import logging
 import queue
 import sqlite3
@@ -39,7 +40,8 @@ class Publisher:
         self._window = window
         self._resend_after = resend_after_s
         self._inflight: dict[int, int] = {}  # mid -> seq
-        self._sent: dict[int, tuple[float, float]] = {}  # seq -> (resend at, current wait)
+        self._sent: dict[int, float] = {}  # seq -> how long to wait for its receipt (doubles per resend)
+        self._due: list[tuple[float, int]] = []  # heap of (resend at, seq); entries of receipted rows go stale
         self._receipts: queue.SimpleQueue[Receipt] = queue.SimpleQueue()
         self._flush = threading.Event()
         self._receipted: list[tuple[int, int]] = []  # ranges received, not yet deleted
@@ -82,7 +84,9 @@ class Publisher:
             if seq is None:
                 continue
             if accepted:
-                self._sent.setdefault(seq, (now + self._resend_after, self._resend_after))
+                if seq not in self._sent:
+                    self._sent[seq] = self._resend_after
+                    heapq.heappush(self._due, (now + self._resend_after, seq))
             else:
                 self.refused += 1
                 log.error("the broker refused a verdict; it stays in the outbox", extra={"seq": seq})
@@ -94,8 +98,12 @@ class Publisher:
             log.error("cannot delete receipted verdicts yet", extra={"error": str(exc)})
             return
         for first, last in self._receipted:
-            for seq in [s for s in self._sent if first <= s <= last]:
-                del self._sent[seq]
+            if last - first < len(self._sent):
+                for seq in range(first, last + 1):
+                    self._sent.pop(seq, None)
+            else:
+                for seq in [s for s in self._sent if first <= s <= last]:
+                    del self._sent[seq]
         self._receipted = []
 
     def _hand_out(self, outbox: Outbox) -> None:
@@ -104,26 +112,37 @@ class Publisher:
             self._connected_since = time.time()
         room = self._window - len(self._inflight)
         due = self._due_resends(room)
-        for row in outbox.rows(due):
+        resend = outbox.rows(due)
+        for seq in set(due) - {row.seq for row in resend}:
+            del self._sent[seq]  # its receipt came while it was being sent again
+        if resend:
+            log.warning(
+                "no receipt from central; sending again", extra={"rows": len(resend), "first_seq": resend[0].seq}
+            )
+        for row in resend:
             self._publish(row)
-        room -= len(due)
+        room -= len(resend)
         if room > 0:
             for row in outbox.pending(after_seq=self._last_handed, limit=room):
                 self._publish(row)
                 self._last_handed = row.seq
 
     def _due_resends(self, room: int) -> list[int]:
+        """Up to `room` sent rows whose receipt is overdue, in sequence order, rescheduled further out."""
         now = time.monotonic()
         if self._flush.is_set():
             self._flush.clear()
-            self._sent = {seq: (now, wait) for seq, (_, wait) in self._sent.items()}
-        due = sorted(seq for seq, (at, _) in self._sent.items() if at <= now)[: max(room, 0)]
-        for seq in due:
-            wait = min(self._sent.pop(seq)[1] * 2, 1800.0)
-            self._sent[seq] = (now + wait, wait)
-        if due:
-            log.warning("no receipt from central; sending again", extra={"rows": len(due), "first_seq": due[0]})
-        return due
+            self._due = [(now, seq) for seq in self._sent]
+            heapq.heapify(self._due)
+        due: list[int] = []
+        while self._due and self._due[0][0] <= now and len(due) < room:
+            _, seq = heapq.heappop(self._due)
+            if seq not in self._sent:
+                continue  # receipted since
+            self._sent[seq] = wait = min(self._sent[seq] * 2, 1800.0)
+            heapq.heappush(self._due, (now + wait, seq))
+            due.append(seq)
+        return sorted(due)
 
     def _publish(self, row: Row) -> None:
         replayed = row.created < self._connected_since or row.created < self._started

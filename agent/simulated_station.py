@@ -97,10 +97,17 @@ class SimulatedStation:
                     name="thermo-sim",
                     offset_c=self.thermometer.scene.forehead_gap_c,  # as `checkpoint thermo calibrate` would set
                 ),
-                "camera": CameraConfig(source="sim:", width=640, height=480, fps=8),
+                "camera": self._camera(settings.camera),
                 "healthcode": healthcode,
             }
         )
+
+    @staticmethod
+    def _camera(configured: CameraConfig | None) -> CameraConfig:
+        """The simulated scene, at the box's configured camera size (640×480 at 8 fps if none)."""
+        if configured is None:
+            return CameraConfig(source="sim:", width=640, height=480, fps=8)
+        return configured.model_copy(update={"source": "sim:"})
 
     def devices(self, wired: AgentSettings) -> list[Device]:
         devices = build_devices(wired.model_copy(update={"camera": None}))
