@@ -30,7 +30,7 @@ class PhoneScene:
         self._shown: tuple[str, CodeColour] | None = None
         self._presentation = 0
         self._cache: dict[tuple[int, int], tuple[int, np.ndarray]] = {}  # size -> (presentation, view)
-        self._noise: dict[tuple[int, int], list[np.ndarray]] = {}
+        self._noise: dict[tuple[int, int], list[np.ndarray]] = {}  # int8: a quarter of the memory of float
         self._frames = 0
 
     @property
@@ -86,7 +86,7 @@ class PhoneScene:
             rng = np.random.default_rng([self._seed, 1])
             shape = (size[1], size[0], 3)
             self._noise[size] = [
-                (rng.standard_normal(shape, dtype=np.float32) * self._noise_sigma).astype(np.int16)
+                (rng.standard_normal(shape, dtype=np.float32) * self._noise_sigma).clip(-127, 127).astype(np.int8)
                 for _ in range(_NOISE_FRAMES)
             ]
         return self._noise[size]
