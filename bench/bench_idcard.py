@@ -15,16 +15,13 @@ Target (issue 3): under 1 % of a core.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import serial
 
-from bench.harness import Figure, cpu_percent_of_core
+from bench.harness import Figure, cpu_percent_of_core, decode_figure, idle_cpu_figure, run_device, simulator_process
 from drivers.idcard.codec import PREAMBLE, Command, FrameDecoder, Reply, Status, encode, encode_reply
 from drivers.idcard.deck import synthetic_deck
 from drivers.idcard.reader import IdCardConfig, IdCardReader
@@ -83,43 +80,21 @@ def _throughput(what: str, frames: list[bytes], count: int, chunk: int) -> Figur
     floor = _floor(stream, chunk)
     floor_s = time.perf_counter() - t0
     assert decoded == floor == count, (what, decoded, floor, count)
-    line_rate = 115200 / 10 / (len(stream) / count)
-    value = count / decode_s
-    return Figure(bench="idcard", name=f"decode throughput, {what}", value=round(value), unit="frames/s",
-                  baseline_name="bytes.find of the preamble and a cut by LEN, no checks", baseline=round(
-                      count / floor_s), target=f">= 10x the line's {line_rate:.0f} frames/s at 115200 baud",
-                  met=value >= 10 * line_rate)
+    floor_name = "bytes.find of the preamble and a cut by LEN, no checks"
+    return decode_figure(
+        "idcard", f"decode throughput, {what}", count, decode_s, floor_s, floor_name, 115200, len(stream) / count
+    )
 
 
 def _idle_cpu(seconds: float) -> Figure:
     with tempfile.TemporaryDirectory() as tmp:
         link = Path(tmp) / "idcard"
-        child = subprocess.Popen([sys.executable, "-c", SIMULATOR, str(link)], stdin=subprocess.PIPE,
-                                 stdout=subprocess.PIPE, text=True)
-        try:
-            assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+        with simulator_process(SIMULATOR, str(link)):
             config = IdCardConfig(port=str(link))
             baseline = cpu_percent_of_core(lambda: _bare_loop(config, seconds), seconds)
-            value = cpu_percent_of_core(lambda: _reader(config, seconds), seconds)
-        finally:
-            assert child.stdin is not None
-            child.stdin.close()
-            child.wait(timeout=10)
-    return Figure(bench="idcard", name="poll loop idle CPU (no card)", value=round(value, 3),
-                  unit="% of a core", baseline_name="bare pyserial loop: the same find at the same rate, "
-                  "no decoding", baseline=round(baseline, 3), higher_is_better=False,
-                  target="< 1 % of a core with no card", met=value < 1.0)
-
-
-def _reader(config: IdCardConfig, seconds: float) -> None:
-    stop = threading.Event()
-    events: list[object] = []
-    worker = threading.Thread(target=IdCardReader(config).run, args=(events.append, stop))
-    worker.start()
-    time.sleep(seconds)
-    stop.set()
-    worker.join()
-    assert events, "the reader reported nothing"
+            value = cpu_percent_of_core(lambda: run_device(IdCardReader(config), seconds), seconds)
+    bare = "bare pyserial loop: the same find at the same rate, no decoding"
+    return idle_cpu_figure("idcard", "poll loop idle CPU (no card)", value, baseline, bare)
 
 
 def _bare_loop(config: IdCardConfig, seconds: float) -> None:

@@ -14,10 +14,8 @@ Target: under 1 % of a core.
 from __future__ import annotations
 
 import random
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -25,7 +23,7 @@ from pathlib import Path
 
 import serial
 
-from bench.harness import Figure, cpu_percent_of_core
+from bench.harness import Figure, cpu_percent_of_core, decode_figure, idle_cpu_figure, run_device, simulator_process
 from drivers.thermo.codecs import FAMILIES, aa_a5, ascii_line, gy_mcu, modbus
 from drivers.thermo.device import ThermoConfig, Thermometer
 
@@ -74,43 +72,22 @@ def _throughput(name: str, count: int) -> Figure:
     floor = FLOORS[name](stream)
     floor_s = time.perf_counter() - t0
     assert decoded == floor == count, (name, decoded, floor, count)
-    line_rate = FAMILIES[name].default_baud / 10 / (len(stream) / count)
-    value = count / codec_s
-    return Figure(bench="thermo", name=f"{name} decode throughput", value=round(value), unit="frames/s",
-                  baseline_name="slicing fixed frames with no hunt or checks", baseline=round(count / floor_s),
-                  target=f">= 10x the line's {line_rate:.0f} frames/s at {FAMILIES[name].default_baud} baud",
-                  met=value >= 10 * line_rate)
+    floor_name = "slicing fixed frames with no hunt or checks"
+    baud = FAMILIES[name].default_baud
+    return decode_figure(
+        "thermo", f"{name} decode throughput", count, codec_s, floor_s, floor_name, baud, len(stream) / count
+    )
 
 
 def _idle_cpu(name: str, seconds: float) -> Figure:
     with tempfile.TemporaryDirectory() as tmp:
         link = Path(tmp) / "thermo"
-        child = subprocess.Popen([sys.executable, "-c", SIMULATOR, name, str(link)], stdin=subprocess.PIPE,
-                                 stdout=subprocess.PIPE, text=True)
-        try:
-            assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+        with simulator_process(SIMULATOR, name, str(link)):
             config = ThermoConfig(protocol=name, port=str(link))
             baseline = cpu_percent_of_core(lambda: _bare_loop(config, seconds), seconds)
-            value = cpu_percent_of_core(lambda: _thermometer(config, seconds), seconds)
-        finally:
-            assert child.stdin is not None
-            child.stdin.close()
-            child.wait(timeout=10)
-    return Figure(bench="thermo", name=f"{name} transport idle CPU", value=round(value, 3), unit="% of a core",
-                  baseline_name="bare pyserial loop, same requests and read timeout, no decoding",
-                  baseline=round(baseline, 3),
-                  higher_is_better=False, target="< 1 % of a core", met=value < 1.0)
-
-
-def _thermometer(config: ThermoConfig, seconds: float) -> None:
-    stop = threading.Event()
-    events: list[object] = []
-    worker = threading.Thread(target=Thermometer(config).run, args=(events.append, stop))
-    worker.start()
-    time.sleep(seconds)
-    stop.set()
-    worker.join()
-    assert events, "the thermometer read nothing"
+            value = cpu_percent_of_core(lambda: run_device(Thermometer(config), seconds), seconds)
+    bare = "bare pyserial loop, same requests and read timeout, no decoding"
+    return idle_cpu_figure("thermo", f"{name} transport idle CPU", value, baseline, bare)
 
 
 def _bare_loop(config: ThermoConfig, seconds: float) -> None:
@@ -132,5 +109,7 @@ def _bare_loop(config: ThermoConfig, seconds: float) -> None:
 
 if __name__ == "__main__":
     for figure in run(quick="--full" not in sys.argv):
-        print(f"{figure.name:34} {figure.value:>12} {figure.unit:12} baseline {figure.baseline:>12}  "
-              f"{figure.target}  met={figure.met}")
+        print(
+            f"{figure.name:34} {figure.value:>12} {figure.unit:12} baseline {figure.baseline:>12}  "
+            f"{figure.target}  met={figure.met}"
+        )

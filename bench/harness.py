@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import os
 import resource
+import subprocess
+import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from pydantic import BaseModel
 
@@ -44,6 +48,70 @@ def cpu_percent_of_core(action: Callable[[], None], seconds: float) -> float:
     usage1 = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)
     return 100.0 * cpu / wall
+
+
+def decode_figure(
+    bench: str, name: str, frames: int, decode_s: float, floor_s: float, floor_name: str, baud: int, frame_bytes: float
+) -> Figure:
+    """A codec's throughput beside the least any decoder must do, judged against the serial line:
+    the target is ten times the frames per second the line can carry at `baud` (8N1: 10 bits a byte)."""
+    line_rate = baud / 10 / frame_bytes
+    value = frames / decode_s
+    return Figure(
+        bench=bench,
+        name=name,
+        value=round(value),
+        unit="frames/s",
+        baseline_name=floor_name,
+        baseline=round(frames / floor_s),
+        target=f">= 10x the line's {line_rate:.0f} frames/s at {baud} baud",
+        met=value >= 10 * line_rate,
+    )
+
+
+def idle_cpu_figure(bench: str, name: str, value: float, baseline: float, baseline_name: str) -> Figure:
+    """A device loop's CPU with nothing happening; the drivers' target is under 1 % of a core."""
+    return Figure(
+        bench=bench,
+        name=name,
+        value=round(value, 3),
+        unit="% of a core",
+        baseline_name=baseline_name,
+        baseline=round(baseline, 3),
+        higher_is_better=False,
+        target="< 1 % of a core",
+        met=value < 1.0,
+    )
+
+
+@contextmanager
+def simulator_process(code: str, *args: str) -> Iterator[None]:
+    """Run a device simulator in a child process, so its CPU is not counted as ours.
+
+    `code` is Python that starts the simulator, prints "ready", and runs until its stdin closes.
+    """
+    child = subprocess.Popen(
+        [sys.executable, "-c", code, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+        yield
+    finally:
+        assert child.stdin is not None
+        child.stdin.close()
+        child.wait(timeout=10)
+
+
+def run_device(device: object, seconds: float) -> None:
+    """Run a driver's `run(emit, stop)` loop in a thread for `seconds`; it must have reported something."""
+    stop = threading.Event()
+    events: list[object] = []
+    worker = threading.Thread(target=device.run, args=(events.append, stop))  # type: ignore[attr-defined]
+    worker.start()
+    time.sleep(seconds)
+    stop.set()
+    worker.join()
+    assert events, f"{type(device).__name__} reported nothing"
 
 
 def percentile(values: list[float], p: float) -> float:
