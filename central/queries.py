@@ -176,7 +176,15 @@ def fleet(engine: Engine, offline_after: timedelta) -> list[dict[str, Any]]:
 
 
 def gaps(engine: Engine, device: str, limit: int = 100) -> list[tuple[int, int]]:
-    """Missing sequence ranges [first, last] between the verdicts stored for a box."""
+    """Missing sequence ranges [first, last] between the verdicts stored for a box.
+
+    The counters say whether anything is missing at all; only then are the box's verdicts walked.
+    """
+    with engine.connect() as conn:
+        counted = conn.execute(select(device_seq.c.max_seq, device_seq.c.stored)
+                               .where(device_seq.c.device == device)).first()
+    if counted is None or counted.max_seq <= counted.stored:
+        return []
     ordered = select(
         verdicts.c.seq.label("seq"),
         func.lag(verdicts.c.seq).over(order_by=verdicts.c.seq).label("prev"),
