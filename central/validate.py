@@ -44,8 +44,8 @@ def check(
     try:
         text = payload.decode("utf-8")  # JSON on the wire is UTF-8 (json.loads alone would take UTF-16/32 too)
         obj = json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise Rejected(f"not JSON: {exc}") from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # ValueError: also a 5,000-digit number
+        raise Rejected(f"not JSON: {type(exc).__name__}: {str(exc)[:200]}") from None
     if not isinstance(obj, dict):
         raise Rejected("not a JSON object")
     try:

@@ -6,12 +6,12 @@ hostile message fails validation with a clear reason instead of reaching storage
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 CONTRACT_VERSION: Literal[1] = 1
 
@@ -20,6 +20,20 @@ Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")]
 Short = Annotated[str, StringConstraints(max_length=64)]
 Text = Annotated[str, StringConstraints(max_length=500)]
 Hex64 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+
+
+def _plausible_time(at: datetime) -> datetime:
+    """A time in UTC between 1970 (a box without a clock) and 2999; anything else is garbage."""
+    try:
+        utc = at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
+    except OverflowError:
+        raise ValueError("time out of range") from None
+    if not 1970 <= utc.year <= 2999:
+        raise ValueError("time out of range: before 1970 or after 2999")
+    return at
+
+
+Time = Annotated[datetime, AfterValidator(_plausible_time)]
 Count = Annotated[int, Field(ge=0, le=2**31 - 1)]
 """Counters and sequence numbers: they fit a 32-bit signed column everywhere they are stored."""
 RegionCode = Annotated[str, StringConstraints(pattern=r"^\d{6}$")]
@@ -167,7 +181,7 @@ class Verdict(Model):
     device: Name
     seq: int = Field(ge=1, le=2**31 - 1)  # per device, strictly increasing, survives restarts
     boot: int = Field(ge=1, le=2**31 - 1)  # how many times the agent has started on this box
-    device_time: datetime
+    device_time: Time
     clock_synced: bool = True
     kind: CheckpointKind
     inputs: Inputs
@@ -198,7 +212,7 @@ class Status(Model):
     device: Name
     state: DeviceState
     boot: Count
-    device_time: datetime
+    device_time: Time
     software: Short = ""
     config_version: Short = ""
     policy_version: Short = ""
@@ -213,7 +227,7 @@ class Metrics(Model):
     v: Literal[1] = CONTRACT_VERSION
     site: Name
     device: Name
-    device_time: datetime
+    device_time: Time
     boot: Count
     passages: Count
     verdicts: dict[Decision, Count] = {}
@@ -230,7 +244,7 @@ class PolicyPush(Model):
     type: Literal["policy"] = "policy"
     v: Literal[1] = CONTRACT_VERSION
     version: Short
-    issued_at: datetime
+    issued_at: Time
     document: dict[str, Any]
 
 
@@ -240,7 +254,7 @@ class WatchlistPush(Model):
     type: Literal["watchlist"] = "watchlist"
     v: Literal[1] = CONTRACT_VERSION
     version: Short
-    issued_at: datetime
+    issued_at: Time
     pseudonyms: Annotated[list[Hex64], Field(max_length=200_000)]
 
 
@@ -250,7 +264,7 @@ class ConfigPush(Model):
     type: Literal["config"] = "config"
     v: Literal[1] = CONTRACT_VERSION
     version: Short
-    issued_at: datetime
+    issued_at: Time
     metrics_interval_s: float | None = Field(default=None, ge=5, le=3600)
 
 
@@ -263,7 +277,7 @@ class RiskAreasPush(Model):
     type: Literal["risk_areas"] = "risk_areas"
     v: Literal[1] = CONTRACT_VERSION
     version: Short
-    issued_at: datetime
+    issued_at: Time
     regions: Annotated[list[RegionCode], Field(max_length=5000)]
 
 
