@@ -37,6 +37,7 @@ from drivers.thermo.simulator import ThermoSimulator
 log = logging.getLogger(__name__)
 
 ISSUER = "demo-issuer"
+STEP_AWAY_S = 1.5  # nobody in front of the thermometer: long enough for it to see the empty scene
 
 
 def _asks_remeasure(station: Station, readings: int) -> bool:
@@ -121,7 +122,7 @@ class SimulatedStation:
         mix = TravellerMix(self._seed)
         rng = random.Random(self._seed)
         occupants = 0
-        while not stop.wait(rng.expovariate(self._per_minute / 60.0)):
+        while not stop.wait(STEP_AWAY_S + rng.expovariate(self._per_minute / 60.0)):
             traveller = mix.next()
             try:
                 if station.machine.kind is CheckpointKind.TRAFFIC and occupants == 0:
@@ -150,7 +151,7 @@ class SimulatedStation:
             self.thermometer.nobody()
             if station.shown > shown:
                 break
-            stop.wait(0.8)  # steps back, and forward again for the re-measure
+            stop.wait(STEP_AWAY_S)  # steps back, and forward again for the re-measure
         self._wait(lambda: station.shown > shown, stop, station.machine.timeout_s + 5)
         self.reader.remove()
         self.scene.clear()

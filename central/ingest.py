@@ -29,10 +29,11 @@ from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from central.config import CentralSettings
 from central.store import Batch, DeviceKey, Store
 from central.validate import Rejected, check
+from checkpoint import sdnotify
 from checkpoint.backoff import Backoff
 from contract import topics
 from contract.messages import Receipt
-from contract.mqtt import new_client
+from contract.mqtt import new_client, no_delay
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ class Collector:
         client = new_client(self.settings.mqtt, ingest.client_id, manual_ack=True)
         client.on_connect = self._connected
         client.on_disconnect = lambda *_: self.subscribed.clear()
-        client.on_subscribe = lambda *_: self.subscribed.set()
+        client.on_subscribe = self._subscribed
         client.on_message = self._received
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = ingest.session_expiry_s
@@ -76,9 +77,14 @@ class Collector:
         )
         client.loop_start()
         self._client = client
+        beat = sdnotify.watchdog_interval()
+        last_beat = 0.0
         try:
             while not stop.is_set():
                 self._write_one_batch(client)
+                if beat is not None and time.monotonic() - last_beat >= beat:
+                    sdnotify.watchdog()  # only from this loop: a stuck writer stops the beat
+                    last_beat = time.monotonic()
         finally:
             client.disconnect()
             client.loop_stop()
@@ -88,7 +94,12 @@ class Collector:
             log.warning("broker refused the collector", extra={"reason": str(rc)})
             return
         log.info("collector connected", extra={"session_present": flags.session_present})
+        no_delay(client)
         client.subscribe([(t, 1) for t in topics.central_subscriptions(self.settings.ingest.group)])
+
+    def _subscribed(self, *_: Any) -> None:
+        self.subscribed.set()
+        sdnotify.ready("collector subscribed")
 
     def _received(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         user = dict(getattr(msg.properties, "UserProperty", []) or [])

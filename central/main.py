@@ -15,7 +15,7 @@ from central.ingest import Collector
 from central.store import Store
 from central.web import create_app
 from central.webhooks import AlertSender
-from checkpoint import logs, settings
+from checkpoint import logs, sdnotify, settings
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,7 @@ def main(config: Path | None) -> None:
     )
     # uvicorn installs its own SIGINT/SIGTERM handlers in run(); both end here
     server.run()
+    sdnotify.stopping()
     stop.set()
     for worker in workers:
         worker.join()

@@ -8,6 +8,8 @@ broker, and counts: produced (the boxes' sequence numbers) against stored (centr
 
 from __future__ import annotations
 
+import functools
+import http.server
 import json
 import os
 import secrets
@@ -15,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,10 +29,12 @@ from rich.live import Live
 from rich.table import Table
 
 from agent.outbox import Outbox
+from central.auth import Accounts, Role
 from central.store import Store
 from checkpoint.broker import Broker, free_port
 
 console = Console()
+DEMO_USER = "demo"
 
 
 @dataclass
@@ -54,6 +59,7 @@ class Demo:
     broker: Broker | None = None
     central: subprocess.Popen[bytes] | None = None
     http_port: int = 0
+    password: str = field(default_factory=lambda: secrets.token_urlsafe(9))  # the dashboard login
 
     @property
     def db_url(self) -> str:
@@ -106,6 +112,7 @@ class Demo:
         )
         store = Store(self.db_url)
         store.migrate()
+        Accounts(store.engine).add(DEMO_USER, self.password, Role.ADMIN)
         for box in self.boxes:
             store.register_device(box.device, box.site, box.kind, box.signing_key)
         store.dispose()
@@ -151,13 +158,23 @@ class Demo:
         assert self.broker is not None
         table = Table(title="Checkpoint demo", show_header=False)
         table.add_row("Dashboard 中心看板", f"http://127.0.0.1:{self.http_port}/")
+        table.add_row("Login 登录", f"{DEMO_USER} / {self.password}")
         for box in self.boxes:
             table.add_row(f"Kiosk 卡口 {box.device} ({box.kind})", f"http://127.0.0.1:{box.kiosk_port}/")
-        table.add_row("All side by side 总览", f"file://{self.write_wall().resolve()}")
+        table.add_row("All side by side 总览", self.serve_wall())
         table.add_row("Broker MQTT", f"127.0.0.1:{self.broker.port}")
         table.add_row("Watch", f"mosquitto_sub -h 127.0.0.1 -p {self.broker.port} -t 'checkpoint/v1/#' -v")
         table.add_row("Logs", str(self.workdir / "logs"))
         return table
+
+    def serve_wall(self) -> str:
+        """Serve the wall on loopback too: from there the dashboard's login cookie works in its frame
+        (a file:// page is another site, and the dashboard's cookies are same-site only)."""
+        wall = self.write_wall()
+        handler = functools.partial(_QuietFiles, directory=str(wall.parent))
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True, name="wall").start()
+        return f"http://127.0.0.1:{server.server_address[1]}/{wall.name}"
 
     def write_wall(self) -> Path:
         """A page showing central's dashboard beside every box's kiosk (open it in a browser)."""
@@ -244,6 +261,11 @@ def run(workdir: Path, agents: int, duration: float | None, summary_json: Path |
         console.print(f"[red]Not every verdict arrived exactly once; see the logs in {workdir / 'logs'}[/red]")
         return 1
     return 0
+
+
+class _QuietFiles(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+        """Requests are not news; the demo's own table owns the terminal."""
 
 
 def _write_yaml(path: Path, data: dict[str, object]) -> None:
