@@ -82,8 +82,11 @@ app.add_typer(central_cli.app, name="central")
 
 # Device field tools, one sub-app per driver (each module is light; heavy imports live in commands).
 # [driver sub-apps: each driver adds its own line here]
+from agent.healthcode import cli as healthcode_cli  # noqa: E402  (camera: making codes)
 from drivers.camera import cli as camera_cli  # noqa: E402  (camera)
 
+camera_cli.app.command()(healthcode_cli.keygen)  # making test codes belongs to the health code, not the camera
+camera_cli.app.command()(healthcode_cli.make)
 app.add_typer(camera_cli.app, name="qr")
 
 from drivers.thermo import cli as thermo_cli  # noqa: E402  (thermo)
