@@ -16,13 +16,20 @@ from tests.factories import verdict
 from tests.fuzz.strategies import json_values, moments
 
 KEY = b"property-test-key"
-KEYS = {"box-a": DeviceKey(site="site-a", key=KEY, revoked=False),
-        "box-r": DeviceKey(site="site-a", key=KEY, revoked=True)}
+KEYS = {
+    "box-a": DeviceKey(site="site-a", key=KEY, revoked=False),
+    "box-r": DeviceKey(site="site-a", key=KEY, revoked=True),
+}
 LIMIT = 64 * 1024
 
-topics_ = st.sampled_from([topics.uplink(site, device, kind) for site in ("site-a", "site-b")
-                           for device in ("box-a", "box-r", "box-x") for kind in topics.UPLINK_KINDS]) | st.text(
-    max_size=60)
+topics_ = st.sampled_from(
+    [
+        topics.uplink(site, device, kind)
+        for site in ("site-a", "site-b")
+        for device in ("box-a", "box-r", "box-x")
+        for kind in topics.UPLINK_KINDS
+    ]
+) | st.text(max_size=60)
 
 
 def outcome(topic: str, payload: bytes) -> Accepted | str:
@@ -40,11 +47,18 @@ def test_any_topic_and_payload_give_accepted_or_rejected(topic: str, payload: by
 
 
 status_objects = st.fixed_dictionaries(
-    {"site": st.just("site-a"), "device": st.sampled_from(["box-a", "box-r", "box-x"]),
-     "state": st.sampled_from(["online", "offline", "asleep"]), "boot": st.integers(-1, 2**40),
-     "device_time": moments.map(lambda t: t.isoformat())},
-    optional={"software": st.text(max_size=80), "devices": st.dictionaries(st.text(max_size=8), st.text(max_size=8)),
-              "extra": json_values},
+    {
+        "site": st.just("site-a"),
+        "device": st.sampled_from(["box-a", "box-r", "box-x"]),
+        "state": st.sampled_from(["online", "offline", "asleep"]),
+        "boot": st.integers(-1, 2**40),
+        "device_time": moments.map(lambda t: t.isoformat()),
+    },
+    optional={
+        "software": st.text(max_size=80),
+        "devices": st.dictionaries(st.text(max_size=8), st.text(max_size=8)),
+        "extra": json_values,
+    },
 )
 
 
@@ -52,7 +66,12 @@ status_objects = st.fixed_dictionaries(
 @given(status_objects)
 def test_status_messages_are_stored_exactly_when_valid_and_registered(obj: dict) -> None:
     result = outcome(topics.uplink("site-a", obj["device"], "status"), json.dumps(obj).encode())
-    valid = obj["state"] != "asleep" and 0 <= obj["boot"] < 2**31 and "extra" not in obj and len(obj.get("software", "")) <= 64
+    valid = (
+        obj["state"] != "asleep"
+        and 0 <= obj["boot"] < 2**31
+        and "extra" not in obj
+        and len(obj.get("software", "")) <= 64
+    )
     valid = valid and all(len(k) <= 64 and len(v) <= 64 for k, v in obj.get("devices", {}).items())
     if valid and obj["device"] == "box-a":
         assert isinstance(result, Accepted) and result.kind == "status"
@@ -62,10 +81,12 @@ def test_status_messages_are_stored_exactly_when_valid_and_registered(obj: dict)
 
 @settings(max_examples=60, deadline=None)
 @given(st.integers(1, 2**31 - 1), st.integers(1, 2**20), st.sampled_from(Decision), moments, st.integers(0, 63))
-def test_signed_verdicts_are_accepted_and_any_tampering_rejected(seq: int, boot: int, decision: Decision,
-                                                                   at, flip: int) -> None:
-    wire = signing.sign(KEY, verdict(seq=seq, boot=boot, decision=decision, device_time=at,
-                                     site="site-a", device="box-a"))
+def test_signed_verdicts_are_accepted_and_any_tampering_rejected(
+    seq: int, boot: int, decision: Decision, at, flip: int
+) -> None:
+    wire = signing.sign(
+        KEY, verdict(seq=seq, boot=boot, decision=decision, device_time=at, site="site-a", device="box-a")
+    )
     topic = topics.uplink("site-a", "box-a", "verdict")
     accepted = outcome(topic, wire)
     assert isinstance(accepted, Accepted) and accepted.row["seq"] == seq

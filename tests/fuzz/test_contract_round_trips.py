@@ -29,24 +29,51 @@ from contract.messages import (
 from tests.fuzz.strategies import hex64, json_values, moments, names, shorts
 
 MESSAGES: dict[str, st.SearchStrategy[Model]] = {
-    "receipt": st.builds(Receipt, device=names, seqs=st.lists(st.tuples(st.integers(1, 2**31 - 1), st.integers(1, 2**31 - 1)),
-                                                                max_size=20)),
-    "policy": st.builds(PolicyPush, version=shorts, issued_at=moments,
-                        document=st.dictionaries(st.text(max_size=10), json_values, max_size=5)),
+    "receipt": st.builds(
+        Receipt,
+        device=names,
+        seqs=st.lists(st.tuples(st.integers(1, 2**31 - 1), st.integers(1, 2**31 - 1)), max_size=20),
+    ),
+    "policy": st.builds(
+        PolicyPush,
+        version=shorts,
+        issued_at=moments,
+        document=st.dictionaries(st.text(max_size=10), json_values, max_size=5),
+    ),
     "watchlist": st.builds(WatchlistPush, version=shorts, issued_at=moments, pseudonyms=st.lists(hex64, max_size=5)),
-    "risk_areas": st.builds(RiskAreasPush, version=shorts, issued_at=moments,
-                            regions=st.lists(st.from_regex(r"^\d{6}$", fullmatch=True), max_size=5)),
-    "config": st.builds(ConfigPush, version=shorts, issued_at=moments,
-                        metrics_interval_s=st.none() | st.floats(5, 3600)),
-    "status": st.builds(Status, site=names, device=names, state=st.sampled_from(DeviceState),
-                        boot=st.integers(0, 2**31 - 1),
-                        device_time=moments, software=shorts, policy_rejected=st.none() | st.text(max_size=500),
-                        devices=st.dictionaries(shorts, shorts, max_size=4)),
-    "metrics": st.builds(Metrics, site=names, device=names, device_time=moments, boot=st.integers(0, 2**31 - 1),
-                         passages=st.integers(0, 2**31 - 1), verdicts=st.dictionaries(st.sampled_from(Decision),
-                                                                                  st.integers(0, 2**31 - 1)),
-                         outbox_depth=st.integers(0, 2**31 - 1), outbox_capacity=st.integers(1, 2**31 - 1),
-                         decode_fps=st.none() | st.floats(0, 1000), cpu_temp_c=st.none() | st.floats(-40, 125)),
+    "risk_areas": st.builds(
+        RiskAreasPush,
+        version=shorts,
+        issued_at=moments,
+        regions=st.lists(st.from_regex(r"^\d{6}$", fullmatch=True), max_size=5),
+    ),
+    "config": st.builds(
+        ConfigPush, version=shorts, issued_at=moments, metrics_interval_s=st.none() | st.floats(5, 3600)
+    ),
+    "status": st.builds(
+        Status,
+        site=names,
+        device=names,
+        state=st.sampled_from(DeviceState),
+        boot=st.integers(0, 2**31 - 1),
+        device_time=moments,
+        software=shorts,
+        policy_rejected=st.none() | st.text(max_size=500),
+        devices=st.dictionaries(shorts, shorts, max_size=4),
+    ),
+    "metrics": st.builds(
+        Metrics,
+        site=names,
+        device=names,
+        device_time=moments,
+        boot=st.integers(0, 2**31 - 1),
+        passages=st.integers(0, 2**31 - 1),
+        verdicts=st.dictionaries(st.sampled_from(Decision), st.integers(0, 2**31 - 1)),
+        outbox_depth=st.integers(0, 2**31 - 1),
+        outbox_capacity=st.integers(1, 2**31 - 1),
+        decode_fps=st.none() | st.floats(0, 1000),
+        cpu_temp_c=st.none() | st.floats(-40, 125),
+    ),
 }
 ALL_MODELS = [*UPLINK_MODELS.values(), *DOWNLINK_MODELS.values(), Receipt]
 
@@ -70,8 +97,12 @@ def test_any_payload_fails_only_as_a_validation_error(model: type[Model], payloa
         model.model_validate_json(payload)
 
 
-@given(st.lists(st.sampled_from(["checkpoint", "v1", "all", "down", "verdict", "status", "", "+", "#", "a"]),
-                max_size=7).map("/".join) | st.text(max_size=80))
+@given(
+    st.lists(
+        st.sampled_from(["checkpoint", "v1", "all", "down", "verdict", "status", "", "+", "#", "a"]), max_size=7
+    ).map("/".join)
+    | st.text(max_size=80)
+)
 def test_any_topic_parses_or_gives_none(topic: str) -> None:
     uplink = topics.parse_uplink(topic)
     assert uplink is None or topics.uplink(*uplink) == topic

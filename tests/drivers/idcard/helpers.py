@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import queue
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,8 +12,7 @@ from pydantic import BaseModel
 from drivers.events import DeviceHealth, HealthState
 from drivers.idcard.events import CardPresented
 from drivers.idcard.reader import IdCardConfig, IdCardReader
-
-WAIT_S = 10.0  # generous: other test suites share the two cores
+from tests.drivers.running import WAIT_S, device_thread
 
 
 class Collected:
@@ -64,12 +62,5 @@ def fast_config(port: str, **overrides: object) -> IdCardConfig:
 @contextmanager
 def running(config: IdCardConfig) -> Iterator[Collected]:
     collected = Collected()
-    stop = threading.Event()
-    thread = threading.Thread(target=IdCardReader(config).run, args=(collected.queue.put, stop), daemon=True)
-    thread.start()
-    try:
+    with device_thread(IdCardReader(config), collected.queue):
         yield collected
-    finally:
-        stop.set()
-        thread.join(timeout=WAIT_S)
-        assert not thread.is_alive(), "the reader loop did not stop"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import queue
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -12,8 +11,7 @@ from pydantic import BaseModel
 from drivers.base import Device
 from drivers.events import DeviceHealth, HealthState
 from drivers.thermo.events import TemperatureMeasured
-
-WAIT_S = 10.0
+from tests.drivers.running import WAIT_S, device_thread
 
 
 class Events:
@@ -45,12 +43,5 @@ class Events:
 @contextmanager
 def running(device: Device) -> Iterator[Events]:
     events = Events()
-    stop = threading.Event()
-    thread = threading.Thread(target=device.run, args=(events.queue.put, stop), daemon=True)
-    thread.start()
-    try:
+    with device_thread(device, events.queue):
         yield events
-    finally:
-        stop.set()
-        thread.join(timeout=WAIT_S)
-        assert not thread.is_alive(), "the device did not stop"
