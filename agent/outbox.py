@@ -56,12 +56,13 @@ class Row:
     created: float  # wall-clock seconds when committed
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    """A connection with the durability settings every user of the outbox file needs."""
+def connect(path: Path, durable: bool = True) -> sqlite3.Connection:
+    """A connection to the outbox file. `durable`: every commit is on disk when it returns (fsync);
+    without, a power cut may undo the last commits (right for deletions: an undone one is sent again)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
     db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=FULL")
+    db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
     db.execute("PRAGMA journal_size_limit=1048576")  # give the WAL's space back after a burst
     return db
 
@@ -70,15 +71,16 @@ class Outbox:
     """Verdicts waiting for central. An instance may be shared by threads (its lock serialises them);
     the publisher opens its own, so sending never waits for recording."""
 
-    def __init__(self, path: Path, capacity: int = 100_000) -> None:
+    def __init__(self, path: Path, capacity: int = 100_000, *, durable: bool = True) -> None:
         self.path = Path(path)
         self.capacity = capacity
+        self.durable = durable
         self._db: sqlite3.Connection | None = None
         self._lock = threading.RLock()
 
     def open(self, *, new_boot: bool = False) -> Outbox:
         """Open the file; with `new_boot` count one more start of the agent."""
-        self._db = connect(self.path)
+        self._db = connect(self.path, self.durable)
         self._db.executescript(_SCHEMA)
         if new_boot:
             with self._tx() as db:
