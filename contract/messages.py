@@ -15,7 +15,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 CONTRACT_VERSION: Literal[1] = 1
 
-Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")]
+NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,31}$"
+Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 """Site and device ids: lower-case letters, digits and dashes, safe in topics and file names."""
 Short = Annotated[str, StringConstraints(max_length=64)]
 Text = Annotated[str, StringConstraints(max_length=500)]

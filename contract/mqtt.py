@@ -25,7 +25,7 @@ def no_delay(client: mqtt.Client) -> None:
     """Send small packets at once: with Nagle's algorithm a PUBACK or a receipt waits for the peer's
     delayed ACK (~40 ms) when messages are a little apart. Call from on_connect."""
     sock = client.socket()
-    if sock is not None:
+    if isinstance(sock, socket.socket):  # a websocket transport wraps its own
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 

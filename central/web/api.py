@@ -16,6 +16,7 @@ from central.push import PushError
 from central.web import lists
 from central.web.security import SESSION_COOKIE, admin, client_address, lang_of, operator, viewer
 from central.web.services import Services, services
+from contract.messages import NAME_PATTERN
 
 router = APIRouter(prefix="/api")
 Svc = Annotated[Services, Depends(services)]
@@ -23,6 +24,8 @@ Viewer = Annotated[Session, Depends(viewer)]
 Operator = Annotated[Session, Depends(operator)]
 Admin = Annotated[Session, Depends(admin)]
 Format = Literal["csv", "xlsx"]
+# a site or device named in a query: checked like the contract's names, so it is safe in a file name
+SiteName = Annotated[str, Query(pattern=NAME_PATTERN)]
 MEDIA = {"csv": "text/csv; charset=utf-8", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
 
@@ -51,8 +54,8 @@ class PolicyDocument(BaseModel):
 
 
 class Device(BaseModel):
-    device: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")
-    site: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")
+    device: str = Field(pattern=NAME_PATTERN)
+    site: str = Field(pattern=NAME_PATTERN)
     kind: Literal["traffic", "community"]
     key_hex: str = Field(pattern=r"^[0-9a-f]{64}$")
 
@@ -89,8 +92,8 @@ def me(session: Viewer) -> dict[str, str]:
 def list_verdicts(
     _: Viewer,
     svc: Svc,
-    site: str | None = None,
-    device: str | None = None,
+    site: SiteName | None = None,
+    device: SiteName | None = None,
     flagged: bool | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
@@ -189,7 +192,7 @@ def collector_replicas(_: Viewer, svc: Svc) -> list[dict[str, Any]]:
 
 @router.get("/figures/daily", tags=["figures"])
 def daily_figures(
-    _: Viewer, svc: Svc, first: date | None = None, last: date | None = None, site: str | None = None
+    _: Viewer, svc: Svc, first: date | None = None, last: date | None = None, site: SiteName | None = None
 ) -> list[dict[str, Any]]:
     last = last or svc.today()
     first = first or last - timedelta(days=13)
@@ -249,7 +252,7 @@ def _file(name: str, fmt: Format, headers: list[str], rows: list[list[Any]]) -> 
 
 
 @router.get("/exports/ledger.{fmt}", tags=["exports"])
-def export_ledger(fmt: Format, site: str, day: date, request: Request, _: Viewer, svc: Svc) -> Response:
+def export_ledger(fmt: Format, site: SiteName, day: date, request: Request, _: Viewer, svc: Svc) -> Response:
     """A checkpoint's entry-exit ledger for one local day; persons masked."""
     lang, zone = lang_of(request), svc.settings.zone
     rows = queries.ledger(svc.store.engine, site, day, zone)
