@@ -7,15 +7,26 @@ person at the same moment (the second insert finds the first one's row and joins
 without a pseudonym (no ID read) opens a case of its own. A new case queues one webhook alert per
 configured URL in the same transaction, so no case is announced that was not stored, and none
 stored goes unannounced.
+
+Theory of operation: a batch is filed with a fixed number of statements, however many verdicts it
+flags. The flagged verdicts are grouped by person, and each group is applied in device-time order
+as if one verdict at a time: the first opens the person's case unless one is open, the rest join
+(`_opened`, `_joined`). One SELECT ... FOR UPDATE, in pseudonym order so that two replicas lock in
+the same order, reads the open cases of everyone in the batch; one multi-row INSERT ... ON CONFLICT
+DO NOTHING opens the cases of the others, each already holding its whole group; a person whose
+insert met a case another replica opened since our look is read again, locked, and joined like the
+rest; one UPDATE (executemany) writes the joined cases. Cases without a pseudonym, events, alerts
+and the verdicts' case ids are one bulk statement each.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, Insert, bindparam, select
 
 from central.schema import alerts, case_events, cases, verdicts
 from central.sql import aware, insert_for, now
@@ -24,39 +35,122 @@ from contract.messages import Decision, Reason
 TRIGGERS = frozenset({Reason.CODE_YELLOW, Reason.CODE_RED, Reason.FEVER_CONFIRMED, Reason.WATCHLIST})
 _SEVERITY = {Decision.PASS: 0, Decision.REVIEW: 1, Decision.DENY: 2}
 OPEN = cases.c.closed_at.is_(None)
+# what joining a verdict may change on a case; the other columns keep what the first verdict set
+_JOINED = ("verdicts", "updated_at", "reasons", "severity", "identity", "id_masked",
+           "first_seen", "first_site", "first_device", "last_seen", "last_site")
+
+# built once: the statements' construction cost more than their (cached) compilation
+_OPEN_CASES = (
+    select(cases)
+    .where(cases.c.pseudonym.in_(bindparam("people", expanding=True)), OPEN)
+    .order_by(cases.c.pseudonym)
+    .with_for_update()
+)
+_OPEN_ANONYMOUS = cases.insert().returning(cases.c.id, sort_by_parameter_order=True)
+_JOIN = cases.update().where(cases.c.id == bindparam("case")).values(
+    {name: bindparam(f"to_{name}", type_=cases.c[name].type) for name in _JOINED}
+)
+_EVENT = case_events.insert()
+_ALERT = alerts.insert()
+_LINK = verdicts.update().where(verdicts.c.id == bindparam("v")).values(case_id=bindparam("c"))
+
+Row = Mapping[str, Any]
 
 
-def opens_case(row: Mapping[str, Any]) -> bool:
+def opens_case(row: Row) -> bool:
     if TRIGGERS.intersection(row["reasons"]):
         return True
     return bool(row["overridden"]) and row["decision"] == Decision.DENY
 
 
-def identity_of(row: Mapping[str, Any]) -> dict[str, Any] | None:
+def identity_of(row: Row) -> dict[str, Any] | None:
     person = row["payload"].get("inputs", {}).get("person", {})
     identity = person.get("identity")
     return dict(identity) if isinstance(identity, dict) else None
 
 
-def file_verdicts(conn: Connection, rows: Iterable[Mapping[str, Any]], alert_urls: Sequence[str]) -> None:
+def file_verdicts(conn: Connection, rows: Iterable[Row], alert_urls: Sequence[str]) -> None:
     """Open or join cases for the newly stored verdicts that call for one."""
     flagged = sorted((r for r in rows if opens_case(r)), key=lambda r: (r["pseudonym"] or "", r["device_time"]))
-    links = []
-    for row in flagged:
-        case_id = _join(conn, row) if row["pseudonym"] else None
-        if case_id is None:
-            case_id = _open(conn, row, alert_urls)
-        links.append({"v": row["id"], "c": case_id})
-    if links:
-        conn.execute(
-            verdicts.update().where(verdicts.c.id == bindparam("v")).values(case_id=bindparam("c")),
-            links,
-        )
-
-
-def _open(conn: Connection, row: Mapping[str, Any], alert_urls: Sequence[str]) -> int:
+    if not flagged:
+        return
     at = now()
-    values = dict(
+    people: dict[str, list[Row]] = {}
+    for row in flagged:
+        if row["pseudonym"]:
+            people.setdefault(row["pseudonym"], []).append(row)
+    found = _open_cases(conn, list(people))
+    anonymous = [r for r in flagged if not r["pseudonym"]]
+    opened: dict[Any, int] = {}  # opened here: pseudonym, or id() of an anonymous row -> case id
+    if anonymous:
+        ids = conn.execute(_OPEN_ANONYMOUS, [_opened(r, at) for r in anonymous]).scalars()
+        opened.update(zip((id(r) for r in anonymous), ids, strict=True))
+    opened.update(_open_people(conn, {p: g for p, g in people.items() if p not in found}, at))
+    late = [p for p in people if p not in found and p not in opened]
+    if late:  # another replica opened these people's cases after our look: join them
+        found.update(_open_cases(conn, late))
+        assert all(p in found for p in late), "the conflicting open case vanished"
+    if found:
+        joined = [_fold(case, people[p], at) for p, case in found.items()]
+        conn.execute(_JOIN, [{"case": c["id"], **{f"to_{n}": c[n] for n in _JOINED}} for c in joined])
+    _record(conn, flagged, {p: c["id"] for p, c in found.items()}, opened, alert_urls, at)
+
+
+def _record(
+    conn: Connection, flagged: list[Row], found: Mapping[str, int], opened: Mapping[Any, int],
+    alert_urls: Sequence[str], at: datetime,
+) -> None:
+    """Each verdict's case event and case id, and the new cases' alerts, in the order applied."""
+    events: list[dict[str, Any]] = []
+    queued: list[dict[str, Any]] = []
+    links: list[dict[str, Any]] = []
+    first = None  # the pseudonym of the previous verdict: a group's first verdict opened its case
+    for row in flagged:
+        person = row["pseudonym"]
+        if person in found:
+            case_id, action = found[person], "joined"
+        else:
+            case_id = opened[person or id(row)]
+            action = "opened" if not person or person != first else "joined"
+        if action == "opened":
+            queued += [
+                dict(case_id=case_id, url=u, created_at=at, next_at=at, attempts=0, gave_up=False) for u in alert_urls
+            ]
+        events.append(dict(case_id=case_id, at=at, actor="central", action=action, detail=_detail(row)))
+        links.append({"v": row["id"], "c": case_id})
+        first = person
+    conn.execute(_EVENT, events)
+    if queued:
+        conn.execute(_ALERT, queued)
+    conn.execute(_LINK, links)
+
+
+def _open_cases(conn: Connection, people: list[str]) -> dict[str, dict[str, Any]]:
+    """The open cases of these people, locked until the transaction ends."""
+    if not people:
+        return {}
+    found = conn.execute(_OPEN_CASES, {"people": sorted(people)}).mappings()
+    return {r["pseudonym"]: {**r, "first_seen": aware(r["first_seen"]), "last_seen": aware(r["last_seen"])}
+            for r in found}
+
+
+def _open_people(conn: Connection, people: Mapping[str, list[Row]], at: datetime) -> dict[str, int]:
+    """Open each person's case with their whole group; the ids of those not opened elsewhere first."""
+    if not people:
+        return {}
+    values = [_fold(_opened(g[0], at), g[1:], at) for _, g in sorted(people.items())]
+    return {person: case_id for case_id, person in conn.execute(_open_people_statement(insert_for(conn)), values)}
+
+
+@cache
+def _open_people_statement(insert: Callable[..., Any]) -> Insert:
+    stmt = insert(cases).on_conflict_do_nothing(index_elements=["pseudonym"], index_where=OPEN)
+    return stmt.returning(cases.c.id, cases.c.pseudonym)
+
+
+def _opened(row: Row, at: datetime) -> dict[str, Any]:
+    """A new case of this verdict."""
+    return dict(
         pseudonym=row["pseudonym"],
         status="new",
         severity=row["decision"],
@@ -75,60 +169,38 @@ def _open(conn: Connection, row: Mapping[str, Any], alert_urls: Sequence[str]) -
         origin=row["origin"],
         destination=row["destination"],
     )
-    stmt = insert_for(conn)(cases).values(**values)
-    if row["pseudonym"]:
-        stmt = stmt.on_conflict_do_nothing(index_elements=["pseudonym"], index_where=OPEN)
-    case_id = conn.execute(stmt.returning(cases.c.id)).scalar()
-    if case_id is None:  # another replica opened this person's case a moment ago
-        joined = _join(conn, row)
-        assert joined is not None, "the conflicting open case vanished"
-        return joined
-    _event(conn, case_id, "opened", row)
-    if alert_urls:
-        conn.execute(
-            alerts.insert(),
-            [dict(case_id=case_id, url=u, created_at=at, next_at=at, attempts=0, gave_up=False) for u in alert_urls],
-        )
-    return int(case_id)
 
 
-def _join(conn: Connection, row: Mapping[str, Any]) -> int | None:
-    found = conn.execute(
-        select(cases).where(cases.c.pseudonym == row["pseudonym"], OPEN).with_for_update()
-    ).mappings().first()
-    if found is None:
-        return None
+def _fold(case: dict[str, Any], rows: Iterable[Row], at: datetime) -> dict[str, Any]:
+    for row in rows:
+        case = _joined(case, row, at)
+    return case
+
+
+def _joined(case: dict[str, Any], row: Row, at: datetime) -> dict[str, Any]:
+    """The case once this verdict has joined it."""
     seen = row["device_time"]
-    earlier = seen < aware(found["first_seen"])
-    later = seen >= aware(found["last_seen"])
     update: dict[str, Any] = dict(
-        verdicts=found["verdicts"] + 1,
-        updated_at=now(),
-        reasons=sorted(set(found["reasons"]) | set(row["reasons"])),
-        severity=max(found["severity"], row["decision"], key=lambda d: _SEVERITY[Decision(d)]),
-        identity=found["identity"] or identity_of(row),
-        id_masked=found["id_masked"] or row["id_masked"],
+        verdicts=case["verdicts"] + 1,
+        updated_at=at,
+        reasons=sorted(set(case["reasons"]) | set(row["reasons"])),
+        severity=max(case["severity"], row["decision"], key=lambda d: _SEVERITY[Decision(d)]),
+        identity=case["identity"] or identity_of(row),
+        id_masked=case["id_masked"] or row["id_masked"],
     )
-    if earlier:  # verdicts can arrive out of order (a box that was offline, another replica)
+    if seen < case["first_seen"]:  # verdicts can arrive out of order (a box that was offline, another replica)
         update.update(first_seen=seen, first_site=row["site"], first_device=row["device"])
-    if later:
+    if seen >= case["last_seen"]:
         update.update(last_seen=seen, last_site=row["site"])
-    conn.execute(cases.update().where(cases.c.id == found["id"]).values(**update))
-    _event(conn, found["id"], "joined", row)
-    return int(found["id"])
+    return {**case, **update}
 
 
-def _event(conn: Connection, case_id: int, action: str, row: Mapping[str, Any]) -> None:
-    detail = dict(
+def _detail(row: Row) -> dict[str, Any]:
+    return dict(
         verdict=row["id"],
         site=row["site"],
         device=row["device"],
-        device_time=_iso(row["device_time"]),
+        device_time=row["device_time"].isoformat(),
         decision=row["decision"],
         reasons=list(row["reasons"]),
     )
-    conn.execute(case_events.insert().values(case_id=case_id, at=now(), actor="central", action=action, detail=detail))
-
-
-def _iso(at: datetime) -> str:
-    return at.isoformat()
