@@ -9,7 +9,8 @@
    then `central.ingest.Collector` drains them: validate (model + HMAC signature), one transaction
    per batch (verdicts, counters, cases), acknowledge after the commit, receipts. Into SQLite (WAL,
    synchronous=FULL) and PostgreSQL (the machine's server). Reported as a ratio of (1); target
-   >= 0.8.
+   >= 0.8. Then the scale-out lever: two collector processes on the one shared subscription into
+   the same PostgreSQL (as deploy/SCALE-OUT.md runs them), counted from central's own tally.
 3. dashboard latency: a database loaded with 1,000,000 verdicts (quick: 100,000) of 50 boxes over
    14 days, 1 % flagged (so cases too), through `Store.write_batch`; then the dashboard's pages and
    API reads over real HTTP (uvicorn, a logged-in session), each many times; p95 of all. Baseline:
@@ -218,6 +219,70 @@ def collector_drain(broker: Broker, store: Store, total: int) -> Drain:
     return drain
 
 
+# one collector replica in a process of its own: central's ingest holds the GIL, so replicas are processes
+REPLICA = """
+import sys, threading
+from central.config import CentralSettings
+from central.ingest import Collector
+from central.store import Store
+url, port, client_id = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+settings = CentralSettings(database_url=url, mqtt={"host": "127.0.0.1", "port": port}, ingest={"client_id": client_id})
+stop = threading.Event()
+collector = Collector(settings, Store(url))
+thread = threading.Thread(target=collector.run, args=(stop,))
+thread.start()
+if not collector.subscribed.wait(30):
+    sys.exit("the collector did not subscribe")
+print("ready", flush=True)
+sys.stdin.read()
+stop.set()
+thread.join()
+"""
+
+
+def replicas_drain(broker: Broker, store: Store, total: int, replicas: int) -> Drain:
+    """`replicas` collector processes share the subscription; messages counted in central's tally."""
+    store.migrate()
+    for site, device in DEVICES:
+        store.register_device(device, site, "traffic", KEY.hex())
+    with _replicas(broker, store, replicas):
+        pass  # connect once: each replica's session and subscription exist from now on
+    queue_at_broker(broker, total)
+    drain = Drain(total)
+
+    def handled() -> int:
+        with store.engine.connect() as conn:
+            return int(conn.execute(text("SELECT coalesce(sum(handled), 0) FROM collectors")).scalar_one())
+
+    with _replicas(broker, store, replicas):
+        drain.sample(handled)
+    return drain
+
+
+@contextmanager
+def _replicas(broker: Broker, store: Store, count: int) -> Iterator[None]:
+    url = store.engine.url.render_as_string(hide_password=False)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", REPLICA, url, str(broker.port), f"bench-replica-{n}"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parent.parent,
+        )
+        for n in range(count)
+    ]
+    try:
+        for proc in procs:
+            assert proc.stdout is not None
+            if proc.stdout.readline().strip() != "ready":
+                raise RuntimeError("a collector replica did not start")
+        yield
+    finally:
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.close()
+        for proc in procs:
+            proc.wait(timeout=60)
+
+
 @contextmanager
 def running(collector: Collector) -> Iterator[Collector]:
     stop = threading.Event()
@@ -384,13 +449,17 @@ def run(quick: bool) -> list[Figure]:
             store = Store(url)
             drains["collector, PostgreSQL"] = collector_drain(broker, store, messages)
             store.dispose()
+        with Broker(work / "broker-replicas") as broker, postgres_database() as url:
+            store = Store(url)
+            drains["collector, PostgreSQL, 2 replicas"] = replicas_drain(broker, store, messages, 2)
+            store.dispose()
         plot(drains)
-        for name in ("collector, SQLite", "collector, PostgreSQL"):
+        for name in ("collector, SQLite", "collector, PostgreSQL", "collector, PostgreSQL, 2 replicas"):
             rate = drains[name].rate
             figures.append(
                 Figure(
                     bench="central",
-                    name=f"ingest rate, {name.split(', ')[1]}, ack after commit ({messages:,} msgs)",
+                    name=f"ingest rate, {name.split(', ', 1)[1]}, ack after commit ({messages:,} msgs)",
                     value=round(rate),
                     unit="msgs/s",
                     baseline_name="raw broker rate (paho -> Mosquitto -> paho, QoS 1)",
