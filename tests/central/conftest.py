@@ -18,10 +18,11 @@ from central import auth
 from central.auth import Accounts, Role
 from central.config import CentralSettings
 from central.ingest import Collector
-from central.store import Store
+from central.store import Batch, Store
+from central.validate import check
 from central.web import create_app
 from checkpoint.broker import Broker, free_port
-from contract import idnumber
+from contract import idnumber, signing, topics
 from contract.messages import (
     CodeColour,
     CodeInput,
@@ -41,6 +42,7 @@ from tests.factories import verdict
 KEY = b"k" * 32
 PSEUDONYM_KEY = bytes(range(32))
 PASSWORD = "correct-horse-battery"
+TOPIC = topics.uplink("site-a", "box-a", "verdict")
 
 
 @pytest.fixture(autouse=True)
@@ -92,6 +94,21 @@ def sqlite_store(tmp_path: Path) -> Iterator[Store]:
     s.register_device("box-a", "site-a", "traffic", KEY.hex())
     yield s
     s.dispose()
+
+
+@pytest.fixture
+def server(sqlite_store: Store, broker: Broker) -> Iterator[Server]:
+    """Central's HTTP server over a store with the users, one flagged verdict and one that passed."""
+    add_users(sqlite_store)
+    sqlite_store.write_batch(rows(flagged(1, person=21), verdict(seq=2)))
+    with Server(settings_for(broker), sqlite_store) as s:
+        yield s
+
+
+def rows(*vs: Verdict) -> Batch:
+    """The verdicts as ingest turns them into rows (checked and signed with box-a's key)."""
+    keys = {"box-a": type("K", (), {"site": "site-a", "key": KEY, "revoked": False})()}
+    return Batch(verdicts=[check(TOPIC, signing.sign(KEY, v), keys, max_bytes=65536).row for v in vs])  # type: ignore[arg-type]
 
 
 def settings_for(broker: Broker | None, **changes: Any) -> CentralSettings:

@@ -7,7 +7,6 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -30,16 +29,7 @@ from tests.central.conftest import (
     settings_for,
     synthetic_id,
 )
-from tests.central.test_store import rows
 from tests.factories import verdict
-
-
-@pytest.fixture
-def server(sqlite_store: Store, broker: Broker) -> Iterator[Server]:
-    add_users(sqlite_store)
-    sqlite_store.write_batch(rows(flagged(1, person=21), verdict(seq=2)))
-    with Server(settings_for(broker), sqlite_store) as s:
-        yield s
 
 
 def test_the_openapi_document_is_published(server: Server) -> None:

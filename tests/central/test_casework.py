@@ -9,8 +9,7 @@ from central import audit, queries
 from central.auth import Role, User
 from central.casework import CaseAction, WorkflowError, apply, unmask
 from central.store import Store
-from tests.central.conftest import flagged, synthetic_id
-from tests.central.test_store import rows
+from tests.central.conftest import flagged, rows, synthetic_id
 
 OPERATOR = User(id=1, username="op-zhang", role=Role.OPERATOR)
 

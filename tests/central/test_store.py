@@ -17,19 +17,11 @@ from central.casework import CaseAction, apply
 from central.config import RetentionSettings
 from central.schema import metadata, verdicts
 from central.sql import now
-from central.store import Batch, Store
-from central.validate import check
-from contract import signing, topics
-from tests.central.conftest import KEY, flagged
+from central.store import Store
+from tests.central.conftest import flagged, rows
 from tests.factories import verdict
 
-TOPIC = topics.uplink("site-a", "box-a", "verdict")
 OPERATOR = User(id=1, username="op", role=Role.OPERATOR)
-
-
-def rows(*vs: object) -> Batch:
-    keys = {"box-a": type("K", (), {"site": "site-a", "key": KEY, "revoked": False})()}
-    return Batch(verdicts=[check(TOPIC, signing.sign(KEY, v), keys, max_bytes=65536).row for v in vs])  # type: ignore[arg-type]
 
 
 def test_the_migrations_build_exactly_the_declared_schema(store: Store) -> None:

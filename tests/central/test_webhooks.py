@@ -17,8 +17,7 @@ from central.schema import alerts
 from central.sql import aware, now
 from central.store import Store
 from central.webhooks import AlertSender
-from tests.central.conftest import KEY, flagged, synthetic_id
-from tests.central.test_store import rows
+from tests.central.conftest import KEY, flagged, rows, synthetic_id
 
 
 class Receiver:

@@ -4,17 +4,13 @@ header injection through export names. Real server, real SQLite, real HTTP."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from central.store import Store
-from checkpoint.broker import Broker
-from tests.central.conftest import Server, add_users, flagged, settings_for
-from tests.central.conftest import sqlite_store as sqlite_store  # a fixture, shared with the central tests
-from tests.central.test_store import rows
-from tests.factories import verdict
+from tests.central.conftest import Server
+from tests.central.conftest import server as server  # fixtures shared with the central tests
+from tests.central.conftest import sqlite_store as sqlite_store
 
 HOSTILE = [
     "' OR '1'='1",
@@ -26,14 +22,6 @@ HOSTILE = [
     "site-a\r\nSet-Cookie: cp_session=stolen",
     "x" * 5000,
 ]
-
-
-@pytest.fixture
-def server(sqlite_store: Store, broker: Broker) -> Iterator[Server]:
-    add_users(sqlite_store)
-    sqlite_store.write_batch(rows(flagged(1, person=21), verdict(seq=2)))
-    with Server(settings_for(broker), sqlite_store) as s:
-        yield s
 
 
 def test_nothing_but_login_and_health_answers_without_a_session(server: Server) -> None:
