@@ -19,4 +19,4 @@ bench:
 
 lint:
 	$(VENV)/bin/ruff check agent central checkpoint contract drivers tests bench
-	$(VENV)/bin/mypy agent central checkpoint contract drivers
+	$(VENV)/bin/mypy agent central checkpoint contract drivers bench

@@ -206,7 +206,9 @@ def raw_drain(broker: Broker, total: int) -> Drain:
 
 
 def collector_drain(broker: Broker, store: Store, total: int) -> Drain:
-    settings = CentralSettings(mqtt={"host": "127.0.0.1", "port": broker.port}, ingest={"client_id": "bench"})
+    settings = CentralSettings.model_validate(
+        {"mqtt": {"host": "127.0.0.1", "port": broker.port}, "ingest": {"client_id": "bench"}}
+    )
     store.migrate()
     for site, device in DEVICES:
         store.register_device(device, site, "traffic", KEY.hex())
@@ -355,7 +357,7 @@ def dashboard_latency(store: Store, rounds: int) -> tuple[float, float, dict[str
     accounts = Accounts(store.engine)
     accounts.add("bench", "bench-password-1", Role.ADMIN)
     port = free_port()
-    settings = CentralSettings(http={"port": port})
+    settings = CentralSettings.model_validate({"http": {"port": port}})
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(settings, store), host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1
