@@ -75,7 +75,7 @@ from agent.recorder import Lists, Recorder
 from agent.station import Station
 from agent.travellers import TravellerMix
 from agent.verdicts import Station as Identity
-from bench.harness import Figure, percentile
+from bench.harness import COLLECTOR, Figure, child_processes, percentile
 from central.store import Store
 from checkpoint.broker import Broker
 from contract.messages import CheckpointKind, CodeColour
@@ -95,23 +95,6 @@ WINDOW = 500  # agent.publisher.Publisher's default in-flight window
 GAP_S = 0.2  # between travellers after the PUBACK: central's receipt (batch_wait_ms 50) comes in this time
 BUSY_GAP_S = 0.1  # travellers back to back: the receipt of one verdict arrives just before the next verdict
 PSEUDONYM_KEY = secrets.token_hex(32)
-
-COLLECTOR = """
-import sys, threading
-from central.config import CentralSettings
-from central.ingest import Collector
-from central.store import Store
-settings = CentralSettings(database_url=sys.argv[1], mqtt={"host": "127.0.0.1", "port": int(sys.argv[2])})
-stop = threading.Event()
-collector = Collector(settings, Store(settings.database_url))
-thread = threading.Thread(target=collector.run, args=(stop,))
-thread.start()
-collector.subscribed.wait(30)
-print("ready", flush=True)
-sys.stdin.read()
-stop.set()
-thread.join()
-"""
 
 SUBSCRIBER = """
 import sys, time, threading
@@ -512,6 +495,7 @@ class Central:
         self.devices = devices
         self.url = f"sqlite:///{workdir / 'central.sqlite'}"
         self.store: Store | None = None
+        self._running = ExitStack()
         self._proc: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> Central:
@@ -520,16 +504,9 @@ class Central:
         self.store.migrate()
         for device in self.devices:
             self.store.register_device(device.name, "bench-site", "traffic", device.key)
-        self._proc = subprocess.Popen(
-            [sys.executable, "-c", COLLECTOR, self.url, str(self.port)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
+        (self._proc,) = self._running.enter_context(
+            child_processes(COLLECTOR, [self.url, str(self.port), "central-1"], wait_s=30)
         )
-        assert self._proc.stdout is not None
-        if self._proc.stdout.readline().strip() != "ready":
-            raise RuntimeError("the collector did not start")
         return self
 
     @property
@@ -542,10 +519,7 @@ class Central:
             return int(db.execute("SELECT count(*) FROM verdicts WHERE device = ?", (device,)).fetchone()[0])
 
     def __exit__(self, *exc: object) -> None:
-        if self._proc is not None:
-            assert self._proc.stdin is not None
-            self._proc.stdin.close()
-            self._proc.wait(timeout=30)
+        self._running.close()
         if self.store is not None:
             self.store.dispose()
 

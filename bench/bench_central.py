@@ -43,7 +43,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from sqlalchemy import create_engine, text
 
-from bench.harness import Figure, percentile
+from bench.harness import COLLECTOR, Figure, child_processes, percentile
 from central.auth import Accounts, Role
 from central.config import CentralSettings
 from central.ingest import Collector
@@ -221,27 +221,6 @@ def collector_drain(broker: Broker, store: Store, total: int) -> Drain:
     return drain
 
 
-# one collector replica in a process of its own: central's ingest holds the GIL, so replicas are processes
-REPLICA = """
-import sys, threading
-from central.config import CentralSettings
-from central.ingest import Collector
-from central.store import Store
-url, port, client_id = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-settings = CentralSettings(database_url=url, mqtt={"host": "127.0.0.1", "port": port}, ingest={"client_id": client_id})
-stop = threading.Event()
-collector = Collector(settings, Store(url))
-thread = threading.Thread(target=collector.run, args=(stop,))
-thread.start()
-if not collector.subscribed.wait(30):
-    sys.exit("the collector did not subscribe")
-print("ready", flush=True)
-sys.stdin.read()
-stop.set()
-thread.join()
-"""
-
-
 def replicas_drain(broker: Broker, store: Store, total: int, replicas: int) -> Drain:
     """`replicas` collector processes share the subscription; messages counted in central's tally."""
     store.migrate()
@@ -263,26 +242,11 @@ def replicas_drain(broker: Broker, store: Store, total: int, replicas: int) -> D
 
 @contextmanager
 def _replicas(broker: Broker, store: Store, count: int) -> Iterator[None]:
+    """Collector processes (central's ingest holds the GIL, so replicas are processes, not threads)."""
     url = store.engine.url.render_as_string(hide_password=False)
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", REPLICA, url, str(broker.port), f"bench-replica-{n}"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parent.parent,
-        )
-        for n in range(count)
-    ]
-    try:
-        for proc in procs:
-            assert proc.stdout is not None
-            if proc.stdout.readline().strip() != "ready":
-                raise RuntimeError("a collector replica did not start")
+    argvs = [[url, str(broker.port), f"bench-replica-{n}"] for n in range(count)]
+    with child_processes(COLLECTOR, *argvs, wait_s=60):
         yield
-    finally:
-        for proc in procs:
-            assert proc.stdin is not None
-            proc.stdin.close()
-        for proc in procs:
-            proc.wait(timeout=60)
 
 
 @contextmanager

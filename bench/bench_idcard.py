@@ -21,7 +21,7 @@ from pathlib import Path
 
 import serial
 
-from bench.harness import Figure, cpu_percent_of_core, decode_figure, idle_cpu_figure, run_device, simulator_process
+from bench.harness import Figure, child_processes, cpu_percent_of_core, decode_figure, idle_cpu_figure, run_device
 from drivers.idcard.codec import PREAMBLE, Command, FrameDecoder, Reply, Status, encode, encode_reply
 from drivers.idcard.deck import synthetic_deck
 from drivers.idcard.reader import IdCardConfig, IdCardReader
@@ -89,7 +89,7 @@ def _throughput(what: str, frames: list[bytes], count: int, chunk: int) -> Figur
 def _idle_cpu(seconds: float) -> Figure:
     with tempfile.TemporaryDirectory() as tmp:
         link = Path(tmp) / "idcard"
-        with simulator_process(SIMULATOR, str(link)):
+        with child_processes(SIMULATOR, [str(link)]):
             config = IdCardConfig(port=str(link))
             baseline = cpu_percent_of_core(lambda: _bare_loop(config, seconds), seconds)
             value = cpu_percent_of_core(lambda: run_device(IdCardReader(config), seconds), seconds)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import serial
 
-from bench.harness import Figure, cpu_percent_of_core, decode_figure, idle_cpu_figure, run_device, simulator_process
+from bench.harness import Figure, child_processes, cpu_percent_of_core, decode_figure, idle_cpu_figure, run_device
 from drivers.thermo.codecs import FAMILIES, aa_a5, ascii_line, gy_mcu, modbus
 from drivers.thermo.device import ThermoConfig, Thermometer
 
@@ -82,7 +82,7 @@ def _throughput(name: str, count: int) -> Figure:
 def _idle_cpu(name: str, seconds: float) -> Figure:
     with tempfile.TemporaryDirectory() as tmp:
         link = Path(tmp) / "thermo"
-        with simulator_process(SIMULATOR, name, str(link)):
+        with child_processes(SIMULATOR, [name, str(link)]):
             config = ThermoConfig(protocol=name, port=str(link))
             baseline = cpu_percent_of_core(lambda: _bare_loop(config, seconds), seconds)
             value = cpu_percent_of_core(lambda: run_device(Thermometer(config), seconds), seconds)

@@ -84,22 +84,50 @@ def idle_cpu_figure(bench: str, name: str, value: float, baseline: float, baseli
     )
 
 
-@contextmanager
-def simulator_process(code: str, *args: str) -> Iterator[None]:
-    """Run a device simulator in a child process, so its CPU is not counted as ours.
+# central.ingest.Collector in a child process (argv: database URL, broker port, client id), as deployed
+COLLECTOR = """
+import sys, threading
+from central.config import CentralSettings
+from central.ingest import Collector
+from central.store import Store
+url, port, client_id = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+settings = CentralSettings(database_url=url, mqtt={"host": "127.0.0.1", "port": port}, ingest={"client_id": client_id})
+stop = threading.Event()
+collector = Collector(settings, Store(url))
+thread = threading.Thread(target=collector.run, args=(stop,))
+thread.start()
+if not collector.subscribed.wait(30):
+    sys.exit("the collector did not subscribe")
+print("ready", flush=True)
+sys.stdin.read()
+stop.set()
+thread.join()
+"""
 
-    `code` is Python that starts the simulator, prints "ready", and runs until its stdin closes.
+
+@contextmanager
+def child_processes(code: str, *argvs: list[str], wait_s: float = 10.0) -> Iterator[list[subprocess.Popen[str]]]:
+    """Run Python `code` in one child process per argument list, so their CPU is not counted as ours.
+
+    `code` prints "ready" once started and runs until its stdin closes. All children start before
+    any is waited for, so they are ready at about the same moment.
     """
-    child = subprocess.Popen(
-        [sys.executable, "-c", code, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
+    children = [
+        subprocess.Popen([sys.executable, "-c", code, *argv], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        for argv in argvs
+    ]
     try:
-        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
-        yield
+        for child in children:
+            assert child.stdout is not None
+            if child.stdout.readline().strip() != "ready":
+                raise RuntimeError(f"a child process did not start: {code.strip().splitlines()[-1][:60]}")
+        yield children
     finally:
-        assert child.stdin is not None
-        child.stdin.close()
-        child.wait(timeout=10)
+        for child in children:
+            assert child.stdin is not None
+            child.stdin.close()
+        for child in children:
+            child.wait(timeout=wait_s)
 
 
 def run_device(device: object, seconds: float) -> None:
