@@ -4,6 +4,11 @@ Threads, each with one job: paho's network loop; the publisher (outbox -> broker
 (blocking serial / camera I/O); the station (events -> passages -> verdicts); the kiosk's web
 server; optionally a simulation script; and the main thread's metrics tick. `run` returns after
 `stop` is set and the outbox has drained (or `drain_timeout_s` passed: what is left stays on disk).
+
+No thread dies quietly: if any of them ends with an exception, or the outbox file disappears
+under the running agent, the agent logs why, stops in order and `run` raises AgentFailed, so the
+process exits non-zero and systemd starts it again. A box that keeps showing verdicts while its
+publisher or watchdog is dead is worse than one that restarts.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import uvicorn
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from agent import clock
 from agent.config import AgentSettings
@@ -27,21 +32,24 @@ from agent.kiosk.hub import StateHub
 from agent.kiosk.state import KioskState, LinkView
 from agent.link import Link
 from agent.metrics import AgentMetrics, cpu_temperature_c, disk_free_mb
-from agent.outbox import Outbox
+from agent.outbox import Outbox, OutboxGone
 from agent.passage import PassageMachine
 from agent.publisher import Publisher
 from agent.recorder import Recorder
 from agent.station import Station, StationFull
 from agent.verdicts import Station as Identity
 from checkpoint import __version__, sdnotify
-from contract import topics
-from contract.messages import DeviceState, Metrics, Receipt, Status, Verdict
+from contract.messages import DeviceState, IdentityConflict, Metrics, Status, Verdict
 from drivers.base import Device
 from drivers.camera.device import Camera
 
 log = logging.getLogger(__name__)
 
 Script = Callable[[Station, threading.Event], None]
+
+
+class AgentFailed(Exception):
+    """A part of the agent died; the message says which and why. The agent has stopped in order."""
 
 
 class Agent:
@@ -53,17 +61,22 @@ class Agent:
         self.metrics = AgentMetrics()
         self.station: Station | None = None
         self.kiosk_port: int | None = None
-        self._boot = 0
+        self._outbox: Outbox | None = None
+        self._link: Link | None = None
+        self._failed: str | None = None
+        self._stop = threading.Event()
 
     # what the box says about itself
 
     def status(self) -> Status:
-        s = self.settings
+        s, outbox = self.settings, self._outbox
         return Status(
             site=s.site,
             device=s.device,
             state=DeviceState.ONLINE,
-            boot=self._boot,
+            epoch=outbox.epoch if outbox else None,
+            boot=outbox.boot if outbox else 0,
+            last_seq=outbox.last_seq if outbox else 0,
             device_time=datetime.now(UTC),
             software=__version__,
             config_version=self.downlinks.config_version,
@@ -78,7 +91,9 @@ class Agent:
             site=s.site,
             device=s.device,
             device_time=datetime.now(UTC),
-            boot=self._boot,
+            epoch=outbox.epoch,
+            boot=outbox.boot,
+            last_seq=outbox.last_seq,
             passages=sum(self.metrics.counts.values()),
             verdicts=dict(self.metrics.counts),
             outbox_depth=outbox.depth(),
@@ -92,14 +107,15 @@ class Agent:
 
     def run(self, stop: threading.Event, drain_timeout_s: float = 10.0) -> None:
         s = self.settings
-        outbox = Outbox(s.outbox.path, s.outbox.capacity).open(new_boot=True)
-        self._boot = outbox.boot
-        link = Link(s.mqtt, s.site, s.device, birth=self.status, on_downlink=self._downlink)
-        publisher = self._publisher = Publisher(s.outbox.path, link)
+        outbox = self._outbox = Outbox(s.outbox.path, s.outbox.capacity).open(new_boot=True)
+        link = self._link = Link(s.mqtt, s.site, s.device, s.signing_key.value(), self.status, self.downlinks.receive)
+        publisher = Publisher(s.outbox.path, link, epoch=outbox.epoch)
         gate = Gate(s.gate) if s.gate else None
         hub = StateHub()
         station = self.station = self._station(outbox, link, publisher, gate, self._on_state(hub, link))
         self.downlinks.on_change = link.publish_birth_if_connected
+        self.downlinks.on_receipt = publisher.receipt
+        self.downlinks.on_conflict = self._conflict
         server = uvicorn.Server(
             uvicorn.Config(
                 create_app(station, hub, s.kiosk.venue_code, self.metrics.registry),
@@ -109,39 +125,70 @@ class Agent:
                 access_log=False,
             )
         )
-        log.info("agent starting", extra={"site": s.site, "device": s.device, "boot": self._boot})
+        log.info("agent starting",
+                 extra={"site": s.site, "device": s.device, "epoch": outbox.epoch, "boot": outbox.boot})
+        self._stop = stop
         link.start()
         publishing, inputs = threading.Event(), threading.Event()
-        workers = [threading.Thread(target=server.run, name="kiosk", daemon=True)]
-        workers += [
-            threading.Thread(target=d.run, args=(self._emit, inputs), name=f"device-{i}")
-            for i, d in enumerate(self._devices)
-        ]
+        workers = [self._thread("kiosk", server.run)]
+        workers += [self._thread(f"device-{i}", d.run, self._emit, inputs) for i, d in enumerate(self._devices)]
         if self._script is not None:
-            workers.append(threading.Thread(target=self._script, args=(station, inputs), name="simulation"))
-        station_thread = threading.Thread(target=station.run, args=(inputs,), name="station")
-        publisher_thread = threading.Thread(target=publisher.run, args=(publishing,), name="publisher")
+            workers.append(self._thread("simulation", self._script, station, inputs))
+        station_thread = self._thread("station", station.run, inputs)
+        publisher_thread = self._thread("publisher", publisher.run, publishing)
         for t in [publisher_thread, station_thread, *workers]:
             t.start()
-        self._wait_for_kiosk(server)
-        sdnotify.ready(f"kiosk on port {self.kiosk_port}")
-        self._tick(stop, outbox, link, alive=lambda: station_thread.is_alive() and publisher_thread.is_alive())
-        sdnotify.stopping()
-        inputs.set()  # stop the devices, the simulation and the station
-        for t in [station_thread, *workers[1:]]:
-            t.join()
-        publisher.flush()
-        deadline = time.monotonic() + drain_timeout_s
-        while outbox.depth() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        publishing.set()
-        publisher_thread.join()
-        link.stop()
-        server.should_exit = True
-        if gate is not None:
-            gate.close()
-        log.info("agent stopped", extra={"left_in_outbox": outbox.depth(), "last_seq": outbox.last_seq})
-        outbox.close()
+        try:
+            self._wait_for_kiosk(server)
+            sdnotify.ready(f"kiosk on port {self.kiosk_port}")
+            self._tick(stop, outbox, link)
+        except Exception as exc:  # the main thread's own work failed: stop in order all the same
+            log.exception("the agent's main loop failed; stopping")
+            self._failed = self._failed or f"main loop: {type(exc).__name__}: {exc}"
+        finally:
+            sdnotify.stopping()
+            inputs.set()  # stop the devices, the simulation and the station
+            for t in [station_thread, *workers[1:]]:
+                t.join(10)
+            publisher.flush()
+            deadline = time.monotonic() + (drain_timeout_s if self._failed is None else 0)
+            while outbox.depth() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            publishing.set()
+            publisher_thread.join(10)
+            link.stop()
+            server.should_exit = True
+            if gate is not None:
+                gate.close()
+            log.info("agent stopped", extra={"left_in_outbox": outbox.depth(), "last_seq": outbox.last_seq})
+            outbox.close()
+        if self._failed is not None:
+            raise AgentFailed(self._failed)
+
+    def _thread(self, name: str, target: Callable[..., object], *args: object) -> threading.Thread:
+        """A worker whose death stops the agent (daemon: one stuck in a device read never blocks exit)."""
+
+        def guarded() -> None:
+            try:
+                target(*args)
+            except BaseException as exc:  # noqa: BLE001 - top of a thread: say why, then stop the agent
+                log.critical("a part of the agent died; the agent stops", exc_info=True,
+                             extra={"part": name, "error": f"{type(exc).__name__}: {exc}"[:300]})
+                self._failed = self._failed or f"{name}: {type(exc).__name__}: {exc}"
+                self._stop.set()
+
+        return threading.Thread(target=guarded, name=name, daemon=True)
+
+    def _conflict(self, conflict: IdentityConflict) -> None:
+        """Central saw two boxes with this identity; if this box's life is the one refused, stop sending."""
+        outbox, link = self._outbox, self._link
+        if outbox is None or link is None or conflict.refused != outbox.epoch:
+            return
+        link.refuse(
+            f"another box uses this box's identity ({self.settings.site}/{self.settings.device}) and was "
+            f"there first; central refused this one (life {conflict.refused}). Verdicts stay in the outbox. "
+            "Give this box its own identity (checkpoint provision) and restart it"
+        )
 
     def _station(
         self,
@@ -169,6 +216,7 @@ class Agent:
             depth = outbox.depth()
             return LinkView(
                 online=link.connected.is_set(),
+                refused=link.refused,
                 outbox_depth=depth,
                 outbox_capacity=outbox.capacity,
                 outbox_warning=depth >= s.outbox.warn_fraction * outbox.capacity,
@@ -218,13 +266,17 @@ class Agent:
             self.kiosk_port = server.servers[0].sockets[0].getsockname()[1]
             log.info("kiosk ready", extra={"url": f"http://{self.settings.kiosk.host}:{self.kiosk_port}/"})
 
-    def _tick(self, stop: threading.Event, outbox: Outbox, link: Link, alive: Callable[[], bool]) -> None:
+    def _tick(self, stop: threading.Event, outbox: Outbox, link: Link) -> None:
         """Until `stop`: refresh gauges each second, send the metrics message every interval, and tell
-        systemd's watchdog we are alive only while the station and the publisher are."""
+        systemd's watchdog we are alive (every part that can die stops the agent, so alive is true)."""
         last_sent = time.monotonic()
         while not stop.wait(1.0):
-            if alive():
-                sdnotify.watchdog()
+            if not outbox.still_there():
+                raise OutboxGone(
+                    f"{outbox.path} was deleted or replaced while the agent ran; restarting the agent "
+                    "starts a new outbox, and central reports what the old one had not delivered"
+                )
+            sdnotify.watchdog()
             self.metrics.outbox_depth.set(outbox.depth())
             self.metrics.connected.set(1 if link.connected.is_set() else 0)
             interval = self.downlinks.metrics_interval_s or self.settings.metrics_interval_s
@@ -233,14 +285,6 @@ class Agent:
                 self.metrics.disk_free.set((message.disk_free_mb or 0) * 1e6)
                 if message.cpu_temp_c is not None:
                     self.metrics.cpu_temp.set(message.cpu_temp_c)
-                link.publish(link.topic("metrics"), message.model_dump_json())
+                link.report(message)
                 last_sent = time.monotonic()
 
-    def _downlink(self, topic: str, payload: bytes) -> None:
-        if topics.parse_downlink(topic) != "receipt":
-            self.downlinks.receive(topic, payload)
-            return
-        try:
-            self._publisher.receipt(Receipt.model_validate_json(payload))
-        except ValidationError as exc:
-            log.error("ignoring a malformed receipt", extra={"error": str(exc)[:300]})

@@ -1,7 +1,8 @@
 """A box's settings: one YAML file per box, `CHECKPOINT_AGENT_*` environment variables on top.
 
 Secrets (the signing key, the deployment's pseudonym key, the MQTT password) may be given inline
-or, better, as files (mode 0600) written by `checkpoint provision`.
+or, better, as files (mode 0600) written by `checkpoint provision`. `central_key` is not secret:
+it is the public key that checks central's signature on everything the box receives.
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ class AgentSettings(FileSettings):
     kind: CheckpointKind = CheckpointKind.TRAFFIC
     signing_key: Secret
     pseudonym_key: Secret
+    central_key: Secret  # the public half of central's downlink key: only what it signed is obeyed
     home_province: str | None = Field(default=None, pattern=r"^\d{2}$")
     mqtt: MqttSettings = MqttSettings()
     outbox: OutboxSettings = OutboxSettings()

@@ -1,9 +1,15 @@
-"""What central pushes to a box (retained): the policy, the watch-list, the risk areas.
+"""What central sends a box: receipts, identity conflicts, and (retained) the policy, the watch-list,
+the risk areas and settings.
 
-Each push is validated before it replaces what is in force; a bad policy is refused with the
-reason (reported in the next birth message) and the old one kept. Accepted pushes are saved in
-the state directory, so a box that restarts without the broker still applies them. A push
-addressed to this box wins over the broadcast one of the same kind.
+Nothing is obeyed unless central signed it (contract.signing: Ed25519, the box holds the public
+key): anyone able to publish on the broker could otherwise make a box delete unsent verdicts or
+adopt a policy. A retained push older than the one in force is refused too (a replayed old
+policy). Each push is validated before it replaces what is in force; a bad one is refused with
+the reason (a refused policy is reported in the next birth message) and the old one kept.
+Accepted pushes are saved in the state directory as received (`<what>.json` from the broadcast,
+`<what>.own.json` addressed to this box), and checked again when loaded, so a box that restarts
+without the broker still applies them. A push addressed to this box wins over the broadcast one
+of the same kind; a push older than the last one from the same source is a replay.
 """
 
 from __future__ import annotations
@@ -11,17 +17,30 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import TypeVar
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
 from agent.config import AgentSettings
 from agent.policy import DEFAULT_POLICY, Policy
 from agent.recorder import Lists
 from checkpoint.settings import describe
-from contract import topics
-from contract.messages import DOWNLINK_MODELS, ConfigPush, PolicyPush, RiskAreasPush, WatchlistPush
+from contract import signing, topics
+from contract.messages import (
+    DOWNLINK_MODELS,
+    ConfigPush,
+    IdentityConflict,
+    PolicyPush,
+    Receipt,
+    RiskAreasPush,
+    WatchlistPush,
+)
 
 log = logging.getLogger(__name__)
+M = TypeVar("M", Receipt, IdentityConflict)
 
 
 class Downlinks:
@@ -29,14 +48,19 @@ class Downlinks:
         self._state = settings.state_dir
         self._policy_file = settings.policy_file or DEFAULT_POLICY
         self._own_prefix = f"{topics.ROOT}/{settings.site}/{settings.device}/down/"
+        self._device = settings.device
+        self._central: Ed25519PublicKey = signing.public_key(settings.central_key.value().hex())
         self._lock = threading.Lock()
         self._policy: Policy | None = None
         self._own: set[str] = set()  # kinds received on this box's own topic
+        self._issued: dict[tuple[str, bool], datetime] = {}  # (kind, own) -> issue time of the last applied
         self.lists = Lists()
         self.policy_rejected: str | None = None
         self.metrics_interval_s: float | None = None  # central's setting, else the box's own
         self.config_version = ""  # of the last settings central pushed
         self.on_change: Callable[[], None] = lambda: None
+        self.on_receipt: Callable[[Receipt], None] = lambda _r: None
+        self.on_conflict: Callable[[IdentityConflict], None] = lambda _c: None
 
     def policy(self) -> Policy:
         with self._lock:
@@ -49,45 +73,80 @@ class Downlinks:
         """The pushed documents saved by an earlier run, else the configured policy file."""
         self._policy = Policy.from_yaml(self._policy_file)
         for what in DOWNLINK_MODELS:
-            saved = self._state / f"{what}.json"
-            if saved.exists():
-                try:
-                    self._apply(what, saved.read_bytes())
-                except (ValueError, ValidationError) as exc:
-                    log.error("ignoring a saved push", extra={"file": str(saved), "error": str(exc)})
+            for own in (False, True):
+                saved = self._saved(what, own)
+                if saved.exists():
+                    try:
+                        self._apply(what, saved.read_bytes(), own)
+                    except (ValueError, ValidationError) as exc:
+                        log.error("ignoring a saved push", extra={"file": str(saved), "error": str(exc)[:300]})
+
+    def _saved(self, what: str, own: bool) -> Path:
+        return self._state / f"{what}{'.own' if own else ''}.json"
 
     def receive(self, topic: str, payload: bytes) -> None:
         """Called by the MQTT link for every downlink message."""
         what = topics.parse_downlink(topic)
-        if what is None or what not in DOWNLINK_MODELS or not payload:
+        if what is None or not payload:
+            return
+        if what == "receipt":
+            receipt = self._opened(what, payload, Receipt)
+            if receipt is not None and receipt.device == self._device:
+                self.on_receipt(receipt)
+            return
+        if what == "conflict":
+            conflict = self._opened(what, payload, IdentityConflict)
+            if conflict is not None and conflict.device == self._device:
+                self.on_conflict(conflict)
+            return
+        if what not in DOWNLINK_MODELS:
             return
         own = topic.startswith(self._own_prefix)
-        if not own and what in self._own:
-            return  # this box has its own; the broadcast does not replace it
         self.policy()  # make sure the saved state is loaded first
         try:
             with self._lock:
-                self._apply(what, payload)
-                if own:
-                    self._own.add(what)
+                applied = self._apply(what, payload, own)
         except (ValueError, ValidationError) as exc:
             reason = describe(exc) if isinstance(exc, ValidationError) else str(exc)
-            log.error("refused a pushed document", extra={"what": what, "reason": reason})
+            log.error("refused a pushed document", extra={"what": what, "reason": reason[:500]})
             if what == "policy":
                 self.policy_rejected = reason[:500]
             self.on_change()
             return
+        if not applied:
+            return  # the one in force, delivered again (retained, on every connect)
         self._state.mkdir(parents=True, exist_ok=True)
-        tmp = self._state / f"{what}.json.tmp"
+        saved = self._saved(what, own)
+        tmp = saved.with_name(saved.name + ".tmp")
         tmp.write_bytes(payload)
-        tmp.replace(self._state / f"{what}.json")
+        tmp.replace(saved)
         if what == "policy":
             self.policy_rejected = None
         log.info("applied a pushed document", extra={"what": what})
         self.on_change()
 
-    def _apply(self, what: str, payload: bytes) -> None:
-        message = DOWNLINK_MODELS[what].model_validate_json(payload)
+    def _opened(self, what: str, payload: bytes, model: type[M]) -> M | None:
+        try:
+            return signing.opened(self._central, payload, model)
+        except (ValueError, ValidationError) as exc:  # BadSignature is a ValueError
+            log.error("refused a downlink", extra={"what": what, "reason": str(exc)[:300]})
+            return None
+
+    def _apply(self, what: str, payload: bytes, own: bool) -> bool:
+        """Put a signed push in force; False when it is the one already in force, or a broadcast
+        while this box has its own."""
+        message = signing.opened(self._central, payload, DOWNLINK_MODELS[what])
+        issued = getattr(message, "issued_at")  # noqa: B009 - every push has one
+        last = self._issued.get((what, own))
+        if last is not None and issued <= last:
+            if issued == last:
+                return False
+            raise ValueError(f"issued {issued.isoformat()}, before the last {what} pushed: a replayed old push")
+        self._issued[(what, own)] = issued
+        if own:
+            self._own.add(what)
+        elif what in self._own:
+            return False
         if isinstance(message, PolicyPush):
             policy = Policy.model_validate(message.document)
             if policy.version != message.version:
@@ -102,3 +161,4 @@ class Downlinks:
         elif isinstance(message, ConfigPush):
             self.metrics_interval_s = message.metrics_interval_s
             self.config_version = message.version
+        return True

@@ -3,6 +3,16 @@
 paho runs its network loop in its own thread and reconnects by itself (`connect_async` +
 `loop_start`), so the agent keeps working while the broker is away. Callbacks here only hand
 events to the agent; they never block the network thread.
+
+Every status and metrics message is stamped with this run's connection number and a running
+`order`, and signed with the box's key (contract.messages.BoxReport says why central orders by
+these and not by the box's clock). The will is set again before each connection, so the death
+the broker publishes for a lost connection names exactly that connection.
+
+Two boxes with one identity (one bundle installed twice) take each other's session: each sees
+"session taken over" every few seconds. That is logged in words; when central names this box's
+life as the one to refuse (a signed IdentityConflict), the link stops connecting and says so, and
+the box goes on recording into its outbox.
 """
 
 from __future__ import annotations
@@ -18,14 +28,15 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from contract import topics
-from contract.messages import DeviceState, Status
+from contract import signing, topics
+from contract.messages import WILL_ORDER, BoxReport, DeviceState, Status
 from contract.mqtt import MqttSettings, new_client, no_delay
 
 log = logging.getLogger(__name__)
 
 _REPLAYED = Properties(PacketTypes.PUBLISH)  # built once: paho's Properties are slow to make
 _REPLAYED.UserProperty = [("replayed", "1")]
+SESSION_TAKEN_OVER = 142  # MQTT 5 reason code
 
 
 class Link:
@@ -36,23 +47,28 @@ class Link:
         settings: MqttSettings,
         site: str,
         device: str,
-        birth: Callable[[], Status],
+        key: bytes,
+        describe: Callable[[], Status],
         on_downlink: Callable[[str, bytes], None],
     ) -> None:
         self.site, self.device = site, device
         self._settings = settings
-        self._birth = birth
+        self._key = key
+        self._describe = describe
         self._on_downlink = on_downlink
         self.connected = threading.Event()
         self.acks: queue.SimpleQueue[tuple[int, bool]] = queue.SimpleQueue()  # (mid, accepted) per PUBACK
         self.wakeup = threading.Event()  # set on connect and on every ack: the publisher has work
         self.connections = 0  # successful connects so far (a replay marker for the publisher)
+        self.taken_over = 0  # times another client took this box's session
+        self.refused: str | None = None  # why this box stopped connecting, in words
+        self._order = 0
+        self._lock = threading.Lock()
         self._client: mqtt.Client | None = None
 
     def start(self) -> None:
         client = new_client(self._settings, client_id=f"agent-{self.site}-{self.device}")
-        death = self._birth().model_copy(update={"state": DeviceState.OFFLINE, "device_time": _now()})
-        client.will_set(self.topic("status"), death.model_dump_json(), qos=1, retain=True)
+        self._set_will(client, connection=1)
         client.max_inflight_messages_set(1000)
         client.on_connect = self._connected
         client.on_disconnect = self._disconnected
@@ -68,8 +84,7 @@ class Link:
         if client is None:
             return
         if graceful and self.connected.is_set():
-            death = self._birth().model_copy(update={"state": DeviceState.OFFLINE, "device_time": _now()})
-            client.publish(self.topic("status"), death.model_dump_json(), qos=1, retain=True).wait_for_publish(2)
+            client.publish(self.topic("status"), self._death(), qos=1, retain=True).wait_for_publish(2)
         client.disconnect()
         client.loop_stop()
         self._client = None
@@ -84,13 +99,41 @@ class Link:
         props = _REPLAYED if replayed else None
         return self._client.publish(topic, payload, qos=1, retain=retain, properties=props).mid
 
+    def report(self, message: BoxReport, *, retain: bool = False) -> int:
+        """Stamp a status or metrics message with this connection and the next order, sign, publish."""
+        return self.publish(self.topic(message.type), self._signed(message), retain=retain)  # type: ignore[attr-defined]
+
     def publish_birth(self) -> None:
-        self.publish(self.topic("status"), self._birth().model_dump_json(), retain=True)
+        self.report(self._describe(), retain=True)
 
     def publish_birth_if_connected(self) -> None:
         """Re-announce the box (its policy version changed, a device's health changed)."""
         if self.connected.is_set():
             self.publish_birth()
+
+    def refuse(self, reason: str) -> None:
+        """Stop connecting for good (central refused this box's life); the outbox keeps everything."""
+        if self.refused is None:
+            self.refused = reason
+            log.error("stopped connecting to the broker: %s", reason)
+        if self._client is not None:
+            self._client.disconnect()  # from the network thread too: paho's loop then ends
+
+    def _signed(self, message: BoxReport, order: int | None = None) -> bytes:
+        with self._lock:
+            self._order += 1
+            stamp = {"connection": self.connections, "order": self._order if order is None else order}
+        return signing.sign(self._key, message.model_copy(update=stamp))
+
+    def _death(self, connection: int | None = None) -> bytes:
+        death = self._describe().model_copy(update={"state": DeviceState.OFFLINE, "device_time": _now()})
+        if connection is None:
+            return self._signed(death, order=WILL_ORDER)
+        return signing.sign(self._key, death.model_copy(update={"connection": connection, "order": WILL_ORDER}))
+
+    def _set_will(self, client: mqtt.Client, connection: int) -> None:
+        """The death the broker publishes if connection number `connection` is lost."""
+        client.will_set(self.topic("status"), self._death(connection), qos=1, retain=True)
 
     # paho callbacks (network thread)
 
@@ -98,16 +141,31 @@ class Link:
         if rc.is_failure:
             log.warning("broker refused the connection", extra={"reason": str(rc)})
             return
+        if self.refused is not None:
+            client.disconnect()
+            return
         self.connections += 1
         no_delay(client)
         client.subscribe([(t, 1) for t in topics.agent_subscriptions(self.site, self.device)])
         self.publish_birth()
         self.connected.set()
         self.wakeup.set()
-        log.info("connected to the broker", extra={"host": self._settings.host, "port": self._settings.port})
+        log.info("connected to the broker",
+                 extra={"host": self._settings.host, "port": self._settings.port, "connection": self.connections})
 
-    def _disconnected(self, _c: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any = None) -> None:
+    def _disconnected(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any = None) -> None:
         self.connected.clear()
+        self._set_will(client, connection=self.connections + 1)
+        if self.refused is not None:
+            return
+        if getattr(rc, "value", None) == SESSION_TAKEN_OVER:
+            self.taken_over += 1
+            log.error(
+                "another client connected with this box's identity and took its session: is the same "
+                "bundle installed on two boxes? Give each box its own (checkpoint provision)",
+                extra={"client_id": f"agent-{self.site}-{self.device}", "times": self.taken_over},
+            )
+            return
         log.warning("disconnected from the broker", extra={"reason": str(rc)})
 
     def _published(self, _c: mqtt.Client, _u: Any, mid: int, rc: Any, _p: Any) -> None:

@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 from agent import direct_station
-from agent.app import Agent, Script
+from agent.app import Agent, AgentFailed, Script
 from agent.config import AgentSettings
 from checkpoint import logs, settings
 from drivers.base import Device
@@ -38,6 +38,13 @@ def main(config: Path | None, simulate: bool) -> None:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    try:
+        _run(agent_settings, simulate, stop)
+    except AgentFailed:
+        raise SystemExit(1) from None  # already logged, in words, by the part that failed
+
+
+def _run(agent_settings: AgentSettings, simulate: bool, stop: threading.Event) -> None:
     sim = agent_settings.simulation
     if not simulate:
         Agent(agent_settings, build_devices(agent_settings)).run(stop, agent_settings.drain_timeout_s)

@@ -45,5 +45,9 @@ def cpu_temperature_c(zone: Path = Path("/sys/class/thermal/thermal_zone0/temp")
         return None
 
 
-def disk_free_mb(path: Path) -> float:
-    return shutil.disk_usage(path).free / 1e6
+def disk_free_mb(path: Path) -> float | None:
+    """Free space where the outbox lives; None when that cannot be read (the directory is gone)."""
+    try:
+        return shutil.disk_usage(path).free / 1e6
+    except OSError:
+        return None

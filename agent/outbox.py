@@ -7,6 +7,16 @@ reads rows in sequence order with `pending` and deletes them with `remove_ranges
 has confirmed it stored them (agent.publisher explains why the broker's PUBACK is not enough).
 The boot counter is bumped once per `open` with `new_boot`.
 
+Life (`epoch`): a random id made together with the outbox and kept inside it. Sequence numbers
+and boots count within one life; an outbox that is lost (deleted, a new SD card) takes its life
+with it, and the next start begins a new one from sequence 1, which central tells apart from the
+old one instead of mistaking the new rows for the old ones. An outbox written before lives were
+kept, with rows still in it, goes on unnamed (epoch None) until it is empty at a start.
+
+The file is created 0600 whatever the umask (flagged verdicts hold identities), and it must stay
+the file that was opened: `append` refuses to record into an outbox that was deleted or replaced
+under the running agent (its rows would vanish with the process), raising `OutboxGone`.
+
 Capacity policy (tested): the outbox holds at most `capacity` rows. When it is full, appending a
 verdict evicts the oldest *pass* verdict not yet sent (counted in `evicted`, reported in metrics so
 central can explain the gap); flagged verdicts are never evicted, so an outbox full of flagged
@@ -16,6 +26,8 @@ verdicts keeps growing past its capacity and says so (`over_capacity`). A full d
 
 from __future__ import annotations
 
+import os
+import secrets
 import sqlite3
 import threading
 import time
@@ -34,6 +46,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_pass ON outbox (flagged, seq);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS life (epoch TEXT NOT NULL);
 """
 
 
@@ -43,6 +56,10 @@ class OutboxError(Exception):
 
 class OutboxFull(OutboxError):
     """The disk is full (or the file cannot grow): nothing was recorded."""
+
+
+class OutboxGone(OutboxError):
+    """The outbox file was deleted or replaced while the agent ran: nothing more can be recorded."""
 
 
 @dataclass(frozen=True)
@@ -59,7 +76,11 @@ class Row:
 def connect(path: Path, durable: bool = True) -> sqlite3.Connection:
     """A connection to the outbox file. `durable`: every commit is on disk when it returns (fsync);
     without, a power cut may undo the last commits (right for deletions: an undone one is sent again)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))  # SQLite gives -wal and -shm the same mode
+    for existing in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if existing.exists():
+            existing.chmod(0o600)  # one an earlier release made readable by all
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
@@ -77,15 +98,40 @@ class Outbox:
         self.durable = durable
         self._db: sqlite3.Connection | None = None
         self._lock = threading.RLock()
+        self._inode: tuple[int, int] | None = None
+        self.epoch: str | None = None
 
     def open(self, *, new_boot: bool = False) -> Outbox:
         """Open the file; with `new_boot` count one more start of the agent."""
         self._db = connect(self.path, self.durable)
         self._db.executescript(_SCHEMA)
-        if new_boot:
-            with self._tx() as db:
+        stat = os.stat(self.path)
+        self._inode = (stat.st_dev, stat.st_ino)
+        with self._tx() as db:
+            self.epoch = self._life(db)
+            if new_boot:
                 self._bump(db, "boot")
         return self
+
+    def _life(self, db: sqlite3.Connection) -> str | None:
+        row = db.execute("SELECT epoch FROM life").fetchone()
+        if row is not None:
+            return str(row[0]) or None
+        if self._depth(db) and self._counter(db, "seq"):
+            db.execute("INSERT INTO life (epoch) VALUES ('')")  # rows from before lives: unnamed
+            return None
+        epoch = secrets.token_hex(8)
+        db.execute("DELETE FROM counters")  # a new life counts from 1
+        db.execute("INSERT INTO life (epoch) VALUES (?)", (epoch,))
+        return epoch
+
+    def still_there(self) -> bool:
+        """Whether the path still names the file this outbox opened."""
+        try:
+            stat = os.stat(self.path)
+        except FileNotFoundError:
+            return False
+        return (stat.st_dev, stat.st_ino) == self._inode
 
     def close(self) -> None:
         if self._db is not None:
@@ -116,10 +162,14 @@ class Outbox:
         )
         return int(db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()[0])
 
+    @staticmethod
+    def _counter(db: sqlite3.Connection, name: str) -> int:
+        row = db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
+        return int(row[0]) if row else 0
+
     def counter(self, name: str) -> int:
         with self._lock:
-            row = self.db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
-        return int(row[0]) if row else 0
+            return self._counter(self.db, name)
 
     @property
     def boot(self) -> int:
@@ -138,7 +188,10 @@ class Outbox:
         return self.last_seq + 1
 
     def append(self, seq: int, verdict_id: str, flagged: bool, topic: str, payload: bytes) -> None:
-        """Commit one verdict built with `seq == next_seq()`; raise OutboxFull if the disk is full."""
+        """Commit one verdict built with `seq == next_seq()`; raise OutboxFull if the disk is full,
+        OutboxGone if the file is no longer there."""
+        if not self.still_there():
+            raise OutboxGone(f"{self.path} was deleted or replaced while the agent ran: nothing recorded")
         try:
             with self._tx() as db:
                 assigned = self._bump(db, "seq")
@@ -188,12 +241,12 @@ class Outbox:
         )
         return [Row(s, v, b, bool(f), t, bytes(p), c) for s, v, b, f, t, p, c in cur]
 
-    def remove_ranges(self, ranges: list[tuple[int, int]]) -> int:
-        """Delete the rows central has stored (inclusive ranges); returns how many were here."""
-        if not ranges:
+    def remove(self, seqs: list[int]) -> int:
+        """Delete the rows central has stored; returns how many were here."""
+        if not seqs:
             return 0
         with self._tx() as db:
-            cur = db.executemany("DELETE FROM outbox WHERE seq BETWEEN ? AND ?", ranges)
+            cur = db.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in seqs])
             return cur.rowcount
 
 

@@ -72,6 +72,7 @@ class Recorder:
                 self.station,
                 facts,
                 outcome,
+                epoch=self._outbox.epoch,
                 seq=self._outbox.next_seq(),
                 boot=self._outbox.boot,
                 policy_version=policy.version,

@@ -75,7 +75,7 @@ from agent.recorder import Lists, Recorder
 from agent.station import Station
 from agent.travellers import TravellerMix
 from agent.verdicts import Station as Identity
-from bench.harness import COLLECTOR, Figure, child_processes, percentile
+from bench.harness import CENTRAL_KEY, COLLECTOR, DOWNLINK_SEED, Figure, child_processes, percentile
 from central.store import Store
 from checkpoint.broker import Broker
 from contract.messages import CheckpointKind, CodeColour
@@ -505,7 +505,7 @@ class Central:
         for device in self.devices:
             self.store.register_device(device.name, "bench-site", "traffic", device.key)
         (self._proc,) = self._running.enter_context(
-            child_processes(COLLECTOR, [self.url, str(self.port), "central-1"], wait_s=30)
+            child_processes(COLLECTOR, [self.url, str(self.port), "central-1", DOWNLINK_SEED], wait_s=30)
         )
         return self
 
@@ -574,6 +574,7 @@ def _settings(workdir: Path, port: int, device: Device, **extra: Any) -> dict[st
         "kind": "traffic",
         "signing_key": {"hex": device.key},
         "pseudonym_key": {"hex": PSEUDONYM_KEY},
+        "central_key": {"hex": CENTRAL_KEY},
         "mqtt": {"host": "127.0.0.1", "port": port},
         "outbox": {"path": str(workdir / "outbox.sqlite")},
         "state_dir": str(workdir / "state"),

@@ -43,7 +43,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from sqlalchemy import create_engine, text
 
-from bench.harness import COLLECTOR, Figure, child_processes, percentile
+from bench.harness import COLLECTOR, DOWNLINK_SEED, Figure, child_processes, percentile
 from central.auth import Accounts, Role
 from central.config import CentralSettings
 from central.ingest import Collector
@@ -207,7 +207,8 @@ def raw_drain(broker: Broker, total: int) -> Drain:
 
 def collector_drain(broker: Broker, store: Store, total: int) -> Drain:
     settings = CentralSettings.model_validate(
-        {"mqtt": {"host": "127.0.0.1", "port": broker.port}, "ingest": {"client_id": "bench"}}
+        {"mqtt": {"host": "127.0.0.1", "port": broker.port}, "ingest": {"client_id": "bench"},
+         "downlink_key": DOWNLINK_SEED}
     )
     store.migrate()
     for site, device in DEVICES:
@@ -244,7 +245,7 @@ def replicas_drain(broker: Broker, store: Store, total: int, replicas: int) -> D
 def _replicas(broker: Broker, store: Store, count: int) -> Iterator[None]:
     """Collector processes (central's ingest holds the GIL, so replicas are processes, not threads)."""
     url = store.engine.url.render_as_string(hide_password=False)
-    argvs = [[url, str(broker.port), f"bench-replica-{n}"] for n in range(count)]
+    argvs = [[url, str(broker.port), f"bench-replica-{n}", DOWNLINK_SEED] for n in range(count)]
     with child_processes(COLLECTOR, *argvs, wait_s=60):
         yield
 

@@ -19,6 +19,8 @@ from contextlib import contextmanager
 
 from pydantic import BaseModel
 
+from contract import signing
+
 
 class Figure(BaseModel):
     bench: str  # the module, e.g. "idcard"
@@ -84,14 +86,18 @@ def idle_cpu_figure(bench: str, name: str, value: float, baseline: float, baseli
     )
 
 
-# central.ingest.Collector in a child process (argv: database URL, broker port, client id), as deployed
+# central.ingest.Collector in a child process (argv: database URL, broker port, client id, downlink key), as deployed
+DOWNLINK_SEED = "44" * 32  # central's downlink key in the benchmarks
+CENTRAL_KEY = signing.private_key(DOWNLINK_SEED).public_key().public_bytes_raw().hex()  # the boxes' `central_key`
+
 COLLECTOR = """
 import sys, threading
 from central.config import CentralSettings
 from central.ingest import Collector
 from central.store import Store
-url, port, client_id = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-settings = CentralSettings(database_url=url, mqtt={"host": "127.0.0.1", "port": port}, ingest={"client_id": client_id})
+url, port, client_id = sys.argv[1], int(sys.argv[2]), sys.argv[3]  # argv[4]: the downlink key
+settings = CentralSettings(database_url=url, mqtt={"host": "127.0.0.1", "port": port}, ingest={"client_id": client_id},
+                           downlink_key=sys.argv[4])
 stop = threading.Event()
 collector = Collector(settings, Store(url))
 thread = threading.Thread(target=collector.run, args=(stop,))

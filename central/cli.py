@@ -4,6 +4,7 @@
     checkpoint central --config central.yaml user add NAME --role operator
     checkpoint central --config central.yaml register-device box-1 --site s-1 --kind traffic --key-file k
     checkpoint central --config central.yaml purge                run the retention job once
+    checkpoint central keygen --out downlink.key                  central's downlink key (prints the public half)
 
 Light at import: the database and web modules load inside the commands.
 """
@@ -119,6 +120,23 @@ def register_device(
         raise _fail("--kind is traffic or community")
     _with_store(ctx, lambda store: store.register_device(device, site, kind, key))
     typer.echo(f"registered {device} at {site}")
+
+
+@app.command()
+def keygen(out: Annotated[Path, typer.Option(help="Where to write the key (mode 0600; never overwritten).")]) -> None:
+    """Make central's downlink key: it signs receipts and pushes. Prints the public half, which every
+    box needs as `central_key` in its agent.yaml (`checkpoint provision` does both for you)."""
+    import os
+
+    from contract import signing
+
+    if out.exists():
+        raise _fail(f"{out} exists: boxes trust the key in it; move it away first if you mean to replace it")
+    key = signing.new_downlink_key()
+    with os.fdopen(os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+        f.write(key.private_bytes_raw().hex() + "\n")
+    typer.echo(f"wrote {out}; set `downlink_key_file: {out}` in central.yaml and give every box this central_key:")
+    typer.echo(key.public_key().public_bytes_raw().hex())
 
 
 @app.command("revoke-device")

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import AnyHttpUrl, BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from checkpoint.settings import FileSettings
+from checkpoint.settings import ConfigError, FileSettings
+from contract import signing
 from contract.mqtt import MqttSettings
 
 
@@ -55,6 +57,7 @@ class WebhookSettings(BaseModel):
 
 class DeviceSettings(BaseModel):
     offline_after_s: float = Field(default=180, gt=0)  # no birth, metrics or verdict for this long: offline
+    clock_skew_s: float = Field(default=120, gt=0)  # a box's clock further off than this is flagged
 
 
 class CentralSettings(FileSettings):
@@ -66,6 +69,11 @@ class CentralSettings(FileSettings):
     # an uploaded watch-list of ID numbers into pseudonyms.
     pseudonym_key: SecretStr | None = None
     pseudonym_key_file: Path | None = None
+    # Central's downlink key (Ed25519, the 32-byte seed in hex), inline or in a file: it signs every
+    # receipt and push; the boxes hold its public half (`central_key` in agent.yaml) and obey
+    # nothing else. `checkpoint provision init` makes it.
+    downlink_key: SecretStr | None = None
+    downlink_key_file: Path | None = None
     mqtt: MqttSettings = MqttSettings()
     ingest: IngestSettings = IngestSettings()
     http: HttpSettings = HttpSettings()
@@ -86,7 +94,28 @@ class CentralSettings(FileSettings):
     def _one_key(self) -> CentralSettings:
         if self.pseudonym_key is not None and self.pseudonym_key_file is not None:
             raise ValueError("give at most one of `pseudonym_key` and `pseudonym_key_file`")
+        if self.downlink_key is not None and self.downlink_key_file is not None:
+            raise ValueError("give at most one of `downlink_key` and `downlink_key_file`")
         return self
+
+    def downlink_signer(self) -> Ed25519PrivateKey:
+        """The key that signs receipts and pushes; a ConfigError that says how to make one if none."""
+        if self.downlink_key is not None:
+            text = self.downlink_key.get_secret_value()
+        elif self.downlink_key_file is not None:
+            try:
+                text = self.downlink_key_file.read_text()
+            except OSError as exc:
+                raise ConfigError(f"downlink_key_file {self.downlink_key_file}: {exc.strerror}") from None
+        else:
+            raise ConfigError(
+                "central has no downlink key (`downlink_key_file` in central.yaml): it signs every receipt "
+                "and push. `checkpoint provision init` makes one; `checkpoint central keygen` too"
+            )
+        try:
+            return signing.private_key(text)
+        except ValueError:
+            raise ConfigError("the downlink key is not 32 bytes in hex") from None
 
     @property
     def zone(self) -> ZoneInfo:

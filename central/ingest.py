@@ -27,12 +27,12 @@ from paho.mqtt.properties import Properties
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from central.config import CentralSettings
-from central.store import Batch, DeviceKey, Store
+from central.store import Batch, Conflict, DeviceKey, Store
 from central.validate import Rejected, check
 from checkpoint import sdnotify
 from checkpoint.backoff import Backoff
-from contract import topics
-from contract.messages import Receipt
+from contract import signing, topics
+from contract.messages import IdentityConflict, Receipt
 from contract.mqtt import new_client, no_delay
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,7 @@ class Collector:
     def __init__(self, settings: CentralSettings, store: Store) -> None:
         self.settings = settings
         self.store = store
+        self._signer = settings.downlink_signer()
         self.subscribed = threading.Event()  # connected, and the broker confirmed the subscriptions
         self.handled = 0  # messages committed (as rows or dead letters) and acknowledged by this process
         self._inbox: queue.Queue[Received] = queue.Queue()
@@ -118,24 +119,38 @@ class Collector:
                 messages.append(self._inbox.get(timeout=max(0.0, deadline - time.monotonic())))
             except queue.Empty:
                 break
-        batch = self._commit(messages)
+        batch, conflicts = self._commit(messages)
         for m in messages:
             if m.qos > 0:
                 client.ack(m.mid, m.qos)
         self.handled += len(messages)
         self._send_receipts(client, batch)
+        self._refuse_twins(client, conflicts)
 
-    @staticmethod
-    def _send_receipts(client: mqtt.Client, batch: Batch) -> None:
-        """Tell each box which of its verdicts are now stored, so it may delete them."""
-        stored: dict[tuple[str, str], list[int]] = {}
+    def _send_receipts(self, client: mqtt.Client, batch: Batch) -> None:
+        """Tell each box which of its verdicts are now stored, so it may delete them (signed: a
+        receipt deletes, so only central may write one)."""
+        stored: dict[tuple[str, str, str], list[int]] = {}
         for row in batch.verdicts:
-            stored.setdefault((row["site"], row["device"]), []).append(row["seq"])
-        for (site, device), seqs in stored.items():
-            receipt = Receipt.of(device, seqs)
-            client.publish(topics.downlink(site, device, "receipt"), receipt.model_dump_json(), qos=1)
+            stored.setdefault((row["site"], row["device"], row["epoch"]), []).append(row["seq"])
+        for (site, device, epoch), seqs in stored.items():
+            receipt = Receipt.of(device, seqs, epoch or None)
+            client.publish(topics.downlink(site, device, "receipt"), signing.seal(self._signer, receipt), qos=1)
 
-    def _commit(self, messages: list[Received]) -> Batch:
+    def _refuse_twins(self, client: mqtt.Client, conflicts: list[Conflict]) -> None:
+        """Two boxes with one identity: tell the one seen second to stop (retained, so it hears it on
+        every connect until it is given its own identity)."""
+        for c in conflicts:
+            log.error(
+                "two boxes are using one identity (the same bundle installed twice?): the one seen second "
+                "is told to stop sending; give it its own identity with `checkpoint provision`",
+                extra={"site": c.site, "device": c.device, "kept_life": c.kept, "refused_life": c.refused},
+            )
+            message = IdentityConflict(device=c.device, refused=c.refused, kept=c.kept, issued_at=datetime.now(UTC))
+            client.publish(topics.downlink(c.site, c.device, "conflict"), signing.seal(self._signer, message),
+                           qos=1, retain=True)
+
+    def _commit(self, messages: list[Received]) -> tuple[Batch, list[Conflict]]:
         """Store the batch; the messages stay un-acknowledged until this returns.
 
         While the database is away (connection lost, a deadlock, a failover) the whole batch is
@@ -145,28 +160,27 @@ class Collector:
         """
         batch = self._rows(messages)
         try:
-            self._write(batch)
-            return batch
+            return batch, self._write(batch)
         except _Refused:
             log.exception("the database refused a row; storing this batch message by message")
         stored = Batch(collector=batch.collector)
+        conflicts: list[Conflict] = []
         for m in messages:
             single = self._rows([m])
             try:
-                self._write(single)
+                conflicts += self._write(single)
             except _Refused as exc:
                 dead = _dead(m, f"storage refused: {exc}", self.settings.ingest.max_payload_bytes)
                 single = Batch(collector=batch.collector, messages=1, dead=[dead])
                 self._write(single)
             stored.verdicts += single.verdicts
-        return stored
+        return stored, conflicts
 
-    def _write(self, batch: Batch) -> None:
+    def _write(self, batch: Batch) -> list[Conflict]:
         backoff = Backoff(first=0.5, cap=10)
         while True:
             try:
-                self.store.write_batch(batch)
-                return
+                return self.store.write_batch(batch)
             except (IntegrityError, DataError) as exc:
                 raise _Refused(str(exc.orig or exc).splitlines()[0][:500]) from exc
             except SQLAlchemyError:
@@ -182,12 +196,12 @@ class Collector:
                 accepted = check(m.topic, m.payload, self._keys_for(m.topic), max_bytes=limit, replayed=m.replayed)
             except Rejected as exc:
                 log.warning("dead letter", extra={"topic": m.topic[:200], "reason": str(exc)[:300]})
-                batch.dead.append(_dead(m, str(exc), limit))
+                batch.dead.append(_dead(m, str(exc), limit, exc.payload))
                 continue
             if accepted.kind == "verdict":
                 batch.verdicts.append(accepted.row)
             else:
-                batch.status[accepted.device] = {**batch.status.get(accepted.device, {}), **accepted.row}
+                batch.reports.append(accepted.row)
         return batch
 
     def _keys_for(self, topic: str) -> dict[str, DeviceKey]:
@@ -205,5 +219,6 @@ class _Refused(Exception):
     """The database will not take a row of the batch (its reason is the message)."""
 
 
-def _dead(m: Received, reason: str, limit: int) -> dict[str, Any]:
-    return dict(received_at=datetime.now(UTC), topic=m.topic[:256], reason=reason, payload=m.payload[:limit])
+def _dead(m: Received, reason: str, limit: int, payload: bytes | None = None) -> dict[str, Any]:
+    kept = m.payload if payload is None else payload
+    return dict(received_at=datetime.now(UTC), topic=m.topic[:256], reason=reason, payload=kept[:limit])

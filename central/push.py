@@ -3,7 +3,8 @@
 A push is published (QoS 1, retained, on the broadcast topic) by a short-lived MQTT client of
 its own, so that any replica's web server can do it without sharing the collector's connection;
 it counts as done once the broker acknowledged it. Then it is recorded, with who did it, in the
-push history and the audit log. A box that connects later still gets the newest push (retained),
+push history and the audit log. Every push is signed with central's downlink key: the boxes obey
+nothing else. A box that connects later still gets the newest push (retained),
 and keeps it across restarts (agent.downlinks).
 """
 
@@ -11,15 +12,18 @@ from __future__ import annotations
 
 import secrets
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine, select
 
 from central import audit
 from central.auth import User
 from central.schema import pushes
-from contract import topics
+from checkpoint.settings import ConfigError
+from contract import signing, topics
 from contract.messages import PolicyPush, RiskAreasPush, WatchlistPush
 from contract.mqtt import MqttSettings, new_client
 
@@ -56,12 +60,17 @@ def publish_retained(settings: MqttSettings, topic: str, payload: bytes, timeout
 
 
 class Pusher:
-    def __init__(self, engine: Engine, mqtt_settings: MqttSettings) -> None:
+    def __init__(self, engine: Engine, mqtt_settings: MqttSettings, signer: Callable[[], Ed25519PrivateKey]) -> None:
         self.engine = engine
         self.mqtt = mqtt_settings
+        self._signer = signer  # asked at push time: a central without a key still serves its pages
 
     def push(self, message: Push, user: User, address: str, entries: int, note: str = "") -> None:
-        publish_retained(self.mqtt, topics.broadcast(message.type), message.model_dump_json().encode())
+        try:
+            signer = self._signer()
+        except ConfigError as exc:
+            raise PushError(str(exc)) from None
+        publish_retained(self.mqtt, topics.broadcast(message.type), signing.seal(signer, message))
         with self.engine.begin() as conn:
             conn.execute(
                 pushes.insert().values(

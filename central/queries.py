@@ -18,7 +18,7 @@ from central.schema import (
     collectors,
     daily_figures,
     dead_letters,
-    device_seq,
+    device_lives,
     device_status,
     devices,
     verdicts,
@@ -126,14 +126,14 @@ def daily(engine: Engine, first: date, last: date, site: str | None = None) -> S
 def sites(engine: Engine) -> list[str]:
     with engine.connect() as conn:
         known = set(conn.scalars(select(devices.c.site).distinct()))
-        known |= set(conn.scalars(select(device_seq.c.site).distinct()))
+        known |= set(conn.scalars(select(device_lives.c.site).distinct()))
     return sorted(known)
 
 
 def totals(engine: Engine) -> dict[str, int]:
     """Stored verdicts, open cases, dead letters: cheap counts for the page header."""
     with engine.connect() as conn:
-        stored = conn.scalar(select(func.coalesce(func.sum(device_seq.c.stored), 0))) or 0
+        stored = conn.scalar(select(func.coalesce(func.sum(device_lives.c.stored), 0))) or 0
         open_cases = conn.scalar(select(func.count()).select_from(cases).where(cases.c.closed_at.is_(None))) or 0
         dead = conn.scalar(select(func.count()).select_from(dead_letters)) or 0
     return {"stored": int(stored), "open_cases": int(open_cases), "dead_letters": int(dead)}
@@ -142,61 +142,92 @@ def totals(engine: Engine) -> dict[str, int]:
 # devices
 
 
-def fleet(engine: Engine, offline_after: timedelta) -> list[dict[str, Any]]:
-    """Every registered box with its state, last contact, sequence gaps and outbox depth."""
+def fleet(
+    engine: Engine, offline_after: timedelta, clock_skew: timedelta = timedelta(minutes=2)
+) -> list[dict[str, Any]]:
+    """Every registered box with its state, last contact, sequence gaps, lost outboxes, clock and
+    outbox depth. `missing`: verdicts of its current life(s) central has not got yet (on their way,
+    or lost); `lost`: what earlier lives (outboxes that were lost) produced and never delivered."""
     query = (
         select(
             devices.c.device, devices.c.site, devices.c.kind, devices.c.revoked,
-            device_status.c.state, device_status.c.boot, device_status.c.last_seen, device_status.c.software,
-            device_status.c.policy_version, device_status.c.policy_rejected, device_status.c.health,
-            device_status.c.metrics, device_seq.c.max_seq, device_seq.c.stored, device_seq.c.last_verdict_at,
+            device_status.c.state, device_status.c.epoch, device_status.c.boot, device_status.c.last_seen,
+            device_status.c.software, device_status.c.policy_version, device_status.c.policy_rejected,
+            device_status.c.health, device_status.c.metrics, device_status.c.clock_offset_s,
+            device_status.c.conflict,
         )
-        .select_from(devices.outerjoin(device_status, device_status.c.device == devices.c.device)
-                     .outerjoin(device_seq, device_seq.c.device == devices.c.device))
+        .select_from(devices.outerjoin(device_status, device_status.c.device == devices.c.device))
         .order_by(devices.c.site, devices.c.device)
     )
     with engine.connect() as conn:
         rows = conn.execute(query).mappings().all()
+        lives: dict[str, list[Any]] = {}
+        for life in conn.execute(select(device_lives).order_by(device_lives.c.first_seen)).mappings():
+            lives.setdefault(life["device"], []).append(life)
     at = now()
     out = []
     for r in rows:
-        seen = [aware(t) for t in (r["last_seen"], r["last_verdict_at"]) if t is not None]
-        last = max(seen) if seen else None
+        mine = lives.get(r["device"], [])
+        live = [life for life in mine if life["ended_at"] is None]
+        verdict_times = [aware(life["last_verdict_at"]) for life in mine if life["last_verdict_at"] is not None]
+        seen = [aware(r["last_seen"])] if r["last_seen"] is not None else []
+        last = max(seen + verdict_times) if seen or verdict_times else None
         fresh = last is not None and at - last <= offline_after
         metrics = r["metrics"] or {}
+        offset = r["clock_offset_s"]
         out.append({
             **r,
             "last_contact": last,
+            "last_verdict_at": max(verdict_times) if verdict_times else None,
             "online": bool(fresh and r["state"] != "offline" and not r["revoked"]),
-            "missing": (r["max_seq"] or 0) - (r["stored"] or 0),
+            "max_seq": max((life["max_seq"] for life in live), default=0),
+            "stored": sum(life["stored"] for life in mine),
+            "missing": sum(life["max_seq"] - life["stored"] for life in live),
+            "lost": [
+                {"epoch": life["epoch"], "count": max(life["produced"], life["max_seq"]) - life["stored"],
+                 "ended_at": life["ended_at"], "refused": life["refused"]}
+                for life in mine
+                if life["ended_at"] is not None and max(life["produced"], life["max_seq"]) > life["stored"]
+            ],
+            "clock_off": offset is not None and abs(offset) > clock_skew.total_seconds(),
             "outbox_depth": metrics.get("outbox_depth"),
             "outbox_capacity": metrics.get("outbox_capacity"),
         })
     return out
 
 
-def gaps(engine: Engine, device: str, limit: int = 100) -> list[tuple[int, int]]:
-    """Missing sequence ranges [first, last] between the verdicts stored for a box.
+def gaps(engine: Engine, device: str, limit: int = 100, *, ended: bool = False) -> list[tuple[int, int]]:
+    """Missing sequence ranges [first, last] of a box's current lives (`ended`: of its lost ones,
+    up to the last sequence number each reported producing).
 
     The counters say whether anything is missing at all; only then are the box's verdicts walked.
     """
     with engine.connect() as conn:
-        counted = conn.execute(select(device_seq.c.max_seq, device_seq.c.stored)
-                               .where(device_seq.c.device == device)).first()
-    if counted is None or counted.max_seq <= counted.stored:
-        return []
-    ordered = select(
-        verdicts.c.seq.label("seq"),
-        func.lag(verdicts.c.seq).over(order_by=verdicts.c.seq).label("prev"),
-    ).where(verdicts.c.device == device).subquery()
-    query = (
-        select((ordered.c.prev + 1).label("first"), (ordered.c.seq - 1).label("last"))
-        .where(ordered.c.seq - ordered.c.prev > 1)
-        .order_by(literal_column("first"))
-        .limit(limit)
-    )
-    with engine.connect() as conn:
-        return [(int(a), int(b)) for a, b in conn.execute(query)]
+        lives = conn.execute(
+            select(device_lives.c.epoch, device_lives.c.max_seq, device_lives.c.stored, device_lives.c.produced)
+            .where(device_lives.c.device == device,
+                   device_lives.c.ended_at.is_not(None) if ended else device_lives.c.ended_at.is_(None))
+            .order_by(device_lives.c.first_seen)
+        ).all()
+        out: list[tuple[int, int]] = []
+        for life in lives:
+            top = max(life.max_seq, life.produced) if ended else life.max_seq
+            if top <= life.stored:
+                continue
+            ordered = select(
+                verdicts.c.seq.label("seq"),
+                func.lag(verdicts.c.seq, 1, 0).over(order_by=verdicts.c.seq).label("prev"),
+            ).where(verdicts.c.device == device, verdicts.c.epoch == life.epoch).subquery()
+            query = (
+                select((ordered.c.prev + 1).label("first"), (ordered.c.seq - 1).label("last"))
+                .where(ordered.c.seq - ordered.c.prev > 1)
+                .order_by(literal_column("first"))
+                .limit(limit)
+            )
+            out += [(int(a), int(b)) for a, b in conn.execute(query)]
+            if ended and life.produced > life.max_seq:
+                out.append((life.max_seq + 1, life.produced))
+    return out[:limit]
 
 
 def collector_replicas(engine: Engine) -> Sequence[Any]:

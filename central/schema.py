@@ -27,6 +27,7 @@ verdicts = Table(
     Column("id", String(36), primary_key=True),
     Column("site", String(32), nullable=False),
     Column("device", String(32), nullable=False),
+    Column("epoch", String(16), nullable=False, server_default=""),  # the box's life ("": from before lives)
     Column("seq", Integer, nullable=False),
     Column("boot", Integer, nullable=False),
     Column("device_time", DateTime(timezone=True), nullable=False),
@@ -51,7 +52,7 @@ verdicts = Table(
     Column("replayed", Boolean, nullable=False, default=False),
     Column("payload", JSON, nullable=False),  # the message as signed (identity only when flagged)
     Column("case_id", Integer),  # the case this verdict opened or joined
-    Index("verdicts_device_seq", "device", "seq"),
+    Index("verdicts_device_seq", "device", "epoch", "seq"),
     Index("verdicts_received", "received_at"),
     Index("verdicts_site_time", "site", "device_time"),
     Index("verdicts_pseudonym", "pseudonym"),
@@ -87,26 +88,40 @@ device_status = Table(
     Column("device", String(32), primary_key=True),
     Column("site", String(32), nullable=False),
     Column("state", String(8), nullable=False),
-    Column("boot", Integer, nullable=False),
+    Column("epoch", String(16)),  # the current life (central.lives); null before the first report
+    Column("boot", Integer, nullable=False),  # boot, connection, order_n: the newest report's rank
+    Column("connection", Integer, nullable=False, server_default="0"),
+    Column("order_n", Integer, nullable=False, server_default="0"),
     Column("last_seen", DateTime(timezone=True), nullable=False),
     Column("software", String(64)),
     Column("policy_version", String(64)),
     Column("policy_rejected", Text),
     Column("health", JSON),
     Column("metrics", JSON),
-    Column("device_time", DateTime(timezone=True)),  # of the newest status or metrics: older ones lose
+    Column("device_time", DateTime(timezone=True)),  # the box's clock in its newest report
+    Column("clock_offset_s", Float),  # the box's clock minus central's, when that report arrived
+    Column("conflict", JSON),  # two boxes with this identity: {"kept", "refused", "at"}
 )
 
-device_seq = Table(
-    "device_seq",
+device_lives = Table(
+    "device_lives",
     metadata,
     Column("device", String(32), primary_key=True),
+    Column("epoch", String(16), primary_key=True),
     Column("site", String(32), nullable=False),
-    Column("max_seq", Integer, nullable=False),
-    Column("stored", Integer, nullable=False),  # distinct verdicts stored; max_seq - stored = missing
-    Column("last_verdict_at", DateTime(timezone=True), nullable=False),
+    Column("max_seq", Integer, nullable=False, server_default="0"),
+    Column("stored", Integer, nullable=False, server_default="0"),  # distinct verdicts stored
+    Column("produced", Integer, nullable=False, server_default="0"),  # the highest last_seq the box reported
+    Column("last_verdict_at", DateTime(timezone=True)),
+    Column("boot", Integer, nullable=False, server_default="0"),  # rank of its newest report
+    Column("connection", Integer, nullable=False, server_default="0"),
+    Column("order_n", Integer, nullable=False, server_default="0"),
+    Column("first_seen", DateTime(timezone=True), nullable=False),
+    Column("ended_at", DateTime(timezone=True)),  # a newer life took over (the outbox was lost)
+    Column("refused", Boolean, nullable=False, server_default=text("false")),  # the second of two twins
 )
-"""Per-box sequence tracking, kept in the ingest transaction (retention does not change it)."""
+"""One row per life of a box, kept in the ingest transaction (retention does not change it):
+max(produced, max_seq) - stored is what the life produced and central never got."""
 
 daily_figures = Table(
     "daily_figures",

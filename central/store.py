@@ -5,13 +5,18 @@ acknowledges the batch's messages only after it returns. Verdicts are inserted w
 do nothing" on their id, so a verdict delivered twice is stored once, whichever replica gets it;
 what that insert reports as new (RETURNING) is what the counters count and what opens or joins
 cases, in the same transaction, so a redelivered verdict neither counts twice nor alerts twice.
+
+A box's statuses and metrics are applied in the same transaction, each judged by central.lives
+against what is stored (the device's status row is locked first, devices in name order, so two
+replicas never wait on each other in a circle); `write_batch` returns the identity conflicts it
+found, for the collector to tell the boxes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import tzinfo
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,8 +27,9 @@ from sqlalchemy import JSON, Connection, Engine, Text, bindparam, cast, create_e
 from sqlalchemy.dialects import postgresql, sqlite
 
 from central import cases, tally
-from central.schema import dead_letters, device_status, devices, verdicts
-from central.sql import encode_json, now
+from central.lives import Judgement, Life, Report, judge, refused_of
+from central.schema import dead_letters, device_lives, device_status, devices, verdicts
+from central.sql import aware, encode_json, now
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 OFFICE_ZONE = ZoneInfo("Asia/Shanghai")
@@ -57,12 +63,22 @@ class Batch:
 
     verdicts: list[dict[str, Any]] = field(default_factory=list)
     dead: list[dict[str, Any]] = field(default_factory=list)
-    status: dict[str, dict[str, Any]] = field(default_factory=dict)  # device -> latest columns
+    reports: list[dict[str, Any]] = field(default_factory=list)  # statuses and metrics, as they arrived
     collector: str = ""  # the replica's client id, counted in `collectors` with `messages`
     messages: int = 0
 
     def __len__(self) -> int:
-        return len(self.verdicts) + len(self.dead) + len(self.status)
+        return len(self.verdicts) + len(self.dead) + len(self.reports)
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """Two boxes use one identity: the life `refused` must stop, `kept` goes on."""
+
+    site: str
+    device: str
+    kept: str
+    refused: str
 
 
 @dataclass(frozen=True)
@@ -112,7 +128,7 @@ class Store:
 
     # ingest
 
-    def write_batch(self, batch: Batch) -> None:
+    def write_batch(self, batch: Batch) -> list[Conflict]:
         with self.engine.begin() as conn:
             if batch.verdicts:
                 at = now()  # arrival = this commit, also on a retry: the live feed reads by it
@@ -124,15 +140,43 @@ class Store:
                 cases.file_verdicts(conn, new, self.alert_urls)
             if batch.dead:
                 conn.execute(dead_letters.insert(), batch.dead)
-            for device in sorted(batch.status):
-                row = batch.status[device]
-                stmt = self._insert(device_status).values(**row)
-                update = {k: v for k, v in row.items() if k != "device"}  # only what the messages said
-                stored_at = device_status.c.device_time
-                newer = stored_at.is_(None) | (stored_at <= stmt.excluded.device_time)
-                conn.execute(stmt.on_conflict_do_update(index_elements=["device"], set_=update, where=newer))
+            conflicts = self._apply_reports(conn, batch.reports)
             if batch.collector:
                 tally.count_commit(conn, batch.collector, batch.messages)
+        return conflicts
+
+    def _apply_reports(self, conn: Connection, reports: list[dict[str, Any]]) -> list[Conflict]:
+        by_device: dict[str, list[dict[str, Any]]] = {}
+        for row in reports:
+            by_device.setdefault(row["device"], []).append(row)
+        conflicts = []
+        for device in sorted(by_device):
+            rows = by_device[device]
+            at = now()
+            conn.execute(self._insert(device_status).values(device=device, site=rows[0]["site"], state="offline",
+                                                            boot=0, last_seen=at).on_conflict_do_nothing())
+            locked = select(device_status).where(device_status.c.device == device)
+            if conn.dialect.name == "postgresql":
+                locked = locked.with_for_update()
+            status = dict(conn.execute(locked).mappings().one())
+            lives = {r["epoch"]: dict(r) for r in conn.execute(
+                select(device_lives).where(device_lives.c.device == device)).mappings()}
+            before = {epoch: dict(life) for epoch, life in lives.items()}
+            for row in rows:
+                conflict = _judge_one(status, lives, row, at)
+                if conflict is not None:
+                    conflicts.append(conflict)
+            conn.execute(device_status.update().where(device_status.c.device == device)
+                         .values({k: v for k, v in status.items() if k != "device"}))
+            for epoch in sorted(e for e, life in lives.items() if life != before.get(e)):
+                life = lives[epoch]
+                stmt = self._insert(device_lives).values(**life)
+                conn.execute(stmt.on_conflict_do_update(
+                    index_elements=["device", "epoch"],
+                    set_={k: v for k, v in life.items()
+                          if k not in ("device", "epoch", "max_seq", "stored", "last_verdict_at")},
+                ))
+        return conflicts
 
     def _insert_verdicts(self, conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
         """Insert what is not there yet; the ids that were new.
@@ -173,8 +217,9 @@ class Store:
             return conn.execute(query).mappings().all()
 
     def counts(self) -> dict[str, int]:
-        """Verdicts stored, (device, seq) pairs stored more than once, dead letters."""
-        pairs = select(verdicts.c.device, verdicts.c.seq).group_by(verdicts.c.device, verdicts.c.seq)
+        """Verdicts stored, (device, life, seq) stored more than once, dead letters."""
+        pairs = select(verdicts.c.device, verdicts.c.epoch, verdicts.c.seq).group_by(
+            verdicts.c.device, verdicts.c.epoch, verdicts.c.seq)
         repeated = pairs.having(func.count() > 1).subquery()
         with self.engine.connect() as conn:
             stored = conn.scalar(select(func.count()).select_from(verdicts)) or 0
@@ -190,3 +235,66 @@ class Store:
     def device_status(self) -> Sequence[Any]:
         with self.engine.connect() as conn:
             return conn.execute(select(device_status).order_by(device_status.c.device)).mappings().all()
+
+
+_STATUS_COLUMNS = {c.name for c in device_status.c} - {"device", "conflict"}
+
+
+def _judge_one(
+    status: dict[str, Any], lives: dict[str, dict[str, Any]], row: dict[str, Any], at: datetime
+) -> Conflict | None:
+    """Apply one report to the box's status and lives (in memory), as central.lives judges it."""
+    epoch = row["epoch"]
+    rank = (row["boot"], row["connection"], row["order_n"])
+    current = None
+    if status["epoch"] is not None:
+        current = lives.get(status["epoch"]) or _new_life(lives, status, aware(status["last_seen"]))
+    life = lives.get(epoch)
+    judgement = judge(
+        _life(current, status) if current is not None else None,
+        _life(life) if life is not None else None,
+        Report(epoch, rank, online=row["state"] != "offline"),
+    )
+    if life is None:
+        life = _new_life(lives, row, at)
+    life["produced"] = max(life["produced"], row["last_seq"])
+    conflict = None
+    if judgement is Judgement.STALE:
+        return None
+    if judgement is Judgement.NEW_LIFE and current is not None:
+        current["ended_at"] = at
+    if judgement is Judgement.TWIN:
+        assert current is not None
+        loser = lives[refused_of(_life(current, status), _life(life)).epoch]
+        winner = life if loser is current else current
+        loser.update(refused=True, ended_at=at)
+        winner["ended_at"] = None
+        conflict = Conflict(row["site"], row["device"], kept=winner["epoch"], refused=loser["epoch"])
+        status["conflict"] = dict(kept=winner["epoch"], refused=loser["epoch"], at=at.isoformat())
+        status["epoch"] = winner["epoch"]
+        if winner is not life:
+            return conflict  # the report came from the refused life
+    life.update(boot=rank[0], connection=rank[1], order_n=rank[2])
+    status.update({k: v for k, v in row.items() if k in _STATUS_COLUMNS})
+    status.update(epoch=epoch, last_seen=at,
+                  clock_offset_s=round((row["device_time"] - row["received_at"]).total_seconds(), 1))
+    return conflict
+
+
+def _new_life(lives: dict[str, dict[str, Any]], of: dict[str, Any], at: datetime) -> dict[str, Any]:
+    life = lives[of["epoch"]] = dict(device=of["device"], epoch=of["epoch"], site=of["site"], max_seq=0, stored=0,
+                                     produced=0, last_verdict_at=None, boot=0, connection=0, order_n=0,
+                                     first_seen=at, ended_at=None, refused=False)
+    return life
+
+
+def _life(row: dict[str, Any], status: dict[str, Any] | None = None) -> Life:
+    """A life as central.lives sees it; the current one ranks by the status row (always the newest)."""
+    ranked = status if status is not None else row
+    return Life(
+        epoch=row["epoch"],
+        rank=(ranked["boot"], ranked["connection"], ranked["order_n"]),
+        first_seen=aware(row["first_seen"]).timestamp(),
+        ended=row["ended_at"] is not None,
+        refused=bool(row["refused"]),
+    )

@@ -1,7 +1,8 @@
 """Counters kept inside the ingest transaction, from the verdicts stored for the first time.
 
-Per box: the highest sequence number seen and how many distinct verdicts are stored, so that
-`max_seq - stored` is what the box produced and central never got (a gap). Per checkpoint and
+Per box and life (central.lives): the highest sequence number seen and how many distinct
+verdicts are stored, so that `max_seq - stored` is what the box produced and central never got
+(a gap). Per checkpoint and
 day: the daily figures. Per collector replica: what it committed. All are "add to what is there"
 upserts, so two replicas writing at once both count, and rows are touched in key order so that
 two transactions never wait on each other in a circle.
@@ -16,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from central.schema import collectors, daily_figures, device_seq
+from central.schema import collectors, daily_figures, device_lives
 from central.sql import insert_for, larger, now
 from contract.messages import Reason
 
@@ -46,28 +47,29 @@ def local_day(at: datetime, zone: tzinfo) -> date:
 
 
 def count_new_verdicts(conn: Connection, rows: Iterable[Mapping[str, Any]], zone: tzinfo) -> None:
-    per_device: dict[str, tuple[str, int, int]] = {}
+    per_life: dict[tuple[str, str], tuple[str, int, int]] = {}
     per_day: dict[tuple[str, date], Counter[str]] = defaultdict(Counter)
     for row in rows:
-        site, top, n = per_device.get(row["device"], (row["site"], 0, 0))
-        per_device[row["device"]] = (site, max(top, row["seq"]), n + 1)
+        life = (row["device"], row["epoch"])
+        site, top, n = per_life.get(life, (row["site"], 0, 0))
+        per_life[life] = (site, max(top, row["seq"]), n + 1)
         per_day[(row["site"], local_day(row["device_time"], zone))].update(figures_of(row))
     insert = insert_for(conn)
     at = now()
-    if per_device:
-        stmt = insert(device_seq)
+    if per_life:
+        stmt = insert(device_lives)
         conn.execute(
             stmt.on_conflict_do_update(
-                index_elements=["device"],
+                index_elements=["device", "epoch"],
                 set_=dict(
                     site=stmt.excluded.site,
-                    max_seq=larger(stmt.excluded.max_seq, device_seq.c.max_seq),
-                    stored=device_seq.c.stored + stmt.excluded.stored,
+                    max_seq=larger(stmt.excluded.max_seq, device_lives.c.max_seq),
+                    stored=device_lives.c.stored + stmt.excluded.stored,
                     last_verdict_at=stmt.excluded.last_verdict_at,
                 ),
             ),
-            [dict(device=d, site=site, max_seq=top, stored=n, last_verdict_at=at)
-             for d, (site, top, n) in sorted(per_device.items())],
+            [dict(device=d, epoch=e, site=site, max_seq=top, stored=n, last_verdict_at=at, first_seen=at)
+             for (d, e), (site, top, n) in sorted(per_life.items())],
         )
     if per_day:
         stmt = insert(daily_figures)

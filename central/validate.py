@@ -1,13 +1,17 @@
 """Turning one received MQTT message into rows, or into a dead letter with the reason.
 
 Checks, in order: size, topic, JSON, the contract model, that the topic and the payload name the
-same box, that the box is registered and not revoked, and (for verdicts) the signature. Whatever
-fails goes to the dead-letter table with the first failing check as its reason.
+same box, that the box is registered and not revoked, the signature (verdicts, statuses and
+metrics alike), and for verdicts the privacy rules, which central enforces itself rather than
+trusting the box: a verdict that passed carries no identity, and a masked ID number is masked.
+Whatever fails goes to the dead-letter table with the first failing check as its reason (a
+privacy failure is stored without the identity it should not have carried).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,11 +23,18 @@ from central.sql import AsReceived, utc
 from central.store import DeviceKey
 from checkpoint.settings import describe
 from contract import signing, topics
-from contract.messages import UPLINK_MODELS, Metrics, Status, Verdict
+from contract.messages import UPLINK_MODELS, BoxReport, DeviceState, Metrics, Status, Verdict
+
+_MASKED = re.compile(r"[^*]{0,3}\*+[^*]{0,4}")  # contract.idnumber.mask: at most 3 + 4 characters shown
 
 
 class Rejected(Exception):
-    """The message cannot be stored; the text is the dead letter's reason."""
+    """The message cannot be stored; the text is the dead letter's reason. `payload`: what to keep
+    instead of the message as received (one that carried what it must not)."""
+
+    def __init__(self, reason: str, payload: bytes | None = None) -> None:
+        super().__init__(reason)
+        self.payload = payload
 
 
 @dataclass(frozen=True)
@@ -61,14 +72,31 @@ def check(
         raise Rejected(f"device {where.device!r} is revoked")
     if key.site != where.site:
         raise Rejected(f"device {where.device!r} is registered at site {key.site!r}")
+    if not signing.verify(key.key, obj):
+        raise Rejected("bad or missing signature")
     if isinstance(message, Verdict):
-        if not signing.verify(key.key, obj):
-            raise Rejected("bad or missing signature")
+        _check_privacy(message, obj)
         return Accepted("verdict", where.device, verdict_row(message, AsReceived(obj, text), replayed))
     if isinstance(message, Status):
         return Accepted("status", where.device, status_row(message))
     assert isinstance(message, Metrics)
     return Accepted("metrics", where.device, metrics_row(message))
+
+
+def _check_privacy(v: Verdict, obj: dict[str, Any]) -> None:
+    person = v.inputs.person
+    problem = None
+    if not v.flagged and person.identity is not None:
+        problem = "a verdict that passed carries a full identity (only flagged verdicts may)"
+    elif person.id_masked is not None and not _MASKED.fullmatch(person.id_masked):
+        problem = "`id_masked` is not masked (at most the first 3 and last 4 characters may show)"
+    if problem is None:
+        return
+    kept = json.loads(json.dumps(obj))
+    kept["inputs"]["person"].pop("identity", None)
+    kept["inputs"]["person"].pop("id_masked", None)
+    raise Rejected(f"privacy: {problem}; stored without the person's identity",
+                   json.dumps(kept, ensure_ascii=False).encode())
 
 
 def verdict_row(v: Verdict, obj: dict[str, Any], replayed: bool) -> dict[str, Any]:
@@ -80,6 +108,7 @@ def verdict_row(v: Verdict, obj: dict[str, Any], replayed: bool) -> dict[str, An
         id=str(v.id),
         site=v.site,
         device=v.device,
+        epoch=v.epoch or "",
         seq=v.seq,
         boot=v.boot,
         device_time=utc(v.device_time),
@@ -106,14 +135,25 @@ def verdict_row(v: Verdict, obj: dict[str, Any], replayed: bool) -> dict[str, An
     )
 
 
+def _report_row(r: BoxReport) -> dict[str, Any]:
+    """What every report tells about its box's life and where it ranks (central.lives)."""
+    return dict(
+        device=r.device,
+        site=r.site,
+        epoch=r.epoch or "",
+        boot=r.boot,
+        connection=r.connection,
+        order_n=r.order,
+        last_seq=r.last_seq,
+        device_time=utc(r.device_time),
+        received_at=datetime.now(UTC),
+    )
+
+
 def status_row(s: Status) -> dict[str, Any]:
     return dict(
-        device=s.device,
-        site=s.site,
+        _report_row(s),
         state=s.state.value,
-        boot=s.boot,
-        last_seen=datetime.now(UTC),
-        device_time=utc(s.device_time),
         software=s.software,
         policy_version=s.policy_version,
         policy_rejected=s.policy_rejected,
@@ -123,11 +163,7 @@ def status_row(s: Status) -> dict[str, Any]:
 
 def metrics_row(m: Metrics) -> dict[str, Any]:
     return dict(
-        device=m.device,
-        site=m.site,
-        state="online",
-        boot=m.boot,
-        last_seen=datetime.now(UTC),
-        device_time=utc(m.device_time),
-        metrics=m.model_dump(mode="json", exclude={"type", "v", "site", "device"}),
+        _report_row(m),
+        state=DeviceState.ONLINE.value,
+        metrics=m.model_dump(mode="json", exclude={"type", "v", "site", "device", "sig"}),
     )

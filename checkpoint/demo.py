@@ -32,6 +32,7 @@ from agent.outbox import Outbox
 from central.auth import Accounts, Role
 from central.store import Store
 from checkpoint.broker import Broker, free_port
+from contract import signing
 
 console = Console()
 DEMO_USER = "demo"
@@ -72,6 +73,8 @@ class Demo:
         self.broker = Broker(self.workdir / "broker")
         self.http_port = free_port()
         pseudonym_key = secrets.token_hex(32)
+        downlink_key = signing.new_downlink_key()
+        central_key = downlink_key.public_key().public_bytes_raw().hex()
         mqtt = {"host": "127.0.0.1", "port": self.broker.port}
         for n in range(1, self.agents + 1):
             kind = "traffic" if n % 2 else "community"
@@ -87,6 +90,7 @@ class Demo:
                     "kind": kind,
                     "signing_key": {"hex": box.signing_key},
                     "pseudonym_key": {"hex": pseudonym_key},
+                    "central_key": {"hex": central_key},
                     "mqtt": mqtt,
                     "outbox": {"path": str(box.outbox)},
                     "state_dir": str(box_dir / "state"),
@@ -106,6 +110,7 @@ class Demo:
             self.workdir / "central" / "central.yaml",
             {
                 "database_url": self.db_url,
+                "downlink_key": downlink_key.private_bytes_raw().hex(),
                 "mqtt": mqtt,
                 "http": {"host": "127.0.0.1", "port": self.http_port},
             },

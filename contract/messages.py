@@ -21,6 +21,11 @@ Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 Short = Annotated[str, StringConstraints(max_length=64)]
 Text = Annotated[str, StringConstraints(max_length=500)]
 Hex64 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+CentralSig = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{128}$")]
+"""Central's Ed25519 signature on a downlink (contract.signing)."""
+Epoch = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{16}$")]
+"""A box's life: a random id made together with its outbox. A box whose outbox is lost starts a
+new life (sequence numbers from 1 again), which central can tell from the old one's gap."""
 
 
 def _plausible_time(at: datetime) -> datetime:
@@ -180,8 +185,9 @@ class Verdict(Model):
     id: UUID
     site: Name
     device: Name
-    seq: int = Field(ge=1, le=2**31 - 1)  # per device, strictly increasing, survives restarts
-    boot: int = Field(ge=1, le=2**31 - 1)  # how many times the agent has started on this box
+    epoch: Epoch | None = None  # the box's life (None: a box from before lives were kept)
+    seq: int = Field(ge=1, le=2**31 - 1)  # per device and life, strictly increasing, survives restarts
+    boot: int = Field(ge=1, le=2**31 - 1)  # how many times the agent has started in this life
     device_time: Time
     clock_synced: bool = True
     kind: CheckpointKind
@@ -204,16 +210,42 @@ class DeviceState(StrEnum):
     OFFLINE = "offline"
 
 
-class Status(Model):
-    """Retained birth (online) and, as the MQTT will, death (offline) of an agent."""
+WILL_ORDER = 2**31 - 1
+"""The `order` of a death message: the last word of the connection it belongs to."""
 
-    type: Literal["status"] = "status"
+
+class BoxReport(Model):
+    """What a box says about itself, signed like its verdicts (HMAC with its key).
+
+    Central orders a box's reports by the box's own counters, never by its clock (which may be
+    wrong): `boot` (starts of the agent in this life), `connection` (MQTT connections in this run)
+    and `order` (reports sent in this run). A death (the MQTT will, set before each connection)
+    carries that connection's number and WILL_ORDER, so it ends exactly that connection: a birth
+    of a later connection always wins over it, whatever the clocks say.
+    """
+
     v: Literal[1] = CONTRACT_VERSION
     site: Name
     device: Name
-    state: DeviceState
+    epoch: Epoch | None = None
     boot: Count
+    connection: Count = 0
+    order: Count = 0
+    last_seq: Count = 0  # the outbox's last sequence number: what this life has produced so far
     device_time: Time
+    sig: Hex64 | None = None
+
+    @property
+    def rank(self) -> tuple[int, int, int]:
+        """Later reports of one life rank higher."""
+        return (self.boot, self.connection, self.order)
+
+
+class Status(BoxReport):
+    """Retained birth (online) and, as the MQTT will, death (offline) of an agent."""
+
+    type: Literal["status"] = "status"
+    state: DeviceState
     software: Short = ""
     config_version: Short = ""
     policy_version: Short = ""
@@ -221,15 +253,10 @@ class Status(Model):
     devices: dict[Short, Short] = {}  # device name -> health state
 
 
-class Metrics(Model):
+class Metrics(BoxReport):
     """Periodic figures from an agent."""
 
     type: Literal["metrics"] = "metrics"
-    v: Literal[1] = CONTRACT_VERSION
-    site: Name
-    device: Name
-    device_time: Time
-    boot: Count
     passages: Count
     verdicts: dict[Decision, Count] = {}
     outbox_depth: Count
@@ -247,6 +274,7 @@ class PolicyPush(Model):
     version: Short
     issued_at: Time
     document: dict[str, Any]
+    sig: CentralSig | None = None
 
 
 class WatchlistPush(Model):
@@ -257,6 +285,7 @@ class WatchlistPush(Model):
     version: Short
     issued_at: Time
     pseudonyms: Annotated[list[Hex64], Field(max_length=200_000)]
+    sig: CentralSig | None = None
 
 
 class ConfigPush(Model):
@@ -267,6 +296,7 @@ class ConfigPush(Model):
     version: Short
     issued_at: Time
     metrics_interval_s: float | None = Field(default=None, ge=5, le=3600)
+    sig: CentralSig | None = None
 
 
 class RiskAreasPush(Model):
@@ -280,6 +310,7 @@ class RiskAreasPush(Model):
     version: Short
     issued_at: Time
     regions: Annotated[list[RegionCode], Field(max_length=5000)]
+    sig: CentralSig | None = None
 
 
 class Receipt(Model):
@@ -287,26 +318,46 @@ class Receipt(Model):
 
     The broker's PUBACK is not durable (a broker killed with SIGKILL forgets what it had not yet
     saved), so a box deletes a verdict from its outbox only on this receipt, and sends again what
-    stays un-receipted. `seqs` are inclusive ranges [first, last].
+    stays un-receipted. `seqs` are inclusive ranges [first, last] of the life `epoch`; a box acts
+    only on a receipt central signed, and deletes only rows it sent that the receipt names.
     """
 
     type: Literal["receipt"] = "receipt"
     v: Literal[1] = CONTRACT_VERSION
     device: Name
+    epoch: Epoch | None = None
     seqs: Annotated[list[tuple[Count, Count]], Field(max_length=10_000)]
+    sig: CentralSig | None = None
 
     @classmethod
-    def of(cls, device: str, seqs: list[int]) -> Receipt:
+    def of(cls, device: str, seqs: list[int], epoch: str | None = None) -> Receipt:
         ranges: list[tuple[int, int]] = []
         for s in sorted(set(seqs)):
             if ranges and ranges[-1][1] == s - 1:
                 ranges[-1] = (ranges[-1][0], s)
             else:
                 ranges.append((s, s))
-        return cls(device=device, seqs=ranges)
+        return cls(device=device, epoch=epoch, seqs=ranges)
 
     def expand(self) -> list[int]:
         return [s for first, last in self.seqs for s in range(first, last + 1)]
+
+
+class IdentityConflict(Model):
+    """Downlink (retained, on one box's own topic): two boxes are using one identity.
+
+    Central saw two lives of `device` come online in turn (the same bundle installed on two
+    boxes): they take each other's MQTT session every few seconds. The life named `refused` (the
+    one that appeared second) stops connecting and says why; `kept` goes on. Both keep recording.
+    """
+
+    type: Literal["conflict"] = "conflict"
+    v: Literal[1] = CONTRACT_VERSION
+    device: Name
+    refused: Epoch
+    kept: Epoch | None = None
+    issued_at: Time
+    sig: CentralSig | None = None
 
 
 UPLINK_MODELS: dict[str, type[Model]] = {"verdict": Verdict, "status": Status, "metrics": Metrics}

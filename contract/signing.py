@@ -1,8 +1,15 @@
-"""Signatures on verdicts: HMAC-SHA256 with the device's key over the canonical payload.
+"""Signatures on every message that crosses the broker, both ways.
 
-The canonical payload is the message's JSON object without its `sig` field, serialised with sorted
-keys and no whitespace. Central verifies over the JSON it *received* (not a re-serialised model), so
-the two sides cannot disagree on how a float or a date is written.
+Uplinks (a box's verdicts, statuses and metrics) carry an HMAC-SHA256 with the box's own key,
+which central holds in its registry. Downlinks (receipts, pushed policy, lists, settings, identity
+conflicts) carry an Ed25519 signature with central's downlink key: every box holds only the
+public half, so a box cannot forge what another box would obey, and one broadcast message can be
+checked by thousands of boxes. The broker is not trusted with either: anyone who can publish on it
+could otherwise delete a box's unsent verdicts with a forged receipt.
+
+The signed bytes are the canonical payload: the message's JSON object without its `sig` field,
+with sorted keys and no whitespace. The receiver verifies over the JSON it *received* (not a
+re-serialised model), so the two sides cannot disagree on how a float or a date is written.
 """
 
 from __future__ import annotations
@@ -10,9 +17,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from typing import Any
+from typing import Any, TypeVar
 
-from contract.messages import Verdict
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from pydantic import BaseModel
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class BadSignature(ValueError):
+    """A downlink is unsigned, signed with another key, or altered; the message says which."""
 
 
 def canonical(obj: dict[str, Any]) -> bytes:
@@ -20,17 +35,65 @@ def canonical(obj: dict[str, Any]) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def _wire(obj: dict[str, Any], sig: str) -> bytes:
+    return json.dumps({**obj, "sig": sig}, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+# uplinks: HMAC with the box's key
+
+
 def signature(key: bytes, obj: dict[str, Any]) -> str:
     return hmac.new(key, canonical(obj), hashlib.sha256).hexdigest()
 
 
-def sign(key: bytes, verdict: Verdict) -> bytes:
-    """The verdict as it goes on the wire: JSON with its `sig`."""
-    obj = verdict.model_dump(mode="json", exclude={"sig"})
-    obj["sig"] = signature(key, obj)
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+def sign(key: bytes, message: BaseModel) -> bytes:
+    """An uplink message (verdict, status, metrics) as it goes on the wire: JSON with its `sig`."""
+    obj = message.model_dump(mode="json", exclude={"sig"})
+    return _wire(obj, signature(key, obj))
 
 
 def verify(key: bytes, obj: dict[str, Any]) -> bool:
     sig = obj.get("sig")
     return isinstance(sig, str) and hmac.compare_digest(sig, signature(key, obj))
+
+
+# downlinks: Ed25519 with central's key
+
+
+def new_downlink_key() -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.generate()
+
+
+def private_key(raw_hex: str) -> Ed25519PrivateKey:
+    """Central's downlink key from its 32-byte seed in hex (how it is kept in a file)."""
+    return Ed25519PrivateKey.from_private_bytes(bytes.fromhex(raw_hex.strip()))
+
+
+def public_key(raw_hex: str) -> Ed25519PublicKey:
+    """The public half, as boxes keep it: 32 bytes in hex."""
+    return Ed25519PublicKey.from_public_bytes(bytes.fromhex(raw_hex.strip()))
+
+
+def seal(key: Ed25519PrivateKey, message: BaseModel) -> bytes:
+    """A downlink as it goes on the wire: JSON with central's Ed25519 `sig`."""
+    obj = message.model_dump(mode="json", exclude={"sig"})
+    return _wire(obj, key.sign(canonical(obj)).hex())
+
+
+def opened(key: Ed25519PublicKey, payload: bytes, model: type[M]) -> M:
+    """The downlink `payload` as `model` if central signed it; raise BadSignature or ValidationError."""
+    try:
+        obj = json.loads(payload)
+    except (ValueError, RecursionError) as exc:
+        raise BadSignature(f"not JSON: {type(exc).__name__}") from None
+    if not isinstance(obj, dict):
+        raise BadSignature("not a JSON object")
+    sig = obj.get("sig")
+    if not isinstance(sig, str) or len(sig) != 128:
+        raise BadSignature("not signed by central (no signature)")
+    try:
+        key.verify(bytes.fromhex(sig), canonical(obj))
+    except (InvalidSignature, ValueError):
+        raise BadSignature("not signed by central (the signature does not match)") from None
+    return model.model_validate(obj)
+

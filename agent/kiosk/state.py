@@ -60,6 +60,7 @@ class VerdictView(BaseModel):
 
 class LinkView(BaseModel):
     online: bool
+    refused: str | None = None  # why the box stopped connecting (another box has its identity)
     outbox_depth: int
     outbox_capacity: int
     outbox_warning: bool

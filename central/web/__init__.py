@@ -31,7 +31,8 @@ def create_app(settings: CentralSettings, store: Store, ready: Callable[[], bool
     )
     accounts = Accounts(store.engine, settings.http.session_hours)
     app.state.accounts = accounts
-    app.state.services = Services(settings, store, accounts, Pusher(store.engine, settings.mqtt), ready)
+    pusher = Pusher(store.engine, settings.mqtt, settings.downlink_signer)
+    app.state.services = Services(settings, store, accounts, pusher, ready)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(api.router)
     app.include_router(feed.router)

@@ -156,7 +156,7 @@ def unmask_case(case_id: int, body: Unmask, request: Request, session: Operator,
 
 @router.get("/devices", tags=["devices"])
 def list_devices(_: Viewer, svc: Svc) -> list[dict[str, Any]]:
-    return queries.fleet(svc.store.engine, svc.offline_after)
+    return queries.fleet(svc.store.engine, svc.offline_after, svc.clock_skew)
 
 
 @router.get("/devices/{device}/gaps", tags=["devices"])

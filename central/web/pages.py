@@ -195,9 +195,10 @@ def case_unmask(
 
 @router.get("/devices")
 def devices_page(request: Request, session: Viewer, svc: Svc) -> HTMLResponse:
-    fleet = queries.fleet(svc.store.engine, svc.offline_after)
+    fleet = queries.fleet(svc.store.engine, svc.offline_after, svc.clock_skew)
     gaps = {d["device"]: queries.gaps(svc.store.engine, d["device"], 5) for d in fleet if d["missing"] > 0}
-    return render(request, "devices.html", session, svc, fleet=fleet, gaps=gaps,
+    lost = {d["device"]: queries.gaps(svc.store.engine, d["device"], 5, ended=True) for d in fleet if d["lost"]}
+    return render(request, "devices.html", session, svc, fleet=fleet, gaps=gaps, lost=lost,
                   replicas=queries.collector_replicas(svc.store.engine))
 
 

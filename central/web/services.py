@@ -26,6 +26,10 @@ class Services:
     def offline_after(self) -> timedelta:
         return timedelta(seconds=self.settings.devices.offline_after_s)
 
+    @property
+    def clock_skew(self) -> timedelta:
+        return timedelta(seconds=self.settings.devices.clock_skew_s)
+
     def today(self) -> date:
         return datetime.now(self.settings.zone).date()
 

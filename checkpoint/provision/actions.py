@@ -52,6 +52,7 @@ def init(deployment: Deployment, settings: DeploymentSettings) -> Outcome:
     deployment.save_settings(settings)
     ca = CertificateAuthority(deployment.ca_dir).ensure()
     _keep_hex(deployment.pseudonym_key, rotate=False)
+    _keep_hex(deployment.downlink_key, rotate=False)  # an Ed25519 seed is 32 random bytes too
     files = BrokerFiles(deployment, settings)
     files.write_conf()
     files.ensure_server_cert(ca)
@@ -99,7 +100,10 @@ def provision(
     signing_hex = _keep_hex(keep / "signing.key", rotate)
     ca = CertificateAuthority(deployment.ca_dir)
     files = BrokerFiles(deployment, settings)
-    secrets_ = bundle.BoxSecrets(signing_hex, deployment.pseudonym_key.read_text().strip(), ca.cert_path.read_bytes())
+    secrets_ = bundle.BoxSecrets(
+        signing_hex, deployment.pseudonym_key.read_text().strip(), deployment.central_public_key(),
+        ca.cert_path.read_bytes(),
+    )
     if login is Login.PASSWORD:
         ca.revoke(device)  # a box moving from certificate to password keeps no valid certificate
         password = _keep_secret(keep / "mqtt.password", rotate, lambda: secrets.token_urlsafe(24))
@@ -190,6 +194,7 @@ def _central_password(deployment: Deployment) -> str:
 def _write_central_config(deployment: Deployment, settings: DeploymentSettings, password: str, ca: Path) -> None:
     config = {
         "database_url": settings.central_database_url,
+        "downlink_key_file": str(deployment.downlink_key),
         "mqtt": {
             "host": settings.central_broker_host,
             "port": settings.broker.port,

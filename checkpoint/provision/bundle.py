@@ -26,6 +26,7 @@ from contract.messages import CheckpointKind
 class BoxSecrets:
     signing_key_hex: str
     pseudonym_key_hex: str
+    central_key_hex: str  # public: checks central's signature on everything the box receives
     ca_cert: bytes  # the deployment CA's certificate: the box checks the broker with it
     password: str | None = None
     client_cert: bytes | None = None
@@ -51,6 +52,7 @@ def agent_config(
         "kind": box.kind.value,
         "signing_key": {"file": str(install_dir / "signing.key")},
         "pseudonym_key": {"file": str(install_dir / "pseudonym.key")},
+        "central_key": {"file": str(install_dir / "central.pub")},
         "mqtt": mqtt,
         "outbox": {"path": str(data / "outbox.sqlite")},
         "state_dir": str(data / "state"),
@@ -74,6 +76,7 @@ def write(out: Path, device: str, box: BoxRecord, settings: DeploymentSettings, 
         "agent.yaml": yaml.safe_dump(config, sort_keys=False).encode(),
         "signing.key": (secrets.signing_key_hex + "\n").encode(),
         "pseudonym.key": (secrets.pseudonym_key_hex + "\n").encode(),
+        "central.pub": (secrets.central_key_hex + "\n").encode(),
         "ca.crt": secrets.ca_cert,
     }
     if secrets.client_cert is not None and secrets.client_key is not None:

@@ -5,7 +5,8 @@
     <deployment>/pseudonym.key      the deployment-wide key of the traveller pseudonyms
     <deployment>/ca/                the certificate authority (ca.key never leaves this directory)
     <deployment>/broker/            what Mosquitto reads: mosquitto.conf, passwd, acl, certificates, CRL
-    <deployment>/central/           central.yaml: central's settings with its own broker account
+    <deployment>/central/           central.yaml: central's settings with its own broker account, and
+                                    downlink.key, which signs what central sends the boxes
     <deployment>/boxes/<device>/    each box's kept secrets, so that a re-run gives the same bundle
     <deployment>/bundles/<device>/  what is installed on the box (and <device>.tar.gz)
 
@@ -23,6 +24,7 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from checkpoint.provision.files import PRIVATE, write_file
 from checkpoint.settings import ConfigError, describe, read_yaml
+from contract import signing
 from contract.messages import CheckpointKind, Name
 
 DEFAULT_DIR = Path("/etc/checkpoint/deployment")
@@ -94,6 +96,14 @@ class Deployment:
     @property
     def pseudonym_key(self) -> Path:
         return self.dir / "pseudonym.key"
+
+    @property
+    def downlink_key(self) -> Path:
+        """Central's Ed25519 seed (hex): it signs receipts and pushes; boxes get its public half."""
+        return self.dir / "central" / "downlink.key"
+
+    def central_public_key(self) -> str:
+        return signing.private_key(self.downlink_key.read_text()).public_key().public_bytes_raw().hex()
 
     @property
     def ca_dir(self) -> Path:

@@ -1,4 +1,5 @@
-"""What central pushes (retained, over a real broker) reaches the box, or is refused with the reason."""
+"""What central sends (over a real broker) reaches the box, or is refused with the reason: pushes must
+be signed by central and newer than the last one; receipts must be signed and name this box's life."""
 
 from __future__ import annotations
 
@@ -11,12 +12,16 @@ from pathlib import Path
 import pytest
 
 from agent.app import Agent
+from agent.commands import RecordPassage
 from agent.config import AgentSettings
+from agent.direct_station import facts_of
 from agent.policy import DEFAULT_POLICY, Policy
+from agent.travellers import TravellerMix
 from checkpoint.broker import Broker, free_port
-from contract import topics
-from contract.messages import PolicyPush, RiskAreasPush, Status, WatchlistPush
+from contract import signing, topics
+from contract.messages import PolicyPush, Receipt, RiskAreasPush, Status, WatchlistPush
 from tests import mqtt
+from tests.factories import CENTRAL_KEY, DOWNLINK_KEY
 
 POLICY = Policy.from_yaml(DEFAULT_POLICY)
 STATUS = topics.uplink("site-d", "box-d", "status")
@@ -28,6 +33,7 @@ def settings(tmp: Path, broker: Broker) -> AgentSettings:
         device="box-d",
         signing_key={"hex": "11" * 32},
         pseudonym_key={"hex": "22" * 32},
+        central_key={"hex": CENTRAL_KEY},
         mqtt={"host": broker.host, "port": broker.port},
         outbox={"path": str(tmp / "outbox.sqlite")},
         state_dir=str(tmp / "state"),
@@ -46,12 +52,13 @@ def running(tmp_path: Path, broker: Broker) -> Iterator[Agent]:
     thread.join(20)
 
 
-def push(broker: Broker, what: str, message: object, *, broadcast: bool = True) -> None:
+def push(broker: Broker, what: str, message: object, *, broadcast: bool = True, key: object = DOWNLINK_KEY) -> None:
+    """Publish as central would (signed with `key`; None: unsigned, as a stranger could)."""
     topic = topics.broadcast(what) if broadcast else topics.downlink("site-d", "box-d", what)
+    if hasattr(message, "model_dump_json"):
+        message = signing.seal(key, message) if key is not None else message.model_dump_json()  # type: ignore
     with mqtt.client(broker) as c:
-        mqtt.publish(
-            c, topic, message.model_dump_json() if hasattr(message, "model_dump_json") else message, retain=True
-        )
+        mqtt.publish(c, topic, message, retain=what != "receipt")  # type: ignore[arg-type]
 
 
 def policy_push(version: str, **changes: object) -> PolicyPush:
@@ -112,3 +119,47 @@ def test_garbage_on_a_downlink_topic_changes_nothing(running: Agent, broker: Bro
     mqtt.wait_until(lambda: running.downlinks.policy_rejected is not None, what="the refusal")
     assert running.downlinks.policy().version == POLICY.version
     assert running.downlinks.lists.watchlist == frozenset()
+
+
+def test_a_policy_not_signed_by_central_is_refused_and_reported(running: Agent, broker: Broker) -> None:
+    mqtt.wait_until(lambda: running.station is not None, what="the agent")
+    push(broker, "policy", policy_push("forged-1", fever_c=41.0), key=None)
+    mqtt.wait_until(lambda: running.downlinks.policy_rejected is not None, what="the refusal")
+    assert "not signed by central" in (running.downlinks.policy_rejected or "")
+    push(broker, "policy", policy_push("forged-2", fever_c=41.0), key=signing.new_downlink_key())
+    mqtt.wait_until(lambda: "does not match" in (running.downlinks.policy_rejected or ""), what="the refusal")
+    assert running.downlinks.policy().version == POLICY.version
+
+
+def test_a_replayed_older_push_is_refused(running: Agent, broker: Broker) -> None:
+    mqtt.wait_until(lambda: running.station is not None, what="the agent")
+    old, new = policy_push("county-1"), policy_push("county-2")
+    push(broker, "policy", new)
+    mqtt.wait_until(lambda: running.downlinks.policy().version == "county-2", what="the new policy")
+    push(broker, "policy", old)  # genuine, signed, but older: a stranger replaying it
+    mqtt.wait_until(lambda: "replayed" in (running.downlinks.policy_rejected or ""), what="the refusal")
+    assert running.downlinks.policy().version == "county-2"
+
+
+def test_forged_receipts_delete_nothing(running: Agent, broker: Broker) -> None:
+    """A receipt naming every sequence number, unsigned, signed by another key, or for another life."""
+    mqtt.wait_until(lambda: running.station is not None, what="the agent")
+    station = running.station
+    assert station is not None
+    mix = TravellerMix(7)
+    for _ in range(3):
+        station.submit(RecordPassage(facts=facts_of(mix.next(), station.recorder.policy())))
+    outbox = running._outbox
+    assert outbox is not None
+    mqtt.wait_until(lambda: outbox.last_seq == 3, what="three verdicts recorded")
+    everything = Receipt(device="box-d", epoch=outbox.epoch, seqs=[(1, 2**31 - 1)])
+    push(broker, "receipt", everything, broadcast=False, key=None)
+    push(broker, "receipt", everything, broadcast=False, key=signing.new_downlink_key())
+    other_life = everything.model_copy(update={"epoch": "f" * 16})
+    push(broker, "receipt", other_life, broadcast=False)
+    # central's own receipt for one row, handled after the forged ones (one queue): only that row goes
+    push(broker, "receipt", Receipt(device="box-d", epoch=outbox.epoch, seqs=[(1, 1)]), broadcast=False)
+    mqtt.wait_until(lambda: outbox.depth() < 3, what="the genuine receipt")
+    assert outbox.depth() == 2
+    push(broker, "receipt", everything, broadcast=False)
+    mqtt.wait_until(lambda: outbox.depth() == 0, what="the genuine receipt for the rest")

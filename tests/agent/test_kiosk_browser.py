@@ -25,6 +25,7 @@ from checkpoint.broker import Broker, free_port
 from contract import topics
 from contract.messages import CodeColour
 from tests import mqtt
+from tests.factories import CENTRAL_KEY
 
 pytestmark = pytest.mark.browser
 CHROMIUM = "/usr/bin/chromium"
@@ -62,7 +63,7 @@ class Box:
 def box(tmp_path: Path, broker: Broker) -> Iterator[Box]:
     settings = AgentSettings(
         site="site-k", device="box-k", kind="traffic",
-        signing_key={"hex": "11" * 32}, pseudonym_key={"hex": "22" * 32},
+        signing_key={"hex": "11" * 32}, pseudonym_key={"hex": "22" * 32}, central_key={"hex": CENTRAL_KEY},
         mqtt={"host": broker.host, "port": broker.port},
         outbox={"path": str(tmp_path / "outbox.sqlite")}, state_dir=str(tmp_path / "state"),
         kiosk={"port": free_port(), "venue_code": "https://venue.example/site-k"},

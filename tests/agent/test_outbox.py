@@ -1,9 +1,11 @@
+import os
 import sqlite3
+import stat
 from pathlib import Path
 
 import pytest
 
-from agent.outbox import Outbox, OutboxFull
+from agent.outbox import Outbox, OutboxFull, OutboxGone
 
 
 def add(outbox: Outbox, flagged: bool = False) -> int:
@@ -22,14 +24,14 @@ def test_sequence_and_boot_survive_restarts(tmp_path: Path) -> None:
         assert [r.seq for r in o.pending()] == [1, 2, 3]
 
 
-def test_rows_leave_only_by_receipt_ranges(tmp_path: Path) -> None:
+def test_rows_leave_only_when_removed_by_name(tmp_path: Path) -> None:
     with Outbox(tmp_path / "o.sqlite").open() as o:
         for _ in range(6):
             add(o)
-        assert o.remove_ranges([(1, 2), (4, 4)]) == 3
+        assert o.remove([1, 2, 4]) == 3
         assert [r.seq for r in o.pending()] == [3, 5, 6]
         assert [r.seq for r in o.rows([5, 1, 6])] == [5, 6]
-        assert o.remove_ranges([(1, 2)]) == 0  # a repeated receipt changes nothing
+        assert o.remove([1, 2]) == 0  # a repeated receipt changes nothing
 
 
 def test_a_stale_sequence_number_is_refused(tmp_path: Path) -> None:
@@ -67,3 +69,52 @@ def test_full_disk_raises_and_records_nothing(tmp_path: Path) -> None:
         last = o.last_seq
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT max(seq) FROM outbox").fetchone()[0] == last
+
+
+def test_a_lost_outbox_starts_a_new_life_from_sequence_one(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite"
+    with Outbox(path).open(new_boot=True) as o:
+        first = o.epoch
+        add(o), add(o)
+    with Outbox(path).open(new_boot=True) as o:
+        assert o.epoch == first and add(o) == 3  # the same life goes on across restarts
+    for leftover in tmp_path.iterdir():
+        leftover.unlink()  # the outbox is lost (deleted, a new SD card)
+    with Outbox(path).open(new_boot=True) as o:
+        assert o.epoch is not None and o.epoch != first
+        assert (o.boot, add(o)) == (1, 1)
+
+
+def test_an_outbox_from_before_lives_stays_unnamed_while_it_holds_rows(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite"
+    with Outbox(path).open() as o:
+        add(o), add(o)
+        o.db.execute("DROP TABLE life")  # as an earlier release wrote it
+    with Outbox(path).open() as o:
+        assert o.epoch is None and add(o) == 3  # its rows keep their numbers
+        o.remove([1, 2, 3])
+        o.db.execute("DROP TABLE life")
+    with Outbox(path).open() as o:  # empty: a named life starts
+        assert o.epoch is not None and add(o) == 1
+
+
+def test_the_outbox_is_private_whatever_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        with Outbox(tmp_path / "box" / "outbox.sqlite").open() as o:
+            add(o)
+            modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "box").iterdir()}
+    finally:
+        os.umask(old)
+    assert modes == {"outbox.sqlite": 0o600, "outbox.sqlite-wal": 0o600, "outbox.sqlite-shm": 0o600}
+    assert stat.S_IMODE((tmp_path / "box").stat().st_mode) == 0o700
+
+
+def test_nothing_is_recorded_into_an_outbox_deleted_under_the_agent(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite"
+    with Outbox(path).open() as o:
+        add(o)
+        for leftover in tmp_path.iterdir():
+            leftover.unlink()
+        with pytest.raises(OutboxGone, match="deleted or replaced"):
+            add(o)

@@ -37,7 +37,7 @@ from contract.messages import (
     TravelInput,
     Verdict,
 )
-from tests.factories import verdict
+from tests.factories import DOWNLINK_SEED, verdict
 
 KEY = b"k" * 32
 PSEUDONYM_KEY = bytes(range(32))
@@ -114,7 +114,8 @@ def rows(*vs: Verdict) -> Batch:
 def settings_for(broker: Broker | None, **changes: Any) -> CentralSettings:
     mqtt = {"host": broker.host, "port": broker.port} if broker else {"port": 1}
     ingest = {"batch_wait_ms": 10, **changes.pop("ingest", {})}
-    return CentralSettings(mqtt=mqtt, ingest=ingest, pseudonym_key=PSEUDONYM_KEY.hex(), **changes)
+    return CentralSettings(mqtt=mqtt, ingest=ingest, pseudonym_key=PSEUDONYM_KEY.hex(), downlink_key=DOWNLINK_SEED,
+                           **changes)
 
 
 def run_collector(settings: CentralSettings, store: Store) -> tuple[Collector, threading.Event, threading.Thread]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy.exc import DataError
@@ -11,13 +11,13 @@ from sqlalchemy.exc import DataError
 from central import queries
 from central.ingest import Collector
 from central.sql import aware
-from central.store import Batch
+from central.store import Batch, Conflict
 from checkpoint.broker import Broker
 from contract import signing, topics
-from contract.messages import Reason, Receipt
+from contract.messages import WILL_ORDER, Metrics, Reason, Receipt, Status
 from tests import mqtt
 from tests.central.conftest import KEY, flagged
-from tests.factories import verdict
+from tests.factories import metrics, status, verdict
 
 VERDICT_TOPIC = topics.uplink("site-a", "box-a", "verdict")
 STATUS_TOPIC = topics.uplink("site-a", "box-a", "status")
@@ -64,30 +64,45 @@ def test_bad_messages_are_dead_lettered_and_ingest_goes_on(
     assert reason in dead["reason"] and dead["topic"] == topic
 
 
-def _status(state: str, at: str, boot: int = 3) -> bytes:
-    return json.dumps({"site": "site-a", "device": "box-a", "state": state, "boot": boot, "device_time": at,
-                       "policy_version": "p-7", "devices": {"idcard": "ok"}}).encode()
+def test_statuses_are_ordered_by_the_box_counters_not_its_clock(broker: Broker, collector: Collector) -> None:
+    """The will is stamped when the box starts and its clock may be hours off: neither decides."""
+    start = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+    ahead = start + timedelta(hours=5)  # a box whose clock is five hours ahead
+    sent = 0
 
+    def send(topic: str, message: Status | Metrics) -> None:
+        nonlocal sent
+        mqtt.publish(c, topic, signing.sign(KEY, message))
+        sent += 1
+        mqtt.wait_until(lambda: collector.handled == sent, what=f"message {sent}")
 
-def test_status_and_metrics_update_the_device_and_an_older_message_never_wins(
-    broker: Broker, collector: Collector
-) -> None:
-    metrics = {"site": "site-a", "device": "box-a", "device_time": "2026-11-23T10:00:05Z", "boot": 3,
-               "passages": 12, "outbox_depth": 4, "outbox_capacity": 100}
     with mqtt.client(broker) as c:
-        mqtt.publish(c, STATUS_TOPIC, _status("online", "2026-11-23T10:00:00Z"))
-        mqtt.publish(c, METRICS_TOPIC, json.dumps(metrics))
-        mqtt.wait_until(lambda: collector.handled == 2, what="status and metrics")
-        mqtt.publish(c, STATUS_TOPIC, _status("offline", "2026-11-23T09:00:00Z"))  # delayed death of an old boot
-        mqtt.wait_until(lambda: collector.handled == 3, what="the stale death")
-    (row,) = collector.store.device_status()
-    assert (row["state"], row["boot"], row["policy_version"]) == ("online", 3, "p-7")
-    assert row["health"] == {"idcard": "ok"} and row["metrics"]["outbox_depth"] == 4
-    with mqtt.client(broker) as c:
-        mqtt.publish(c, STATUS_TOPIC, _status("offline", "2026-11-23T11:00:00Z"))  # the will, later
-        mqtt.wait_until(lambda: collector.handled == 4, what="the death")
+        send(STATUS_TOPIC, status(boot=3, connection=1, order=1, at=ahead, policy_version="p-7",
+                                  devices={"idcard": "ok"}))
+        send(METRICS_TOPIC, metrics(boot=3, connection=1, order=2, at=ahead, outbox_depth=4))
+        send(STATUS_TOPIC, status("offline", boot=2, connection=9, order=WILL_ORDER, at=ahead + timedelta(hours=1)))
+        (row,) = collector.store.device_status()
+        assert (row["state"], row["boot"], row["policy_version"]) == ("online", 3, "p-7")  # an old boot's death
+        assert row["health"] == {"idcard": "ok"} and row["metrics"]["outbox_depth"] == 4
+        send(STATUS_TOPIC, status("offline", boot=3, connection=1, order=WILL_ORDER, at=start))  # the will
+        (device,) = queries.fleet(collector.store.engine, offline_after=timedelta(minutes=3))
+        assert device["state"] == "offline" and not device["online"] and device["outbox_depth"] == 4
+        send(STATUS_TOPIC, status(boot=3, connection=2, order=3, at=start))  # clock corrected, back online
+        (device,) = queries.fleet(collector.store.engine, offline_after=timedelta(minutes=3))
+        assert device["state"] == "online" and device["online"]
+        send(METRICS_TOPIC, metrics(boot=3, connection=1, order=2, at=ahead))  # a late one of connection 1
     (device,) = queries.fleet(collector.store.engine, offline_after=timedelta(minutes=3))
-    assert device["state"] == "offline" and not device["online"] and device["outbox_depth"] == 4
+    assert device["state"] == "online" and device["clock_offset_s"] < -3600 and device["clock_off"]
+
+
+def test_an_unsigned_or_forged_status_is_a_dead_letter(broker: Broker, collector: Collector) -> None:
+    with mqtt.client(broker) as c:
+        mqtt.publish(c, STATUS_TOPIC, status("offline").model_dump_json())
+        mqtt.publish(c, STATUS_TOPIC, signing.sign(b"x" * 32, status("offline")))
+        mqtt.publish(c, METRICS_TOPIC, metrics().model_dump_json())
+        mqtt.wait_until(lambda: collector.handled == 3, what="three reports")
+    assert collector.store.device_status() == []
+    assert [d["reason"] for d in collector.store.dead_letters()] == ["bad or missing signature"] * 3
 
 
 def test_sequence_gaps_show_what_a_box_never_delivered(broker: Broker, collector: Collector) -> None:
@@ -129,10 +144,10 @@ def test_a_row_the_database_refuses_becomes_a_dead_letter_and_the_rest_is_stored
 ) -> None:
     real = collector.store.write_batch
 
-    def refusing(batch: Batch) -> None:
+    def refusing(batch: Batch) -> list[Conflict]:
         if any(r["seq"] == 13 for r in batch.verdicts):
             raise DataError("INSERT ...", {}, Exception("value too long for type character varying(16)"))
-        real(batch)
+        return real(batch)
 
     monkeypatch.setattr(collector.store, "write_batch", refusing)
     with mqtt.collect(broker, topics.downlink("site-a", "box-a", "receipt")) as receipts, mqtt.client(broker) as c:

@@ -23,7 +23,7 @@ from checkpoint.broker import Broker, free_port
 from contract import signing, topics
 from tests import mqtt
 from tests.central.conftest import KEY, db_url, run_collector, settings_for
-from tests.factories import verdict
+from tests.factories import DOWNLINK_SEED, verdict
 
 TOPIC = topics.uplink("site-a", "box-a", "verdict")
 
@@ -52,6 +52,7 @@ class CentralProcess:
         self.log = workdir / "central.log"
         self.config.write_text(yaml.safe_dump({
             "database_url": url,
+            "downlink_key": DOWNLINK_SEED,
             "mqtt": {"host": broker.host, "port": broker.port},
             "http": {"host": "127.0.0.1", "port": self.port},
             "ingest": {"client_id": "central-1", "batch_max": 100, "batch_wait_ms": 20},

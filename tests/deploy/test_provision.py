@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from agent.config import AgentSettings
+from central.config import CentralSettings
 from central.store import Store
 from checkpoint import device_names
 from checkpoint import settings as settings_file
@@ -32,7 +33,8 @@ def registered(deployment: Deployment) -> dict[str, tuple[str, bool]]:
 def test_a_password_box_gets_a_bundle_the_agent_accepts(deployment: Deployment) -> None:
     outcome = actions.provision(deployment, "box-1", "site-1", CheckpointKind.COMMUNITY, Login.PASSWORD)
     bundle = deployment.bundle_dir("box-1")
-    assert sorted(p.name for p in bundle.iterdir()) == ["agent.yaml", "ca.crt", "pseudonym.key", "signing.key"]
+    assert sorted(p.name for p in bundle.iterdir()) == [
+        "agent.yaml", "ca.crt", "central.pub", "pseudonym.key", "signing.key"]
     for path in [*bundle.iterdir(), outcome.bundle]:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path  # type: ignore[union-attr]
     with tarfile.open(outcome.bundle) as tar:  # type: ignore[arg-type]
@@ -42,6 +44,8 @@ def test_a_password_box_gets_a_bundle_the_agent_accepts(deployment: Deployment) 
     assert box.mqtt.username == "box-1" and box.mqtt.tls_ca is not None and box.mqtt.tls_ca.exists()
     assert box.mqtt.port == deployment.settings().broker.port
     assert len(box.signing_key.value()) == 32 and len(box.pseudonym_key.value()) == 32
+    central = settings_file.load(CentralSettings, deployment.central_config)  # signs what the box obeys
+    assert central.downlink_signer().public_key().public_bytes_raw() == box.central_key.value()
     assert registered(deployment) == {"box-1": (box.signing_key.value().hex(), False)}
     assert box.idcard is None  # a community checkpoint reads no ID cards
     assert box.thermo is not None and (box.thermo.port, box.thermo.protocol) == (device_names.THERMO, "gy-mcu")

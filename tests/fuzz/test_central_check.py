@@ -65,7 +65,8 @@ status_objects = st.fixed_dictionaries(
 @settings(max_examples=100, deadline=None)
 @given(status_objects)
 def test_status_messages_are_stored_exactly_when_valid_and_registered(obj: dict) -> None:
-    result = outcome(topics.uplink("site-a", obj["device"], "status"), json.dumps(obj).encode())
+    signed = {**obj, "sig": signing.signature(KEY, obj)}  # signed by box-a's key, like every report
+    result = outcome(topics.uplink("site-a", obj["device"], "status"), json.dumps(signed).encode())
     valid = (
         obj["state"] != "asleep"
         and 0 <= obj["boot"] < 2**31
