@@ -32,14 +32,14 @@ from agent.kiosk.hub import StateHub
 from agent.kiosk.state import KioskState, LinkView
 from agent.link import Link
 from agent.metrics import AgentMetrics, cpu_temperature_c, disk_free_mb
-from agent.outbox import Outbox, OutboxGone
+from agent.outbox import LifeRecord, Outbox, OutboxGone
 from agent.passage import PassageMachine
 from agent.publisher import Publisher
 from agent.recorder import Recorder
 from agent.station import Station, StationFull
 from agent.verdicts import Station as Identity
 from checkpoint import __version__, sdnotify
-from contract.messages import DeviceState, IdentityConflict, Metrics, Status, Verdict
+from contract.messages import DeviceState, IdentityConflict, LostLife, Metrics, Status, Verdict
 from drivers.base import Device
 from drivers.camera.device import Camera
 
@@ -62,6 +62,7 @@ class Agent:
         self.station: Station | None = None
         self.kiosk_port: int | None = None
         self._outbox: Outbox | None = None
+        self._lives = LifeRecord(settings.state_dir / "life.json")
         self._link: Link | None = None
         self._failed: str | None = None
         self._stop = threading.Event()
@@ -83,6 +84,7 @@ class Agent:
             policy_version=self.downlinks.policy().version,
             policy_rejected=self.downlinks.policy_rejected,
             devices=dict(self.station.devices) if self.station else {},
+            lost_lives=[LostLife.model_validate(life) for life in self._lives.lost],
         )
 
     def _metrics_message(self, outbox: Outbox) -> Metrics:
@@ -108,6 +110,13 @@ class Agent:
     def run(self, stop: threading.Event, drain_timeout_s: float = 10.0) -> None:
         s = self.settings
         outbox = self._outbox = Outbox(s.outbox.path, s.outbox.capacity).open(new_boot=True)
+        gone = self._lives.start(outbox.epoch, outbox.last_seq)
+        if gone is not None:
+            log.error(
+                "this box's outbox was lost since it last ran: a new life starts, numbering from 1; what the "
+                "lost one had not delivered is gone (central's devices page shows which sequence numbers)",
+                extra={"lost_life": gone["epoch"], "lost_up_to_seq": gone["last_seq"], "life": outbox.epoch},
+            )
         link = self._link = Link(s.mqtt, s.site, s.device, s.signing_key.value(), self.status, self.downlinks.receive)
         publisher = Publisher(s.outbox.path, link, epoch=outbox.epoch)
         gate = Gate(s.gate) if s.gate else None
@@ -160,6 +169,8 @@ class Agent:
             server.should_exit = True
             if gate is not None:
                 gate.close()
+            if outbox.still_there():
+                self._lives.update(outbox.epoch, outbox.last_seq)
             log.info("agent stopped", extra={"left_in_outbox": outbox.depth(), "last_seq": outbox.last_seq})
             outbox.close()
         if self._failed is not None:
@@ -277,6 +288,7 @@ class Agent:
                     "starts a new outbox, and central reports what the old one had not delivered"
                 )
             sdnotify.watchdog()
+            self._lives.update(outbox.epoch, outbox.last_seq)
             self.metrics.outbox_depth.set(outbox.depth())
             self.metrics.connected.set(1 if link.connected.is_set() else 0)
             interval = self.downlinks.metrics_interval_s or self.settings.metrics_interval_s

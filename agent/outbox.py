@@ -26,6 +26,7 @@ verdicts keeps growing past its capacity and says so (`over_capacity`). A full d
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import sqlite3
@@ -248,6 +249,41 @@ class Outbox:
         with self._tx() as db:
             cur = db.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in seqs])
             return cur.rowcount
+
+
+class LifeRecord:
+    """What a box remembers of its lives outside the outbox (in its state directory), so that when
+    the outbox is lost the next life can still tell central how far the lost one had got.
+
+    Written at every tick and at stop, so it lags the outbox by at most a second. A record naming
+    another life than the outbox's means that life's outbox is gone: it is kept in `lost` (the last
+    five) and reported in every birth of the new life.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lost: list[dict[str, object]] = []
+
+    def start(self, epoch: str | None, last_seq: int) -> dict[str, object] | None:
+        """Read the record at start; return the life whose outbox was lost since the last run, if any."""
+        try:
+            data = json.loads(self.path.read_text())
+            old_epoch, old_last, self.lost = data["epoch"], int(data["last_seq"]), list(data.get("lost", []))[-5:]
+        except (OSError, ValueError, KeyError, TypeError):  # none yet, or unreadable: nothing to tell
+            self.update(epoch, last_seq)
+            return None
+        gone = None
+        if old_epoch != epoch:
+            gone = {"epoch": old_epoch, "last_seq": old_last}
+            self.lost = [*self.lost, gone][-5:]
+        self.update(epoch, last_seq)
+        return gone
+
+    def update(self, epoch: str | None, last_seq: int) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(json.dumps({"epoch": epoch, "last_seq": last_seq, "lost": self.lost}))
+        tmp.replace(self.path)
 
 
 class _Transaction:

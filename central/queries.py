@@ -183,11 +183,12 @@ def fleet(
             "max_seq": max((life["max_seq"] for life in live), default=0),
             "stored": sum(life["stored"] for life in mine),
             "missing": sum(life["max_seq"] - life["stored"] for life in live),
-            "lost": [
+            "lost": [  # a refused twin's undelivered verdicts are not lost: they wait in its outbox
                 {"epoch": life["epoch"], "count": max(life["produced"], life["max_seq"]) - life["stored"],
-                 "ended_at": life["ended_at"], "refused": life["refused"]}
+                 "ended_at": life["ended_at"]}
                 for life in mine
-                if life["ended_at"] is not None and max(life["produced"], life["max_seq"]) > life["stored"]
+                if life["ended_at"] is not None and not life["refused"]
+                and max(life["produced"], life["max_seq"]) > life["stored"]
             ],
             "clock_off": offset is not None and abs(offset) > clock_skew.total_seconds(),
             "outbox_depth": metrics.get("outbox_depth"),
@@ -205,7 +206,7 @@ def gaps(engine: Engine, device: str, limit: int = 100, *, ended: bool = False) 
     with engine.connect() as conn:
         lives = conn.execute(
             select(device_lives.c.epoch, device_lives.c.max_seq, device_lives.c.stored, device_lives.c.produced)
-            .where(device_lives.c.device == device,
+            .where(device_lives.c.device == device, device_lives.c.refused.is_(False),
                    device_lives.c.ended_at.is_not(None) if ended else device_lives.c.ended_at.is_(None))
             .order_by(device_lives.c.first_seen)
         ).all()

@@ -261,6 +261,11 @@ def _judge_one(
     conflict = None
     if judgement is Judgement.STALE:
         return None
+    for lost, last_seq in row.get("lost_lives", []):  # lives whose outbox the box lost, as it remembers them
+        if lost != epoch:
+            gone = lives.get(lost) or _new_life(lives, {**row, "epoch": lost}, at)
+            gone["produced"] = max(gone["produced"], last_seq)
+            gone["ended_at"] = gone["ended_at"] or at
     if judgement is Judgement.NEW_LIFE and current is not None:
         current["ended_at"] = at
     if judgement is Judgement.TWIN:

@@ -158,6 +158,7 @@ def status_row(s: Status) -> dict[str, Any]:
         policy_version=s.policy_version,
         policy_rejected=s.policy_rejected,
         health=dict(s.devices),
+        lost_lives=[(life.epoch or "", life.last_seq) for life in s.lost_lives],
     )
 
 

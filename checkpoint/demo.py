@@ -138,9 +138,14 @@ class Demo:
     def kill_central(self) -> None:
         _kill(self.central)
 
-    def start_box(self, box: Box) -> None:
-        log = self.workdir / "logs" / f"{box.device}.log"
+    def start_box(self, box: Box, log: Path | None = None) -> None:
+        log = log or self.workdir / "logs" / f"{box.device}.log"
         box.proc = _spawn(["agent", "--config", str(box.config), "--simulate"], log)
+
+    def stop_box(self, box: Box, timeout: float = 30.0) -> None:
+        """SIGTERM: the box stops in order, draining its outbox for up to its drain_timeout_s."""
+        _terminate(box.proc)
+        _wait(box.proc, timeout)
 
     def kill_box(self, box: Box) -> None:
         _kill(box.proc)

@@ -241,11 +241,19 @@ class BoxReport(Model):
         return (self.boot, self.connection, self.order)
 
 
+class LostLife(Model):
+    """An earlier life of the box whose outbox was lost, and the last sequence number it had made."""
+
+    epoch: Epoch | None
+    last_seq: Count
+
+
 class Status(BoxReport):
     """Retained birth (online) and, as the MQTT will, death (offline) of an agent."""
 
     type: Literal["status"] = "status"
     state: DeviceState
+    lost_lives: Annotated[list[LostLife], Field(max_length=5)] = []  # kept beside the outbox, told at birth
     software: Short = ""
     config_version: Short = ""
     policy_version: Short = ""

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.outbox import Outbox, OutboxFull, OutboxGone
+from agent.outbox import LifeRecord, Outbox, OutboxFull, OutboxGone
 
 
 def add(outbox: Outbox, flagged: bool = False) -> int:
@@ -118,3 +118,18 @@ def test_nothing_is_recorded_into_an_outbox_deleted_under_the_agent(tmp_path: Pa
             leftover.unlink()
         with pytest.raises(OutboxGone, match="deleted or replaced"):
             add(o)
+
+
+def test_the_life_record_remembers_how_far_a_lost_outbox_had_got(tmp_path: Path) -> None:
+    record = tmp_path / "state" / "life.json"
+    assert LifeRecord(record).start("a" * 16, 0) is None  # a new box
+    first = LifeRecord(record)
+    assert first.start("a" * 16, 0) is None
+    first.update("a" * 16, 42)
+    again = LifeRecord(record)
+    assert again.start("b" * 16, 0) == {"epoch": "a" * 16, "last_seq": 42}  # the outbox was replaced
+    assert again.lost == [{"epoch": "a" * 16, "last_seq": 42}]
+    later = LifeRecord(record)
+    assert later.start("b" * 16, 3) is None and later.lost == again.lost  # still told at every birth
+    record.write_text("not json")
+    assert LifeRecord(record).start("b" * 16, 3) is None  # unreadable: nothing to tell, and rewritten

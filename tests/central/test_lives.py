@@ -13,7 +13,7 @@ from central.ingest import Collector
 from central.lives import Judgement, Life, Report, judge
 from checkpoint.broker import Broker
 from contract import signing, topics
-from contract.messages import WILL_ORDER, Decision, IdentityConflict
+from contract.messages import WILL_ORDER, Decision, IdentityConflict, LostLife
 from tests import mqtt
 from tests.central.conftest import KEY, flagged
 from tests.factories import DOWNLINK_KEY, status, verdict
@@ -72,6 +72,12 @@ def test_a_lost_outbox_shows_what_it_never_delivered(broker: Broker, collector: 
     assert [(life["epoch"], life["count"]) for life in box["lost"]] == [(A, 4)]
     assert queries.gaps(collector.store.engine, "box-a", ended=True) == [(4, 4), (6, 8)]
     assert collector.store.counts()["duplicates"] == 0  # seq 1 and 2 of the new life are new verdicts
+    with mqtt.client(broker) as c:  # the box remembered (beside its outbox) that life A had got to 10
+        _send(c, collector, STATUS, signing.sign(KEY, status(epoch=B, order=5, lost_lives=[
+            LostLife(epoch=A, last_seq=10)])), sent)
+    (box,) = queries.fleet(collector.store.engine, offline_after=timedelta(minutes=3))
+    assert [(life["epoch"], life["count"]) for life in box["lost"]] == [(A, 6)]
+    assert queries.gaps(collector.store.engine, "box-a", ended=True) == [(4, 4), (6, 10)]
 
 
 def test_two_boxes_with_one_identity_are_detected_and_the_second_refused(broker: Broker, collector: Collector) -> None:

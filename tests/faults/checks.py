@@ -10,7 +10,7 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from central.cases import opens_case
-from central.schema import cases, verdicts
+from central.schema import cases, device_lives, verdicts
 from central.store import Store
 from checkpoint.demo import Demo
 
@@ -29,30 +29,38 @@ def not_recorded(log: Path) -> int:
     return log.read_text(errors="replace").count('"verdict not recorded"')
 
 
-def tally(demo: Demo, faults: list[str], title: str) -> dict[str, int]:
-    """Produced, shown, stored, lost, duplicated, sequence gaps; printed as a table."""
+def tally(demo: Demo, faults: list[str], title: str, extra_logs: tuple[Path, ...] = ()) -> dict[str, int]:
+    """Produced, shown, stored, lost, duplicated, sequence gaps; printed as a table.
+
+    Counted per life of a box (a box whose outbox was lost numbers from 1 again): duplicates are
+    (device, life, seq) stored twice, gaps are missing numbers of the lives still current, and
+    `lost (reported)` is what central's devices page says the ended lives never delivered.
+    """
     store = Store(demo.db_url)
     with store.engine.connect() as conn:
         rows = conn.execute(select(verdicts)).mappings().all()
         case_count = conn.scalar(select(func.count()).select_from(cases)) or 0
+        ended = {(life.device, life.epoch): 0 if life.refused else max(life.produced, life.max_seq) - life.stored
+                 for life in conn.execute(select(device_lives).where(device_lives.c.ended_at.is_not(None)))}
     store.dispose()
     flagged = [r for r in rows if opens_case(r)]  # nothing is closed during a fault run:
     expected_cases = len({r["pseudonym"] for r in flagged if r["pseudonym"]}) + sum(not r["pseudonym"] for r in flagged)
     stored_ids = {r["id"] for r in rows}
-    logs = [demo.workdir / "logs" / f"{b.device}.log" for b in demo.boxes]
+    logs = [demo.workdir / "logs" / f"{b.device}.log" for b in demo.boxes] + list(extra_logs)
     shown = set().union(*map(shown_ids, logs))
-    seqs: dict[str, set[int]] = {}
+    seqs: dict[tuple[str, str], set[int]] = {}
     for r in rows:
-        seqs.setdefault(r["device"], set()).add(r["seq"])
-    gaps = sum(len(set(range(1, max(s) + 1)) - s) for s in seqs.values())
+        seqs.setdefault((r["device"], r["epoch"]), set()).add(r["seq"])
+    gaps = sum(len(set(range(1, max(s) + 1)) - s) for life, s in seqs.items() if life not in ended)
     produced = demo.produced()
     report = {
         "produced": produced,
         "shown": len(shown),
         "stored": len(stored_ids),
         "lost": len(shown - stored_ids) + max(0, produced - len(stored_ids)),
-        "duplicated": len(rows) - len({(r["device"], r["seq"]) for r in rows}),
+        "duplicated": len(rows) - len({(r["device"], r["epoch"], r["seq"]) for r in rows}),
         "gaps": gaps,
+        "lost (reported)": sum(ended.values()),
         "not recorded": sum(map(not_recorded, logs)),
         "cases": case_count,
         "cases expected": expected_cases,
@@ -65,6 +73,7 @@ def tally(demo: Demo, faults: list[str], title: str) -> dict[str, int]:
         "lost",
         "duplicated",
         "seq gaps",
+        "lost, reported by central",
         "not recorded (disk full)",
         "cases",
         "cases expected",
