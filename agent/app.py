@@ -64,6 +64,7 @@ class Agent:
         self._outbox: Outbox | None = None
         self._lives = LifeRecord(settings.state_dir / "life.json")
         self._link: Link | None = None
+        self._twin_told: str | None = None  # the life of another box with this identity, once logged
         self._failed: str | None = None
         self._stop = threading.Event()
 
@@ -193,7 +194,13 @@ class Agent:
     def _conflict(self, conflict: IdentityConflict) -> None:
         """Central saw two boxes with this identity; if this box's life is the one refused, stop sending."""
         outbox, link = self._outbox, self._link
-        if outbox is None or link is None or conflict.refused != outbox.epoch:
+        if outbox is None or link is None:
+            return
+        if conflict.kept == outbox.epoch and conflict.refused != self._twin_told:
+            self._twin_told = conflict.refused
+            log.error("another box uses this box's identity; central told it to stop, this box goes on",
+                      extra={"other_life": conflict.refused, "life": outbox.epoch})
+        if conflict.refused != outbox.epoch:
             return
         link.refuse(
             f"another box uses this box's identity ({self.settings.site}/{self.settings.device}) and was "

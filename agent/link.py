@@ -9,10 +9,11 @@ Every status and metrics message is stamped with this run's connection number an
 these and not by the box's clock). The will is set again before each connection, so the death
 the broker publishes for a lost connection names exactly that connection.
 
-Two boxes with one identity (one bundle installed twice) take each other's session: each sees
-"session taken over" every few seconds. That is logged in words; when central names this box's
-life as the one to refuse (a signed IdentityConflict), the link stops connecting and says so, and
-the box goes on recording into its outbox.
+Two boxes with one identity (one bundle installed twice) take each other's session every few
+seconds. Mosquitto just closes the older connection (paho reports only "Unspecified error"), so
+the link notices connections that keep ending moments after they began and says in words what
+that usually means; when central names this box's life as the one to refuse (a signed
+IdentityConflict), the link stops connecting and says so, and the box goes on recording.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -37,6 +39,8 @@ log = logging.getLogger(__name__)
 _REPLAYED = Properties(PacketTypes.PUBLISH)  # built once: paho's Properties are slow to make
 _REPLAYED.UserProperty = [("replayed", "1")]
 SESSION_TAKEN_OVER = 142  # MQTT 5 reason code
+SHORT_S = 10.0  # a connection that ends sooner than this after it began counts as cut short
+FLAPPING = 3  # that many cut short within a minute: say what it usually means
 
 
 class Link:
@@ -62,6 +66,8 @@ class Link:
         self.connections = 0  # successful connects so far (a replay marker for the publisher)
         self.taken_over = 0  # times another client took this box's session
         self.refused: str | None = None  # why this box stopped connecting, in words
+        self._connected_at = 0.0
+        self._cut_short: list[float] = []  # when connections ended soon after they began
         self._order = 0
         self._lock = threading.Lock()
         self._client: mqtt.Client | None = None
@@ -145,6 +151,7 @@ class Link:
             client.disconnect()
             return
         self.connections += 1
+        self._connected_at = time.monotonic()
         no_delay(client)
         client.subscribe([(t, 1) for t in topics.agent_subscriptions(self.site, self.device)])
         self.publish_birth()
@@ -153,20 +160,30 @@ class Link:
         log.info("connected to the broker",
                  extra={"host": self._settings.host, "port": self._settings.port, "connection": self.connections})
 
-    def _disconnected(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any = None) -> None:
+    def _disconnected(self, client: mqtt.Client, _u: Any, flags: Any, rc: Any, _p: Any = None) -> None:
+        was_connected = self.connected.is_set()
         self.connected.clear()
         self._set_will(client, connection=self.connections + 1)
-        if self.refused is not None:
+        if self.refused is not None or not was_connected:
             return
-        if getattr(rc, "value", None) == SESSION_TAKEN_OVER:
+        if not rc.is_failure:
+            log.info("disconnected from the broker", extra={"reason": "this box disconnected"})
+            return
+        now = time.monotonic()
+        if now - self._connected_at < SHORT_S:
+            self._cut_short = [t for t in self._cut_short if now - t < 60] + [now]
+        from_server = getattr(flags, "is_disconnect_packet_from_server", False)
+        if from_server and getattr(rc, "value", None) == SESSION_TAKEN_OVER or len(self._cut_short) == FLAPPING:
             self.taken_over += 1
             log.error(
-                "another client connected with this box's identity and took its session: is the same "
-                "bundle installed on two boxes? Give each box its own (checkpoint provision)",
-                extra={"client_id": f"agent-{self.site}-{self.device}", "times": self.taken_over},
+                "the broker keeps closing this box's connection moments after it opens: usually another box "
+                "uses this box's identity (the same bundle installed twice) and takes its session; give each "
+                "box its own (checkpoint provision)",
+                extra={"client_id": f"agent-{self.site}-{self.device}", "times_in_a_minute": len(self._cut_short)},
             )
             return
-        log.warning("disconnected from the broker", extra={"reason": str(rc)})
+        reason = f"the broker closed it: {rc}" if from_server else "the connection was lost (network or broker)"
+        log.warning("disconnected from the broker", extra={"reason": reason})
 
     def _published(self, _c: mqtt.Client, _u: Any, mid: int, rc: Any, _p: Any) -> None:
         self.acks.put((mid, not rc.is_failure))

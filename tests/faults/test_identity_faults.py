@@ -95,6 +95,8 @@ def test_a_lost_outbox_and_twin_boxes_are_accounted_for(tmp_path: Path) -> None:
         waiting = len({row.verdict_id for row in outbox.pending(limit=100_000)} - stored)
     assert "this box's outbox was lost since it last ran" in (demo.workdir / "logs" / "box-2.log").read_text()
     assert "本机存储丢失" in pages["lost outbox"] and "身份冲突" in pages["twins"]
+    kept = (demo.workdir / "logs" / "box-3.log").read_text()
+    assert "another box uses this box's identity; central told it to stop, this box goes on" in kept
     assert report["duplicated"] == 0 and report["gaps"] == 0, report
     assert report["lost (reported)"] > 0, report
     assert report["lost"] == report["lost (reported)"] + waiting, (report, waiting)

@@ -7,14 +7,16 @@ const WORDS = {
         id_number: "身份证号", name: "姓名", reason: "理由", plate: "车牌", origin: "始发地（行政区划代码）",
         destination: "目的地", ok: "确定", cancel: "取消", next_vehicle: "下一辆车", pass: "通行",
         review: "人工核验", deny: "禁止通行", online: "在线", offline: "离线", pending: "待上传",
-        outbox_full: "待上传记录接近上限", invalid: "无效", typed: "手工", lang: "EN" },
+        outbox_full: "待上传记录接近上限", invalid: "无效", typed: "手工", lang: "EN",
+        refused: "本机身份与另一台设备重复，已停止上传（记录保存在本机），请联系部署人员" },
   en: { id: "ID card", code: "Health code", temp: "Temperature", waiting: "Waiting…", remeasure: "Re-measure",
         manual: "Type ID", vehicle: "Vehicle", override: "Override", followup: "Follow-up: ",
         remeasure_now: "Please measure again", id_number: "ID number", name: "Name", reason: "Reason",
         plate: "Plate", origin: "Origin (region code)", destination: "Destination", ok: "OK", cancel: "Cancel",
         next_vehicle: "Next vehicle", pass: "Pass", review: "Review", deny: "Deny", online: "Online",
         offline: "Offline", pending: "pending", outbox_full: "Outbox nearly full", invalid: "invalid",
-        typed: "typed", lang: "中文" },
+        typed: "typed", lang: "中文",
+        refused: "Another box uses this box's identity: not sending (records kept here); call the deployer" },
 };
 let lang = localStorage.getItem("kiosk-lang") || "zh";
 let state = null;
@@ -54,7 +56,8 @@ function render() {
   const linkEl = $("link");
   linkEl.className = link.online ? "online" : "offline";
   if (link.outbox_warning) linkEl.classList.add("offline", "warning");
-  linkEl.textContent = (link.online ? w("online") : w("offline")) +
+  if (link.refused) linkEl.classList.add("offline", "warning");
+  linkEl.textContent = (link.refused ? w("refused") : link.online ? w("online") : w("offline")) +
     (link.outbox_depth ? ` · ${w("pending")} ${link.outbox_depth}` : "") + (link.outbox_warning ? ` · ${w("outbox_full")}` : "");
   $("error").hidden = !state.error;
   $("error").textContent = state.error || "";
