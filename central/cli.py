@@ -139,6 +139,24 @@ def keygen(out: Annotated[Path, typer.Option(help="Where to write the key (mode 
     typer.echo(key.public_key().public_bytes_raw().hex())
 
 
+@app.command("clear-conflict")
+def clear_conflict(ctx: typer.Context, device: str) -> None:
+    """After two boxes shared DEVICE's identity and one has been given its own: lift the refusal, so the
+    box told to stop can deliver what waits in its outbox once restarted."""
+    from central.push import PushError, publish_retained
+    from contract import topics
+
+    settings = _settings(ctx)
+    site = _with_store(ctx, lambda store: store.clear_conflict(device))
+    if site is None:
+        raise _fail(f"{device} has no identity conflict")
+    try:
+        publish_retained(settings.mqtt, topics.downlink(site, device, "conflict"), b"")  # the notice is gone
+    except PushError as exc:
+        raise _fail(f"cleared at central, but the broker still holds the notice ({exc}); run again") from None
+    typer.echo(f"conflict of {device} cleared; restart the box that was told to stop")
+
+
 @app.command("revoke-device")
 def revoke_device(ctx: typer.Context, device: str) -> None:
     """Refuse everything a box sends from now on (within 5 s on running collectors)."""

@@ -121,6 +121,21 @@ class Store:
             done = conn.execute(devices.update().where(devices.c.device == device).values(revoked=True))
         return bool(done.rowcount)
 
+    def clear_conflict(self, device: str) -> str | None:
+        """Forget an identity conflict once a deployer has given one of the two boxes its own identity:
+        every life of the box ends, so whichever reports next starts afresh (and two boxes still sharing
+        the identity are caught again). Returns the box's site, or None if it had no conflict."""
+        with self.engine.begin() as conn:
+            site = conn.scalar(select(device_status.c.site).where(device_status.c.device == device,
+                                                                  device_status.c.conflict.is_not(None)))
+            if site is None:
+                return None
+            conn.execute(device_lives.update().where(device_lives.c.device == device)
+                         .values(refused=False, ended_at=func.coalesce(device_lives.c.ended_at, now())))
+            conn.execute(device_status.update().where(device_status.c.device == device)
+                         .values(conflict=None, epoch=None))
+        return str(site)
+
     def device_keys(self) -> dict[str, DeviceKey]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(devices.c.device, devices.c.site, devices.c.key_hex, devices.c.revoked))

@@ -4,14 +4,19 @@ never delivered; two boxes with one identity detected, and the second told (sign
 from __future__ import annotations
 
 import json
+import queue
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+import yaml
+from typer.testing import CliRunner
 
 from central import queries
 from central.ingest import Collector
 from central.lives import Judgement, Life, Report, judge
 from checkpoint.broker import Broker
+from checkpoint.cli import app
 from contract import signing, topics
 from contract.messages import WILL_ORDER, Decision, IdentityConflict, LostLife
 from tests import mqtt
@@ -80,7 +85,9 @@ def test_a_lost_outbox_shows_what_it_never_delivered(broker: Broker, collector: 
     assert queries.gaps(collector.store.engine, "box-a", ended=True) == [(4, 4), (6, 10)]
 
 
-def test_two_boxes_with_one_identity_are_detected_and_the_second_refused(broker: Broker, collector: Collector) -> None:
+def test_two_boxes_with_one_identity_are_detected_and_the_second_refused(
+    broker: Broker, collector: Collector, tmp_path: Path
+) -> None:
     sent = [0]
     conflict_topic = topics.downlink("site-a", "box-a", "conflict")
     with mqtt.client(broker) as c:
@@ -97,6 +104,19 @@ def test_two_boxes_with_one_identity_are_detected_and_the_second_refused(broker:
     (box,) = queries.fleet(collector.store.engine, offline_after=timedelta(minutes=3))
     assert box["epoch"] == A and box["conflict"]["refused"] == B
     assert collector.store.counts()["stored"] == 1
+
+    # box A was given its own identity; the office lifts the refusal and B, restarted, is the box-a now
+    config = tmp_path / "central.yaml"
+    config.write_text(yaml.safe_dump({"database_url": collector.store.url, "mqtt": {"port": broker.port}}))
+    done = CliRunner().invoke(app, ["central", "--config", str(config), "clear-conflict", "box-a"])
+    assert done.exit_code == 0, done.output
+    with mqtt.client(broker) as c:
+        _send(c, collector, STATUS, signing.sign(KEY, status(epoch=B, boot=2, connection=1, order=1)), sent)
+    (box,) = queries.fleet(collector.store.engine, offline_after=timedelta(minutes=3))
+    assert box["epoch"] == B and box["conflict"] is None and box["online"]
+    with mqtt.collect(broker, conflict_topic) as got:  # the retained notice is gone
+        with pytest.raises(queue.Empty):
+            got.get(timeout=1)
 
 
 def test_a_pass_verdict_with_an_identity_or_an_unmasked_id_is_dead_lettered_without_it(
