@@ -114,9 +114,8 @@ def test_two_boxes_with_one_identity_are_detected_and_the_second_refused(
         _send(c, collector, STATUS, signing.sign(KEY, status(epoch=B, boot=2, connection=1, order=1)), sent)
     (box,) = queries.fleet(collector.store.engine, offline_after=timedelta(minutes=3))
     assert box["epoch"] == B and box["conflict"] is None and box["online"]
-    with mqtt.collect(broker, conflict_topic) as got:  # the retained notice is gone
-        with pytest.raises(queue.Empty):
-            got.get(timeout=1)
+    with mqtt.collect(broker, conflict_topic) as got, pytest.raises(queue.Empty):  # the retained notice is gone
+        got.get(timeout=1)
 
 
 def test_a_pass_verdict_with_an_identity_or_an_unmasked_id_is_dead_lettered_without_it(
