@@ -105,6 +105,15 @@ def server(sqlite_store: Store, broker: Broker) -> Iterator[Server]:
         yield s
 
 
+@pytest.fixture
+def any_server(store: Store) -> Iterator[Server]:
+    """The `server` over each database (SQLite, PostgreSQL), without a broker (no pushes)."""
+    add_users(store)
+    store.write_batch(rows(flagged(1, person=21), verdict(seq=2)))
+    with Server(settings_for(None), store) as s:
+        yield s
+
+
 def rows(*vs: Verdict) -> Batch:
     """The verdicts as ingest turns them into rows (checked and signed with box-a's key)."""
     keys = {"box-a": type("K", (), {"site": "site-a", "key": KEY, "revoked": False})()}
