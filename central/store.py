@@ -65,6 +65,10 @@ class Batch:
         return len(self.verdicts) + len(self.dead) + len(self.status)
 
 
+class StillRevoked(ValueError):
+    """A revoked box registered again with the key it was revoked with (the message says what to do)."""
+
+
 @dataclass(frozen=True)
 class DeviceKey:
     site: str
@@ -94,11 +98,18 @@ class Store:
     # device registry
 
     def register_device(self, device: str, site: str, kind: str, key_hex: str) -> None:
+        """Register a box, or change its record. A revoked box comes back only with a new key: its
+        old one may be in the hands of whoever has the box (one statement, so two admins at once
+        cannot slip past it)."""
+        key_hex = key_hex.lower()
         row = dict(device=device, site=site, kind=kind, key_hex=key_hex, revoked=False, registered_at=now())
         stmt = self._insert(devices).values(**row)
-        stmt = stmt.on_conflict_do_update(index_elements=["device"], set_=row)
+        old_key_of_revoked = devices.c.revoked.is_(True) & (devices.c.key_hex == stmt.excluded.key_hex)
+        stmt = stmt.on_conflict_do_update(index_elements=["device"], set_=row, where=~old_key_of_revoked)
         with self.engine.begin() as conn:
-            conn.execute(stmt)
+            written = conn.execute(stmt.returning(devices.c.device)).first()
+        if written is None:
+            raise StillRevoked(f"box {device} was revoked; it can be registered again only with a new signing key")
 
     def revoke_device(self, device: str) -> bool:
         with self.engine.begin() as conn:

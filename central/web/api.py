@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from central import audit, casework, exports, queries
 from central.auth import Session
 from central.push import PushError
+from central.store import StillRevoked
 from central.web import lists
 from central.web.security import SESSION_COOKIE, admin, client_address, lang_of, operator, viewer
 from central.web.services import Services, services
@@ -167,7 +168,11 @@ def device_gaps(device: str, _: Viewer, svc: Svc) -> list[tuple[int, int]]:
 
 @router.post("/devices", tags=["devices"], status_code=204)
 def register_device(body: Device, request: Request, session: Admin, svc: Svc) -> Response:
-    svc.store.register_device(body.device, body.site, body.kind, body.key_hex)
+    """Register a box or change its record; a revoked box only with a new key (409 otherwise)."""
+    try:
+        svc.store.register_device(body.device, body.site, body.kind, body.key_hex)
+    except StillRevoked as exc:
+        raise HTTPException(409, str(exc)) from None
     with svc.store.engine.begin() as conn:
         audit.record(conn, session.user.username, "register_device", body.device, body.site, client_address(request))
     return Response(status_code=204)

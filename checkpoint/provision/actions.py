@@ -17,7 +17,7 @@ import yaml
 from sqlalchemy import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from central.store import Store
+from central.store import StillRevoked, Store
 from checkpoint.provision import bundle, passwords
 from checkpoint.provision.broker_files import BrokerFiles
 from checkpoint.provision.ca import CertificateAuthority
@@ -117,7 +117,11 @@ def provision(
         )
 
     with _store(settings) as store:
-        store.register_device(device, site, kind.value, signing_hex)
+        try:
+            store.register_device(device, site, kind.value, signing_hex)
+        except StillRevoked:
+            raise ConfigError(f"central has box {device} as revoked; give --rotate to provision it again with new keys"
+                              ) from None
     files.write_acl(registry)
     files.publish_ca(ca)
     files.share()
