@@ -24,6 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from central import cases, tally
 from central.schema import dead_letters, device_status, devices, verdicts
 from central.sql import encode_json, now
+from checkpoint.private import private_file
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 OFFICE_ZONE = ZoneInfo("Asia/Shanghai")
@@ -31,9 +32,12 @@ OFFICE_ZONE = ZoneInfo("Asia/Shanghai")
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
+        path = url.split("///", 1)[1].split("?", 1)[0] if "///" in url else ""
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            # it holds password hashes and identities: 0600, and SQLite gives its -wal and -shm the same
+            for name in (path, f"{path}-wal", f"{path}-shm", f"{path}-journal"):
+                if name == path or Path(name).exists():
+                    private_file(Path(name))
         engine = create_engine(
             url, connect_args={"timeout": 30, "check_same_thread": False}, json_serializer=encode_json
         )

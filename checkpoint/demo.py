@@ -32,6 +32,7 @@ from agent.outbox import Outbox
 from central.auth import Accounts, Role
 from central.store import Store
 from checkpoint.broker import Broker, free_port
+from checkpoint.private import private_dir
 
 console = Console()
 DEMO_USER = "demo"
@@ -68,7 +69,7 @@ class Demo:
     def prepare(self) -> None:
         if self.workdir.exists():
             shutil.rmtree(self.workdir)
-        (self.workdir / "logs").mkdir(parents=True)
+        private_dir(self.workdir / "logs")  # the work folder holds keys and central's database
         self.broker = Broker(self.workdir / "broker")
         self.http_port = free_port()
         pseudonym_key = secrets.token_hex(32)
