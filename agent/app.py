@@ -102,7 +102,7 @@ class Agent:
         self.downlinks.on_change = link.publish_birth_if_connected
         server = uvicorn.Server(
             uvicorn.Config(
-                create_app(station, hub, s.kiosk.venue_code, self.metrics.registry),
+                create_app(station, hub, s.kiosk, self.metrics.registry),
                 host=s.kiosk.host,
                 port=s.kiosk.port,
                 log_config=None,
