@@ -111,7 +111,9 @@ class Demo:
             {
                 "database_url": self.db_url,
                 "mqtt": mqtt,
-                "http": {"host": "127.0.0.1", "port": self.http_port},
+                # the wall page shows the dashboard in a frame; no other page may
+                "http": {"host": "127.0.0.1", "port": self.http_port,
+                         "frame_ancestors": [f"http://127.0.0.1:{self.wall_port}", f"http://localhost:{self.wall_port}"]},
             },
         )
         store = Store(self.db_url)

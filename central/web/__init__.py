@@ -4,31 +4,39 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from central.auth import Accounts
+from central.auth import Accounts, Session
 from central.config import CentralSettings
 from central.i18n import tr
 from central.push import Pusher
 from central.store import Store
 from central.web import api, feed, pages
-from central.web.security import Forbidden, NeedLogin, current_session, lang_of
+from central.web.headers import SecurityHeaders
+from central.web.security import Forbidden, NeedLogin, current_session, lang_of, viewer
 from central.web.services import Services
 
 STATIC = Path(__file__).parent.parent / "static"
 
 
 def create_app(settings: CentralSettings, store: Store, ready: Callable[[], bool] = lambda: True) -> FastAPI:
+    # no /docs or /redoc: they load their scripts from a CDN, which offices and boxes may not reach;
+    # the OpenAPI document itself is for logged-in users (below)
     app = FastAPI(
         title="Checkpoint central",
         version="1",
         description="Verdicts, cases, devices, daily figures, watch-list and policy pushes, exports. "
         "Log in with POST /api/session and send `Authorization: Bearer <token>`.",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
+    app.add_middleware(SecurityHeaders, frame_ancestors=settings.http.frame_ancestors)
     accounts = Accounts(store.engine, settings.http.session_hours)
     app.state.accounts = accounts
     app.state.services = Services(settings, store, accounts, Pusher(store.engine, settings.mqtt), ready)
@@ -50,6 +58,11 @@ def create_app(settings: CentralSettings, store: Store, ready: Callable[[], bool
         session = await current_session(request)
         return pages.render(request, "error.html", session, app.state.services,
                             message=f"{tr(lang_of(request), 'forbidden')} ({exc})", status_code=403)
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi(_: Annotated[Session, Depends(viewer)]) -> JSONResponse:
+        """The API's description, for a logged-in user or script."""
+        return JSONResponse(app.openapi())
 
     @app.get("/healthz", tags=["health"])
     def healthz(response: Response) -> dict[str, str]:

@@ -34,6 +34,7 @@ from central.web.security import (
     csrf_ok,
     lang_of,
     operator,
+    secure_cookies,
     viewer,
 )
 from central.web.services import Services, services
@@ -76,8 +77,7 @@ def safe_next(target: str | None) -> str:
 def login_form(request: Request, svc: Svc, next: str = "/", failed: bool = False) -> HTMLResponse:
     token = secrets.token_urlsafe(24)
     response = render(request, "login.html", None, svc, next=safe_next(next), failed=failed, login_csrf=token)
-    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict",
-                        secure=svc.settings.http.secure_cookies)
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=secure_cookies(request))
     return response
 
 
@@ -97,9 +97,9 @@ async def login(
         return RedirectResponse(f"/login?failed=1&next={safe_next(next)}", status_code=303)
     token, _session = found
     response = RedirectResponse(safe_next(next), status_code=303)
-    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=svc.settings.http.secure_cookies,
+    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=secure_cookies(request),
                         max_age=int(svc.accounts.lifetime.total_seconds()))
-    response.delete_cookie(LOGIN_CSRF_COOKIE)
+    response.delete_cookie(LOGIN_CSRF_COOKIE, httponly=True, samesite="strict", secure=secure_cookies(request))
     return response
 
 
@@ -107,14 +107,15 @@ async def login(
 def logout(request: Request, _: Viewer, svc: Svc) -> Response:
     svc.accounts.logout(request.cookies.get(SESSION_COOKIE, ""))
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(SESSION_COOKIE)
+    response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="lax", secure=secure_cookies(request))
     return response
 
 
 @router.get("/lang/{lang}")
-def switch_language(lang: str, next: str = "/") -> Response:
+def switch_language(request: Request, lang: str, next: str = "/") -> Response:
     response = RedirectResponse(safe_next(next), status_code=303)
-    response.set_cookie(LANG_COOKIE, "en" if lang == "en" else "zh", samesite="lax", max_age=365 * 24 * 3600)
+    response.set_cookie(LANG_COOKIE, "en" if lang == "en" else "zh", samesite="lax", max_age=365 * 24 * 3600,
+                        secure=secure_cookies(request))
     return response
 
 

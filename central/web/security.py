@@ -36,6 +36,13 @@ def lang_of(request: Request) -> str:
     return "en" if request.cookies.get(LANG_COOKIE) == "en" else "zh"
 
 
+def secure_cookies(request: Request) -> bool:
+    """Whether cookies set in answer to this request go over HTTPS only: always when the settings
+    say so, and whenever the request itself came over HTTPS (directly, or through a reverse proxy
+    that uvicorn trusts, by its X-Forwarded-Proto)."""
+    return bool(request.app.state.services.settings.http.secure_cookies) or request.url.scheme == "https"
+
+
 def client_address(request: Request) -> str:
     return request.client.host if request.client else ""
 

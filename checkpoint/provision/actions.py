@@ -192,7 +192,7 @@ def _central_password(deployment: Deployment) -> str:
 
 
 def _write_central_config(deployment: Deployment, settings: DeploymentSettings, password: str, ca: Path) -> None:
-    config = {
+    config: dict[str, object] = {
         "database_url": settings.central_database_url,
         "mqtt": {
             "host": settings.central_broker_host,
@@ -202,4 +202,7 @@ def _write_central_config(deployment: Deployment, settings: DeploymentSettings, 
             "tls_ca": str(ca),
         },
     }
+    if settings.dashboard_url:
+        https = settings.dashboard_url.startswith("https://")
+        config["http"] = {"public_url": settings.dashboard_url, "secure_cookies": https}
     write_private(deployment.central_config, yaml.safe_dump(config, sort_keys=False).encode())

@@ -33,7 +33,8 @@ from tests.factories import verdict
 
 
 def test_the_openapi_document_is_published(server: Server) -> None:
-    paths = httpx.get(f"{server.url}/openapi.json").json()["paths"]
+    assert httpx.get(f"{server.url}/openapi.json").status_code == 303  # to the login: for users and scripts
+    paths = server.login("viewer").get("/openapi.json").json()["paths"]
     for path in ("/api/verdicts", "/api/cases/{case_id}/actions", "/api/cases/{case_id}/unmask", "/api/devices",
                  "/api/figures/daily", "/api/watchlist", "/api/policy", "/api/risk-areas", "/api/feed",
                  "/api/exports/ledger.{fmt}"):
