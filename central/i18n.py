@@ -133,6 +133,8 @@ WORDS: dict[str, tuple[str, str]] = {
     "detail": ("说明", "Detail"),
     "address": ("地址", "Address"),
     "forbidden": ("权限不足", "Not allowed for your role"),
+    "not_found": ("未找到", "not found"),
+    "bad_parameter": ("参数无效", "Invalid parameter"),
     # decisions, colours
     "pass": ("放行", "pass"),
     "green": ("绿码", "green"),

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Request, Response
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from central.auth import Accounts, Session
 from central.config import CentralSettings
@@ -51,13 +54,32 @@ def create_app(settings: CentralSettings, store: Store, ready: Callable[[], bool
             return JSONResponse({"detail": "log in first (POST /api/session)"}, status_code=401)
         return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
 
+    @app.exception_handler(RequestValidationError)
+    async def bad_parameter(request: Request, exc: RequestValidationError) -> Response:
+        """A parameter out of bounds: the API says which and why (422), a page says it in words."""
+        if request.url.path.startswith("/api/"):
+            return await request_validation_exception_handler(request, exc)
+        reasons = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors())
+        return await _error_page(request, f"{tr(lang_of(request), 'bad_parameter')}: {reasons}", 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def refused(request: Request, exc: StarletteHTTPException) -> Response:
+        if request.url.path.startswith(("/api/", "/static/", "/openapi.json", "/healthz")):
+            return await http_exception_handler(request, exc)
+        return await _error_page(request, f"{exc.status_code}: {exc.detail}", exc.status_code, exc.headers)
+
+    async def _error_page(request: Request, message: str, status: int, headers: Mapping[str, str] | None = None
+                          ) -> Response:
+        session = await current_session(request)
+        page = pages.render(request, "error.html", session, app.state.services, message=message, status_code=status)
+        page.headers.update(headers or {})
+        return page
+
     @app.exception_handler(Forbidden)
     async def forbidden(request: Request, exc: Forbidden) -> Response:
         if request.url.path.startswith("/api/"):
             return JSONResponse({"detail": str(exc)}, status_code=403)
-        session = await current_session(request)
-        return pages.render(request, "error.html", session, app.state.services,
-                            message=f"{tr(lang_of(request), 'forbidden')} ({exc})", status_code=403)
+        return await _error_page(request, f"{tr(lang_of(request), 'forbidden')} ({exc})", 403)
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi(_: Annotated[Session, Depends(viewer)]) -> JSONResponse:

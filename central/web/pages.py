@@ -7,9 +7,8 @@ to the page they came from (post/redirect/get), so a reload never repeats an act
 from __future__ import annotations
 
 import secrets
-from datetime import date, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
@@ -23,8 +22,10 @@ from central.auth import Role, Session
 from central.i18n import tr
 from central.push import PushError
 from central.sql import aware
+from central.text import Line, Paragraph
 from central.web import lists
 from central.web.charts import daily_bars
+from central.web.params import CaseFilter, CaseId, Day, Days, PageNumber, SiteChoice
 from central.web.security import (
     LANG_COOKIE,
     LOGIN_CSRF_COOKIE,
@@ -85,8 +86,8 @@ def login_form(request: Request, svc: Svc, next: str = "/", failed: bool = False
 async def login(
     request: Request,
     svc: Svc,
-    username: Annotated[str, Form()],
-    password: Annotated[str, Form()],
+    username: Annotated[Line, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=200)],
     next: Annotated[str, Form()] = "/",
 ) -> Response:
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
@@ -136,30 +137,36 @@ LEDGER_ROWS = 300
 
 
 @router.get("/cases")
-def cases_page(request: Request, session: Viewer, svc: Svc, status: str = "open", page: int = 0) -> HTMLResponse:
-    page = max(page, 0)
+def cases_page(
+    request: Request, session: Viewer, svc: Svc, status: CaseFilter = "open", page: PageNumber = 0
+) -> HTMLResponse:
     rows = queries.list_cases(svc.store.engine, status, PAGE_ROWS + 1, page * PAGE_ROWS)
     return render(request, "cases.html", session, svc, cases=rows[:PAGE_ROWS], status=status, page=page,
-                  more=len(rows) > PAGE_ROWS, statuses=["open", "new", "contacted", "transferred", "closed", "all"])
+                  more=len(rows) > PAGE_ROWS, statuses=get_args(CaseFilter))
 
 
 @router.get("/cases/{case_id}")
-def case_page(request: Request, case_id: int, session: Viewer, svc: Svc, error: str = "") -> HTMLResponse:
+def case_page(request: Request, case_id: CaseId, session: Viewer, svc: Svc, error: str = "") -> HTMLResponse:
     return _case(request, case_id, session, svc, error=error)
 
 
 def _case(request: Request, case_id: int, session: Session, svc: Services, **extra: Any) -> HTMLResponse:
     found = queries.case(svc.store.engine, case_id)
     if found is None:
-        return render(request, "error.html", session, svc, message=f"{tr(lang_of(request), 'case')} {case_id}: 404")
+        return _no_case(request, case_id, session, svc)
     allowed = {a for a, (starts, _to) in casework.ACTIONS.items() if casework.CaseStatus(found["status"]) in starts}
     return render(request, "case.html", session, svc, case=found, allowed=allowed,
                   transfer_kinds=list(casework.TransferKind), **extra)
 
 
+def _no_case(request: Request, case_id: int, session: Session, svc: Services) -> HTMLResponse:
+    return render(request, "error.html", session, svc, status_code=404,
+                  message=f"{tr(lang_of(request), 'case')} {case_id}: {tr(lang_of(request), 'not_found')}")
+
+
 @router.post("/cases/{case_id}/action")
 def case_action(
-    case_id: int,
+    case_id: CaseId,
     session: Operator,
     svc: Svc,
     action: Annotated[str, Form()],
@@ -183,11 +190,14 @@ def case_action(
 
 @router.post("/cases/{case_id}/unmask")
 def case_unmask(
-    request: Request, case_id: int, session: Operator, svc: Svc, why: Annotated[str, Form()] = ""
+    request: Request, case_id: CaseId, session: Operator, svc: Svc, why: Annotated[Paragraph, Form(max_length=500)] = ""
 ) -> HTMLResponse:
     if not why.strip():
         return _case(request, case_id, session, svc, error=tr(lang_of(request), "unmask_why"))
-    identity = casework.unmask(svc.store.engine, case_id, session.user, client_address(request), why.strip())
+    try:
+        identity = casework.unmask(svc.store.engine, case_id, session.user, client_address(request), why.strip())
+    except casework.WorkflowError:
+        return _no_case(request, case_id, session, svc)
     return _case(request, case_id, session, svc, identity=identity, unmasked=True)
 
 
@@ -206,24 +216,18 @@ def devices_page(request: Request, session: Viewer, svc: Svc) -> HTMLResponse:
 
 
 @router.get("/figures")
-def figures_page(
-    request: Request, session: Viewer, svc: Svc, first: date | None = None, last: date | None = None,
-    site: str = "",
-) -> HTMLResponse:
-    last = last or svc.today()
-    first = first or last - timedelta(days=13)
-    rows = queries.daily(svc.store.engine, first, last, site or None)
-    return render(request, "figures.html", session, svc, rows=rows, first=first, last=last, site=site,
-                  sites=queries.sites(svc.store.engine), chart=daily_bars(rows, first, last))
+def figures_page(request: Request, session: Viewer, svc: Svc, days: Days, site: SiteChoice = "") -> HTMLResponse:
+    rows = queries.daily(svc.store.engine, days.first, days.last, site or None)
+    return render(request, "figures.html", session, svc, rows=rows, first=days.first, last=days.last, site=site,
+                  sites=queries.sites(svc.store.engine), chart=daily_bars(rows, days.first, days.last))
 
 
 @router.get("/ledger")
 def ledger_page(
-    request: Request, session: Viewer, svc: Svc, site: str = "", day: date | None = None, page: int = 0
+    request: Request, session: Viewer, svc: Svc, site: SiteChoice = "", day: Day | None = None, page: PageNumber = 0
 ) -> HTMLResponse:
     """One page of the day's ledger on screen; the exports hold the whole day."""
     day = day or svc.today()
-    page = max(page, 0)
     all_sites = queries.sites(svc.store.engine)
     site = site or (all_sites[0] if all_sites else "")
     rows = queries.ledger(svc.store.engine, site, day, svc.settings.zone, limit=LEDGER_ROWS + 1,
