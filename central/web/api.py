@@ -4,16 +4,20 @@ registry an admin."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import math
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, Response, UploadFile
 from pydantic import BaseModel, Field
 
 from central import audit, casework, exports, queries
-from central.auth import Session
+from central.auth import Busy, Session
+from central.i18n import both
 from central.push import PushError
 from central.store import StillRevoked
 from central.text import Line, Paragraph
+from central.throttle import Throttled
 from central.web import lists
 from central.web.params import (
     AuditAction,
@@ -28,7 +32,7 @@ from central.web.params import (
     SiteName,
     VerdictId,
 )
-from central.web.security import SESSION_COOKIE, admin, client_address, lang_of, operator, viewer
+from central.web.security import SESSION_COOKIE, admin, client_address, lang_of, operator, retry_after, viewer
 from central.web.services import Services, services
 from contract.messages import NAME_PATTERN
 
@@ -38,6 +42,7 @@ Viewer = Annotated[Session, Depends(viewer)]
 Operator = Annotated[Session, Depends(operator)]
 Admin = Annotated[Session, Depends(admin)]
 Format = Literal["csv", "xlsx"]
+T = TypeVar("T")
 MEDIA = {"csv": "text/csv; charset=utf-8", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
 
@@ -75,20 +80,55 @@ class Device(BaseModel):
 # sessions
 
 
-@router.post("/session", tags=["session"])
-def login(credentials: Credentials, svc: Svc) -> SessionOut:
-    """Log in; use the token as `Authorization: Bearer <token>`."""
-    found = svc.accounts.login(credentials.username, credentials.password)
+@router.post("/session", tags=["session"], responses={429: {"description": "too many failed logins: wait"}})
+def login(credentials: Credentials, request: Request, svc: Svc) -> SessionOut:
+    """Log in; use the token as `Authorization: Bearer <token>`. After repeated failures the account
+    or the address must wait: 429, with Retry-After (seconds) and the time in words."""
+    found = _checking(svc, lambda: svc.accounts.login(credentials.username, credentials.password,
+                                                      client_address(request)))
     if found is None:
-        raise HTTPException(401, "wrong user name or password")
+        raise HTTPException(401, both("bad_login"))
     token, session = found
     return SessionOut(token=token, csrf=session.csrf, username=session.user.username, role=session.user.role)
 
 
+class NewPassword(BaseModel):
+    current: str = Field(max_length=200)
+    new: str = Field(min_length=10, max_length=200)
+
+
+@router.post("/me/password", tags=["session"], status_code=204)
+def change_password(body: NewPassword, request: Request, session: Viewer, svc: Svc) -> Response:
+    """Change your own password; your other sessions end (this one stays)."""
+    name, address = session.user.username, client_address(request)
+    if not _checking(svc, lambda: svc.accounts.check_password(name, body.current, address)):
+        raise HTTPException(403, both("bad_login"))
+    svc.accounts.set_password(name, body.new, keep_token=_token(request))
+    with svc.store.engine.begin() as conn:
+        audit.record(conn, name, "password_changed", name, "other sessions ended", address)
+    return Response(status_code=204)
+
+
+def _checking(svc: Services, attempt: Callable[[], T]) -> T:
+    """A password check, its refusals as HTTP answers: 429 while throttled, 503 while busy."""
+    try:
+        return attempt()
+    except Throttled as exc:
+        until = exc.until.astimezone(svc.settings.zone).strftime("%H:%M:%S")
+        seconds = retry_after(exc.until)
+        raise HTTPException(429, both("throttled", until=until, minutes=math.ceil(seconds / 60)),
+                            headers={"Retry-After": str(seconds)}) from None
+    except Busy:
+        raise HTTPException(503, both("busy"), headers={"Retry-After": "5"}) from None
+
+
+def _token(request: Request) -> str:
+    return request.headers.get("authorization", "")[7:] or request.cookies.get(SESSION_COOKIE, "")
+
+
 @router.delete("/session", tags=["session"], status_code=204)
 def logout(request: Request, session: Viewer, svc: Svc) -> Response:
-    token = request.headers.get("authorization", "")[7:] or request.cookies.get(SESSION_COOKIE, "")
-    svc.accounts.logout(token)
+    svc.accounts.logout(_token(request))
     return Response(status_code=204)
 
 

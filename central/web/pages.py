@@ -6,6 +6,7 @@ to the page they came from (post/redirect/get), so a reload never repeats an act
 
 from __future__ import annotations
 
+import math
 import secrets
 from pathlib import Path
 from typing import Annotated, Any, get_args
@@ -18,11 +19,12 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from central import audit, casework, queries
-from central.auth import Role, Session
+from central.auth import Busy, Role, Session
 from central.i18n import tr
 from central.push import PushError
 from central.sql import aware
 from central.text import Line, Paragraph
+from central.throttle import Throttled
 from central.web import lists
 from central.web.charts import daily_bars
 from central.web.params import CaseFilter, CaseId, Day, Days, PageNumber, SiteChoice
@@ -35,6 +37,7 @@ from central.web.security import (
     csrf_ok,
     lang_of,
     operator,
+    retry_after,
     secure_cookies,
     viewer,
 )
@@ -76,8 +79,16 @@ def safe_next(target: str | None) -> str:
 
 @router.get("/login")
 def login_form(request: Request, svc: Svc, next: str = "/", failed: bool = False) -> HTMLResponse:
+    return _login_page(request, svc, next, failed=failed)
+
+
+def _login_page(
+    request: Request, svc: Services, next: str, *, failed: bool = False, message: str = "", status: int = 200
+) -> HTMLResponse:
+    """The login form (with a fresh double-submit token); `message` says why a login was not done now."""
     token = secrets.token_urlsafe(24)
-    response = render(request, "login.html", None, svc, next=safe_next(next), failed=failed, login_csrf=token)
+    response = render(request, "login.html", None, svc, status_code=status, next=safe_next(next), failed=failed,
+                      message=message, login_csrf=token)
     response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=secure_cookies(request))
     return response
 
@@ -93,7 +104,19 @@ async def login(
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not await csrf_ok(request, expected):
         return RedirectResponse("/login?failed=1", status_code=303)
-    found = await run_in_threadpool(svc.accounts.login, username, password)
+    try:
+        found = await run_in_threadpool(svc.accounts.login, username, password, client_address(request))
+    except Throttled as exc:
+        lang, seconds = lang_of(request), retry_after(exc.until)
+        until = exc.until.astimezone(svc.settings.zone).strftime("%H:%M:%S")
+        words = tr(lang, "throttled").format(until=until, minutes=math.ceil(seconds / 60))
+        refused = _login_page(request, svc, next, message=words, status=429)
+        refused.headers["Retry-After"] = str(seconds)
+        return refused
+    except Busy:
+        busy = _login_page(request, svc, next, message=tr(lang_of(request), "busy"), status=503)
+        busy.headers["Retry-After"] = "5"
+        return busy
     if found is None:
         return RedirectResponse(f"/login?failed=1&next={safe_next(next)}", status_code=303)
     token, _session = found

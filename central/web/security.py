@@ -11,7 +11,9 @@ is protected by a double-submit cookie.
 from __future__ import annotations
 
 import hmac
+import math
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
@@ -41,6 +43,11 @@ def secure_cookies(request: Request) -> bool:
     say so, and whenever the request itself came over HTTPS (directly, or through a reverse proxy
     that uvicorn trusts, by its X-Forwarded-Proto)."""
     return bool(request.app.state.services.settings.http.secure_cookies) or request.url.scheme == "https"
+
+
+def retry_after(until: datetime) -> int:
+    """Whole seconds from now until `until`, at least 1: the Retry-After header."""
+    return max(1, math.ceil((until - datetime.now(UTC)).total_seconds()))
 
 
 def client_address(request: Request) -> str:

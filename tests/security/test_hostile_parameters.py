@@ -7,6 +7,7 @@ or parameter is walked without anyone adding it here. Each refusal says why."""
 
 from __future__ import annotations
 
+import functools
 import types
 import typing
 import uuid
@@ -32,7 +33,8 @@ HOSTILE: dict[type, list[str]] = {
     date: ["0001-01-01", "9999-12-31", "1969-12-31", "2026-02-30", "+10000-01-01", "0000-00-00"],
     datetime: ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-12:00", "0001-01-01", "9999-12-31", "1e20"],
     bool: ["maybe", "2"],
-    str: [*INJECTIONS, "\x00", "a\x00b", "x" * 20_000, "", "%", "\ud800".encode("utf-8", "surrogatepass").decode("latin-1")],
+    str: [*INJECTIONS, "\x00", "a\x00b", "\u202e\u0000", "x" * 20_000, "", "%",
+          "\ud800".encode("utf-8", "surrogatepass").decode("latin-1")],
 }
 # a valid value for each required parameter, so that the hostile one is the only thing wrong
 VALID: dict[str, str] = {"fmt": "csv", "site": "site-a", "day": "2026-11-23", "case_id": "1", "device": "box-a",
@@ -41,6 +43,7 @@ VALID: dict[str, str] = {"fmt": "csv", "site": "site-a", "day": "2026-11-23", "c
 # request bodies of the JSON routes, valid but for the one field being walked
 BODIES: dict[str, dict[str, Any]] = {
     "/api/session": {"username": "viewer", "password": "a-wrong-password"},
+    "/api/me/password": {"current": "a-wrong-password", "new": "another-long-password"},
     "/api/cases/{case_id}/actions": {"action": "note", "note": "hostile walk"},
     "/api/cases/{case_id}/unmask": {"why": "hostile walk"},
     "/api/devices": {"device": "box-z", "site": "site-z", "kind": "traffic", "key_hex": "ab" * 32},
@@ -74,6 +77,19 @@ def _routes(app: FastAPI) -> typing.Iterator[tuple[str, APIRoute]]:
             yield context.path, context.original_route
 
 
+def _request(method: str, template: str, path_values: dict[str, str], query: dict[str, str], form: dict[str, str],
+             json: dict[str, Any] | None) -> tuple[str, str, str, dict[str, Any]]:
+    path = template
+    for name, value in path_values.items():
+        path = path.replace("{" + name + "}", quote(value, safe=""))
+    extra: dict[str, Any] = {"params": query}
+    if form:
+        extra["data"] = form
+    if json is not None:
+        extra["json"] = json
+    return method, template, path, extra
+
+
 def _requests(app: FastAPI) -> typing.Iterator[tuple[str, str, str, dict[str, Any]]]:
     """(method, route, path, httpx keyword arguments) for each hostile value of each parameter of each route."""
     for template, route in _routes(app):
@@ -91,18 +107,7 @@ def _requests(app: FastAPI) -> typing.Iterator[tuple[str, str, str, dict[str, An
             if json_model is not None:
                 assert base_json is not None, f"add a valid body for {method} {template} to BODIES"
 
-            def call(path_values: dict[str, str], query: dict[str, str], form: dict[str, str],
-                     json: dict[str, Any] | None) -> tuple[str, str, str, dict[str, Any]]:
-                path = template
-                for name, value in path_values.items():
-                    path = path.replace("{" + name + "}", quote(value, safe=""))
-                extra: dict[str, Any] = {"params": query}
-                if form:
-                    extra["data"] = form
-                if json is not None:
-                    extra["json"] = json
-                return method, template, path, extra
-
+            ask = functools.partial(_request, method, template)
             required_query = {f.alias: VALID[f.alias] for f in fields
                               if isinstance(f.field_info, params.Query) and f.field_info.is_required()}
             for field in fields:
@@ -111,16 +116,16 @@ def _requests(app: FastAPI) -> typing.Iterator[tuple[str, str, str, dict[str, An
                     continue
                 for value in HOSTILE[kind]:
                     if isinstance(field.field_info, params.Path):
-                        yield call({**base_path, field.alias: value}, required_query, base_form, base_json)
+                        yield ask({**base_path, field.alias: value}, required_query, base_form, base_json)
                     elif method == "GET":
-                        yield call(base_path, {**required_query, field.alias: value}, base_form, base_json)
+                        yield ask(base_path, {**required_query, field.alias: value}, base_form, base_json)
             for field in forms:
                 for value in HOSTILE[str]:
-                    yield call(base_path, required_query, {**base_form, field.alias: value}, base_json)
+                    yield ask(base_path, required_query, {**base_form, field.alias: value}, base_json)
             if isinstance(json_model, type) and issubclass(json_model, BaseModel) and base_json is not None:
                 for name, info in json_model.model_fields.items():
                     for value in HOSTILE[_kind(info.annotation) or str]:  # a list or mapping gets text
-                        yield call(base_path, required_query, base_form, {**base_json, name: value})
+                        yield ask(base_path, required_query, base_form, {**base_json, name: value})
 
 
 def _check(client: httpx.Client, method: str, _route: str, path: str, extra: dict[str, Any]) -> str:
@@ -136,7 +141,7 @@ def _check(client: httpx.Client, method: str, _route: str, path: str, extra: dic
     what += f" -> {status}"
     if status >= 500:
         return f"{what}: {text[:300]}"
-    if 400 <= status < 500 and not ('"detail"' in text or 'id="error"' in text):
+    if 400 <= status < 500 and not ('"detail"' in text or 'class="error"' in text):
         return f"{what}: refused without a reason: {text[:200]}"
     return ""
 
