@@ -33,7 +33,7 @@ HOSTILE: dict[type, list[str]] = {
     date: ["0001-01-01", "9999-12-31", "1969-12-31", "2026-02-30", "+10000-01-01", "0000-00-00"],
     datetime: ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-12:00", "0001-01-01", "9999-12-31", "1e20"],
     bool: ["maybe", "2"],
-    str: [*INJECTIONS, "\x00", "a\x00b", "\u202e\u0000", "x" * 20_000, "", "%",
+    str: [*INJECTIONS[::2], INJECTIONS[-1], "a\x00b", "\u202e\u0000", "x" * 20_000, "", "%",
           "\ud800".encode("utf-8", "surrogatepass").decode("latin-1")],
 }
 # a valid value for each required parameter, so that the hostile one is the only thing wrong
