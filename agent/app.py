@@ -128,7 +128,7 @@ class Agent:
         self.downlinks.on_conflict = self._conflict
         server = uvicorn.Server(
             uvicorn.Config(
-                create_app(station, hub, s.kiosk.venue_code, self.metrics.registry),
+                create_app(station, hub, s.kiosk, self.metrics.registry),
                 host=s.kiosk.host,
                 port=s.kiosk.port,
                 log_config=None,

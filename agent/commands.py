@@ -32,12 +32,20 @@ class ManualId(Command):
 
 
 class Override(Command):
-    """Staff replace a verdict's decision, with a reason; recorded as a new verdict that supersedes it."""
+    """Staff replace a verdict's decision, with a reason and who they are (工号或姓名); recorded as
+    a new verdict that supersedes it, signed with the staff member's name in it."""
 
     verdict_id: UUID
     decision: Decision
     reason: str = Field(min_length=2, max_length=200)
-    staff: str = Field(default="", max_length=40)
+    staff: str = Field(min_length=1, max_length=40)
+
+    @field_validator("staff")
+    @classmethod
+    def _someone(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("say who overrides (staff number or name)")
+        return value.strip()
 
 
 class SetVehicle(Command):

@@ -65,6 +65,9 @@ class KioskSettings(BaseModel):
     host: str = "127.0.0.1"  # the touchscreen's browser runs on the box itself
     port: int = Field(default=8000, ge=0, le=65535)  # 0: pick a free port (the demo)
     venue_code: str = Field(default="", max_length=500)  # this checkpoint's own code (场所码), shown as a QR
+    # the names the kiosk answers to (the Host header, without the port): any other name is a page
+    # elsewhere that pointed its own name at this box (DNS rebinding) and gets nothing
+    allowed_hosts: list[str] = ["127.0.0.1", "localhost", "::1"]
 
 
 class AgentSettings(FileSettings):

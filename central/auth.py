@@ -7,13 +7,22 @@ echo. Sessions live in the database so that whichever replica serves a request k
 
 Roles are ranked: a viewer reads; an operator also works cases and may unmask a person (audited);
 an admin also pushes watch-lists and policies and manages users.
+
+A login goes through the throttle first (central.throttle: per account and per address, in the
+database); a failed one is counted and written to the audit log. Each argon2id hash takes 64 MiB
+and a good part of a core, so a process hashes at most `HASHING.size` passwords at once (the
+collector shares the process); logins beyond that wait their turn, briefly, or are told to retry.
+A new password ends the user's other sessions.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import timedelta
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from argon2 import PasswordHasher
@@ -21,6 +30,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Engine, select
 
+from central import audit, throttle
 from central.schema import sessions, users
 from central.sql import aware, now
 
@@ -61,6 +71,48 @@ class AccountError(ValueError):
     """A user-management request that cannot be done (the message says why)."""
 
 
+class Busy(Exception):
+    """Every password-hashing slot of this process stayed taken: try again in a few seconds."""
+
+
+class HashingSlots:
+    """At most `size` password hashes at once in this process, and at most `queue` logins waiting
+    for one, each for `wait_s` at most: memory stays bounded whatever arrives (the bound is per
+    process because the memory is)."""
+
+    def __init__(self, size: int = 2, queue: int = 16, wait_s: float = 10.0) -> None:
+        self.size, self.queue, self.wait_s = size, queue, wait_s
+        self._slots = threading.BoundedSemaphore(size)
+        self._lock = threading.Lock()
+        self.hashing = 0  # how many hash now
+        self.waiting = 0  # how many wait for a slot
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        with self._lock:
+            if self.waiting >= self.queue:
+                raise Busy()
+            self.waiting += 1
+        try:
+            got = self._slots.acquire(timeout=self.wait_s)
+        finally:
+            with self._lock:
+                self.waiting -= 1
+        if not got:
+            raise Busy()
+        with self._lock:
+            self.hashing += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.hashing -= 1
+            self._slots.release()
+
+
+HASHING = HashingSlots()
+
+
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -79,14 +131,20 @@ class Accounts:
         with self.engine.begin() as conn:
             if conn.scalar(select(users.c.id).where(users.c.username == username)) is not None:
                 raise AccountError(f"user {username!r} exists already")
-            row = dict(username=username, role=role.value, password_hash=_HASHER.hash(password), disabled=False,
+            row = dict(username=username, role=role.value, password_hash=_hash(password), disabled=False,
                        created_at=now())
             user_id = conn.execute(users.insert().values(**row).returning(users.c.id)).scalar_one()
         return User(id=user_id, username=username, role=role)
 
-    def set_password(self, username: str, password: str) -> None:
+    def set_password(self, username: str, password: str, keep_token: str | None = None) -> None:
+        """A new password; every session of the user ends but `keep_token`'s (the one that changed it)."""
         _check_password(password)
-        self._update(username, password_hash=_HASHER.hash(password))
+        user_id = self._update(username, password_hash=_hash(password))
+        others = sessions.c.user_id == user_id
+        if keep_token is not None:
+            others &= sessions.c.token_hash != token_hash(keep_token)
+        with self.engine.begin() as conn:
+            conn.execute(sessions.delete().where(others))
 
     def set_role(self, username: str, role: Role) -> None:
         self._update(username, role=role.value)
@@ -112,25 +170,53 @@ class Accounts:
 
     # sessions
 
-    def login(self, username: str, password: str) -> tuple[str, Session] | None:
-        """A new session token and its session, or None for a wrong name or password."""
+    def login(self, username: str, password: str, address: str = "") -> tuple[str, Session] | None:
+        """A new session token and its session, or None for a wrong name or password (counted and
+        audited). Raises throttle.Throttled while the account or the address must wait, and Busy
+        when no hashing slot came free."""
         with self.engine.connect() as conn:
+            throttle.check(conn, username, address, now())
             row = conn.execute(select(users).where(users.c.username == username)).mappings().first()
-        try:
-            _HASHER.verify(row["password_hash"] if row else _DUMMY_HASH, password)
-        except (VerificationError, InvalidHashError):
-            return None
-        if row is None or row["disabled"]:
+        if not self._password_ok(row["password_hash"] if row else _DUMMY_HASH, password) or row is None \
+                or row["disabled"]:
+            self._failed(username, address)
             return None
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         at = now()
         with self.engine.begin() as conn:
+            throttle.succeeded(conn, username)
             if _HASHER.check_needs_rehash(row["password_hash"]):
-                conn.execute(users.update().where(users.c.id == row["id"]).values(password_hash=_HASHER.hash(password)))
+                conn.execute(users.update().where(users.c.id == row["id"]).values(password_hash=_hash(password)))
             conn.execute(sessions.delete().where(sessions.c.expires_at < at))
             conn.execute(sessions.insert().values(token_hash=token_hash(token), user_id=row["id"], csrf=csrf,
                                                   created_at=at, expires_at=at + self.lifetime))
         return token, Session(user=User(id=row["id"], username=username, role=Role(row["role"])), csrf=csrf)
+
+    def check_password(self, username: str, password: str, address: str = "") -> bool:
+        """Whether this is the user's password (a wrong one counts like a failed login)."""
+        with self.engine.connect() as conn:
+            throttle.check(conn, username, address, now())
+            stored = conn.scalar(select(users.c.password_hash).where(users.c.username == username))
+        if self._password_ok(stored or _DUMMY_HASH, password) and stored is not None:
+            return True
+        self._failed(username, address)
+        return False
+
+    @staticmethod
+    def _password_ok(stored: str, password: str) -> bool:
+        with HASHING.slot():
+            try:
+                return bool(_HASHER.verify(stored, password))
+            except (VerificationError, InvalidHashError):
+                return False
+
+    def _failed(self, username: str, address: str) -> None:
+        at = now()
+        with self.engine.begin() as conn:
+            until = throttle.failed(conn, username, address, at)
+            audit.record(conn, username[:64], "login_failed", username, "wrong user name or password", address)
+            if until is not None:
+                audit.record(conn, username[:64], "login_locked", username, f"until {_iso(until)}", address)
 
     def session(self, token: str) -> Session | None:
         query = (
@@ -147,6 +233,15 @@ class Accounts:
     def logout(self, token: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(sessions.delete().where(sessions.c.token_hash == token_hash(token)))
+
+
+def _hash(password: str) -> str:
+    with HASHING.slot():
+        return _HASHER.hash(password)
+
+
+def _iso(at: datetime) -> str:
+    return at.isoformat(timespec="seconds")
 
 
 def _check_password(password: str) -> None:

@@ -19,6 +19,7 @@ from central import audit
 from central.auth import User
 from central.schema import case_events, cases
 from central.sql import now
+from central.text import Line, Paragraph
 
 
 class CaseStatus(StrEnum):
@@ -51,10 +52,10 @@ class CaseAction(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     action: Literal["contact", "transfer", "close", "assign", "note"]
-    note: str = Field(default="", max_length=2000)
+    note: Paragraph = Field(default="", max_length=2000)
     transfer_kind: TransferKind | None = None
-    transfer_to: str | None = Field(default=None, max_length=200)
-    assignee: str | None = Field(default=None, max_length=64)
+    transfer_to: Line | None = Field(default=None, max_length=200)
+    assignee: Line | None = Field(default=None, max_length=64)
 
     @model_validator(mode="after")
     def _complete(self) -> CaseAction:

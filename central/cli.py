@@ -52,12 +52,13 @@ def _with_store(ctx: typer.Context, action: Callable[[Store], T]) -> T:
 
     from central.auth import AccountError
     from central.main import open_store
+    from central.store import StillRevoked
 
     store = open_store(_settings(ctx))
     try:
         store.migrate()
         return action(store)
-    except AccountError as exc:
+    except (AccountError, StillRevoked) as exc:
         raise _fail(str(exc)) from None
     except SQLAlchemyError as exc:
         raise _fail(f"database error: {exc.__class__.__name__}: {str(exc).splitlines()[0]}") from None

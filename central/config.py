@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from pydantic import AnyHttpUrl, BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import AnyHttpUrl, BaseModel, Field, SecretStr, StringConstraints, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from checkpoint.settings import ConfigError, FileSettings
@@ -31,8 +32,12 @@ class HttpSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8080
     session_hours: float = Field(default=12, gt=0)  # a login lasts this long
-    secure_cookies: bool = False  # set behind TLS (a reverse proxy): cookies then go over HTTPS only
+    # cookies over HTTPS only. A request that came over HTTPS (or through a reverse proxy on this
+    # machine that says so with X-Forwarded-Proto) gets them so anyway; this forces it for every one.
+    secure_cookies: bool = False
     public_url: str = ""  # how the office reaches the dashboard, used in webhook alerts' links
+    # origins allowed to show the dashboard in a frame (the demo's wall page); none by default
+    frame_ancestors: list[Annotated[str, StringConstraints(pattern=r"^https?://[A-Za-z0-9.\-]+(:\d{1,5})?$")]] = []
 
 
 class RetentionSettings(BaseModel):

@@ -4,6 +4,11 @@ A table is a list of columns (a header key translated by central.i18n, and how t
 from a row) and rows; it is written as CSV (UTF-8 with a BOM, which is what Excel in a Chinese
 locale needs to show the characters) or as an XLSX sheet (openpyxl). Only masked identities are
 ever exported.
+
+Every text cell passes through `neutral` on its way out: what a box or an operator typed (a
+destination, a plate, a transfer destination, an assignee) must never reach a spreadsheet as a
+formula. A text that a spreadsheet would read as one (it starts with = + - @, a tab or a carriage
+return, or their full-width forms) gets a leading apostrophe, so it is shown as the text it is.
 """
 
 from __future__ import annotations
@@ -21,6 +26,16 @@ from central.sql import aware
 
 Cell = str | int | float | None
 Column = tuple[str, Callable[[Mapping[str, Any]], Cell]]
+# what makes Excel, LibreOffice or WPS read a cell as a formula (OWASP's list, and the full-width
+# forms an input method may type)
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "＝", "＋", "－", "＠")
+
+
+def neutral(cell: Cell) -> Cell:
+    """The cell as a spreadsheet shows it as text: a text that would start a formula is quoted."""
+    if isinstance(cell, str) and cell.startswith(FORMULA_STARTS):
+        return "'" + cell
+    return cell
 
 
 def _local(zone: tzinfo) -> Callable[[datetime | None], str]:
@@ -85,17 +100,17 @@ def table(lang: str, columns: list[Column], rows: Sequence[Mapping[str, Any]]) -
 def to_csv(headers: list[str], rows: list[list[Cell]]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(headers)
-    writer.writerows(rows)
+    writer.writerow([neutral(h) for h in headers])
+    writer.writerows([neutral(c) for c in row] for row in rows)
     return out.getvalue().encode("utf-8-sig")
 
 
 def to_xlsx(title: str, headers: list[str], rows: list[list[Cell]]) -> bytes:
     book = Workbook(write_only=True)
     sheet = book.create_sheet(title[:31])
-    sheet.append(headers)
+    sheet.append([neutral(h) for h in headers])
     for row in rows:
-        sheet.append(row)
+        sheet.append([neutral(c) for c in row])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

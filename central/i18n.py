@@ -24,6 +24,10 @@ WORDS: dict[str, tuple[str, str]] = {
     "username": ("用户名", "User name"),
     "password": ("密码", "Password"),
     "bad_login": ("用户名或密码错误", "Wrong user name or password"),
+    "throttled": ("登录失败次数过多，请于 {until} 后再试（约 {minutes} 分钟）",
+                  "Too many failed logins: try again after {until} (in about {minutes} min)"),
+    "busy": ("同时登录的人太多，请几秒后再试", "Too many logins at once: try again in a few seconds"),
+    "password_changed": ("密码已修改，其他会话已退出", "Password changed; other sessions have ended"),
     "language": ("English", "中文"),
     # feed and tables
     "flagged_arrivals": ("异常人员实时预警", "Flagged arrivals, live"),
@@ -140,6 +144,8 @@ WORDS: dict[str, tuple[str, str]] = {
     "detail": ("说明", "Detail"),
     "address": ("地址", "Address"),
     "forbidden": ("权限不足", "Not allowed for your role"),
+    "not_found": ("未找到", "not found"),
+    "bad_parameter": ("参数无效", "Invalid parameter"),
     # decisions, colours
     "pass": ("放行", "pass"),
     "green": ("绿码", "green"),
@@ -172,6 +178,12 @@ WORDS: dict[str, tuple[str, str]] = {
     "notify_command": ("立即报告指挥部", "notify command"),
     "staff_verify": ("人工核验", "staff verify"),
 }
+
+
+def both(key: str, **values: object) -> str:
+    """Chinese, then English, in one line: for answers that have no language cookie (the API)."""
+    zh, en = WORDS[key]
+    return f"{zh.format(**values)} / {en.format(**values)}"
 
 
 def tr(lang: str, key: object) -> str:

@@ -224,6 +224,19 @@ sessions = Table(
 )
 """Kept in the database so that any replica serves any logged-in user."""
 
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("kind", String(8), primary_key=True),  # user | address
+    Column("subject", String(64), primary_key=True),  # the user name tried, or the client's address
+    Column("failures", Integer, nullable=False),  # in a row, forgotten after a quiet hour
+    Column("last_failure_at", DateTime(timezone=True), nullable=False),
+    Column("locked_until", DateTime(timezone=True)),  # no login for this account / from this address till then
+    Index("login_failures_last", "last_failure_at"),
+)
+"""Failed logins per account and per address (central.throttle); in the database so that every
+replica sees every other's."""
+
 audit_log = Table(
     "audit_log",
     metadata,

@@ -30,6 +30,7 @@ from central import cases, tally
 from central.lives import Judgement, Life, Report, judge, refused_of
 from central.schema import dead_letters, device_lives, device_status, devices, verdicts
 from central.sql import aware, encode_json, now
+from checkpoint.private import private_file
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 OFFICE_ZONE = ZoneInfo("Asia/Shanghai")
@@ -37,9 +38,12 @@ OFFICE_ZONE = ZoneInfo("Asia/Shanghai")
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
+        path = url.split("///", 1)[1].split("?", 1)[0] if "///" in url else ""
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            # it holds password hashes and identities: 0600, and SQLite gives its -wal and -shm the same
+            for name in (path, f"{path}-wal", f"{path}-shm", f"{path}-journal"):
+                if name == path or Path(name).exists():
+                    private_file(Path(name))
         engine = create_engine(
             url, connect_args={"timeout": 30, "check_same_thread": False}, json_serializer=encode_json
         )
@@ -81,6 +85,10 @@ class Conflict:
     refused: str
 
 
+class StillRevoked(ValueError):
+    """A revoked box registered again with the key it was revoked with (the message says what to do)."""
+
+
 @dataclass(frozen=True)
 class DeviceKey:
     site: str
@@ -110,11 +118,18 @@ class Store:
     # device registry
 
     def register_device(self, device: str, site: str, kind: str, key_hex: str) -> None:
+        """Register a box, or change its record. A revoked box comes back only with a new key: its
+        old one may be in the hands of whoever has the box (one statement, so two admins at once
+        cannot slip past it)."""
+        key_hex = key_hex.lower()
         row = dict(device=device, site=site, kind=kind, key_hex=key_hex, revoked=False, registered_at=now())
         stmt = self._insert(devices).values(**row)
-        stmt = stmt.on_conflict_do_update(index_elements=["device"], set_=row)
+        old_key_of_revoked = devices.c.revoked.is_(True) & (devices.c.key_hex == stmt.excluded.key_hex)
+        stmt = stmt.on_conflict_do_update(index_elements=["device"], set_=row, where=~old_key_of_revoked)
         with self.engine.begin() as conn:
-            conn.execute(stmt)
+            written = conn.execute(stmt.returning(devices.c.device)).first()
+        if written is None:
+            raise StillRevoked(f"box {device} was revoked; it can be registered again only with a new signing key")
 
     def revoke_device(self, device: str) -> bool:
         with self.engine.begin() as conn:

@@ -8,7 +8,6 @@ broker, and counts: produced (the boxes' sequence numbers) against stored (centr
 
 from __future__ import annotations
 
-import functools
 import http.server
 import json
 import os
@@ -21,6 +20,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import yaml
@@ -32,6 +32,7 @@ from agent.outbox import Outbox
 from central.auth import Accounts, Role
 from central.store import Store
 from checkpoint.broker import Broker, free_port
+from checkpoint.private import private_dir
 from contract import signing
 
 console = Console()
@@ -60,6 +61,8 @@ class Demo:
     broker: Broker | None = None
     central: subprocess.Popen[bytes] | None = None
     http_port: int = 0
+    wall_port: int = 0
+    wall: _WallServer | None = None
     password: str = field(default_factory=lambda: secrets.token_urlsafe(9))  # the dashboard login
 
     @property
@@ -69,9 +72,10 @@ class Demo:
     def prepare(self) -> None:
         if self.workdir.exists():
             shutil.rmtree(self.workdir)
-        (self.workdir / "logs").mkdir(parents=True)
+        private_dir(self.workdir / "logs")  # the work folder holds keys and central's database
         self.broker = Broker(self.workdir / "broker")
         self.http_port = free_port()
+        self.wall_port = free_port()
         pseudonym_key = secrets.token_hex(32)
         downlink_key = signing.new_downlink_key()
         central_key = downlink_key.public_key().public_bytes_raw().hex()
@@ -112,7 +116,9 @@ class Demo:
                 "database_url": self.db_url,
                 "downlink_key": downlink_key.private_bytes_raw().hex(),
                 "mqtt": mqtt,
-                "http": {"host": "127.0.0.1", "port": self.http_port},
+                # the wall page shows the dashboard in a frame; no other page may
+                "http": {"host": "127.0.0.1", "port": self.http_port,
+                         "frame_ancestors": [f"http://127.0.0.1:{self.wall_port}", f"http://localhost:{self.wall_port}"]},
             },
         )
         store = Store(self.db_url)
@@ -179,25 +185,22 @@ class Demo:
 
     def serve_wall(self) -> str:
         """Serve the wall on loopback too: from there the dashboard's login cookie works in its frame
-        (a file:// page is another site, and the dashboard's cookies are same-site only)."""
-        wall = self.write_wall()
-        handler = functools.partial(_QuietFiles, directory=str(wall.parent))
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=server.serve_forever, daemon=True, name="wall").start()
-        return f"http://127.0.0.1:{server.server_address[1]}/{wall.name}"
+        (a file:// page is another site, and the dashboard's cookies are same-site only). Only the
+        wall: the work folder beside it holds the boxes' keys and central's database."""
+        self.wall = _WallServer(self.wall_port, self.wall_page())
+        threading.Thread(target=self.wall.serve_forever, daemon=True, name="wall").start()
+        return f"http://127.0.0.1:{self.wall_port}/wall.html"
 
-    def write_wall(self) -> Path:
-        """A page showing central's dashboard beside every box's kiosk (open it in a browser)."""
+    def wall_page(self) -> bytes:
+        """A page showing central's dashboard beside every box's kiosk."""
         frames = [f'<iframe src="http://127.0.0.1:{self.http_port}/" class="central"></iframe>']
         frames += [f'<iframe src="http://127.0.0.1:{b.kiosk_port}/" title="{b.device}"></iframe>' for b in self.boxes]
-        wall = self.workdir / "wall.html"
-        wall.write_text(
+        return (
             "<!doctype html><meta charset=utf-8><title>Checkpoint demo</title><style>"
             "body{margin:0;display:flex;flex-wrap:wrap;gap:4px;background:#111}"
             "iframe{width:800px;height:480px;border:0;background:#fff}iframe.central{width:100%;height:560px}"
             "</style>" + "".join(frames)
-        )
-        return wall
+        ).encode()
 
     def produced(self) -> int:
         total = 0
@@ -234,6 +237,13 @@ class Demo:
         _wait(self.central, 30)
         if self.broker is not None:
             self.broker.stop()
+        self.close_wall()
+
+    def close_wall(self) -> None:
+        if self.wall is not None:
+            self.wall.shutdown()
+            self.wall.server_close()
+            self.wall = None
 
     def summary(self) -> dict[str, int]:
         counts = self.counts()
@@ -273,7 +283,36 @@ def run(workdir: Path, agents: int, duration: float | None, summary_json: Path |
     return 0
 
 
-class _QuietFiles(http.server.SimpleHTTPRequestHandler):
+class _WallServer(http.server.ThreadingHTTPServer):
+    """Serves one page, to requests addressed to loopback by name or number (a page elsewhere that
+    points its own name at 127.0.0.1, DNS rebinding, gets nothing)."""
+
+    def __init__(self, port: int, page: bytes) -> None:
+        super().__init__(("127.0.0.1", port), _WallPage)
+        self.page = page
+        self.hosts = {f"127.0.0.1:{port}", f"localhost:{port}"}
+
+
+class _WallPage(http.server.BaseHTTPRequestHandler):
+    server: _WallServer
+
+    def do_GET(self) -> None:  # noqa: N802 - the base class's name
+        if self.headers.get("Host", "") not in self.server.hosts:
+            self._answer(421, b"this server answers to 127.0.0.1 and localhost only\n", "text/plain")
+        elif urlsplit(self.path).path not in ("/", "/wall.html"):
+            self._answer(404, b"only /wall.html is served here\n", "text/plain")
+        else:
+            self._answer(200, self.server.page, "text/html; charset=utf-8")
+
+    def _answer(self, status: int, body: bytes, media_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", media_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
+
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
         """Requests are not news; the demo's own table owns the terminal."""
 

@@ -1,27 +1,30 @@
 """The kiosk's web app: the page, its live state (server-sent events) and the staff's actions.
 
-Served on localhost only. Every action is a POST that must carry the header `X-Kiosk: 1`: a
-page from elsewhere cannot add that header without a CORS pre-flight we never grant, which keeps
-other sites from driving the station through the kiosk's browser.
+Served on localhost only, and only to requests addressed to it by one of its own names (the Host
+header): a site that points its own name at 127.0.0.1 (DNS rebinding) would otherwise be same-origin
+with the kiosk. Every action is a POST that must carry the header `X-Kiosk: 1`: a page from
+elsewhere cannot add that header without a CORS pre-flight we never grant, which keeps other sites
+from driving the station through the kiosk's browser.
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import segno
-from fastapi import Depends, FastAPI, Header, HTTPException
+from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel, ValidationError
 
 from agent.commands import ManualId, Override, Remeasure, SetVehicle
+from agent.config import KioskSettings
 from agent.kiosk.hub import StateHub
 from agent.station import Station, StationFull
 from checkpoint.settings import describe
@@ -35,7 +38,17 @@ def _kiosk_only(x_kiosk: str | None = Header(default=None)) -> None:
         raise HTTPException(status_code=403, detail="actions come from the kiosk page only")
 
 
-def create_app(station: Station, hub: StateHub, venue_code: str, registry: CollectorRegistry) -> FastAPI:
+def host_name(host: str) -> str:
+    """The name in a Host header, without the port: `[::1]:8000` -> `::1`, `Box:8000` -> `box`."""
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0].lower()
+    return host.rsplit(":", 1)[0].lower() if host.count(":") == 1 else host.lower()
+
+
+def create_app(station: Station, hub: StateHub, settings: KioskSettings, registry: CollectorRegistry) -> FastAPI:
+    venue_code = settings.venue_code
+    allowed = {h.lower() for h in settings.allowed_hosts}
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         hub.bind(asyncio.get_running_loop())
@@ -43,6 +56,13 @@ def create_app(station: Station, hub: StateHub, venue_code: str, registry: Colle
 
     app = FastAPI(title="Checkpoint kiosk", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.middleware("http")
+    async def own_names_only(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        if host_name(request.headers.get("host", "")) not in allowed:
+            return JSONResponse({"detail": "this kiosk answers only to its own names (kiosk.allowed_hosts)"},
+                                status_code=421)
+        return await call_next(request)
 
     def submit(command: BaseModel) -> Response:
         try:

@@ -4,17 +4,35 @@ registry an admin."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
-from typing import Annotated, Any, Literal
+import math
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, Response, UploadFile
 from pydantic import BaseModel, Field
 
 from central import audit, casework, exports, queries
-from central.auth import Session
+from central.auth import Busy, Session
+from central.i18n import both
 from central.push import PushError
+from central.store import StillRevoked
+from central.text import Line, Paragraph
+from central.throttle import Throttled
 from central.web import lists
-from central.web.security import SESSION_COOKIE, admin, client_address, lang_of, operator, viewer
+from central.web.params import (
+    AuditAction,
+    CaseFilter,
+    CaseId,
+    Day,
+    Days,
+    DeviceName,
+    Instant,
+    Offset,
+    PushKind,
+    SiteName,
+    VerdictId,
+)
+from central.web.security import SESSION_COOKIE, admin, client_address, lang_of, operator, retry_after, viewer
 from central.web.services import Services, services
 from contract.messages import NAME_PATTERN
 
@@ -24,13 +42,12 @@ Viewer = Annotated[Session, Depends(viewer)]
 Operator = Annotated[Session, Depends(operator)]
 Admin = Annotated[Session, Depends(admin)]
 Format = Literal["csv", "xlsx"]
-# a site or device named in a query: checked like the contract's names, so it is safe in a file name
-SiteName = Annotated[str, Query(pattern=NAME_PATTERN)]
+T = TypeVar("T")
 MEDIA = {"csv": "text/csv; charset=utf-8", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
 
 class Credentials(BaseModel):
-    username: str = Field(max_length=64)
+    username: Line = Field(max_length=64)
     password: str = Field(max_length=200)
 
 
@@ -42,11 +59,11 @@ class SessionOut(BaseModel):
 
 
 class Unmask(BaseModel):
-    why: str = Field(min_length=1, max_length=500)
+    why: Paragraph = Field(min_length=1, max_length=500)
 
 
 class RiskAreas(BaseModel):
-    regions: list[str] = Field(max_length=5000)
+    regions: list[Annotated[str, Field(max_length=12)]] = Field(max_length=5000)
 
 
 class PolicyDocument(BaseModel):
@@ -63,20 +80,55 @@ class Device(BaseModel):
 # sessions
 
 
-@router.post("/session", tags=["session"])
-def login(credentials: Credentials, svc: Svc) -> SessionOut:
-    """Log in; use the token as `Authorization: Bearer <token>`."""
-    found = svc.accounts.login(credentials.username, credentials.password)
+@router.post("/session", tags=["session"], responses={429: {"description": "too many failed logins: wait"}})
+def login(credentials: Credentials, request: Request, svc: Svc) -> SessionOut:
+    """Log in; use the token as `Authorization: Bearer <token>`. After repeated failures the account
+    or the address must wait: 429, with Retry-After (seconds) and the time in words."""
+    found = _checking(svc, lambda: svc.accounts.login(credentials.username, credentials.password,
+                                                      client_address(request)))
     if found is None:
-        raise HTTPException(401, "wrong user name or password")
+        raise HTTPException(401, both("bad_login"))
     token, session = found
     return SessionOut(token=token, csrf=session.csrf, username=session.user.username, role=session.user.role)
 
 
+class NewPassword(BaseModel):
+    current: str = Field(max_length=200)
+    new: str = Field(min_length=10, max_length=200)
+
+
+@router.post("/me/password", tags=["session"], status_code=204)
+def change_password(body: NewPassword, request: Request, session: Viewer, svc: Svc) -> Response:
+    """Change your own password; your other sessions end (this one stays)."""
+    name, address = session.user.username, client_address(request)
+    if not _checking(svc, lambda: svc.accounts.check_password(name, body.current, address)):
+        raise HTTPException(403, both("bad_login"))
+    svc.accounts.set_password(name, body.new, keep_token=_token(request))
+    with svc.store.engine.begin() as conn:
+        audit.record(conn, name, "password_changed", name, "other sessions ended", address)
+    return Response(status_code=204)
+
+
+def _checking(svc: Services, attempt: Callable[[], T]) -> T:
+    """A password check, its refusals as HTTP answers: 429 while throttled, 503 while busy."""
+    try:
+        return attempt()
+    except Throttled as exc:
+        until = exc.until.astimezone(svc.settings.zone).strftime("%H:%M:%S")
+        seconds = retry_after(exc.until)
+        raise HTTPException(429, both("throttled", until=until, minutes=math.ceil(seconds / 60)),
+                            headers={"Retry-After": str(seconds)}) from None
+    except Busy:
+        raise HTTPException(503, both("busy"), headers={"Retry-After": "5"}) from None
+
+
+def _token(request: Request) -> str:
+    return request.headers.get("authorization", "")[7:] or request.cookies.get(SESSION_COOKIE, "")
+
+
 @router.delete("/session", tags=["session"], status_code=204)
 def logout(request: Request, session: Viewer, svc: Svc) -> Response:
-    token = request.headers.get("authorization", "")[7:] or request.cookies.get(SESSION_COOKIE, "")
-    svc.accounts.logout(token)
+    svc.accounts.logout(_token(request))
     return Response(status_code=204)
 
 
@@ -95,8 +147,8 @@ def list_verdicts(
     site: SiteName | None = None,
     device: SiteName | None = None,
     flagged: bool | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
     rows = queries.list_verdicts(svc.store.engine, site=site, device=device, flagged=flagged, since=since,
@@ -105,8 +157,8 @@ def list_verdicts(
 
 
 @router.get("/verdicts/{verdict_id}", tags=["verdicts"])
-def get_verdict(verdict_id: str, _: Viewer, svc: Svc) -> dict[str, Any]:
-    found = queries.verdict(svc.store.engine, verdict_id)
+def get_verdict(verdict_id: VerdictId, _: Viewer, svc: Svc) -> dict[str, Any]:
+    found = queries.verdict(svc.store.engine, str(verdict_id))
     if found is None:
         raise HTTPException(404, "no such verdict")
     return found
@@ -117,14 +169,14 @@ def get_verdict(verdict_id: str, _: Viewer, svc: Svc) -> dict[str, Any]:
 
 @router.get("/cases", tags=["cases"])
 def list_cases(
-    _: Viewer, svc: Svc, status: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    _: Viewer, svc: Svc, status: CaseFilter | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    offset: Offset = 0,
 ) -> list[dict[str, Any]]:
     return [dict(r) for r in queries.list_cases(svc.store.engine, status, limit, offset)]
 
 
 @router.get("/cases/{case_id}", tags=["cases"])
-def get_case(case_id: int, _: Viewer, svc: Svc) -> dict[str, Any]:
+def get_case(case_id: CaseId, _: Viewer, svc: Svc) -> dict[str, Any]:
     found = queries.case(svc.store.engine, case_id)
     if found is None:
         raise HTTPException(404, "no such case")
@@ -132,7 +184,7 @@ def get_case(case_id: int, _: Viewer, svc: Svc) -> dict[str, Any]:
 
 
 @router.post("/cases/{case_id}/actions", tags=["cases"], status_code=204)
-def act_on_case(case_id: int, step: casework.CaseAction, session: Operator, svc: Svc) -> Response:
+def act_on_case(case_id: CaseId, step: casework.CaseAction, session: Operator, svc: Svc) -> Response:
     """contact | transfer (transfer_kind, transfer_to) | close | assign (assignee) | note (note)."""
     try:
         casework.apply(svc.store.engine, case_id, step, session.user)
@@ -142,7 +194,7 @@ def act_on_case(case_id: int, step: casework.CaseAction, session: Operator, svc:
 
 
 @router.post("/cases/{case_id}/unmask", tags=["cases"])
-def unmask_case(case_id: int, body: Unmask, request: Request, session: Operator, svc: Svc) -> dict[str, Any]:
+def unmask_case(case_id: CaseId, body: Unmask, request: Request, session: Operator, svc: Svc) -> dict[str, Any]:
     """The person's full identity. Written to the audit log with the reason given."""
     try:
         identity = casework.unmask(svc.store.engine, case_id, session.user, client_address(request), body.why)
@@ -160,21 +212,25 @@ def list_devices(_: Viewer, svc: Svc) -> list[dict[str, Any]]:
 
 
 @router.get("/devices/{device}/gaps", tags=["devices"])
-def device_gaps(device: str, _: Viewer, svc: Svc) -> list[tuple[int, int]]:
+def device_gaps(device: DeviceName, _: Viewer, svc: Svc) -> list[tuple[int, int]]:
     """Sequence ranges [first, last] the box produced and central has not stored."""
     return queries.gaps(svc.store.engine, device)
 
 
 @router.post("/devices", tags=["devices"], status_code=204)
 def register_device(body: Device, request: Request, session: Admin, svc: Svc) -> Response:
-    svc.store.register_device(body.device, body.site, body.kind, body.key_hex)
+    """Register a box or change its record; a revoked box only with a new key (409 otherwise)."""
+    try:
+        svc.store.register_device(body.device, body.site, body.kind, body.key_hex)
+    except StillRevoked as exc:
+        raise HTTPException(409, str(exc)) from None
     with svc.store.engine.begin() as conn:
         audit.record(conn, session.user.username, "register_device", body.device, body.site, client_address(request))
     return Response(status_code=204)
 
 
 @router.delete("/devices/{device}", tags=["devices"], status_code=204)
-def revoke_device(device: str, request: Request, session: Admin, svc: Svc) -> Response:
+def revoke_device(device: DeviceName, request: Request, session: Admin, svc: Svc) -> Response:
     if not svc.store.revoke_device(device):
         raise HTTPException(404, "no such device")
     with svc.store.engine.begin() as conn:
@@ -191,12 +247,9 @@ def collector_replicas(_: Viewer, svc: Svc) -> list[dict[str, Any]]:
 
 
 @router.get("/figures/daily", tags=["figures"])
-def daily_figures(
-    _: Viewer, svc: Svc, first: date | None = None, last: date | None = None, site: SiteName | None = None
-) -> list[dict[str, Any]]:
-    last = last or svc.today()
-    first = first or last - timedelta(days=13)
-    return [dict(r) for r in queries.daily(svc.store.engine, first, last, site)]
+def daily_figures(_: Viewer, svc: Svc, days: Days, site: SiteName | None = None) -> list[dict[str, Any]]:
+    """Per checkpoint and day, `first` to `last` (at most a year; by default the last two weeks)."""
+    return [dict(r) for r in queries.daily(svc.store.engine, days.first, days.last, site)]
 
 
 @router.get("/counts", tags=["figures"])
@@ -229,7 +282,7 @@ def push_policy(body: PolicyDocument, request: Request, session: Admin, svc: Svc
 
 
 @router.get("/pushes", tags=["pushes"])
-def push_history(_: Viewer, svc: Svc, what: str | None = None) -> list[dict[str, Any]]:
+def push_history(_: Viewer, svc: Svc, what: PushKind | None = None) -> list[dict[str, Any]]:
     return svc.pusher.history(what)
 
 
@@ -252,7 +305,7 @@ def _file(name: str, fmt: Format, headers: list[str], rows: list[list[Any]]) -> 
 
 
 @router.get("/exports/ledger.{fmt}", tags=["exports"])
-def export_ledger(fmt: Format, site: SiteName, day: date, request: Request, _: Viewer, svc: Svc) -> Response:
+def export_ledger(fmt: Format, site: SiteName, day: Day, request: Request, _: Viewer, svc: Svc) -> Response:
     """A checkpoint's entry-exit ledger for one local day; persons masked."""
     lang, zone = lang_of(request), svc.settings.zone
     rows = queries.ledger(svc.store.engine, site, day, zone)
@@ -260,33 +313,25 @@ def export_ledger(fmt: Format, site: SiteName, day: date, request: Request, _: V
 
 
 @router.get("/exports/figures.{fmt}", tags=["exports"])
-def export_figures(
-    fmt: Format, request: Request, _: Viewer, svc: Svc, first: date | None = None, last: date | None = None
-) -> Response:
-    last = last or svc.today()
-    first = first or last - timedelta(days=13)
+def export_figures(fmt: Format, request: Request, _: Viewer, svc: Svc, days: Days) -> Response:
     lang = lang_of(request)
-    rows = queries.daily(svc.store.engine, first, last)
-    return _file(f"figures-{first}-{last}", fmt, *exports.table(lang, exports.figure_columns(lang), rows))
+    rows = queries.daily(svc.store.engine, days.first, days.last)
+    return _file(f"figures-{days.first}-{days.last}", fmt, *exports.table(lang, exports.figure_columns(lang), rows))
 
 
 @router.get("/exports/cases.{fmt}", tags=["exports"])
-def export_cases(
-    fmt: Format, request: Request, _: Viewer, svc: Svc, first: date | None = None, last: date | None = None
-) -> Response:
+def export_cases(fmt: Format, request: Request, _: Viewer, svc: Svc, days: Days) -> Response:
     """Cases opened between the two days (inclusive), and every case still open."""
-    last = last or svc.today()
-    first = first or last - timedelta(days=13)
     lang, zone = lang_of(request), svc.settings.zone
-    start, _end = queries.day_bounds(first, zone)
-    _start, end = queries.day_bounds(last, zone)
+    start, _end = queries.day_bounds(days.first, zone)
+    _start, end = queries.day_bounds(days.last, zone)
     rows = queries.cases_between(svc.store.engine, start, end)
-    return _file(f"cases-{first}-{last}", fmt, *exports.table(lang, exports.case_columns(lang, zone), rows))
+    return _file(f"cases-{days.first}-{days.last}", fmt, *exports.table(lang, exports.case_columns(lang, zone), rows))
 
 
 # audit
 
 
 @router.get("/audit", tags=["audit"])
-def audit_log(_: Admin, svc: Svc, action: str | None = None) -> list[dict[str, Any]]:
+def audit_log(_: Admin, svc: Svc, action: AuditAction | None = None) -> list[dict[str, Any]]:
     return [dict(r) for r in audit.recent(svc.store.engine, action=action)]

@@ -17,12 +17,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
+from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from central import queries
 from central.auth import Session
 from central.i18n import tr
 from central.sql import aware, now
+from central.web.params import Instant
 from central.web.security import lang_of, viewer
 from central.web.services import Services, services
 
@@ -86,11 +88,12 @@ async def flagged_events(
 
 @router.get("/api/feed", tags=["verdicts"])
 async def feed(
-    request: Request, _: Annotated[Session, Depends(viewer)], svc: Annotated[Services, Depends(services)]
+    request: Request, _: Annotated[Session, Depends(viewer)], svc: Annotated[Services, Depends(services)],
+    since: Instant | None = None,
 ) -> StreamingResponse:
-    """Server-sent events `flagged`, one per flagged verdict as it is stored, from any replica."""
-    resume = request.headers.get("last-event-id") or request.query_params.get("since")
-    since = _parse_time(resume) or now()
+    """Server-sent events `flagged`, one per flagged verdict as it is stored, from any replica; from
+    `since` (or the browser's Last-Event-ID) on, else from now."""
+    since = _parse_time(request.headers.get("last-event-id")) or since or now()
     return StreamingResponse(
         flagged_events(request, svc, since, lang_of(request)),
         media_type="text/event-stream",
@@ -99,8 +102,8 @@ async def feed(
 
 
 def _parse_time(text: str | None) -> datetime | None:
-    """A resume point, or None when absent or malformed (the feed then starts from now)."""
+    """A resume point, or None when absent, malformed or out of range (the feed then starts from now)."""
     try:
-        return aware(datetime.fromisoformat(text)) if text else None
-    except ValueError:
+        return TypeAdapter(Instant).validate_python(text) if text else None
+    except ValidationError:
         return None

@@ -6,10 +6,10 @@ to the page they came from (post/redirect/get), so a reload never repeats an act
 
 from __future__ import annotations
 
+import math
 import secrets
-from datetime import date, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
@@ -19,12 +19,15 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from central import audit, casework, queries
-from central.auth import Role, Session
+from central.auth import Busy, Role, Session
 from central.i18n import tr
 from central.push import PushError
 from central.sql import aware
+from central.text import Line, Paragraph
+from central.throttle import Throttled
 from central.web import lists
 from central.web.charts import daily_bars
+from central.web.params import CaseFilter, CaseId, Day, Days, PageNumber, SiteChoice
 from central.web.security import (
     LANG_COOKIE,
     LOGIN_CSRF_COOKIE,
@@ -34,6 +37,8 @@ from central.web.security import (
     csrf_ok,
     lang_of,
     operator,
+    retry_after,
+    secure_cookies,
     viewer,
 )
 from central.web.services import Services, services
@@ -74,10 +79,17 @@ def safe_next(target: str | None) -> str:
 
 @router.get("/login")
 def login_form(request: Request, svc: Svc, next: str = "/", failed: bool = False) -> HTMLResponse:
+    return _login_page(request, svc, next, failed=failed)
+
+
+def _login_page(
+    request: Request, svc: Services, next: str, *, failed: bool = False, message: str = "", status: int = 200
+) -> HTMLResponse:
+    """The login form (with a fresh double-submit token); `message` says why a login was not done now."""
     token = secrets.token_urlsafe(24)
-    response = render(request, "login.html", None, svc, next=safe_next(next), failed=failed, login_csrf=token)
-    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict",
-                        secure=svc.settings.http.secure_cookies)
+    response = render(request, "login.html", None, svc, status_code=status, next=safe_next(next), failed=failed,
+                      message=message, login_csrf=token)
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=secure_cookies(request))
     return response
 
 
@@ -85,21 +97,33 @@ def login_form(request: Request, svc: Svc, next: str = "/", failed: bool = False
 async def login(
     request: Request,
     svc: Svc,
-    username: Annotated[str, Form()],
-    password: Annotated[str, Form()],
+    username: Annotated[Line, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=200)],
     next: Annotated[str, Form()] = "/",
 ) -> Response:
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not await csrf_ok(request, expected):
         return RedirectResponse("/login?failed=1", status_code=303)
-    found = await run_in_threadpool(svc.accounts.login, username, password)
+    try:
+        found = await run_in_threadpool(svc.accounts.login, username, password, client_address(request))
+    except Throttled as exc:
+        lang, seconds = lang_of(request), retry_after(exc.until)
+        until = exc.until.astimezone(svc.settings.zone).strftime("%H:%M:%S")
+        words = tr(lang, "throttled").format(until=until, minutes=math.ceil(seconds / 60))
+        refused = _login_page(request, svc, next, message=words, status=429)
+        refused.headers["Retry-After"] = str(seconds)
+        return refused
+    except Busy:
+        busy = _login_page(request, svc, next, message=tr(lang_of(request), "busy"), status=503)
+        busy.headers["Retry-After"] = "5"
+        return busy
     if found is None:
         return RedirectResponse(f"/login?failed=1&next={safe_next(next)}", status_code=303)
     token, _session = found
     response = RedirectResponse(safe_next(next), status_code=303)
-    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=svc.settings.http.secure_cookies,
+    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=secure_cookies(request),
                         max_age=int(svc.accounts.lifetime.total_seconds()))
-    response.delete_cookie(LOGIN_CSRF_COOKIE)
+    response.delete_cookie(LOGIN_CSRF_COOKIE, httponly=True, samesite="strict", secure=secure_cookies(request))
     return response
 
 
@@ -107,14 +131,15 @@ async def login(
 def logout(request: Request, _: Viewer, svc: Svc) -> Response:
     svc.accounts.logout(request.cookies.get(SESSION_COOKIE, ""))
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(SESSION_COOKIE)
+    response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="lax", secure=secure_cookies(request))
     return response
 
 
 @router.get("/lang/{lang}")
-def switch_language(lang: str, next: str = "/") -> Response:
+def switch_language(request: Request, lang: str, next: str = "/") -> Response:
     response = RedirectResponse(safe_next(next), status_code=303)
-    response.set_cookie(LANG_COOKIE, "en" if lang == "en" else "zh", samesite="lax", max_age=365 * 24 * 3600)
+    response.set_cookie(LANG_COOKIE, "en" if lang == "en" else "zh", samesite="lax", max_age=365 * 24 * 3600,
+                        secure=secure_cookies(request))
     return response
 
 
@@ -135,30 +160,36 @@ LEDGER_ROWS = 300
 
 
 @router.get("/cases")
-def cases_page(request: Request, session: Viewer, svc: Svc, status: str = "open", page: int = 0) -> HTMLResponse:
-    page = max(page, 0)
+def cases_page(
+    request: Request, session: Viewer, svc: Svc, status: CaseFilter = "open", page: PageNumber = 0
+) -> HTMLResponse:
     rows = queries.list_cases(svc.store.engine, status, PAGE_ROWS + 1, page * PAGE_ROWS)
     return render(request, "cases.html", session, svc, cases=rows[:PAGE_ROWS], status=status, page=page,
-                  more=len(rows) > PAGE_ROWS, statuses=["open", "new", "contacted", "transferred", "closed", "all"])
+                  more=len(rows) > PAGE_ROWS, statuses=get_args(CaseFilter))
 
 
 @router.get("/cases/{case_id}")
-def case_page(request: Request, case_id: int, session: Viewer, svc: Svc, error: str = "") -> HTMLResponse:
+def case_page(request: Request, case_id: CaseId, session: Viewer, svc: Svc, error: str = "") -> HTMLResponse:
     return _case(request, case_id, session, svc, error=error)
 
 
 def _case(request: Request, case_id: int, session: Session, svc: Services, **extra: Any) -> HTMLResponse:
     found = queries.case(svc.store.engine, case_id)
     if found is None:
-        return render(request, "error.html", session, svc, message=f"{tr(lang_of(request), 'case')} {case_id}: 404")
+        return _no_case(request, case_id, session, svc)
     allowed = {a for a, (starts, _to) in casework.ACTIONS.items() if casework.CaseStatus(found["status"]) in starts}
     return render(request, "case.html", session, svc, case=found, allowed=allowed,
                   transfer_kinds=list(casework.TransferKind), **extra)
 
 
+def _no_case(request: Request, case_id: int, session: Session, svc: Services) -> HTMLResponse:
+    return render(request, "error.html", session, svc, status_code=404,
+                  message=f"{tr(lang_of(request), 'case')} {case_id}: {tr(lang_of(request), 'not_found')}")
+
+
 @router.post("/cases/{case_id}/action")
 def case_action(
-    case_id: int,
+    case_id: CaseId,
     session: Operator,
     svc: Svc,
     action: Annotated[str, Form()],
@@ -182,11 +213,14 @@ def case_action(
 
 @router.post("/cases/{case_id}/unmask")
 def case_unmask(
-    request: Request, case_id: int, session: Operator, svc: Svc, why: Annotated[str, Form()] = ""
+    request: Request, case_id: CaseId, session: Operator, svc: Svc, why: Annotated[Paragraph, Form(max_length=500)] = ""
 ) -> HTMLResponse:
     if not why.strip():
         return _case(request, case_id, session, svc, error=tr(lang_of(request), "unmask_why"))
-    identity = casework.unmask(svc.store.engine, case_id, session.user, client_address(request), why.strip())
+    try:
+        identity = casework.unmask(svc.store.engine, case_id, session.user, client_address(request), why.strip())
+    except casework.WorkflowError:
+        return _no_case(request, case_id, session, svc)
     return _case(request, case_id, session, svc, identity=identity, unmasked=True)
 
 
@@ -206,24 +240,18 @@ def devices_page(request: Request, session: Viewer, svc: Svc) -> HTMLResponse:
 
 
 @router.get("/figures")
-def figures_page(
-    request: Request, session: Viewer, svc: Svc, first: date | None = None, last: date | None = None,
-    site: str = "",
-) -> HTMLResponse:
-    last = last or svc.today()
-    first = first or last - timedelta(days=13)
-    rows = queries.daily(svc.store.engine, first, last, site or None)
-    return render(request, "figures.html", session, svc, rows=rows, first=first, last=last, site=site,
-                  sites=queries.sites(svc.store.engine), chart=daily_bars(rows, first, last))
+def figures_page(request: Request, session: Viewer, svc: Svc, days: Days, site: SiteChoice = "") -> HTMLResponse:
+    rows = queries.daily(svc.store.engine, days.first, days.last, site or None)
+    return render(request, "figures.html", session, svc, rows=rows, first=days.first, last=days.last, site=site,
+                  sites=queries.sites(svc.store.engine), chart=daily_bars(rows, days.first, days.last))
 
 
 @router.get("/ledger")
 def ledger_page(
-    request: Request, session: Viewer, svc: Svc, site: str = "", day: date | None = None, page: int = 0
+    request: Request, session: Viewer, svc: Svc, site: SiteChoice = "", day: Day | None = None, page: PageNumber = 0
 ) -> HTMLResponse:
     """One page of the day's ledger on screen; the exports hold the whole day."""
     day = day or svc.today()
-    page = max(page, 0)
     all_sites = queries.sites(svc.store.engine)
     site = site or (all_sites[0] if all_sites else "")
     rows = queries.ledger(svc.store.engine, site, day, svc.settings.zone, limit=LEDGER_ROWS + 1,

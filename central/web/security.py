@@ -11,7 +11,9 @@ is protected by a double-submit cookie.
 from __future__ import annotations
 
 import hmac
+import math
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
@@ -34,6 +36,18 @@ class Forbidden(Exception):
 
 def lang_of(request: Request) -> str:
     return "en" if request.cookies.get(LANG_COOKIE) == "en" else "zh"
+
+
+def secure_cookies(request: Request) -> bool:
+    """Whether cookies set in answer to this request go over HTTPS only: always when the settings
+    say so, and whenever the request itself came over HTTPS (directly, or through a reverse proxy
+    that uvicorn trusts, by its X-Forwarded-Proto)."""
+    return bool(request.app.state.services.settings.http.secure_cookies) or request.url.scheme == "https"
+
+
+def retry_after(until: datetime) -> int:
+    """Whole seconds from now until `until`, at least 1: the Retry-After header."""
+    return max(1, math.ceil((until - datetime.now(UTC)).total_seconds()))
 
 
 def client_address(request: Request) -> str:

@@ -17,7 +17,7 @@ import yaml
 from sqlalchemy import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from central.store import Store
+from central.store import StillRevoked, Store
 from checkpoint.provision import bundle, passwords
 from checkpoint.provision.broker_files import BrokerFiles
 from checkpoint.provision.ca import CertificateAuthority
@@ -121,7 +121,11 @@ def provision(
         )
 
     with _store(settings) as store:
-        store.register_device(device, site, kind.value, signing_hex)
+        try:
+            store.register_device(device, site, kind.value, signing_hex)
+        except StillRevoked:
+            raise ConfigError(f"central has box {device} as revoked; give --rotate to provision it again with new keys"
+                              ) from None
     files.write_acl(registry)
     files.publish_ca(ca)
     files.share()
@@ -192,7 +196,7 @@ def _central_password(deployment: Deployment) -> str:
 
 
 def _write_central_config(deployment: Deployment, settings: DeploymentSettings, password: str, ca: Path) -> None:
-    config = {
+    config: dict[str, object] = {
         "database_url": settings.central_database_url,
         "downlink_key_file": str(deployment.downlink_key),
         "mqtt": {
@@ -203,4 +207,7 @@ def _write_central_config(deployment: Deployment, settings: DeploymentSettings, 
             "tls_ca": str(ca),
         },
     }
+    if settings.dashboard_url:
+        https = settings.dashboard_url.startswith("https://")
+        config["http"] = {"public_url": settings.dashboard_url, "secure_cookies": https}
     write_private(deployment.central_config, yaml.safe_dump(config, sort_keys=False).encode())

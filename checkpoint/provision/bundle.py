@@ -17,6 +17,7 @@ import yaml
 
 from agent.config import AgentSettings
 from checkpoint import device_names
+from checkpoint.private import private_dir
 from checkpoint.provision.deployment import BoxRecord, DeploymentSettings, Login
 from checkpoint.provision.files import write_private
 from contract.messages import CheckpointKind
@@ -71,7 +72,7 @@ def write(out: Path, device: str, box: BoxRecord, settings: DeploymentSettings, 
     AgentSettings.model_validate(config)  # the agent must accept what we hand it
     if out.exists():
         shutil.rmtree(out)
-    out.mkdir(parents=True, mode=0o700)
+    private_dir(out)
     files = {
         "agent.yaml": yaml.safe_dump(config, sort_keys=False).encode(),
         "signing.key": (secrets.signing_key_hex + "\n").encode(),

@@ -81,6 +81,9 @@ def init(
     ),
     box_install_dir: Annotated[Path, typer.Option(help="Where a box unpacks its bundle.")] = Path("/etc/checkpoint"),
     box_data_dir: Annotated[Path, typer.Option(help="Where a box keeps its outbox.")] = Path("/var/lib/checkpoint"),
+    dashboard_url: Annotated[
+        str, typer.Option(help="How the office reaches the dashboard, e.g. https://center.example (secure cookies).")
+    ] = "",
 ) -> None:
     """Create the deployment (CA, broker configuration and files, central's account); safe to re-run."""
     from checkpoint.provision import actions
@@ -98,6 +101,7 @@ def init(
         central_database_url=central_db,
         box_install_dir=box_install_dir,
         box_data_dir=box_data_dir,
+        dashboard_url=dashboard_url,
     )
     _report(lambda: actions.init(Deployment(ctx.obj), settings))
 

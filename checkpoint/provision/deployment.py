@@ -59,6 +59,8 @@ class DeploymentSettings(BaseModel):
     broker: BrokerSettings
     central_database_url: str
     central_broker_host: str = "127.0.0.1"  # how central reaches the broker (usually the same machine)
+    # how the office reaches the dashboard (through a reverse proxy); https:// makes cookies HTTPS-only
+    dashboard_url: str = Field(default="", pattern=r"^(https?://\S+)?$")
     box_install_dir: Path = Path("/etc/checkpoint")  # where a bundle is unpacked on the box
     box_data_dir: Path = Path("/var/lib/checkpoint")  # the box's outbox and pushed settings
 

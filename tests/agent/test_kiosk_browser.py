@@ -6,12 +6,14 @@ Looks at the page as staff do: clicks, typed input, and the colours of screensho
 from __future__ import annotations
 
 import io
+import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from PIL import Image
@@ -37,6 +39,7 @@ class Box:
     agent: Agent
     page: Page
     shots: Path
+    broker: Broker
 
     def traveller(self, colour: CodeColour = CodeColour.GREEN, temps: tuple[float, ...] = (36.6,)) -> Traveller:
         return Traveller(name="测试乙", id_number="440524188001010014", colour=colour, temps_c=temps)
@@ -88,7 +91,7 @@ def box(tmp_path: Path, broker: Broker) -> Iterator[Box]:
                 stop.wait(0.1)
             assert expect_ok.is_set(), "the kiosk did not start"
             page.goto(f"http://127.0.0.1:{agent.kiosk_port}/")
-            yield Box(sim, agent, page, tmp_path)
+            yield Box(sim, agent, page, tmp_path, broker)
             browser.close()
         stop.set()
         thread.join(30)
@@ -108,11 +111,22 @@ def test_green_traveller_passes_in_green_and_override_turns_red(box: Box) -> Non
     page.get_by_test_id("override-deny").check()
     page.get_by_test_id("override-reason").fill("证件与本人不符")
     page.get_by_test_id("override-ok").click()
-    expect(page.get_by_test_id("decision")).to_have_text("禁止通行", timeout=10_000)
+    assert page.get_by_test_id("override-staff").evaluate("e => e.validity.valueMissing")  # who, first
+    page.get_by_test_id("override-staff").fill("0231 王")
+    with mqtt.collect(box.broker, topics.uplink("site-k", "box-k", "verdict")) as sent:
+        page.get_by_test_id("override-ok").click()
+        expect(page.get_by_test_id("decision")).to_have_text("禁止通行", timeout=10_000)
+        overrides = []
+        while not overrides:
+            message = json.loads(sent.get(timeout=20).payload)
+            overrides += [message["override"]] if message.get("override") else []
+    assert overrides[0]["staff"] == "0231 王" and overrides[0]["reason"] == "证件与本人不符"
     expect(page.get_by_test_id("reasons")).to_contain_text("工作人员改判")
     r, g, b = box.screenshot_colour("override-deny")
     assert r > 130 and r > g + 60 and r > b + 60, (r, g, b)
     assert "440524188001010014" not in page.content()  # the page never holds a full ID number
+    page.get_by_test_id("btn-override").click()  # the next override offers the same staff member
+    expect(page.get_by_test_id("override-staff")).to_have_value("0231 王")
 
 
 def test_fever_asks_for_a_remeasure_then_denies_with_the_follow_up(box: Box) -> None:
@@ -175,3 +189,14 @@ def test_offline_shows_the_waiting_verdicts(box: Box, broker: Broker) -> None:
     expect(page.get_by_test_id("link")).to_contain_text("在线", timeout=15_000)
     # still pending: a verdict leaves the box only on central's receipt (no central in this test)
     expect(page.get_by_test_id("link")).to_contain_text("待上传 1")
+
+
+def test_the_kiosk_answers_only_to_its_own_names(box: Box) -> None:
+    """A page elsewhere whose name resolves to 127.0.0.1 (DNS rebinding) gets nothing from the kiosk."""
+    url = f"http://127.0.0.1:{box.agent.kiosk_port}"
+    assert httpx.get(f"{url}/api/state", headers={"Host": f"localhost:{box.agent.kiosk_port}"}).status_code == 200
+    for host in ("evil.example", f"evil.example:{box.agent.kiosk_port}", "127.0.0.1.nip.example"):
+        for method, path in (("GET", "/"), ("GET", "/api/state"), ("POST", "/api/remeasure")):
+            answer = httpx.request(method, url + path, headers={"Host": host, "X-Kiosk": "1"})
+            assert answer.status_code == 421, (host, path, answer.status_code)
+    expect(box.page.get_by_test_id("link")).to_contain_text("在线", timeout=10_000)  # its own page still works

@@ -143,9 +143,10 @@ def test_typed_id_and_vehicle_then_override(traffic: Harness) -> None:
     (v,) = traffic.feed(ManualId(id_number="11010519491231002x", name="测试甲"), code("yellow"), temp(36.4))
     assert v.decision is Decision.REVIEW and v.inputs.person.source == "typed"
     assert v.inputs.travel is not None and v.inputs.travel.plate == "粤B12345"
-    (o,) = traffic.feed(Override(verdict_id=v.id, decision=Decision.PASS, reason="人工核验为绿码"))
+    (o,) = traffic.feed(Override(verdict_id=v.id, decision=Decision.PASS, reason="人工核验为绿码", staff=" 0231 王 "))
     assert o.decision is Decision.PASS and o.supersedes == v.id and Reason.STAFF_OVERRIDE in o.reasons
     assert o.override is not None and o.override.original is Decision.REVIEW
+    assert o.override.staff == "0231 王"  # who overrode travels with the signed verdict
     assert o.seq == v.seq + 1
 
 

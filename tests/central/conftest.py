@@ -48,7 +48,9 @@ TOPIC = topics.uplink("site-a", "box-a", "verdict")
 @pytest.fixture(autouse=True)
 def cheap_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
     """argon2id still, with test-sized costs: the production costs take ~0.3 s a hash on a busy CI core."""
-    monkeypatch.setattr(auth, "_HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    monkeypatch.setattr(auth, "_HASHER", cheap)
+    monkeypatch.setattr(auth, "_DUMMY_HASH", cheap.hash("unknown users are checked against this"))
 
 
 def synthetic_id(region: str = "110105", birth: str = "19800101", seq: int = 1) -> str:
@@ -102,6 +104,15 @@ def server(sqlite_store: Store, broker: Broker) -> Iterator[Server]:
     add_users(sqlite_store)
     sqlite_store.write_batch(rows(flagged(1, person=21), verdict(seq=2)))
     with Server(settings_for(broker), sqlite_store) as s:
+        yield s
+
+
+@pytest.fixture
+def any_server(store: Store) -> Iterator[Server]:
+    """The `server` over each database (SQLite, PostgreSQL), without a broker (no pushes)."""
+    add_users(store)
+    store.write_batch(rows(flagged(1, person=21), verdict(seq=2)))
+    with Server(settings_for(None), store) as s:
         yield s
 
 

@@ -33,7 +33,8 @@ from tests.factories import verdict
 
 
 def test_the_openapi_document_is_published(server: Server) -> None:
-    paths = httpx.get(f"{server.url}/openapi.json").json()["paths"]
+    assert httpx.get(f"{server.url}/openapi.json").status_code == 303  # to the login: for users and scripts
+    paths = server.login("viewer").get("/openapi.json").json()["paths"]
     for path in ("/api/verdicts", "/api/cases/{case_id}/actions", "/api/cases/{case_id}/unmask", "/api/devices",
                  "/api/figures/daily", "/api/watchlist", "/api/policy", "/api/risk-areas", "/api/feed",
                  "/api/exports/ledger.{fmt}"):
@@ -170,3 +171,14 @@ def test_the_live_feed_shows_what_another_replica_stored(broker: Broker, pg_url:
         thread.join(10)
         ingesting.dispose()
         serving.dispose()
+
+
+def test_an_admin_cannot_lift_a_revocation_with_the_old_key(any_server: Server) -> None:
+    admin = any_server.login("admin")
+    box = {"device": "box-a", "site": "site-a", "kind": "traffic", "key_hex": KEY.hex()}
+    assert admin.delete("/api/devices/box-a").status_code == 204
+    refused = admin.post("/api/devices", json=box)
+    assert refused.status_code == 409 and "new signing key" in refused.json()["detail"]
+    assert next(d for d in admin.get("/api/devices").json() if d["device"] == "box-a")["revoked"]
+    assert admin.post("/api/devices", json={**box, "key_hex": "cd" * 32}).status_code == 204
+    assert not next(d for d in admin.get("/api/devices").json() if d["device"] == "box-a")["revoked"]

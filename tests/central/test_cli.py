@@ -33,6 +33,8 @@ def test_users_and_devices_from_the_command_line(tmp_path: Path) -> None:
     done = RUNNER.invoke(app, [*central, "register-device", "box-9", "--site", "g312-k45", "--key-file", str(key)])
     assert done.exit_code == 0, done.output
     assert RUNNER.invoke(app, [*central, "revoke-device", "box-9"]).exit_code == 0
+    again = RUNNER.invoke(app, [*central, "register-device", "box-9", "--site", "g312-k45", "--key-file", str(key)])
+    assert again.exit_code == 2 and "new signing key" in again.output  # revoked stays revoked with its old key
     assert "zhou\toperator\tactive" in RUNNER.invoke(app, [*central, "user", "list"]).output
     store = Store(url)
     assert Accounts(store.engine).login("zhou", "a-long-password") is not None

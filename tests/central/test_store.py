@@ -7,6 +7,7 @@ import threading
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import select, update
@@ -17,8 +18,8 @@ from central.casework import CaseAction, apply
 from central.config import RetentionSettings
 from central.schema import metadata, verdicts
 from central.sql import now
-from central.store import Store
-from tests.central.conftest import flagged, rows
+from central.store import DeviceKey, StillRevoked, Store
+from tests.central.conftest import KEY, flagged, rows
 from tests.factories import verdict
 
 OPERATOR = User(id=1, username="op", role=Role.OPERATOR)
@@ -97,3 +98,18 @@ def test_the_live_feed_pages_through_a_batch_that_shares_one_arrival_time(sqlite
             break
         window, after = page[-1]["received_at"], page[-1]["id"]
     assert sorted(seen) == [1, 2, 3, 4, 5]
+
+
+def test_a_revoked_box_comes_back_only_with_a_new_key(store: Store) -> None:
+    """Registering a revoked box again with the key it was revoked with leaves it revoked."""
+    old = KEY.hex()
+    assert store.revoke_device("box-a")
+    with pytest.raises(StillRevoked, match="new signing key"):
+        store.register_device("box-a", "site-a", "traffic", old)
+    with pytest.raises(StillRevoked):
+        store.register_device("box-a", "site-b", "community", old.upper())  # the same key, spelt otherwise
+    assert store.device_keys()["box-a"] == DeviceKey("site-a", KEY, revoked=True)
+    store.register_device("box-a", "site-a", "traffic", "cd" * 32)
+    assert store.device_keys()["box-a"] == DeviceKey("site-a", bytes.fromhex("cd" * 32), revoked=False)
+    store.register_device("box-a", "site-b", "traffic", "cd" * 32)  # a box not revoked: its record changes
+    assert store.device_keys()["box-a"].site == "site-b"

@@ -4,7 +4,8 @@
 const WORDS = {
   zh: { id: "证件", code: "健康码", temp: "体温", waiting: "等待…", remeasure: "复测", manual: "手工录入",
         vehicle: "车辆登记", override: "改判", followup: "处置：", remeasure_now: "请再测一次体温",
-        id_number: "身份证号", name: "姓名", reason: "理由", plate: "车牌", origin: "始发地（行政区划代码）",
+        id_number: "身份证号", name: "姓名", reason: "理由", staff: "改判人（工号或姓名）", plate: "车牌",
+        origin: "始发地（行政区划代码）",
         destination: "目的地", ok: "确定", cancel: "取消", next_vehicle: "下一辆车", pass: "通行",
         review: "人工核验", deny: "禁止通行", online: "在线", offline: "离线", pending: "待上传",
         outbox_full: "待上传记录接近上限", invalid: "无效", typed: "手工", lang: "EN",
@@ -12,6 +13,7 @@ const WORDS = {
   en: { id: "ID card", code: "Health code", temp: "Temperature", waiting: "Waiting…", remeasure: "Re-measure",
         manual: "Type ID", vehicle: "Vehicle", override: "Override", followup: "Follow-up: ",
         remeasure_now: "Please measure again", id_number: "ID number", name: "Name", reason: "Reason",
+        staff: "Overridden by (staff number or name)",
         plate: "Plate", origin: "Origin (region code)", destination: "Destination", ok: "OK", cancel: "Cancel",
         next_vehicle: "Next vehicle", pass: "Pass", review: "Review", deny: "Deny", online: "Online",
         offline: "Offline", pending: "pending", outbox_full: "Outbox nearly full", invalid: "invalid",
@@ -119,7 +121,14 @@ function dialog(id, submit) {
 }
 
 const openManual = dialog("dlg-manual", (data) => act("POST", "/api/manual-id", data));
-const openOverride = dialog("dlg-override", (data) => act("POST", "/api/override", { ...data, verdict_id: state.verdict.id }));
+const overrideDialog = dialog("dlg-override", async (data) => {
+  await act("POST", "/api/override", { ...data, verdict_id: state.verdict.id });
+  localStorage.setItem("kiosk-staff", data.staff);  // the staff member on shift, offered next time
+});
+const openOverride = () => {
+  overrideDialog();
+  $("dlg-override").querySelector("[name=staff]").value = localStorage.getItem("kiosk-staff") || "";
+};
 const openVehicle = dialog("dlg-vehicle", (data, choice) =>
   choice === "clear" ? act("DELETE", "/api/vehicle") : act("POST", "/api/vehicle", data));
 
