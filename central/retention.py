@@ -15,10 +15,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, Select, Table, and_, delete, or_, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from central.config import RetentionSettings
 from central.schema import alerts, case_events, cases, dead_letters, verdicts
-from central.sql import now
+from central.sql import now, storage_error
+from checkpoint.logs import Trouble
 
 log = logging.getLogger(__name__)
 CHUNK = 5000
@@ -69,9 +71,13 @@ def _chunked(engine: Engine, table: Table, key: ColumnElement[Any], which: Selec
 
 def run(engine: Engine, settings: RetentionSettings, stop: threading.Event) -> None:
     """Purge now, then every `interval_s`, until `stop`."""
+    trouble = Trouble(log, "retention purge")
     while not stop.is_set():
         try:
             purge(engine, settings)
-        except Exception:  # noqa: BLE001 - the top of a long-running loop: log and try next time
-            log.exception("retention purge failed")
+            trouble.ok()
+        except SQLAlchemyError as exc:
+            trouble.failed(f"storage unavailable: {storage_error(exc)}")
+        except Exception as exc:  # noqa: BLE001 - the top of a long-running loop: log and try next time
+            trouble.failed(f"{type(exc).__name__}: {exc}"[:300], traceback=True)
         stop.wait(settings.interval_s)
