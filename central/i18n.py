@@ -101,6 +101,23 @@ WORDS: dict[str, tuple[str, str]] = {
     "collectors": ("采集节点", "Collector replicas"),
     "handled": ("已处理消息", "Messages handled"),
     "last_commit": ("最近提交", "Last commit"),
+    # this process's collector (central.writer_state): its states are keyed by their English words
+    "writer": ("本节点写入状态", "This collector"),
+    "ok": ("正常", "ok"),
+    "waiting for the database": ("等待数据库", "waiting for the database"),
+    "storage unavailable": ("存储不可用", "storage unavailable"),
+    "storage available": ("存储正常", "storage available"),
+    "collector not subscribed": ("未连接消息服务器", "not subscribed at the broker"),
+    "connecting to the broker": ("正在连接消息服务器", "connecting to the broker"),
+    "subscribed": ("已订阅", "subscribed"),
+    "broker connection lost": ("消息服务器连接中断", "broker connection lost"),
+    "since": ("起始时间", "Since"),
+    "reason": ("原因", "Reason"),
+    "backlog": ("待写入消息（未确认）", "Backlog (un-acknowledged)"),
+    "last_commit_age": ("距最近提交（秒）", "Seconds since last commit"),
+    "storage_unavailable_page": ("数据库暂不可用，页面无法显示；采集节点会保留消息并自动重试。",
+                                 "The database is unavailable, so this page cannot be shown; the collector "
+                                 "holds the messages and keeps retrying."),
     # figures
     "day": ("日期", "Day"),
     "total": ("通行总数", "Passages"),

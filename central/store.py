@@ -34,8 +34,10 @@ def make_engine(url: str) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # A lock held longer than `timeout` fails the write, which ingest retries while feeding the
+        # watchdog: waiting inside SQLite for longer would starve systemd's watchdog (WatchdogSec=30).
         engine = create_engine(
-            url, connect_args={"timeout": 30, "check_same_thread": False}, json_serializer=encode_json
+            url, connect_args={"timeout": 10, "check_same_thread": False}, json_serializer=encode_json
         )
 
         @event.listens_for(engine, "connect")
@@ -47,7 +49,10 @@ def make_engine(url: str) -> Engine:
 
         return engine
     return create_engine(
-        url.replace("postgresql://", "postgresql+psycopg://", 1), pool_pre_ping=True, json_serializer=encode_json
+        url.replace("postgresql://", "postgresql+psycopg://", 1),
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": 10},  # an unreachable server fails the attempt instead of hanging it
+        json_serializer=encode_json,
     )
 
 

@@ -198,7 +198,7 @@ def devices_page(request: Request, session: Viewer, svc: Svc) -> HTMLResponse:
     fleet = queries.fleet(svc.store.engine, svc.offline_after)
     gaps = {d["device"]: queries.gaps(svc.store.engine, d["device"], 5) for d in fleet if d["missing"] > 0}
     return render(request, "devices.html", session, svc, fleet=fleet, gaps=gaps,
-                  replicas=queries.collector_replicas(svc.store.engine))
+                  replicas=queries.collector_replicas(svc.store.engine), writer=svc.health())
 
 
 # figures and the ledger
