@@ -138,6 +138,10 @@ class Agent:
         publisher_thread.join()
         link.stop()
         server.should_exit = True
+        # Wait for the kiosk's server: a daemon thread still running when the interpreter finalises
+        # keeps native objects alive past their library's teardown (zxing-cpp's nanobind then
+        # prints "leaked ..." lines, not JSON, into the log).
+        workers[0].join(5)
         if gate is not None:
             gate.close()
         log.info("agent stopped", extra={"left_in_outbox": outbox.depth(), "last_seq": outbox.last_seq})
