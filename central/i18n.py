@@ -101,6 +101,9 @@ WORDS: dict[str, tuple[str, str]] = {
     "collectors": ("采集节点", "Collector replicas"),
     "handled": ("已处理消息", "Messages handled"),
     "last_commit": ("最近提交", "Last commit"),
+    "rejected_by_device": ("设备拒收消息（同类只存一条，其余计数）",
+                           "Rejected from registered boxes (one kept per kind, the rest counted)"),
+    "count": ("次数", "Count"),
     # this process's collector (central.writer_state): its states are keyed by their English words
     "writer": ("本节点写入状态", "This collector"),
     "ok": ("正常", "ok"),

@@ -193,7 +193,7 @@ class Collector:
         self._holding = 0
         self.handled += len(messages)
         self._event(lambda state: state.committed_batch(now(), len(messages)))
-        for dead in batch.dead:
+        for dead in [*batch.dead, *(batch.samples[kind] for kind in batch.first_rejections)]:
             log.warning("dead letter", extra={"topic": dead["topic"][:200], "reason": dead["reason"][:300]})
         self._send_receipts(client, batch)
 
@@ -230,6 +230,8 @@ class Collector:
                 return None
             stored.verdicts += single.verdicts
             stored.dead += single.dead
+            stored.samples.update(single.samples)
+            stored.first_rejections += single.first_rejections
         return stored
 
     def _store(self, messages: list[Received], stop: threading.Event, refused: str = "") -> Batch | None:
@@ -260,7 +262,14 @@ class Collector:
             try:
                 accepted = check(m.topic, m.payload, self._keys_for(m.topic), max_bytes=limit, replayed=m.replayed)
             except Rejected as exc:
-                batch.dead.append(_dead(m, str(exc), limit))
+                where = topics.parse_uplink(m.topic)
+                if where is not None and where.device in self._keys:  # a registered box: counted
+                    kind = (where.device, str(exc)[:300])
+                    batch.rejected[kind] = batch.rejected.get(kind, 0) + 1
+                    revoked = self._keys[where.device].revoked  # its messages are not kept, not even one
+                    batch.samples.setdefault(kind, _dead(m, str(exc), 0 if revoked else limit))
+                else:
+                    batch.dead.append(_dead(m, str(exc), limit))
                 continue
             if accepted.kind == "verdict":
                 batch.verdicts.append(accepted.row)

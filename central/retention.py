@@ -2,8 +2,9 @@
 
 A verdict older than `verdict_days` goes, unless it belongs to a case that is still open (it then
 goes once that case is closed and the verdict is old enough). A closed case goes, with its events,
-its alerts and the identity it held, `closed_case_days` after it was closed. Daily figures, the
-per-box sequence counters and the audit log stay. Deletes run in chunks, each its own short
+its alerts and the identity it held, `closed_case_days` after it was closed. A box's counted
+rejections go when none came for `dead_letter_days`. Daily figures, the per-box sequence counters
+and the audit log stay. Deletes run in chunks, each its own short
 transaction, so ingest is never held up for long; two replicas running it at once do no harm.
 """
 
@@ -18,7 +19,7 @@ from sqlalchemy import ColumnElement, Engine, Select, Table, and_, delete, or_, 
 from sqlalchemy.exc import SQLAlchemyError
 
 from central.config import RetentionSettings
-from central.schema import alerts, case_events, cases, dead_letters, verdicts
+from central.schema import alerts, case_events, cases, dead_letters, rejections, verdicts
 from central.sql import now, storage_error
 from checkpoint.logs import Trouble
 
@@ -44,6 +45,9 @@ def purge(engine: Engine, settings: RetentionSettings, at: datetime | None = Non
         "dead_letters": _chunked(engine, dead_letters, dead_letters.c.id, old_dead),
         "cases": 0,
     }
+    with engine.begin() as conn:  # one row per box and reason: a small table
+        gone = delete(rejections).where(rejections.c.last_at < at - timedelta(days=settings.dead_letter_days))
+        done["rejection_counts"] = conn.execute(gone).rowcount
     while True:
         with engine.begin() as conn:
             ids = list(conn.scalars(old_cases.limit(CHUNK)))

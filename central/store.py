@@ -22,7 +22,7 @@ from sqlalchemy import JSON, Connection, Engine, Text, bindparam, cast, create_e
 from sqlalchemy.dialects import postgresql, sqlite
 
 from central import cases, tally
-from central.schema import dead_letters, device_status, devices, verdicts
+from central.schema import dead_letters, device_status, devices, rejections, verdicts
 from central.sql import encode_json, now
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -65,6 +65,11 @@ class Batch:
     status: dict[str, dict[str, Any]] = field(default_factory=dict)  # device -> latest columns
     collector: str = ""  # the replica's client id, counted in `collectors` with `messages`
     messages: int = 0
+    # rejections of registered boxes: counted per (device, reason), each with a sample dead letter kept
+    # only if it is the first of its kind; write_batch fills `first_rejections` with those it kept
+    rejected: dict[tuple[str, str], int] = field(default_factory=dict)
+    samples: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    first_rejections: list[tuple[str, str]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.verdicts) + len(self.dead) + len(self.status)
@@ -129,6 +134,8 @@ class Store:
                 cases.file_verdicts(conn, new, self.alert_urls)
             if batch.dead:
                 conn.execute(dead_letters.insert(), batch.dead)
+            if batch.rejected:
+                batch.first_rejections = self._count_rejections(conn, batch)
             for device in sorted(batch.status):
                 row = batch.status[device]
                 stmt = self._insert(device_status).values(**row)
@@ -138,6 +145,25 @@ class Store:
                 conn.execute(stmt.on_conflict_do_update(index_elements=["device"], set_=update, where=newer))
             if batch.collector:
                 tally.count_commit(conn, batch.collector, batch.messages)
+
+    def _count_rejections(self, conn: Connection, batch: Batch) -> list[tuple[str, str]]:
+        """Count the batch's rejections of registered boxes; keep a dead letter for the first of
+        each (device, reason) only. The kinds seen for the first time."""
+        at = now()
+        first = []
+        for device, reason in sorted(batch.rejected):
+            n = batch.rejected[(device, reason)]
+            known = conn.scalar(
+                select(rejections.c.count).where(rejections.c.device == device, rejections.c.reason == reason)
+            )
+            stmt = self._insert(rejections).values(device=device, reason=reason, count=n, first_at=at, last_at=at)
+            conn.execute(stmt.on_conflict_do_update(
+                index_elements=["device", "reason"], set_=dict(count=rejections.c.count + n, last_at=at)
+            ))
+            if known is None:  # two replicas may both keep a first sample: harmless
+                conn.execute(dead_letters.insert(), [batch.samples[(device, reason)]])
+                first.append((device, reason))
+        return first
 
     def _insert_verdicts(self, conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
         """Insert what is not there yet; the ids that were new.
@@ -178,13 +204,15 @@ class Store:
             return conn.execute(query).mappings().all()
 
     def counts(self) -> dict[str, int]:
-        """Verdicts stored, (device, seq) pairs stored more than once, dead letters."""
+        """Verdicts stored, (device, seq) pairs stored more than once, messages rejected (the dead
+        letters, and the repeats of a known box's rejections that were only counted)."""
         pairs = select(verdicts.c.device, verdicts.c.seq).group_by(verdicts.c.device, verdicts.c.seq)
         repeated = pairs.having(func.count() > 1).subquery()
         with self.engine.connect() as conn:
             stored = conn.scalar(select(func.count()).select_from(verdicts)) or 0
             dupes = conn.scalar(select(func.count()).select_from(repeated)) or 0
             dead = conn.scalar(select(func.count()).select_from(dead_letters)) or 0
+            dead += conn.scalar(select(func.coalesce(func.sum(rejections.c.count - 1), 0))) or 0
         return {"stored": stored, "duplicates": dupes, "dead_letters": dead}
 
     def dead_letters(self, limit: int = 50) -> Sequence[Any]:

@@ -198,7 +198,8 @@ def devices_page(request: Request, session: Viewer, svc: Svc) -> HTMLResponse:
     fleet = queries.fleet(svc.store.engine, svc.offline_after)
     gaps = {d["device"]: queries.gaps(svc.store.engine, d["device"], 5) for d in fleet if d["missing"] > 0}
     return render(request, "devices.html", session, svc, fleet=fleet, gaps=gaps,
-                  replicas=queries.collector_replicas(svc.store.engine), writer=svc.health())
+                  replicas=queries.collector_replicas(svc.store.engine), writer=svc.health(),
+                  rejections=queries.rejections_by_device(svc.store.engine))
 
 
 # figures and the ledger
