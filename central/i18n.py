@@ -110,6 +110,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "waiting for the database": ("等待数据库", "waiting for the database"),
     "storage unavailable": ("存储不可用", "storage unavailable"),
     "storage available": ("存储正常", "storage available"),
+    "storage not answering": ("存储无响应", "storage not answering"),
     "collector not subscribed": ("未连接消息服务器", "not subscribed at the broker"),
     "connecting to the broker": ("正在连接消息服务器", "connecting to the broker"),
     "subscribed": ("已订阅", "subscribed"),

@@ -110,6 +110,7 @@ class Collector:
                 self._write_one_batch(client, stop)
                 self._heartbeat.beat()  # only from this loop: a stuck writer stops the beat
         finally:
+            client.on_disconnect = lambda *_: self.subscribed.clear()  # our own leaving is no news
             client.disconnect()
             client.loop_stop()
 
@@ -240,6 +241,7 @@ class Collector:
         done: list[Batch] = []
 
         def attempt() -> None:
+            self._event(lambda state: state.write_started(now()))
             if refused:
                 dead = _dead(messages[0], refused, self.settings.ingest.max_payload_bytes)
                 batch = Batch(collector=self.settings.ingest.client_id, messages=1, dead=[dead])

@@ -40,6 +40,7 @@ def open_store(central_settings: CentralSettings) -> Store:
 def main(config: Path | None) -> None:
     central_settings = settings.load(CentralSettings, config)
     logs.setup(component=f"central:{central_settings.ingest.client_id}")
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its two lines on every start say nothing
     stop = threading.Event()
     signalled: list[str] = []
 

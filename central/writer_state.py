@@ -8,7 +8,9 @@ traceback a second.
 
 Storage: `waiting` (start-up: the database has not answered yet) -> `available` (the schema is in
 place, writes go through) <-> `unavailable` (the last write failed; the batch is held
-un-acknowledged and tried again). Broker: `connecting` -> `subscribed` <-> `lost`.
+un-acknowledged and tried again). Broker: `connecting` -> `subscribed` <-> `lost`. A write that
+has not come back after `STALLED_AFTER_S` (a lock, a server that hangs) makes health say "storage
+not answering" before the write fails, so /healthz never says ok while nothing is stored.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+
+STALLED_AFTER_S = 5.0  # a batch commit takes well under a second; this long is a database not answering
 
 
 class Storage(StrEnum):
@@ -80,11 +84,17 @@ class WriterState:
         self.reason = ""
         self.last_commit: datetime | None = None
         self.committed = 0
+        self.writing_since: datetime | None = None  # a write under way
 
     # storage events
 
+    def write_started(self, at: datetime) -> list[Line]:
+        self.writing_since = at
+        return []
+
     def storage_failed(self, at: datetime, reason: str, backlog: int) -> list[Line]:
         """A connect, migration, read or write failed; the caller retries after a delay."""
+        self.writing_since = None
         if self.storage is Storage.AVAILABLE:
             self.storage, self.since, self.reason = Storage.UNAVAILABLE, at, reason
             return [Line(logging.ERROR, "storage unavailable: holding messages un-acknowledged and retrying",
@@ -107,6 +117,7 @@ class WriterState:
         return [Line(logging.INFO, "database ready", {"waited_s": round(waited, 1)})]
 
     def committed_batch(self, at: datetime, messages: int) -> list[Line]:
+        self.writing_since = None
         self.last_commit = at
         self.committed += messages
         if self.storage is not Storage.UNAVAILABLE:
@@ -138,8 +149,11 @@ class WriterState:
     # reading
 
     def health(self, at: datetime, backlog: int) -> Health:
+        stalled = self.writing_since is not None and (at - self.writing_since).total_seconds() > STALLED_AFTER_S
         if self.storage is not Storage.AVAILABLE:
             status = self.storage.value
+        elif stalled:
+            status = "storage not answering"
         elif self.broker is not Broker.SUBSCRIBED:
             status = "collector not subscribed"
         else:

@@ -62,6 +62,21 @@ VECTORS: list[tuple[str, list[tuple[Any, ...]], list[tuple[str, str]], str, Stor
     ("a second subscription (a re-subscribe) says nothing",
      [("ready", 0), ("subscribed", 1), ("subscribed", 2)],
      [("INFO", "database ready"), ("INFO", "collector subscribed")], "ok", Storage.AVAILABLE, Broker.SUBSCRIBED),
+    ("a write that does not come back is not ok, and says nothing yet",
+     [("ready", 0), ("subscribed", 0), ("committed", 1, 3), ("writing", 2)],
+     [("INFO", "database ready"), ("INFO", "collector subscribed")],
+     "storage not answering", Storage.AVAILABLE, Broker.SUBSCRIBED),
+    ("a write under way for a moment is ok",
+     [("ready", 0), ("subscribed", 0), ("writing", 58)],
+     [("INFO", "database ready"), ("INFO", "collector subscribed")], "ok", Storage.AVAILABLE, Broker.SUBSCRIBED),
+    ("the stalled write fails: unavailable",
+     [("ready", 0), ("subscribed", 0), ("writing", 2), ("failed", 12, "database is locked")],
+     [("INFO", "database ready"), ("INFO", "collector subscribed"),
+      ("ERROR", "storage unavailable: holding messages un-acknowledged and retrying")],
+     "storage unavailable", Storage.UNAVAILABLE, Broker.SUBSCRIBED),
+    ("the stalled write goes through: ok",
+     [("ready", 0), ("subscribed", 0), ("writing", 2), ("committed", 40, 9)],
+     [("INFO", "database ready"), ("INFO", "collector subscribed")], "ok", Storage.AVAILABLE, Broker.SUBSCRIBED),
     ("a second ready says nothing",
      [("ready", 0), ("ready", 1)], [("INFO", "database ready")], "collector not subscribed", Storage.AVAILABLE,
      Broker.CONNECTING),
@@ -77,6 +92,8 @@ def play(state: WriterState, events: list[tuple[Any, ...]]) -> list[tuple[str, s
             lines = state.storage_ready(at(s))
         elif kind == "committed":
             lines = state.committed_batch(at(s), args[0])
+        elif kind == "writing":
+            lines = state.write_started(at(s))
         elif kind == "subscribed":
             lines = state.broker_subscribed(at(s))
         else:
