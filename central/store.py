@@ -9,6 +9,7 @@ cases, in the same transaction, so a redelivered verdict neither counts twice no
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import tzinfo
@@ -26,6 +27,7 @@ from central.schema import dead_letters, device_status, devices, rejections, ver
 from central.sql import encode_json, now
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+_ALEMBIC = threading.Lock()  # alembic keeps its running context in module globals: one migration at a time
 OFFICE_ZONE = ZoneInfo("Asia/Shanghai")
 
 
@@ -94,7 +96,7 @@ class Store:
         """Bring the schema to the newest revision (safe to run on every start)."""
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS))
-        with self.engine.begin() as conn:
+        with _ALEMBIC, self.engine.begin() as conn:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
 
