@@ -95,18 +95,15 @@ class WriterState:
     def storage_failed(self, at: datetime, reason: str, backlog: int) -> list[Line]:
         """A connect, migration, read or write failed; the caller retries after a delay."""
         self.writing_since = None
+        first = not self.reason
+        self.reason = reason  # the latest, for /healthz; a server starting up changes it several times
         if self.storage is Storage.AVAILABLE:
-            self.storage, self.since, self.reason = Storage.UNAVAILABLE, at, reason
+            self.storage, self.since = Storage.UNAVAILABLE, at
             return [Line(logging.ERROR, "storage unavailable: holding messages un-acknowledged and retrying",
                          {"reason": reason, "backlog": backlog})]
-        if reason == self.reason:
-            return []
-        first = not self.reason
-        self.reason = reason
-        if self.storage is Storage.WAITING:
-            msg = "waiting for the database" if first else "still waiting for the database, another error"
-            return [Line(logging.WARNING, msg, {"reason": reason})]
-        return [Line(logging.ERROR, "storage still unavailable, another error", {"reason": reason, "backlog": backlog})]
+        if self.storage is Storage.WAITING and first:
+            return [Line(logging.WARNING, "waiting for the database", {"reason": reason})]
+        return []
 
     def storage_ready(self, at: datetime) -> list[Line]:
         """Start-up: the database answered and its schema is current."""

@@ -24,10 +24,9 @@ VECTORS: list[tuple[str, list[tuple[Any, ...]], list[tuple[str, str]], str, Stor
     ("database down at start: one line, however many tries",
      [("failed", 1, "refused"), ("failed", 2, "refused"), ("failed", 4, "refused")],
      [("WARNING", "waiting for the database")], "waiting for the database", Storage.WAITING, Broker.CONNECTING),
-    ("another error while waiting is news",
-     [("failed", 1, "refused"), ("failed", 2, "password authentication failed")],
-     [("WARNING", "waiting for the database"), ("WARNING", "still waiting for the database, another error")],
-     "waiting for the database", Storage.WAITING, Broker.CONNECTING),
+    ("another error while waiting is no new state (health shows it)",
+     [("failed", 1, "refused"), ("failed", 2, "the database system is starting up")],
+     [("WARNING", "waiting for the database")], "waiting for the database", Storage.WAITING, Broker.CONNECTING),
     ("ready, then subscribed: healthy",
      [("failed", 1, "refused"), ("ready", 5), ("subscribed", 6)],
      [("WARNING", "waiting for the database"), ("INFO", "database ready"), ("INFO", "collector subscribed")],
@@ -45,10 +44,9 @@ VECTORS: list[tuple[str, list[tuple[Any, ...]], list[tuple[str, str]], str, Stor
       ("ERROR", "storage unavailable: holding messages un-acknowledged and retrying"),
       ("WARNING", "storage available again")],
      "ok", Storage.AVAILABLE, Broker.SUBSCRIBED),
-    ("another error during an outage is news",
+    ("another error during an outage is no new state",
      [("ready", 0), ("failed", 2, "disk full"), ("failed", 3, "locked")],
-     [("INFO", "database ready"), ("ERROR", "storage unavailable: holding messages un-acknowledged and retrying"),
-      ("ERROR", "storage still unavailable, another error")],
+     [("INFO", "database ready"), ("ERROR", "storage unavailable: holding messages un-acknowledged and retrying")],
      "storage unavailable", Storage.UNAVAILABLE, Broker.CONNECTING),
     ("the broker goes and comes back: two lines",
      [("ready", 0), ("subscribed", 1), ("lost", 5, "connection lost"), ("lost", 6, "refused"), ("subscribed", 9)],
@@ -141,3 +139,10 @@ def test_the_wait_at_start_is_measured() -> None:
     state.storage_failed(at(1), "refused", backlog=0)
     (line,) = state.storage_ready(at(95))
     assert line.fields == {"waited_s": 95.0}
+
+
+def test_health_shows_the_latest_error() -> None:
+    state = WriterState(T0)
+    state.storage_failed(at(1), "Connection refused", backlog=0)
+    state.storage_failed(at(3), "the database system is starting up", backlog=0)
+    assert state.health(at(4), 0).reason == "the database system is starting up"
