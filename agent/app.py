@@ -168,6 +168,10 @@ class Agent:
             publisher_thread.join(10)
             link.stop()
             server.should_exit = True
+            # Wait for the kiosk's server: a daemon thread still running when the interpreter finalises
+            # keeps native objects alive past their library's teardown (zxing-cpp's nanobind then
+            # prints "leaked ..." lines, not JSON, into the log).
+            workers[0].join(5)
             if gate is not None:
                 gate.close()
             if outbox.still_there():

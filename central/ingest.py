@@ -9,14 +9,22 @@ session, and the broker delivers them again; the verdict id makes the second del
 
 The broker stops sending when a client has its in-flight window of un-acknowledged messages, so
 the queue here never holds more than that window and needs no other bound.
+
+The database may be away, at start or mid-run (a restart, a failover, a full disk). The writer
+then waits with growing delays and tries again, holding what it has un-acknowledged, and keeps
+feeding systemd's watchdog from its waits: a central waiting for its database is working, not
+hung. What it is doing is a `WriterState` (writer_state.py), read by /healthz and told in the log
+once per change.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -27,8 +35,10 @@ from paho.mqtt.properties import Properties
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from central.config import CentralSettings
+from central.sql import now, storage_error
 from central.store import Batch, Conflict, DeviceKey, Store
 from central.validate import Rejected, check
+from central.writer_state import Health, Line, WriterState
 from checkpoint import sdnotify
 from checkpoint.backoff import Backoff
 from contract import signing, topics
@@ -53,17 +63,35 @@ class Collector:
         self.store = store
         self._signer = settings.downlink_signer()
         self.subscribed = threading.Event()  # connected, and the broker confirmed the subscriptions
+        self.storage_ready = threading.Event()  # the database answered and its schema is current
         self.handled = 0  # messages committed (as rows or dead letters) and acknowledged by this process
         self._inbox: queue.Queue[Received] = queue.Queue()
+        self._holding = 0  # messages taken from the inbox and not yet committed
         self._keys: dict[str, DeviceKey] = {}
         self._keys_at = 0.0
         self._client: mqtt.Client | None = None
+        self._state = WriterState(now())
+        self._state_lock = threading.Lock()  # the writer, paho's thread and the web server all reach it
+        self._heartbeat = sdnotify.Heartbeat()
+
+    def health(self) -> Health:
+        with self._state_lock:
+            return self._state.health(now(), self._backlog())
+
+    def _backlog(self) -> int:
+        """Messages received and not yet committed: held un-acknowledged at the broker."""
+        return self._inbox.qsize() + self._holding
 
     def run(self, stop: threading.Event) -> None:
+        """Wait for the database (migrating it), then take messages until `stop`."""
+        if not self._until_stored(stop, self.store.migrate):
+            return
+        self._event(lambda state: state.storage_ready(now()))
+        self.storage_ready.set()
         ingest = self.settings.ingest
         client = new_client(self.settings.mqtt, ingest.client_id, manual_ack=True)
         client.on_connect = self._connected
-        client.on_disconnect = lambda *_: self.subscribed.clear()
+        client.on_disconnect = self._disconnected
         client.on_subscribe = self._subscribed
         client.on_message = self._received
         props = Properties(PacketTypes.CONNECT)
@@ -78,17 +106,51 @@ class Collector:
         )
         client.loop_start()
         self._client = client
-        beat = sdnotify.watchdog_interval()
-        last_beat = 0.0
         try:
             while not stop.is_set():
-                self._write_one_batch(client)
-                if beat is not None and time.monotonic() - last_beat >= beat:
-                    sdnotify.watchdog()  # only from this loop: a stuck writer stops the beat
-                    last_beat = time.monotonic()
+                self._write_one_batch(client, stop)
+                self._heartbeat.beat()  # only from this loop: a stuck writer stops the beat
         finally:
+            client.on_disconnect = lambda *_: self.subscribed.clear()  # our own leaving is no news
             client.disconnect()
             client.loop_stop()
+
+    def _event(self, change: Callable[[WriterState], list[Line]]) -> None:
+        """Feed the state machine; say what changed, in the log and to systemd."""
+        with self._state_lock:
+            lines = change(self._state)
+        for line in lines:
+            log.log(line.level, line.msg, extra=line.fields)
+        if lines:
+            sdnotify.status(self.health().status)
+
+    def _until_stored(self, stop: threading.Event, action: Callable[[], None]) -> bool:
+        """Run the database `action` until it succeeds (True) or `stop` is set (False).
+
+        While the database is away, wait with growing delays, feeding the watchdog. What the
+        database refuses as data (an integrity or data error) is no outage: it goes to the caller.
+        """
+        backoff = Backoff(first=0.5, cap=10)
+        while True:
+            try:
+                action()
+                return True
+            except (IntegrityError, DataError):
+                raise
+            except SQLAlchemyError as exc:
+                self._event(functools.partial(_failed, reason=storage_error(exc), backlog=self._backlog()))
+            if self._pause(stop, backoff.next_delay()):
+                return False
+
+    def _pause(self, stop: threading.Event, seconds: float) -> bool:
+        """Wait `seconds` or until `stop` (then True), beating all the while."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            self._heartbeat.beat()
+            if stop.wait(min(left, 1.0)):
+                return True
+        self._heartbeat.beat()
+        return stop.is_set()
 
     def _connected(self, client: mqtt.Client, _u: Any, flags: Any, rc: Any, _p: Any = None) -> None:
         if rc.is_failure:
@@ -98,15 +160,19 @@ class Collector:
         no_delay(client)
         client.subscribe([(t, 1) for t in topics.central_subscriptions(self.settings.ingest.group)])
 
+    def _disconnected(self, _c: mqtt.Client, _u: Any, _flags: Any, rc: Any, _p: Any = None) -> None:
+        self.subscribed.clear()
+        self._event(lambda state: state.broker_lost(now(), str(rc)))
+
     def _subscribed(self, *_: Any) -> None:
         self.subscribed.set()
-        sdnotify.ready("collector subscribed")
+        self._event(lambda state: state.broker_subscribed(now()))
 
     def _received(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         user = dict(getattr(msg.properties, "UserProperty", []) or [])
         self._inbox.put(Received(msg.mid, msg.qos, msg.topic, bytes(msg.payload), user.get("replayed") == "1"))
 
-    def _write_one_batch(self, client: mqtt.Client) -> None:
+    def _write_one_batch(self, client: mqtt.Client, stop: threading.Event) -> None:
         ingest = self.settings.ingest
         try:
             first = self._inbox.get(timeout=0.2)
@@ -119,13 +185,20 @@ class Collector:
                 messages.append(self._inbox.get(timeout=max(0.0, deadline - time.monotonic())))
             except queue.Empty:
                 break
-        batch, conflicts = self._commit(messages)
+        self._holding = len(messages)
+        batch = self._commit(messages, stop)
+        if batch is None:
+            return  # stopping before they were stored: un-acknowledged, the broker sends them again
         for m in messages:
             if m.qos > 0:
                 client.ack(m.mid, m.qos)
+        self._holding = 0
         self.handled += len(messages)
+        self._event(lambda state: state.committed_batch(now(), len(messages)))
+        for dead in [*batch.dead, *(batch.samples[kind] for kind in batch.first_rejections)]:
+            log.warning("dead letter", extra={"topic": dead["topic"][:200], "reason": dead["reason"][:300]})
         self._send_receipts(client, batch)
-        self._refuse_twins(client, conflicts)
+        self._refuse_twins(client, batch.conflicts)
 
     def _send_receipts(self, client: mqtt.Client, batch: Batch) -> None:
         """Tell each box which of its verdicts are now stored, so it may delete them (signed: a
@@ -150,43 +223,55 @@ class Collector:
             client.publish(topics.downlink(c.site, c.device, "conflict"), signing.seal(self._signer, message),
                            qos=1, retain=True)
 
-    def _commit(self, messages: list[Received]) -> tuple[Batch, list[Conflict]]:
-        """Store the batch; the messages stay un-acknowledged until this returns.
+    def _commit(self, messages: list[Received], stop: threading.Event) -> Batch | None:
+        """Store the batch; the messages stay un-acknowledged until this returns. None: `stop` came
+        first, and nothing of the batch is stored.
 
-        While the database is away (connection lost, a deadlock, a failover) the whole batch is
-        retried with growing delays. A row the database refuses as data (an integrity or data
-        error) must not hold up the stream: the batch is then stored message by message, and the
-        one refused becomes a dead letter with the database's reason.
+        While the database is away the whole batch is retried (`_until_stored`). A row the
+        database refuses as data (an integrity or data error) must not hold up the stream: the
+        batch is then stored message by message, and the one refused becomes a dead letter with
+        the database's reason.
         """
-        batch = self._rows(messages)
         try:
-            return batch, self._write(batch)
+            return self._store(messages, stop)
         except _Refused:
-            log.exception("the database refused a row; storing this batch message by message")
-        stored = Batch(collector=batch.collector)
-        conflicts: list[Conflict] = []
+            log.warning("the database refused a row; storing this batch message by message")
+        stored = Batch(collector=self.settings.ingest.client_id)
         for m in messages:
-            single = self._rows([m])
             try:
-                conflicts += self._write(single)
+                single = self._store([m], stop)
             except _Refused as exc:
-                dead = _dead(m, f"storage refused: {exc}", self.settings.ingest.max_payload_bytes)
-                single = Batch(collector=batch.collector, messages=1, dead=[dead])
-                self._write(single)
+                single = self._store([m], stop, refused=f"storage refused: {exc}")
+            if single is None:
+                return None
             stored.verdicts += single.verdicts
-        return stored, conflicts
+            stored.dead += single.dead
+            stored.samples.update(single.samples)
+            stored.first_rejections += single.first_rejections
+            stored.conflicts += single.conflicts
+        return stored
 
-    def _write(self, batch: Batch) -> list[Conflict]:
-        backoff = Backoff(first=0.5, cap=10)
-        while True:
+    def _store(self, messages: list[Received], stop: threading.Event, refused: str = "") -> Batch | None:
+        """Check the messages and write them in one transaction (or, `refused`, the one message as
+        a dead letter with that reason), waiting for the database while it is away."""
+        done: list[Batch] = []
+
+        def attempt() -> None:
+            self._event(lambda state: state.write_started(now()))
+            if refused:
+                dead = _dead(messages[0], refused, self.settings.ingest.max_payload_bytes)
+                batch = Batch(collector=self.settings.ingest.client_id, messages=1, dead=[dead])
+            else:
+                batch = self._rows(messages)  # inside the retry: it may read the registry
             try:
-                return self.store.write_batch(batch)
+                batch.conflicts = self.store.write_batch(batch)
             except (IntegrityError, DataError) as exc:
-                raise _Refused(str(exc.orig or exc).splitlines()[0][:500]) from exc
-            except SQLAlchemyError:
-                delay = backoff.next_delay()
-                log.exception("database write failed; retrying the batch", extra={"retry_in_s": delay})
-                time.sleep(delay)
+                if refused:
+                    raise  # a dead letter refused as well: a bug to see, not to loop on
+                raise _Refused(storage_error(exc)) from exc
+            done.append(batch)
+
+        return done[0] if self._until_stored(stop, attempt) else None
 
     def _rows(self, messages: list[Received]) -> Batch:
         batch = Batch(collector=self.settings.ingest.client_id, messages=len(messages))
@@ -195,8 +280,14 @@ class Collector:
             try:
                 accepted = check(m.topic, m.payload, self._keys_for(m.topic), max_bytes=limit, replayed=m.replayed)
             except Rejected as exc:
-                log.warning("dead letter", extra={"topic": m.topic[:200], "reason": str(exc)[:300]})
-                batch.dead.append(_dead(m, str(exc), limit, exc.payload))
+                where = topics.parse_uplink(m.topic)
+                if where is not None and where.device in self._keys:  # a registered box: counted
+                    kind = (where.device, str(exc)[:300])
+                    batch.rejected[kind] = batch.rejected.get(kind, 0) + 1
+                    revoked = self._keys[where.device].revoked  # its messages are not kept, not even one
+                    batch.samples.setdefault(kind, _dead(m, str(exc), 0 if revoked else limit, exc.payload))
+                else:
+                    batch.dead.append(_dead(m, str(exc), limit, exc.payload))
                 continue
             if accepted.kind == "verdict":
                 batch.verdicts.append(accepted.row)
@@ -215,10 +306,15 @@ class Collector:
         return self._keys
 
 
+def _failed(state: WriterState, reason: str, backlog: int) -> list[Line]:
+    return state.storage_failed(now(), reason, backlog)
+
+
 class _Refused(Exception):
     """The database will not take a row of the batch (its reason is the message)."""
 
 
 def _dead(m: Received, reason: str, limit: int, payload: bytes | None = None) -> dict[str, Any]:
+    """A dead letter; `payload`: what to keep instead of the message (one that carried what it must not)."""
     kept = m.payload if payload is None else payload
     return dict(received_at=datetime.now(UTC), topic=m.topic[:256], reason=reason, payload=kept[:limit])

@@ -21,6 +21,7 @@ from central.schema import (
     device_lives,
     device_status,
     devices,
+    rejections,
     verdicts,
 )
 from central.sql import aware, now, utc
@@ -136,7 +137,18 @@ def totals(engine: Engine) -> dict[str, int]:
         stored = conn.scalar(select(func.coalesce(func.sum(device_lives.c.stored), 0))) or 0
         open_cases = conn.scalar(select(func.count()).select_from(cases).where(cases.c.closed_at.is_(None))) or 0
         dead = conn.scalar(select(func.count()).select_from(dead_letters)) or 0
+        dead += conn.scalar(select(func.coalesce(func.sum(rejections.c.count - 1), 0))) or 0  # repeats counted
     return {"stored": int(stored), "open_cases": int(open_cases), "dead_letters": int(dead)}
+
+
+def rejections_by_device(engine: Engine) -> dict[str, list[Any]]:
+    """What central rejected from each registered box, per reason, most recent first."""
+    query = select(rejections).order_by(rejections.c.device, rejections.c.last_at.desc())
+    found: dict[str, list[Any]] = {}
+    with engine.connect() as conn:
+        for row in conn.execute(query).mappings():
+            found.setdefault(row["device"], []).append(row)
+    return found
 
 
 # devices

@@ -2,8 +2,9 @@
 
 A verdict older than `verdict_days` goes, unless it belongs to a case that is still open (it then
 goes once that case is closed and the verdict is old enough). A closed case goes, with its events,
-its alerts and the identity it held, `closed_case_days` after it was closed. Daily figures, the
-per-box sequence counters and the audit log stay. Deletes run in chunks, each its own short
+its alerts and the identity it held, `closed_case_days` after it was closed. A box's counted
+rejections go when none came for `dead_letter_days`. Daily figures, the per-box sequence counters
+and the audit log stay. Deletes run in chunks, each its own short
 transaction, so ingest is never held up for long; two replicas running it at once do no harm.
 """
 
@@ -15,10 +16,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, Select, Table, and_, delete, or_, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from central.config import RetentionSettings
-from central.schema import alerts, case_events, cases, dead_letters, verdicts
-from central.sql import now
+from central.schema import alerts, case_events, cases, dead_letters, rejections, verdicts
+from central.sql import now, storage_error
+from checkpoint.logs import Trouble
 
 log = logging.getLogger(__name__)
 CHUNK = 5000
@@ -42,6 +45,9 @@ def purge(engine: Engine, settings: RetentionSettings, at: datetime | None = Non
         "dead_letters": _chunked(engine, dead_letters, dead_letters.c.id, old_dead),
         "cases": 0,
     }
+    with engine.begin() as conn:  # one row per box and reason: a small table
+        gone = delete(rejections).where(rejections.c.last_at < at - timedelta(days=settings.dead_letter_days))
+        done["rejection_counts"] = conn.execute(gone).rowcount
     while True:
         with engine.begin() as conn:
             ids = list(conn.scalars(old_cases.limit(CHUNK)))
@@ -69,9 +75,13 @@ def _chunked(engine: Engine, table: Table, key: ColumnElement[Any], which: Selec
 
 def run(engine: Engine, settings: RetentionSettings, stop: threading.Event) -> None:
     """Purge now, then every `interval_s`, until `stop`."""
+    trouble = Trouble(log, "retention purge")
     while not stop.is_set():
         try:
             purge(engine, settings)
-        except Exception:  # noqa: BLE001 - the top of a long-running loop: log and try next time
-            log.exception("retention purge failed")
+            trouble.ok()
+        except SQLAlchemyError as exc:
+            trouble.failed(f"storage unavailable: {storage_error(exc)}")
+        except Exception as exc:  # noqa: BLE001 - the top of a long-running loop: log and try next time
+            trouble.failed(f"{type(exc).__name__}: {exc}"[:300], traceback=True)
         stop.wait(settings.interval_s)

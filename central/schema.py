@@ -271,3 +271,16 @@ collectors = Table(
     Column("last_commit_at", DateTime(timezone=True), nullable=False),
 )
 """One row per collector replica: what it committed, and when last, for the fleet page."""
+
+rejections = Table(
+    "rejections",
+    metadata,
+    Column("device", String(64), primary_key=True),
+    Column("reason", String(300), primary_key=True),
+    Column("count", Integer, nullable=False),
+    Column("first_at", DateTime(timezone=True), nullable=False),
+    Column("last_at", DateTime(timezone=True), nullable=False),
+)
+"""Messages of a registered box that central rejected, counted per device and reason: a revoked or
+misconfigured box sends the same messages again and again (it never gets a receipt), and storing
+each would grow the dead letters without bound. The first of each kind is kept as a dead letter."""

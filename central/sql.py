@@ -48,3 +48,11 @@ def encode_json(value: Any) -> str:
     if isinstance(value, AsReceived):
         return value.text
     return json.dumps(value, ensure_ascii=False)
+
+
+def storage_error(exc: BaseException) -> str:
+    """A database error in words, on one line: the driver's own message, without the statement and
+    its parameters that SQLAlchemy appends (they may hold a verdict)."""
+    orig = getattr(exc, "orig", None)
+    lines = str(orig if orig is not None else exc).strip().splitlines()
+    return (lines[0].strip() if lines else type(exc).__name__)[:300]

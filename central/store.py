@@ -14,6 +14,7 @@ found, for the collector to tell the boxes.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
@@ -28,11 +29,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from central import cases, tally
 from central.lives import Judgement, Life, Report, judge, refused_of
-from central.schema import dead_letters, device_lives, device_status, devices, verdicts
+from central.schema import dead_letters, device_lives, device_status, devices, rejections, verdicts
 from central.sql import aware, encode_json, now
 from checkpoint.private import private_file
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+_ALEMBIC = threading.Lock()  # alembic keeps its running context in module globals: one migration at a time
 OFFICE_ZONE = ZoneInfo("Asia/Shanghai")
 
 
@@ -44,8 +46,10 @@ def make_engine(url: str) -> Engine:
             for name in (path, f"{path}-wal", f"{path}-shm", f"{path}-journal"):
                 if name == path or Path(name).exists():
                     private_file(Path(name))
+        # A lock held longer than `timeout` fails the write, which ingest retries while feeding the
+        # watchdog: waiting inside SQLite for longer would starve systemd's watchdog (WatchdogSec=30).
         engine = create_engine(
-            url, connect_args={"timeout": 30, "check_same_thread": False}, json_serializer=encode_json
+            url, connect_args={"timeout": 10, "check_same_thread": False}, json_serializer=encode_json
         )
 
         @event.listens_for(engine, "connect")
@@ -57,7 +61,10 @@ def make_engine(url: str) -> Engine:
 
         return engine
     return create_engine(
-        url.replace("postgresql://", "postgresql+psycopg://", 1), pool_pre_ping=True, json_serializer=encode_json
+        url.replace("postgresql://", "postgresql+psycopg://", 1),
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": 10},  # an unreachable server fails the attempt instead of hanging it
+        json_serializer=encode_json,
     )
 
 
@@ -70,6 +77,12 @@ class Batch:
     reports: list[dict[str, Any]] = field(default_factory=list)  # statuses and metrics, as they arrived
     collector: str = ""  # the replica's client id, counted in `collectors` with `messages`
     messages: int = 0
+    # rejections of registered boxes: counted per (device, reason), each with a sample dead letter kept
+    # only if it is the first of its kind; write_batch fills `first_rejections` with those it kept
+    rejected: dict[tuple[str, str], int] = field(default_factory=dict)
+    samples: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    first_rejections: list[tuple[str, str]] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)  # identity conflicts write_batch found
 
     def __len__(self) -> int:
         return len(self.verdicts) + len(self.dead) + len(self.reports)
@@ -108,7 +121,7 @@ class Store:
         """Bring the schema to the newest revision (safe to run on every start)."""
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS))
-        with self.engine.begin() as conn:
+        with _ALEMBIC, self.engine.begin() as conn:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
 
@@ -170,6 +183,8 @@ class Store:
                 cases.file_verdicts(conn, new, self.alert_urls)
             if batch.dead:
                 conn.execute(dead_letters.insert(), batch.dead)
+            if batch.rejected:
+                batch.first_rejections = self._count_rejections(conn, batch)
             conflicts = self._apply_reports(conn, batch.reports)
             if batch.collector:
                 tally.count_commit(conn, batch.collector, batch.messages)
@@ -207,6 +222,25 @@ class Store:
                           if k not in ("device", "epoch", "max_seq", "stored", "last_verdict_at")},
                 ))
         return conflicts
+
+    def _count_rejections(self, conn: Connection, batch: Batch) -> list[tuple[str, str]]:
+        """Count the batch's rejections of registered boxes; keep a dead letter for the first of
+        each (device, reason) only. The kinds seen for the first time."""
+        at = now()
+        first = []
+        for device, reason in sorted(batch.rejected):
+            n = batch.rejected[(device, reason)]
+            known = conn.scalar(
+                select(rejections.c.count).where(rejections.c.device == device, rejections.c.reason == reason)
+            )
+            stmt = self._insert(rejections).values(device=device, reason=reason, count=n, first_at=at, last_at=at)
+            conn.execute(stmt.on_conflict_do_update(
+                index_elements=["device", "reason"], set_=dict(count=rejections.c.count + n, last_at=at)
+            ))
+            if known is None:  # two replicas may both keep a first sample: harmless
+                conn.execute(dead_letters.insert(), [batch.samples[(device, reason)]])
+                first.append((device, reason))
+        return first
 
     def _insert_verdicts(self, conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
         """Insert what is not there yet; the ids that were new.
@@ -247,7 +281,8 @@ class Store:
             return conn.execute(query).mappings().all()
 
     def counts(self) -> dict[str, int]:
-        """Verdicts stored, (device, life, seq) stored more than once, dead letters."""
+        """Verdicts stored, (device, life, seq) stored more than once, messages rejected (the dead
+        letters, and the repeats of a known box's rejections that were only counted)."""
         pairs = select(verdicts.c.device, verdicts.c.epoch, verdicts.c.seq).group_by(
             verdicts.c.device, verdicts.c.epoch, verdicts.c.seq)
         repeated = pairs.having(func.count() > 1).subquery()
@@ -255,6 +290,7 @@ class Store:
             stored = conn.scalar(select(func.count()).select_from(verdicts)) or 0
             dupes = conn.scalar(select(func.count()).select_from(repeated)) or 0
             dead = conn.scalar(select(func.count()).select_from(dead_letters)) or 0
+            dead += conn.scalar(select(func.coalesce(func.sum(rejections.c.count - 1), 0))) or 0
         return {"stored": stored, "duplicates": dupes, "dead_letters": dead}
 
     def dead_letters(self, limit: int = 50) -> Sequence[Any]:

@@ -20,10 +20,12 @@ from typing import Any
 
 import httpx
 from sqlalchemy import Engine, and_, or_, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from central.config import WebhookSettings
 from central.schema import alerts, cases
-from central.sql import aware, now
+from central.sql import aware, now, storage_error
+from checkpoint.logs import Trouble
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +38,18 @@ class AlertSender:
         self.lease = timedelta(seconds=settings.timeout_s * 2 + 5)
 
     def run(self, stop: threading.Event) -> None:
+        """Send what is due until `stop`. While the database is away, say so once and keep trying."""
+        trouble = Trouble(log, "webhook sender")
         with httpx.Client(timeout=self.settings.timeout_s) as http:
             while not stop.is_set():
                 try:
                     sent = self.send_due(http)
-                except Exception:  # noqa: BLE001 - the top of a long-running loop: log, wait, go on
-                    log.exception("webhook sender failed; trying again")
+                    trouble.ok()
+                except SQLAlchemyError as exc:
+                    trouble.failed(f"storage unavailable: {storage_error(exc)}")
+                    sent = 0
+                except Exception as exc:  # noqa: BLE001 - the top of a long-running loop: log, wait, go on
+                    trouble.failed(f"{type(exc).__name__}: {exc}"[:300], traceback=True)
                     sent = 0
                 if not sent:
                     stop.wait(self.settings.poll_s)

@@ -64,10 +64,11 @@ class Demo:
     wall_port: int = 0
     wall: _WallServer | None = None
     password: str = field(default_factory=lambda: secrets.token_urlsafe(9))  # the dashboard login
+    database_url: str = ""  # central's database; SQLite in the work folder when empty
 
     @property
     def db_url(self) -> str:
-        return f"sqlite:///{self.workdir / 'central' / 'central.sqlite'}"
+        return self.database_url or f"sqlite:///{self.workdir / 'central' / 'central.sqlite'}"
 
     def prepare(self) -> None:
         if self.workdir.exists():
@@ -135,14 +136,21 @@ class Demo:
         for box in self.boxes:
             self.start_box(box)
 
-    def start_central(self) -> None:
-        """Start central and wait until its collector is subscribed."""
+    def start_central(self, wait: bool = True) -> None:
+        """Start central and (`wait`) wait until its collector is subscribed."""
         config = self.workdir / "central" / "central.yaml"
         self.central = _spawn(["central", "--config", str(config)], self.workdir / "logs" / "central.log")
-        self.wait_for_central()
+        if wait:
+            self.wait_for_central()
 
     def kill_central(self) -> None:
         _kill(self.central)
+
+    def stop_central(self) -> int | None:
+        """SIGTERM, as systemd stops it; its exit status."""
+        _terminate(self.central)
+        _wait(self.central, 30)
+        return self.central.returncode if self.central is not None else None
 
     def start_box(self, box: Box, log: Path | None = None) -> None:
         log = log or self.workdir / "logs" / f"{box.device}.log"

@@ -50,3 +50,26 @@ def setup(level: str = "INFO", component: str = "") -> None:
             return record
 
         logging.setLogRecordFactory(factory)
+
+
+class Trouble:
+    """A long-running loop's failures, told once per change of state: when it starts failing and
+    when it works again; not a traceback on every turn while a database is away (nor a line for
+    each message a server gives while it starts up).
+
+    `failed(reason)` takes the failure in words; `traceback=True` adds the exception's (for what
+    nobody expected, once)."""
+
+    def __init__(self, logger: logging.Logger, what: str) -> None:
+        self.log, self.what = logger, what
+        self.failing = False
+
+    def failed(self, reason: str, traceback: bool = False) -> None:
+        if not self.failing:
+            self.failing = True
+            self.log.error(f"{self.what} failing; trying again", extra={"reason": reason}, exc_info=traceback)
+
+    def ok(self) -> None:
+        if self.failing:
+            self.failing = False
+            self.log.warning(f"{self.what} working again")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 
 
 def notify(*fields: str) -> bool:
@@ -38,6 +39,11 @@ def stopping() -> bool:
     return notify("STOPPING=1")
 
 
+def status(text: str) -> bool:
+    """What `systemctl status` shows beside the unit's state."""
+    return notify(f"STATUS={text}")
+
+
 def watchdog_interval() -> float | None:
     """Seconds between two `watchdog()` calls (half the unit's WatchdogSec), or None without one."""
     usec = os.environ.get("WATCHDOG_USEC")
@@ -45,3 +51,17 @@ def watchdog_interval() -> float | None:
     if not usec or (pid and pid != str(os.getpid())):
         return None
     return int(usec) / 2e6
+
+
+class Heartbeat:
+    """WATCHDOG=1 at most every half WatchdogSec, however often `beat` is called: call it from every
+    turn of the loop whose progress proves the service works, including the turns that wait."""
+
+    def __init__(self) -> None:
+        self.interval = watchdog_interval()
+        self._last = 0.0
+
+    def beat(self) -> None:
+        if self.interval is not None and time.monotonic() - self._last >= self.interval:
+            watchdog()
+            self._last = time.monotonic()

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from checkpoint.broker import Broker
+from tests.pg import PostgresServer
 
 PG_ADMIN_URL = os.environ.get(
     "CHECKPOINT_TEST_PG", "postgresql+psycopg://checkpoint:checkpoint@127.0.0.1:5432/postgres"
@@ -40,3 +41,11 @@ def pg_url() -> Iterator[str]:
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+@pytest.fixture
+def own_pg() -> Iterator[PostgresServer]:
+    """A PostgreSQL of the test's own, initialised and not started: the test starts, stops and kills it."""
+    server = PostgresServer()
+    yield server
+    server.remove()

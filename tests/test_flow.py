@@ -61,6 +61,18 @@ def test_broker_outage_mid_run_loses_nothing(tmp_path: Path, how: str) -> None:
     assert result["produced"] > 40
     assert result["stored"] == result["produced"], result
     assert result["duplicates"] == 0
+    logs = demo.workdir / "logs"
+    for box in demo.boxes:
+        assert said(logs / f"{box.device}.log", "agent stopped")
+    assert said(logs / "central.log", "central stopped")
+
+
+def said(log: Path, msg: str) -> bool:
+    """Whether the structured log has a line saying `msg`; every line of it must be JSON, up to the
+    process's very end (native libraries' exit chatter included)."""
+    lines = log.read_text().splitlines()
+    assert all(line.startswith("{") for line in lines), [line for line in lines if not line.startswith("{")][:5]
+    return any(json.loads(line)["msg"] == msg for line in lines)
 
 
 def test_a_broken_config_file_is_one_clear_error(tmp_path: Path) -> None:

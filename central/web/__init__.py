@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Request, Response
@@ -12,22 +12,27 @@ from fastapi.exception_handlers import http_exception_handler, request_validatio
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from central.auth import Accounts, Session
 from central.config import CentralSettings
 from central.i18n import tr
 from central.push import Pusher
+from central.sql import storage_error
 from central.store import Store
 from central.web import api, feed, pages
 from central.web.headers import SecurityHeaders
 from central.web.security import Forbidden, NeedLogin, current_session, lang_of, viewer
 from central.web.services import Services
+from central.writer_state import Health
 
 STATIC = Path(__file__).parent.parent / "static"
 
 
-def create_app(settings: CentralSettings, store: Store, ready: Callable[[], bool] = lambda: True) -> FastAPI:
+def create_app(
+    settings: CentralSettings, store: Store, health: Callable[[], Health | None] = lambda: None
+) -> FastAPI:
     # no /docs or /redoc: they load their scripts from a CDN, which offices and boxes may not reach;
     # the OpenAPI document itself is for logged-in users (below)
     app = FastAPI(
@@ -43,7 +48,7 @@ def create_app(settings: CentralSettings, store: Store, ready: Callable[[], bool
     accounts = Accounts(store.engine, settings.http.session_hours)
     app.state.accounts = accounts
     pusher = Pusher(store.engine, settings.mqtt, settings.downlink_signer)
-    app.state.services = Services(settings, store, accounts, pusher, ready)
+    app.state.services = Services(settings, store, accounts, pusher, health)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(api.router)
     app.include_router(feed.router)
@@ -87,12 +92,27 @@ def create_app(settings: CentralSettings, store: Store, ready: Callable[[], bool
         """The API's description, for a logged-in user or script."""
         return JSONResponse(app.openapi())
 
+    @app.exception_handler(OperationalError)
+    async def storage_unavailable(request: Request, exc: OperationalError) -> Response:
+        """The database is away (stopped, full, locked): 503 and the collector's state, not a 500."""
+        writer = app.state.services.health()
+        reason = storage_error(exc)
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": f"storage unavailable: {reason}",
+                                 "collector": writer.document() if writer else None}, status_code=503)
+        return pages.render(request, "error.html", None, app.state.services, writer=writer, reason=reason,
+                            message=tr(lang_of(request), "storage_unavailable_page"), status_code=503)
+
     @app.get("/healthz", tags=["health"])
-    def healthz(response: Response) -> dict[str, str]:
-        """200 once the collector is subscribed at the broker, 503 before (and while it is away)."""
-        if ready():
+    def healthz(response: Response) -> dict[str, Any]:
+        """200 while this process's collector is subscribed at the broker and its database takes
+        writes; 503 otherwise. Either way the collector's state: storage and broker state, since
+        when, the database's last error, seconds since the last commit, messages held (backlog)."""
+        writer = app.state.services.health()
+        if writer is None:
             return {"status": "ok"}
-        response.status_code = 503
-        return {"status": "collector not subscribed"}
+        if not writer.ok:
+            response.status_code = 503
+        return writer.document()
 
     return app

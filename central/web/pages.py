@@ -233,7 +233,8 @@ def devices_page(request: Request, session: Viewer, svc: Svc) -> HTMLResponse:
     gaps = {d["device"]: queries.gaps(svc.store.engine, d["device"], 5) for d in fleet if d["missing"] > 0}
     lost = {d["device"]: queries.gaps(svc.store.engine, d["device"], 5, ended=True) for d in fleet if d["lost"]}
     return render(request, "devices.html", session, svc, fleet=fleet, gaps=gaps, lost=lost,
-                  replicas=queries.collector_replicas(svc.store.engine))
+                  replicas=queries.collector_replicas(svc.store.engine), writer=svc.health(),
+                  rejections=queries.rejections_by_device(svc.store.engine))
 
 
 # figures and the ledger

@@ -12,6 +12,7 @@ from central.auth import Accounts
 from central.config import CentralSettings
 from central.push import Pusher
 from central.store import Store
+from central.writer_state import Health
 
 
 @dataclass
@@ -20,7 +21,7 @@ class Services:
     store: Store
     accounts: Accounts
     pusher: Pusher
-    ready: Callable[[], bool]
+    health: Callable[[], Health | None]  # this process's collector; None: no collector here
 
     @property
     def offline_after(self) -> timedelta:

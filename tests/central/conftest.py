@@ -1,8 +1,14 @@
 """Central's fixtures: a migrated store on SQLite or PostgreSQL, a collector on the real broker,
-flagged verdicts of synthetic people, and a real HTTP server for the dashboard."""
+flagged verdicts of synthetic people, a real HTTP server for the dashboard, and `checkpoint central`
+as a process of its own."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -12,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+import yaml
 from argon2 import PasswordHasher
 
 from central import auth
@@ -37,6 +44,7 @@ from contract.messages import (
     TravelInput,
     Verdict,
 )
+from tests import mqtt
 from tests.factories import DOWNLINK_SEED, verdict
 
 KEY = b"k" * 32
@@ -189,3 +197,63 @@ class Server:
         token = client.post("/api/session", json={"username": role, "password": PASSWORD}).json()["token"]
         client.headers["Authorization"] = f"Bearer {token}"
         return client
+
+
+class CentralProcess:
+    """`checkpoint central` as the office runs it, logging to a file in `workdir`."""
+
+    def __init__(self, workdir: Path, broker: Broker, url: str, **settings: Any) -> None:
+        self.config = workdir / "central.yaml"
+        self.port = free_port()
+        self.log = workdir / "central.log"
+        self.config.write_text(yaml.safe_dump({
+            "database_url": url,
+            "downlink_key": DOWNLINK_SEED,
+            "mqtt": {"host": broker.host, "port": broker.port},
+            "http": {"host": "127.0.0.1", "port": self.port},
+            "ingest": {"client_id": "central-1", "batch_max": 100, "batch_wait_ms": 20},
+            **settings,
+        }))
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, wait: bool = True, env: dict[str, str] | None = None) -> None:
+        """Start it; with `wait`, until /healthz says ok."""
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen([sys.executable, "-m", "checkpoint", "central", "--config", str(self.config)],
+                                         stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                         env={**os.environ, **(env or {})})
+        if wait:
+            mqtt.wait_until(self._ready, timeout=60, what="central's /healthz")
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        """/healthz's status code and document; (0, {}) while nothing listens."""
+        assert self.proc is not None and self.proc.poll() is None, self.log.read_text()[-2000:]
+        try:
+            response = httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=2)
+        except httpx.HTTPError:
+            return 0, {}
+        return response.status_code, response.json()
+
+    def _ready(self) -> bool:
+        return self.health()[0] == 200
+
+    def lines(self) -> list[dict[str, Any]]:
+        """The structured log so far (every line must be JSON)."""
+        return [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
+
+    def said(self, msg: str) -> int:
+        """How many log lines say exactly `msg`."""
+        return sum(line["msg"] == msg for line in self.lines())
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()

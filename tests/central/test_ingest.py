@@ -102,7 +102,8 @@ def test_an_unsigned_or_forged_status_is_a_dead_letter(broker: Broker, collector
         mqtt.publish(c, METRICS_TOPIC, metrics().model_dump_json())
         mqtt.wait_until(lambda: collector.handled == 3, what="three reports")
     assert collector.store.device_status() == []
-    assert [d["reason"] for d in collector.store.dead_letters()] == ["bad or missing signature"] * 3
+    assert collector.store.counts()["dead_letters"] == 3  # a known box's repeats are counted, one kept
+    assert [d["reason"] for d in collector.store.dead_letters()] == ["bad or missing signature"]
 
 
 def test_sequence_gaps_show_what_a_box_never_delivered(broker: Broker, collector: Collector) -> None:
@@ -161,3 +162,28 @@ def test_a_row_the_database_refuses_becomes_a_dead_letter_and_the_rest_is_stored
     assert collector.store.counts() == {"stored": 2, "duplicates": 0, "dead_letters": 1}
     (dead,) = collector.store.dead_letters()
     assert dead["reason"].startswith("storage refused: value too long")
+
+
+def test_a_known_box_rejected_again_and_again_is_counted_not_stored_each_time(
+    broker: Broker, collector: Collector
+) -> None:
+    """A revoked box resends forever (it never gets a receipt): one row per kind, not one per message,
+    and nothing of what a revoked box sent is kept. A registered box whose signatures fail alike."""
+    store = collector.store
+    store.revoke_device("box-a")
+    store.register_device("box-b", "site-a", "traffic", (b"b" * 32).hex())
+    forged = topics.uplink("site-a", "box-b", "verdict")
+    with mqtt.client(broker) as c:
+        for n in range(30):
+            mqtt.publish(c, VERDICT_TOPIC, signing.sign(KEY, flagged(n % 3 + 1, person=n % 3 + 1)))
+        for n in range(10):
+            mqtt.publish(c, forged, signing.sign(b"x" * 32, verdict(seq=n + 1, device="box-b")))
+        mqtt.wait_until(lambda: collector.handled == 40, what="forty messages acknowledged")
+    assert store.counts() == {"stored": 0, "duplicates": 0, "dead_letters": 40}
+    kept = {d["topic"]: d for d in store.dead_letters()}
+    assert set(kept) == {VERDICT_TOPIC, forged}  # the first of each kind
+    assert kept[VERDICT_TOPIC]["payload"] == b"" and "revoked" in kept[VERDICT_TOPIC]["reason"]
+    assert kept[forged]["payload"] != b"" and "signature" in kept[forged]["reason"]
+    by_device = queries.rejections_by_device(store.engine)
+    counted = {d: [(r["reason"], r["count"]) for r in rows] for d, rows in by_device.items()}
+    assert counted == {"box-a": [("device 'box-a' is revoked", 30)], "box-b": [("bad or missing signature", 10)]}

@@ -3,27 +3,21 @@ middle of a stream and started again, and two collectors splitting one stream on
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
-import httpx
 import pytest
-import yaml
 
 from central import queries
 from central.store import Store
-from checkpoint.broker import Broker, free_port
+from checkpoint.broker import Broker
 from contract import signing, topics
 from tests import mqtt
-from tests.central.conftest import KEY, db_url, run_collector, settings_for
-from tests.factories import DOWNLINK_SEED, verdict
+from tests.central.conftest import KEY, CentralProcess, db_url, run_collector, settings_for
+from tests.factories import verdict
 
 TOPIC = topics.uplink("site-a", "box-a", "verdict")
 
@@ -43,44 +37,6 @@ def publish_stream(broker: Broker, seqs: range, repeat_every: int = 0) -> None:
 
 def stored(store: Store) -> int:
     return int(queries.totals(store.engine)["stored"])
-
-
-class CentralProcess:
-    def __init__(self, workdir: Path, broker: Broker, url: str) -> None:
-        self.config = workdir / "central.yaml"
-        self.port = free_port()
-        self.log = workdir / "central.log"
-        self.config.write_text(yaml.safe_dump({
-            "database_url": url,
-            "downlink_key": DOWNLINK_SEED,
-            "mqtt": {"host": broker.host, "port": broker.port},
-            "http": {"host": "127.0.0.1", "port": self.port},
-            "ingest": {"client_id": "central-1", "batch_max": 100, "batch_wait_ms": 20},
-        }))
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "checkpoint", "central", "--config", str(self.config)],
-                                         stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        mqtt.wait_until(self._ready, timeout=60, what="central's /healthz")
-
-    def _ready(self) -> bool:
-        assert self.proc is not None and self.proc.poll() is None, self.log.read_text()[-2000:]
-        try:
-            return httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(20)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

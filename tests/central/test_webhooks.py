@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -10,14 +11,16 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from central.config import WebhookSettings
 from central.schema import alerts
 from central.sql import aware, now
 from central.store import Store
 from central.webhooks import AlertSender
+from tests import mqtt
 from tests.central.conftest import KEY, flagged, rows, synthetic_id
+from tests.pg import PostgresServer
 
 
 class Receiver:
@@ -105,3 +108,32 @@ def test_an_alert_is_given_up_after_its_attempts(tmp_path: Path, receiver: Recei
     assert [g for g, _ in found] == [True, True]
     assert found[0][1] == "HTTP 500" and "ConnectError" in found[1][1]
     store.dispose()
+
+
+def test_a_database_away_is_told_once_and_its_return_once(
+    own_pg: PostgresServer, receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not a traceback on every poll: one line when the sender starts failing, one when it works again."""
+    store = Store(own_pg.start().url, alert_urls=[receiver.url])
+    store.migrate()
+    tries = []
+    event.listen(store.engine, "handle_error", lambda context: tries.append(context))
+    sender = AlertSender(store.engine, WebhookSettings(poll_s=0.01))
+    stop = threading.Event()
+    thread = threading.Thread(target=sender.run, args=(stop,))
+    with caplog.at_level(logging.INFO, logger="central.webhooks"):
+        thread.start()
+        try:
+            own_pg.kill()
+            mqtt.wait_until(lambda: len(tries) >= 20, timeout=60, what="twenty polls of a database that is away")
+            own_pg.start()
+            mqtt.wait_until(lambda: "webhook sender working again" in caplog.messages, timeout=60,
+                            what="the sender to see the database back")
+        finally:
+            stop.set()
+            thread.join(10)
+            store.dispose()
+    failing, back = (r for r in caplog.records if r.name == "central.webhooks")  # twenty polls, two lines
+    assert (failing.getMessage(), back.getMessage()) == ("webhook sender failing; trying again",
+                                                         "webhook sender working again")
+    assert not failing.exc_info and failing.reason.startswith("storage unavailable: ")  # type: ignore[attr-defined]

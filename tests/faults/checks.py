@@ -1,10 +1,14 @@
-"""What a fault run must end with, counted the same way by every fault test."""
+"""What every fault test shares: the faults it injects (a small disk, a box's edited settings) and what a
+fault run must end with, counted the same way by each."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
+import yaml
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, select
@@ -12,7 +16,36 @@ from sqlalchemy import func, select
 from central.cases import opens_case
 from central.schema import cases, device_lives, verdicts
 from central.store import Store
-from checkpoint.demo import Demo
+from checkpoint.demo import Box, Demo
+
+
+def edit_box(box: Box, change: Callable[[dict], None]) -> None:  # type: ignore[type-arg]
+    data = yaml.safe_load(box.config.read_text())
+    change(data)
+    box.config.write_text(yaml.safe_dump(data, allow_unicode=True))
+
+
+class SmallDisk:
+    """A small tmpfs (a box's outbox, central's SQLite), filled on demand (needs root, as CI has)."""
+
+    def __init__(self, path: Path, size_mb: int = 8) -> None:
+        self.path = path
+        self.size_mb = size_mb
+        self.filler = path / "filler"
+
+    def __enter__(self) -> SmallDisk:
+        self.path.mkdir(parents=True)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={self.size_mb}m", "tmpfs", str(self.path)], check=True)
+        return self
+
+    def fill(self) -> None:
+        subprocess.run(["dd", "if=/dev/zero", f"of={self.filler}", "bs=64k"], capture_output=True)
+
+    def free(self) -> None:
+        self.filler.unlink(missing_ok=True)
+
+    def __exit__(self, *exc: object) -> None:
+        subprocess.run(["umount", "-l", str(self.path)], check=False)
 
 
 def shown_ids(log: Path) -> set[str]:

@@ -10,49 +10,19 @@ contiguous. `CHECKPOINT_FAULT_SECONDS` lengthens the run for a soak (default 45 
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import yaml
 
 from checkpoint.broker import free_port
-from checkpoint.demo import Box, Demo
-from tests.faults.checks import tally
+from checkpoint.demo import Demo
+from tests.faults.checks import SmallDisk, edit_box, tally
 from tests.faults.proxy import Proxy
 
 SECONDS = float(os.environ.get("CHECKPOINT_FAULT_SECONDS", "45"))
 RATE = 900.0  # passages per minute per box: 5 boxes x 15/s
-
-
-def edit_box(box: Box, change: Callable[[dict], None]) -> None:  # type: ignore[type-arg]
-    data = yaml.safe_load(box.config.read_text())
-    change(data)
-    box.config.write_text(yaml.safe_dump(data, allow_unicode=True))
-
-
-class SmallDisk:
-    """An 8 MB tmpfs for one box's outbox, filled on demand (needs root, as CI has)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.filler = path / "filler"
-
-    def __enter__(self) -> SmallDisk:
-        self.path.mkdir(parents=True)
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(self.path)], check=True)
-        return self
-
-    def fill(self) -> None:
-        subprocess.run(["dd", "if=/dev/zero", f"of={self.filler}", "bs=64k"], capture_output=True)
-
-    def free(self) -> None:
-        self.filler.unlink(missing_ok=True)
-
-    def __exit__(self, *exc: object) -> None:
-        subprocess.run(["umount", "-l", str(self.path)], check=False)
 
 
 @pytest.mark.slow
