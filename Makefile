@@ -18,5 +18,5 @@ bench:
 	$(VENV)/bin/python -m bench.run $(ARGS)
 
 lint:
-	$(VENV)/bin/ruff check agent central checkpoint contract drivers tests bench
-	$(VENV)/bin/mypy agent central checkpoint contract drivers bench
+	$(VENV)/bin/ruff check agent central checkpoint common contract drivers tests bench
+	$(VENV)/bin/mypy agent central checkpoint common contract drivers bench

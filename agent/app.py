@@ -38,7 +38,7 @@ from agent.publisher import Publisher
 from agent.recorder import Recorder
 from agent.station import Station, StationFull
 from agent.verdicts import Station as Identity
-from checkpoint import __version__, sdnotify
+from common import __version__, sdnotify
 from contract.messages import DeviceState, IdentityConflict, LostLife, Metrics, Status, Verdict
 from drivers.base import Device
 from drivers.camera.device import Camera

@@ -15,9 +15,10 @@ from pydantic_settings import SettingsConfigDict
 
 from agent.gate import GateSettings
 from agent.healthcode.chain import HealthCodeSettings
-from checkpoint.settings import FileSettings
+from common.mqtt import MqttSettings
+from common.settings import FileSettings
 from contract.messages import CheckpointKind, Name
-from contract.mqtt import MqttSettings
+from drivers.base import Device
 from drivers.camera.capture import CameraConfig
 from drivers.idcard.reader import IdCardConfig
 from drivers.thermo.device import ThermoConfig
@@ -94,3 +95,20 @@ class AgentSettings(FileSettings):
     kiosk: KioskSettings = KioskSettings()
     gate: GateSettings | None = None
     simulation: SimulationSettings = SimulationSettings()
+
+    def devices(self) -> list[Device]:
+        """The devices this box has; each driver is imported only when the box has that device."""
+        devices: list[Device] = []
+        if self.idcard is not None:
+            from drivers.idcard.reader import IdCardReader
+
+            devices.append(IdCardReader(self.idcard))
+        if self.thermo is not None:
+            from drivers.thermo.device import Thermometer
+
+            devices.append(Thermometer(self.thermo))
+        if self.camera is not None:
+            from drivers.camera.device import Camera
+
+            devices.append(Camera(self.camera))
+        return devices

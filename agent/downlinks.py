@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from agent.config import AgentSettings
 from agent.policy import DEFAULT_POLICY, Policy
 from agent.recorder import Lists
-from checkpoint.settings import describe
+from common.settings import describe
 from contract import signing, topics
 from contract.messages import (
     DOWNLINK_MODELS,

@@ -30,9 +30,9 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from common.mqtt import MqttSettings, new_client, no_delay
 from contract import signing, topics
 from contract.messages import WILL_ORDER, BoxReport, DeviceState, Status
-from contract.mqtt import MqttSettings, new_client, no_delay
 
 log = logging.getLogger(__name__)
 

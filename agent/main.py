@@ -10,26 +10,7 @@ from pathlib import Path
 from agent import direct_station
 from agent.app import Agent, AgentFailed, Script
 from agent.config import AgentSettings
-from checkpoint import logs, settings
-from drivers.base import Device
-
-
-def build_devices(s: AgentSettings) -> list[Device]:
-    """The configured devices; each driver is imported only when the box has that device."""
-    devices: list[Device] = []
-    if s.idcard is not None:
-        from drivers.idcard.reader import IdCardReader
-
-        devices.append(IdCardReader(s.idcard))
-    if s.thermo is not None:
-        from drivers.thermo.device import Thermometer
-
-        devices.append(Thermometer(s.thermo))
-    if s.camera is not None:
-        from drivers.camera.device import Camera
-
-        devices.append(Camera(s.camera))
-    return devices
+from common import logs, settings
 
 
 def main(config: Path | None, simulate: bool) -> None:
@@ -47,7 +28,7 @@ def main(config: Path | None, simulate: bool) -> None:
 def _run(agent_settings: AgentSettings, simulate: bool, stop: threading.Event) -> None:
     sim = agent_settings.simulation
     if not simulate:
-        Agent(agent_settings, build_devices(agent_settings)).run(stop, agent_settings.drain_timeout_s)
+        Agent(agent_settings, agent_settings.devices()).run(stop, agent_settings.drain_timeout_s)
     elif sim.mode == "direct":
         script: Script = functools.partial(direct_station.run, per_minute=sim.passages_per_minute, seed=sim.seed)
         Agent(agent_settings, script=script).run(stop, agent_settings.drain_timeout_s)

@@ -20,7 +20,6 @@ from agent.commands import ManualId, SetVehicle
 from agent.config import AgentSettings
 from agent.healthcode import keys, signed_format
 from agent.healthcode.chain import HealthCodeSettings
-from agent.main import build_devices
 from agent.station import Station, StationFull
 from agent.travellers import Traveller, TravellerMix
 from contract import idnumber
@@ -111,7 +110,7 @@ class SimulatedStation:
         return configured.model_copy(update={"source": "sim:"})
 
     def devices(self, wired: AgentSettings) -> list[Device]:
-        devices = build_devices(wired.model_copy(update={"camera": None}))
+        devices = wired.model_copy(update={"camera": None}).devices()
         from drivers.camera.device import Camera
 
         assert wired.camera is not None

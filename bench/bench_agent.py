@@ -78,8 +78,8 @@ from agent.verdicts import Station as Identity
 from bench.harness import CENTRAL_KEY, COLLECTOR, DOWNLINK_SEED, Figure, child_processes, percentile
 from central.store import Store
 from checkpoint.broker import Broker
+from common.mqtt import MqttSettings, new_client
 from contract.messages import CheckpointKind, CodeColour
-from contract.mqtt import MqttSettings, new_client
 from drivers.camera.events import CodeScanned
 from drivers.idcard.deck import synthetic_deck
 from drivers.idcard.events import CardPresented
@@ -123,7 +123,8 @@ from pathlib import Path
 from agent.app import Agent
 from agent.config import AgentSettings
 from agent.simulated_station import SimulatedStation
-from checkpoint import logs, settings
+from common import logs
+from common import settings
 s = settings.load(AgentSettings, Path(sys.argv[1]))
 logs.setup(component="agent:bench")
 stop = threading.Event()
@@ -141,7 +142,7 @@ from pathlib import Path
 import psutil
 from agent.config import AgentSettings
 from agent.simulated_station import SimulatedStation
-from checkpoint import settings
+from common import settings
 s = settings.load(AgentSettings, Path(sys.argv[1]))
 width, height, fps = int(sys.argv[2]), int(sys.argv[3]), 8.0
 stop = threading.Event()
@@ -163,7 +164,7 @@ import signal, sys, threading
 from pathlib import Path
 from agent.config import AgentSettings
 from agent.simulated_station import SimulatedStation
-from checkpoint import settings
+from common import settings
 s = settings.load(AgentSettings, Path(sys.argv[1]))
 stop = threading.Event()
 signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from checkpoint.settings import ConfigError
+from common.settings import ConfigError
 
 if TYPE_CHECKING:
     from central.config import CentralSettings
@@ -38,7 +38,7 @@ def _fail(message: str) -> typer.Exit:
 
 def _settings(ctx: typer.Context) -> CentralSettings:
     from central.config import CentralSettings
-    from checkpoint import settings
+    from common import settings
 
     try:
         return settings.load(CentralSettings, ctx.obj)

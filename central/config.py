@@ -10,9 +10,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import AnyHttpUrl, BaseModel, Field, SecretStr, StringConstraints, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from checkpoint.settings import ConfigError, FileSettings
+from common.mqtt import MqttSettings
+from common.settings import ConfigError, FileSettings
 from contract import signing
-from contract.mqtt import MqttSettings
 
 
 class IngestSettings(BaseModel):

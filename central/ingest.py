@@ -39,11 +39,11 @@ from central.sql import now, storage_error
 from central.store import Batch, Conflict, DeviceKey, Store
 from central.validate import Rejected, check
 from central.writer_state import Health, Line, WriterState
-from checkpoint import sdnotify
-from checkpoint.backoff import Backoff
+from common import sdnotify
+from common.backoff import Backoff
+from common.mqtt import new_client, no_delay
 from contract import signing, topics
 from contract.messages import IdentityConflict, Receipt
-from contract.mqtt import new_client, no_delay
 
 log = logging.getLogger(__name__)
 

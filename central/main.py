@@ -24,7 +24,7 @@ from central.ingest import Collector
 from central.store import Store
 from central.web import create_app
 from central.webhooks import AlertSender
-from checkpoint import logs, sdnotify, settings
+from common import logs, sdnotify, settings
 
 log = logging.getLogger(__name__)
 

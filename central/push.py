@@ -22,10 +22,10 @@ from sqlalchemy import Engine, select
 from central import audit
 from central.auth import User
 from central.schema import pushes
-from checkpoint.settings import ConfigError
+from common.mqtt import MqttSettings, new_client
+from common.settings import ConfigError
 from contract import signing, topics
 from contract.messages import PolicyPush, RiskAreasPush, WatchlistPush
-from contract.mqtt import MqttSettings, new_client
 
 Push = WatchlistPush | RiskAreasPush | PolicyPush
 

@@ -21,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from central.config import RetentionSettings
 from central.schema import alerts, case_events, cases, dead_letters, rejections, verdicts
 from central.sql import now, storage_error
-from checkpoint.logs import Trouble
+from common.logs import Trouble
 
 log = logging.getLogger(__name__)
 CHUNK = 5000

@@ -31,7 +31,7 @@ from central import cases, tally
 from central.lives import Judgement, Life, Report, judge, refused_of
 from central.schema import dead_letters, device_lives, device_status, devices, rejections, verdicts
 from central.sql import aware, encode_json, now
-from checkpoint.private import private_file
+from common.private import private_file
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 _ALEMBIC = threading.Lock()  # alembic keeps its running context in module globals: one migration at a time

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from central.sql import AsReceived, utc
 from central.store import DeviceKey
-from checkpoint.settings import describe
+from common.settings import describe
 from contract import signing, topics
 from contract.messages import UPLINK_MODELS, BoxReport, DeviceState, Metrics, Status, Verdict
 

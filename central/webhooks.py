@@ -25,7 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from central.config import WebhookSettings
 from central.schema import alerts, cases
 from central.sql import aware, now, storage_error
-from checkpoint.logs import Trouble
+from common.logs import Trouble
 
 log = logging.getLogger(__name__)
 

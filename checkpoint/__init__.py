@@ -1,3 +1,2 @@
-"""The `checkpoint` command line and the demo that runs the whole flow on one machine."""
-
-__version__ = "0.1.0"
+"""The `checkpoint` command line, the demo, provisioning and the hardware doctor: the top layer,
+which may use every part and which no part imports."""

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from checkpoint.settings import ConfigError
+from common.settings import ConfigError
 
 app = typer.Typer(no_args_is_help=True, help="Checkpoint scanning-and-temperature stations.")
 

@@ -32,7 +32,7 @@ from agent.outbox import Outbox
 from central.auth import Accounts, Role
 from central.store import Store
 from checkpoint.broker import Broker, free_port
-from checkpoint.private import private_dir
+from common.private import private_dir
 from contract import signing
 
 console = Console()

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from pydantic import BaseModel
 
-from checkpoint.backoff import Backoff
+from common.backoff import Backoff
 
 __all__ = ["Backoff", "Device", "Emit"]
 

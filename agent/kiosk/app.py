@@ -27,7 +27,7 @@ from agent.commands import ManualId, Override, Remeasure, SetVehicle
 from agent.config import KioskSettings
 from agent.kiosk.hub import StateHub
 from agent.station import Station, StationFull
-from checkpoint.settings import describe
+from common.settings import describe
 from contract.messages import TravelInput
 
 STATIC = Path(__file__).with_name("static")

@@ -9,9 +9,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from checkpoint.settings import ConfigError, describe, read_yaml
+from common.mqtt import MqttSettings
+from common.settings import ConfigError, describe, read_yaml
 from contract.messages import CheckpointKind
-from contract.mqtt import MqttSettings
 
 
 @dataclass(frozen=True)

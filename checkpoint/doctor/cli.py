@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from checkpoint import device_names
 from checkpoint.doctor.report import Check, State
-from checkpoint.settings import ConfigError
+from common import device_names
+from common.settings import ConfigError
 
 if TYPE_CHECKING:
     from checkpoint.doctor.box_facts import BoxFacts
@@ -87,7 +87,7 @@ def _camera(box: BoxFacts, source: str | None) -> list[Check]:
     try:
         config = CameraConfig.model_validate(fields)
     except ValidationError as exc:
-        from checkpoint.settings import describe
+        from common.settings import describe
 
         return [Check("camera", State.FAIL, f"agent.yaml camera: {describe(exc)}")]
     return camera(config)

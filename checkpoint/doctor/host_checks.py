@@ -9,7 +9,7 @@ from pathlib import Path
 
 from agent import clock
 from checkpoint.doctor.report import Check, State
-from contract.mqtt import MqttSettings, new_client
+from common.mqtt import MqttSettings, new_client
 
 DISK_FAIL_MB = 200
 DISK_WARN_MB = 1000

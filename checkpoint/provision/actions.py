@@ -31,7 +31,7 @@ from checkpoint.provision.deployment import (
     checked_name,
 )
 from checkpoint.provision.files import write_private, write_public
-from checkpoint.settings import ConfigError
+from common.settings import ConfigError
 from contract.messages import CheckpointKind
 from drivers.thermo.codecs import FAMILIES
 

@@ -16,10 +16,10 @@ from pathlib import Path
 import yaml
 
 from agent.config import AgentSettings
-from checkpoint import device_names
-from checkpoint.private import private_dir
 from checkpoint.provision.deployment import BoxRecord, DeploymentSettings, Login
 from checkpoint.provision.files import write_private
+from common import device_names
+from common.private import private_dir
 from contract.messages import CheckpointKind
 
 

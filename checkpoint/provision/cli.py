@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from checkpoint.settings import ConfigError
+from common.settings import ConfigError
 from contract.messages import CheckpointKind
 
 if TYPE_CHECKING:

@@ -23,7 +23,7 @@ import yaml
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from checkpoint.provision.files import PRIVATE, write_file
-from checkpoint.settings import ConfigError, describe, read_yaml
+from common.settings import ConfigError, describe, read_yaml
 from contract import signing
 from contract.messages import CheckpointKind, Name
 

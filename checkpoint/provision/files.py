@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from checkpoint.private import private_dir
+from common.private import private_dir
 
 PRIVATE = 0o600
 SHARED = 0o640  # readable by the group of the service that needs it (the broker's)

@@ -7,7 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from checkpoint.settings import ConfigError
+from common.settings import ConfigError
 
 
 def _tool() -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from contract.mqtt import MqttSettings, new_client
+from common.mqtt import MqttSettings, new_client
 
 
 @dataclass

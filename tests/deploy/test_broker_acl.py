@@ -10,9 +10,9 @@ from pydantic import SecretStr
 from checkpoint.provision import actions
 from checkpoint.provision.deployment import CENTRAL_USER, Deployment, Login
 from checkpoint.provision.trial_broker import TrialBroker
+from common.mqtt import MqttSettings
 from contract import topics
 from contract.messages import CheckpointKind
-from contract.mqtt import MqttSettings
 from tests.deploy.conftest import follow_reloads, make_deployment, reachable_dir
 from tests.deploy.mqtt_tls import nothing_arrives, session
 from tests.mqtt import wait_until

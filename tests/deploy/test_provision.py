@@ -12,12 +12,12 @@ from typer.testing import CliRunner
 from agent.config import AgentSettings
 from central.config import CentralSettings
 from central.store import Store
-from checkpoint import device_names
-from checkpoint import settings as settings_file
 from checkpoint.cli import app
 from checkpoint.provision import acl, actions, passwords
 from checkpoint.provision.deployment import BoxRecord, Deployment, Login, Registry
-from checkpoint.settings import ConfigError
+from common import device_names
+from common import settings as settings_file
+from common.settings import ConfigError
 from contract.messages import CheckpointKind
 from tests.deploy.conftest import install_bundle
 

@@ -13,10 +13,10 @@ import pytest
 from central.config import CentralSettings
 from central.ingest import Collector
 from central.store import Store
-from checkpoint import settings as settings_file
 from checkpoint.provision import acl, actions
 from checkpoint.provision.deployment import Deployment, Login
 from checkpoint.provision.trial_broker import TrialBroker
+from common import settings as settings_file
 from contract import signing, topics
 from contract.messages import CheckpointKind, Receipt
 from tests.deploy.conftest import make_deployment, reachable_dir

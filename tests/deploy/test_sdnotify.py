@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from checkpoint import sdnotify
+from common import sdnotify
 
 
 @pytest.fixture

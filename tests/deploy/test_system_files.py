@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from checkpoint import device_names
+from common import device_names
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 UNITS = sorted((DEPLOY / "systemd").glob("*.service"))

@@ -11,9 +11,9 @@ import httpx
 import yaml
 
 from central.config import CentralSettings
-from checkpoint import settings as settings_file
 from checkpoint.provision import actions
 from checkpoint.provision.deployment import Deployment
+from common import settings as settings_file
 from tests.central.conftest import PASSWORD, Server
 from tests.central.conftest import cheap_password_hashes as cheap_password_hashes  # shared fixtures
 from tests.central.conftest import server as server

@@ -21,7 +21,7 @@ import pytest
 
 from central.store import Store
 from checkpoint.demo import Demo
-from checkpoint.logs import _ID_SHAPE
+from common.logs import _ID_SHAPE
 from contract.idnumber import is_valid
 
 ID_SHAPE = re.compile(r"(?<!\d)(\d{3})\d{11}(\d{3}[\dXx])(?![\dXx])")
