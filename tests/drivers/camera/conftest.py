@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
 
 from contract.messages import CodeColour
 from drivers.camera import render
+from drivers.sim.camera_streams import FrameFeed
 
 URL = "https://hc.example.gov.cn/c/Tk7dQ2mWz9XbR4pL"
 
@@ -24,3 +27,12 @@ def phone_frame(
 @pytest.fixture
 def empty_frame() -> np.ndarray:
     return render.backdrop((640, 480), np.random.default_rng(3))
+
+
+@pytest.fixture
+def feed() -> Iterator[FrameFeed]:
+    """An IP camera's sensor: a phone showing URL, stamped with its capture time, 15 frames a second."""
+    picture, _ = phone_frame()
+    running = FrameFeed(picture, fps=15).start()
+    yield running
+    running.stop()
