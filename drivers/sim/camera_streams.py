@@ -29,9 +29,25 @@ from typing import IO
 
 import numpy as np
 
+from contract.messages import CodeColour
+from drivers.camera import render
+
 STAMP_BITS = 40  # 32 bits of milliseconds, 8 bits of check sum
 SYSTEM_PYTHON = "/usr/bin/python3"
 RTSP_SCRIPT = Path(__file__).with_name("rtsp_serve.py")
+
+
+PAYLOAD = "https://hc.example.gov.cn/c/Tk7dQ2mWz9XbR4pL"  # a synthetic online code
+
+
+def phone_picture(
+    payload: str = PAYLOAD, colour: CodeColour = CodeColour.GREEN, size: tuple[int, int] = (640, 480), seed: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """What the camera sees: a phone showing a health code `payload` in `colour`, held up fairly
+    square; and the code's true corners in the picture."""
+    rng = np.random.default_rng(seed)
+    page, code = render.health_page(payload, colour)
+    return render.photograph(render.backdrop(size, rng), page, code, render.phone_quad(size, rng, 0.9, 0.04, 8.0))
 
 
 def now_ms() -> int:

@@ -7,21 +7,11 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from contract.messages import CodeColour
 from drivers.camera import render
-from drivers.sim.camera_streams import FrameFeed
+from drivers.sim.camera_streams import PAYLOAD, FrameFeed
+from drivers.sim.camera_streams import phone_picture as phone_frame
 
-URL = "https://hc.example.gov.cn/c/Tk7dQ2mWz9XbR4pL"
-
-
-def phone_frame(
-    payload: str = URL, colour: CodeColour = CodeColour.GREEN, size: tuple[int, int] = (640, 480), seed: int = 1
-) -> tuple[np.ndarray, np.ndarray]:
-    """A camera frame with a phone showing `payload` in `colour`, and the code's true corners."""
-    rng = np.random.default_rng(seed)
-    page, code = render.health_page(payload, colour)
-    quad = render.phone_quad(size, rng, 0.9, 0.04, 8.0)
-    return render.photograph(render.backdrop(size, rng), page, code, quad)
+URL = PAYLOAD
 
 
 @pytest.fixture
@@ -32,7 +22,6 @@ def empty_frame() -> np.ndarray:
 @pytest.fixture
 def feed() -> Iterator[FrameFeed]:
     """An IP camera's sensor: a phone showing URL, stamped with its capture time, 15 frames a second."""
-    picture, _ = phone_frame()
-    running = FrameFeed(picture, fps=15).start()
+    running = FrameFeed(phone_frame()[0], fps=15).start()
     yield running
     running.stop()

@@ -33,6 +33,15 @@ class Collected:
             if event.state is state:
                 return event
 
+    def next_trouble(self, timeout: float = WAIT_S) -> DeviceHealth:
+        """The next health report that is not OK (DEGRADED or DISCONNECTED, whichever comes)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            event = self._next(DeviceHealth, deadline - time.monotonic())
+            assert isinstance(event, DeviceHealth)
+            if event.state is not HealthState.OK:
+                return event
+
     def drain(self, seconds: float) -> list[BaseModel]:
         end = time.monotonic() + seconds
         got: list[BaseModel] = []
@@ -54,8 +63,14 @@ class Collected:
 
 
 def fast_config(port: str, **overrides: object) -> IdCardConfig:
-    values: dict[str, object] = dict(port=port, poll_interval_s=0.01, reply_timeout_s=0.25,
-                                     read_timeout_s=0.4, backoff_first_s=0.05, backoff_cap_s=0.2)
+    values: dict[str, object] = dict(
+        port=port,
+        poll_interval_s=0.01,
+        reply_timeout_s=0.25,
+        read_timeout_s=0.4,
+        backoff_first_s=0.05,
+        backoff_cap_s=0.2,
+    )
     return IdCardConfig(**(values | overrides))  # type: ignore[arg-type]
 
 
