@@ -6,7 +6,8 @@ noisy cable flips or drops bytes. `PacedLine` sits between a device simulator's 
 path the simulator offers) and a new port of its own (`link`, which the driver opens): whatever one
 side writes reaches the other no faster than `baud` allows, in chunks cut at random points, with
 optional noise (a byte flipped or dropped, each with probability `noise`) and gaps (the line holds
-still for `gap_s` with probability `gaps` per chunk). Seeded, so a failing run can be replayed.
+still for `gap_s` with probability `gaps` per chunk). A driver that opens the link at another speed
+than the line's gets garbage both ways, as from a real UART. Seeded, so a failing run can be replayed.
 The simulator unplugging is passed on: the link's pair is closed and made again when it returns.
 """
 
@@ -45,7 +46,8 @@ class PacedLine:
         self._thread: threading.Thread | None = None
         self._master: int | None = None
         self._slave: int | None = None
-        self.flipped = self.dropped = self.held = 0  # faults inserted, for the test to see
+        self.flipped = self.dropped = self.held = self.misread = 0  # faults inserted, for the test to see
+        self._speed = getattr(termios, f"B{baud}")
 
     @property
     def byte_s(self) -> float:
@@ -124,6 +126,11 @@ class PacedLine:
         start = time.monotonic()
         sent = 0
         view = bytes(data)
+        assert self._master is not None
+        if termios.tcgetattr(self._master)[5] != self._speed:  # the driver's UART runs at another speed
+            with self._lock:
+                view = bytes(self._random.randrange(256) for _ in view)
+            self.misread += len(view)
         while view:
             with self._lock:
                 size = self._random.randint(1, self.max_chunk)
