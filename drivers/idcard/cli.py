@@ -152,7 +152,8 @@ def _line(event: BaseModel) -> str:
     if isinstance(event, CardPresented):
         card = event.card
         end = card.valid_to.isoformat() if card.valid_to else "长期"
-        flags = (" EXPIRED" if card.expired(date.today()) else "") + ("" if card.id_checksum_ok else " ID-CHECK-FAILED")
+        flags = (" EXPIRED" if card.expired(date.today()) else "") + (
+            "" if card.id_checksum_ok else " ID-CHECK-FAILED")
         return f"{stamp} card {card.type.value} {card.name or card.name_en} {card.id_masked} to {end}{flags}"
     if isinstance(event, DeviceHealth):
         return f"{stamp} health {event.state.value} {event.detail}"

@@ -183,15 +183,10 @@ def watch(
 @app.command()
 def calibrate(
     config: Annotated[Path, typer.Option(help="the box's YAML configuration; thermo.offset_c is written")],
-    reference: Annotated[
-        float,
-        typer.Option(
-            help="the true temperature: black body set point or a clinical thermometer reading of the subject, °C"
-        ),
-    ],
-    object_c: Annotated[
-        float | None, typer.Option(help="the thermometer's reading, if already known; otherwise it is measured now")
-    ] = None,
+    reference: Annotated[float, typer.Option(help="the true temperature: black body set point or a "
+                                                  "clinical thermometer reading of the subject, °C")],
+    object_c: Annotated[float | None, typer.Option(help="the thermometer's reading, if already known; "
+                                                        "otherwise it is measured now")] = None,
     port: Annotated[str | None, typer.Option(help="serial port (default: the config's)")] = None,
     protocol: Annotated[str | None, typer.Option(help="default: the config's")] = None,
     timeout: Annotated[float, typer.Option(help="seconds to wait for a measurement")] = 60.0,
@@ -215,10 +210,8 @@ def calibrate(
         config.write_text(with_offset(text, offset), encoding="utf-8")
     except (OSError, ValueError, yaml.YAMLError) as exc:
         _fail(f"cannot update {config}: {exc}")
-    typer.echo(
-        f"thermometer read {object_c:.2f} °C against {reference:.2f} °C: "
-        f"thermo.offset_c = {offset:+.2f} written to {config}"
-    )
+    typer.echo(f"thermometer read {object_c:.2f} °C against {reference:.2f} °C: "
+               f"thermo.offset_c = {offset:+.2f} written to {config}")
 
 
 def _complete(event: BaseModel, samples: int, found: list[TemperatureMeasured]) -> bool:
@@ -281,9 +274,8 @@ def _print_event(event: BaseModel, as_json: bool) -> None:
         typer.echo(_reading_line(event))
     elif isinstance(event, TemperatureMeasured):
         value = f"body {event.body_c:.2f} °C" if event.body_c is not None else f"INVALID ({event.reason})"
-        typer.echo(
-            f"measured  {value}  object {event.object_c:.2f} offset {event.offset_c:+.2f} samples {event.samples}"
-        )
+        typer.echo(f"measured  {value}  object {event.object_c:.2f} offset {event.offset_c:+.2f} "
+                   f"samples {event.samples}")
     else:
         typer.echo(f"health    {event.model_dump(mode='json')}")
 

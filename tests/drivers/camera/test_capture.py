@@ -221,4 +221,5 @@ def test_stream_clock_maps_timestamps_to_capture_times(
 )
 def test_a_camera_password_is_never_shown(source: str, shown: str) -> None:
     assert redact(source) == shown
-    assert open_source(CameraConfig(source=source)).name == shown if "://" in source else True  # type: ignore[attr-defined]
+    if "://" in source:  # the name a stream source gives itself in every message
+        assert open_source(CameraConfig(source=source)).name == shown  # type: ignore[attr-defined]

@@ -63,14 +63,8 @@ class Collected:
 
 
 def fast_config(port: str, **overrides: object) -> IdCardConfig:
-    values: dict[str, object] = dict(
-        port=port,
-        poll_interval_s=0.01,
-        reply_timeout_s=0.25,
-        read_timeout_s=0.4,
-        backoff_first_s=0.05,
-        backoff_cap_s=0.2,
-    )
+    values: dict[str, object] = dict(port=port, poll_interval_s=0.01, reply_timeout_s=0.25,
+                                     read_timeout_s=0.4, backoff_first_s=0.05, backoff_cap_s=0.2)
     return IdCardConfig(**(values | overrides))  # type: ignore[arg-type]
 
 

@@ -25,23 +25,9 @@ def lay(fields: dict[int, str], mark: str) -> bytes:
 
 
 def test_resident_card_by_the_offset_table() -> None:
-    card = parse_text(
-        lay(
-            {
-                0: "王测试",
-                30: "1",
-                32: "01",
-                36: "19491231",
-                52: "北京市东城区示例 胡同 1 号",
-                122: "11010519491231002X",
-                158: "北京市公安局东城分局",
-                188: "20100101",
-                204: "长期",
-            },
-            " ",
-        ),
-        photo=b"wlt",
-    )
+    card = parse_text(lay({0: "王测试", 30: "1", 32: "01", 36: "19491231", 52: "北京市东城区示例 胡同 1 号",
+                           122: "11010519491231002X", 158: "北京市公安局东城分局", 188: "20100101",
+                           204: "长期"}, " "), photo=b"wlt")
     assert card.type is CardType.RESIDENT
     assert (card.name, card.sex, card.sex_text, card.nation, card.nation_text) == ("王测试", "1", "男", "01", "汉")
     assert card.birth == date(1949, 12, 31)
@@ -53,80 +39,31 @@ def test_resident_card_by_the_offset_table() -> None:
 
 def test_hk_mo_tw_permit_by_the_offset_table() -> None:
     number = mod11_number("810000", date(1990, 1, 1), 3)
-    card = parse_text(
-        lay(
-            {
-                0: "陈港示",
-                30: "1",
-                36: "19900101",
-                52: "广东省深圳市福田区测试道9号",
-                122: number,
-                158: "深圳市公安局",
-                188: "20190801",
-                204: "20240801",
-                220: "H01234567",
-                238: "02",
-            },
-            "J",
-        )
-    )
+    card = parse_text(lay({0: "陈港示", 30: "1", 36: "19900101", 52: "广东省深圳市福田区测试道9号", 122: number,
+                           158: "深圳市公安局", 188: "20190801", 204: "20240801", 220: "H01234567",
+                           238: "02"}, "J"))
     assert card.type is CardType.HK_MO_TW
     assert (card.pass_number, card.issue_count, card.nation, card.id_checksum_ok) == ("H01234567", 2, None, True)
     assert card.valid_to == date(2024, 8, 1)
 
 
 def test_foreign_2017_card_by_the_offset_table() -> None:
-    card = parse_text(
-        lay(
-            {
-                0: "TESTER ALICE  MARY",
-                120: "2",
-                122: "USA110085031210",
-                152: "USA",
-                158: "泰爱丽",
-                188: "20180701",
-                204: "20280701",
-                220: "19850312",
-                236: "17",
-                240: "1500",
-            },
-            "I",
-        )
-    )
+    card = parse_text(lay({0: "TESTER ALICE  MARY", 120: "2", 122: "USA110085031210", 152: "USA",
+                           158: "泰爱丽", 188: "20180701", 204: "20280701", 220: "19850312", 236: "17",
+                           240: "1500"}, "I"))
     assert card.type is CardType.FOREIGN_2017
     assert card.name_en == "TESTER ALICE  MARY"  # every space kept, even a double one
     assert (card.name, card.nationality, card.birth, card.card_version, card.issuer) == (
-        "泰爱丽",
-        "USA",
-        date(1985, 3, 12),
-        "17",
-        "1500",
-    )
+        "泰爱丽", "USA", date(1985, 3, 12), "17", "1500")
     assert (card.id_number, card.id_checksum_ok) == ("USA110085031210", True)
 
 
 def test_foreign_2023_english_name_continues_at_220() -> None:
     long_name = "SAMPLE-PERSON JONATHAN ALEXANDER BARTHOLOMEW"  # 44 characters: 35 + 9
     number = mod11_number("911840", date(1990, 2, 14), 2)
-    card = parse_text(
-        lay(
-            {
-                0: "贝示例",
-                30: "1",
-                32: "01",
-                36: "19900214",
-                52: long_name[:35],
-                122: number,
-                158: "国家移民管理局",
-                188: "20231201",
-                204: "20331201",
-                220: long_name[35:],
-                242: "USA",
-                250: "A1",
-            },
-            "Y",
-        )
-    )
+    card = parse_text(lay({0: "贝示例", 30: "1", 32: "01", 36: "19900214", 52: long_name[:35], 122: number,
+                           158: "国家移民管理局", 188: "20231201", 204: "20331201", 220: long_name[35:],
+                           242: "USA", 250: "A1"}, "Y"))
     assert card.type is CardType.FOREIGN_2023
     assert card.name_en == long_name
     assert (card.renewal_count, card.nationality, card.previous_ref, card.id_checksum_ok) == (1, "USA", "A1", True)
@@ -166,11 +103,8 @@ def test_photo_is_out_of_repr_and_json_unless_asked() -> None:
 
 
 ID_NUMBERS = [
-    ("11010519491231002X", True),
-    ("11010519491231002x", True),
-    ("440524188001010014", True),
-    ("440524188001010015", False),
-    ("1101051949123100", False),
+    ("11010519491231002X", True), ("11010519491231002x", True), ("440524188001010014", True),
+    ("440524188001010015", False), ("1101051949123100", False),
 ]
 
 
@@ -194,8 +128,10 @@ BAD_BLOCKS = [
     ("unknown type mark", lay({30: "1", 36: "19900101", 188: "20100101", 204: "20200101"}, "Q"), "'Q'"),
     ("birth not a date", lay({30: "1", 36: "1990013X", 188: "20100101", 204: "20200101"}, " "), "birth"),
     ("impossible date", lay({30: "1", 36: "19900230", 188: "20100101", 204: "20200101"}, " "), "calendar"),
-    ("count not a number", lay({36: "19900101", 188: "20100101", 204: "20200101", 238: "x1"}, "J"), "issue_count"),
-    ("lone surrogate", b"\x00\xd8" + lay({36: "19900101", 188: "20100101", 204: "20200101"}, " ")[2:], "UCS-2"),
+    ("count not a number", lay({36: "19900101", 188: "20100101", 204: "20200101", 238: "x1"}, "J"),
+     "issue_count"),
+    ("lone surrogate", b"\x00\xd8" + lay({36: "19900101", 188: "20100101", 204: "20200101"}, " ")[2:],
+     "UCS-2"),
 ]
 
 
@@ -214,45 +150,23 @@ def test_values_that_do_not_fit_are_usage_errors() -> None:
 
 
 text = st.text(st.characters(min_codepoint=0x21, max_codepoint=0xD7FF), max_size=12)
-inner = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x9FFF, exclude_characters="\x7f"), max_size=30).map(
-    str.strip
-)
+inner = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x9FFF, exclude_characters="\x7f"),
+                max_size=30).map(str.strip)
 days = st.dates(date(1900, 1, 1), date(2099, 12, 31))
 
 
-@given(
-    st.sampled_from(list(CardType)),
-    text,
-    inner,
-    st.sampled_from(["0", "1", "2", "9"]),
-    days,
-    days,
-    st.none() | days,
-    st.integers(0, 99),
-)
-def test_generated_cards_round_trip(
-    card_type: CardType, name: str, address: str, sex: str, birth: date, start: date, end: date | None, count: int
-) -> None:
+@given(st.sampled_from(list(CardType)), text, inner, st.sampled_from(["0", "1", "2", "9"]), days, days,
+       st.none() | days, st.integers(0, 99))
+def test_generated_cards_round_trip(card_type: CardType, name: str, address: str, sex: str, birth: date,
+                                    start: date, end: date | None, count: int) -> None:
     per_type: dict[CardType, dict[str, object]] = {
         CardType.RESIDENT: {"nation": "01", "address": address, "issuer": name},
         CardType.HK_MO_TW: {"address": address, "issuer": name, "pass_number": "H1", "issue_count": count},
-        CardType.FOREIGN_2017: {"name_en": address, "nationality": "USA", "card_version": "17", "issuer": "1500"},
-        CardType.FOREIGN_2023: {
-            "name_en": (address + address[:16]).rstrip(),
-            "nationality": "USA",
-            "renewal_count": count,
-            "issuer": name,
-            "previous_ref": "",
-        },
+        CardType.FOREIGN_2017: {"name_en": address, "nationality": "USA", "card_version": "17",
+                                "issuer": "1500"},
+        CardType.FOREIGN_2023: {"name_en": (address + address[:16]).rstrip(), "nationality": "USA",
+                                "renewal_count": count, "issuer": name, "previous_ref": ""},
     }
-    card = IdCard(
-        type=card_type,
-        name=name,
-        sex=sex,
-        birth=birth,
-        id_number="X" * 15,
-        valid_from=start,
-        valid_to=end,
-        **per_type[card_type],
-    )  # type: ignore[arg-type]
+    card = IdCard(type=card_type, name=name, sex=sex, birth=birth, id_number="X" * 15, valid_from=start,
+                  valid_to=end, **per_type[card_type])  # type: ignore[arg-type]
     assert parse_text(encode_text(card)) == card

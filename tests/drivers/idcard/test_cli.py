@@ -45,20 +45,8 @@ def test_card_reads_from_a_binary_capture(tmp_path: Path, card: object) -> None:
     assert code == 0
     got = json.loads(out)
     expected = card.model_dump(mode="json")  # type: ignore[attr-defined]
-    for key in (
-        "type",
-        "name",
-        "name_en",
-        "sex",
-        "nation",
-        "birth",
-        "address",
-        "id_number",
-        "issuer",
-        "valid_from",
-        "valid_to",
-        "id_checksum_ok",
-    ):
+    for key in ("type", "name", "name_en", "sex", "nation", "birth", "address", "id_number", "issuer",
+                "valid_from", "valid_to", "id_checksum_ok"):
         assert got[key] == expected[key]
     assert got["photo_bytes"] == 1024 and "photo" not in got
 
@@ -102,9 +90,8 @@ def test_watch_prints_cards_masked_and_health(tmp_path: Path) -> None:
     card = synthetic_deck()[2]
     with IdCardSimulator(tmp_path / "idcard") as sim:
         sim.present(card)
-        result = runner.invoke(
-            app, ["idcard", "watch", "--port", sim.path, "--poll-interval", "0.02", "--count", "1", "--seconds", "20"]
-        )
+        result = runner.invoke(app, ["idcard", "watch", "--port", sim.path, "--poll-interval", "0.02",
+                                     "--count", "1", "--seconds", "20"])
     assert result.exit_code == 0
     assert "health ok" in result.stdout
     assert card.id_masked in result.stdout and card.id_number not in result.stdout

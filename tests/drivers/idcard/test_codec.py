@@ -61,7 +61,8 @@ FOUND = H("AA AA AA 96 69 00 08 00 00 9F 00 00 00 00 97")
 
 
 def decode_all(stream: bytes, requests: bool = False) -> list[object]:
-    decoder: FrameDecoder[Reply] | FrameDecoder[Request] = FrameDecoder(Request) if requests else FrameDecoder(Reply)
+    decoder: FrameDecoder[Reply] | FrameDecoder[Request] = (
+        FrameDecoder(Request) if requests else FrameDecoder(Reply))
     decoder.feed(stream)
     events: list[object] = list(decoder.events())
     if (leftover := decoder.flush()) is not None:
@@ -91,12 +92,10 @@ BAD_VECTORS = [
     ("cut inside the preamble", "AA AA AA", [Truncated]),
     ("noise only", "01 02 03 AA 04", [StrayBytes]),
     ("noise, then a frame", "00 11 22 AA AA " + "AA AA AA 96 69 00 04 00 00 90 94", [StrayBytes, Reply]),
-    ("two frames in one chunk", "AA AA AA 96 69 00 04 00 00 90 94 AA AA AA 96 69 00 04 00 00 80 84", [Reply, Reply]),
-    (
-        "a frame with a trailing partial one",
-        "AA AA AA 96 69 00 04 00 00 90 94 AA AA AA 96 69 00 08 00",
-        [Reply, Truncated],
-    ),
+    ("two frames in one chunk", "AA AA AA 96 69 00 04 00 00 90 94 AA AA AA 96 69 00 04 00 00 80 84",
+     [Reply, Reply]),
+    ("a frame with a trailing partial one", "AA AA AA 96 69 00 04 00 00 90 94 AA AA AA 96 69 00 08 00",
+     [Reply, Truncated]),
 ]
 
 
@@ -113,7 +112,8 @@ def test_a_corrupted_length_does_not_swallow_the_next_frame() -> None:
 
 
 def test_error_events_say_why() -> None:
-    reasons = [e.reason for e in decode_all(H("AA AA AA 96 69 00 04 00 00 41 46 00 01")) if isinstance(e, FrameError)]
+    reasons = [e.reason for e in decode_all(H("AA AA AA 96 69 00 04 00 00 41 46 00 01"))
+               if isinstance(e, FrameError)]
     assert reasons == ["checksum 46 where the 11-byte frame gives 45", "8 stray byte(s) outside a frame"]
     assert "length field 2" in BadLength(2, 4).reason
     assert Truncated(8, 11).reason == "truncated frame: 8 of 11 bytes"

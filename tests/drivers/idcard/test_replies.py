@@ -47,12 +47,8 @@ BAD_READS = [
     ("too short for the length fields", bytes(3), False, "too few"),
     ("lengths longer than the data", bytes.fromhex("0100 0400") + bytes(100), False, "need 1284"),
     ("bytes left over", encode_card_read(CardRead(bytes(256), bytes(1024), None)) + b"\x00", False, "holds 1285"),
-    (
-        "a two-length read taken for three",
-        encode_card_read(CardRead(bytes(256), bytes(4), None)),
-        True,
-        "length fields",
-    ),
+    ("a two-length read taken for three", encode_card_read(CardRead(bytes(256), bytes(4), None)), True,
+     "length fields"),
 ]
 
 
@@ -83,14 +79,7 @@ def test_guess_card_finds_reads_of_either_shape(card: object) -> None:
         assert guessed is not None and guessed.id_number == card.id_number  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize(
-    "reply",
-    [
-        Reply(0, 0, Status.OK, b""),
-        Reply(0, 0, Status.OK, bytes(8)),
-        Reply(0, 0, Status.CARD_FOUND, bytes(4)),
-        Reply(0, 0, 0x41, b""),
-    ],
-)
+@pytest.mark.parametrize("reply", [Reply(0, 0, Status.OK, b""), Reply(0, 0, Status.OK, bytes(8)),
+                                   Reply(0, 0, Status.CARD_FOUND, bytes(4)), Reply(0, 0, 0x41, b"")])
 def test_guess_card_leaves_status_replies_alone(reply: Reply) -> None:
     assert guess_card(reply) is None

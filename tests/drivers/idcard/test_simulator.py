@@ -47,7 +47,8 @@ def test_published_frames_on_the_wire(sim: IdCardSimulator, port: serial.Serial)
     assert ask(port, encode(Command.FIND)) == H("AA AA AA 96 69 00 08 00 00 9F 00 00 00 00 97")
     assert ask(port, encode(Command.SELECT)) == H("AA AA AA 96 69 00 0C 00 00 90 00 00 00 00 00 00 00 00 9C")
     read = ask(port, encode(Command.READ))
-    assert len(read) == 1295 and card_from_read(read[10:-1], False) == CARD.model_copy(update={"fingerprints": b""})
+    assert len(read) == 1295 and card_from_read(read[10:-1], False) == CARD.model_copy(
+        update={"fingerprints": b""})
     assert ask(port, encode(Command.FIND)) == H("AA AA AA 96 69 00 04 00 00 80 84")  # still on, already read
     sim.remove()
     sim.present(CARD)

@@ -30,15 +30,8 @@ CASES: list[tuple[str, str, BaseModel | None]] = [
 def config(sim: ThermoSimulator, protocol: str, options: BaseModel | None, **extra: Any) -> ThermoConfig:
     from drivers.thermo.codecs import family
 
-    fields: dict[str, Any] = {
-        "protocol": protocol,
-        "port": str(sim.link),
-        "offset_c": sim.scene.forehead_gap_c,
-        "poll_interval_s": 0.05,
-        "silence_timeout_s": 0.6,
-        "degraded_hold_s": 0.3,
-        **extra,
-    }
+    fields: dict[str, Any] = {"protocol": protocol, "port": str(sim.link), "offset_c": sim.scene.forehead_gap_c,
+                              "poll_interval_s": 0.05, "silence_timeout_s": 0.6, "degraded_hold_s": 0.3, **extra}
     if options is not None:
         fields[family(protocol).options_key] = options
     return ThermoConfig(**fields)
@@ -48,10 +41,8 @@ def config(sim: ThermoSimulator, protocol: str, options: BaseModel | None, **ext
 def test_reads_through_its_simulator_with_faults_injected(
     tmp_path: Path, protocol: str, options: BaseModel | None
 ) -> None:
-    with (
-        ThermoSimulator(protocol, tmp_path / "thermo", options=options, stream_interval_s=0.05) as sim,
-        running(Thermometer(config(sim, protocol, options))) as events,
-    ):
+    with ThermoSimulator(protocol, tmp_path / "thermo", options=options, stream_interval_s=0.05) as sim, \
+            running(Thermometer(config(sim, protocol, options))) as events:
         events.health(HealthState.OK)
         sim.subject(37.0)
         first = events.measured()
@@ -81,10 +72,8 @@ def test_reads_through_its_simulator_with_faults_injected(
 
 
 def test_raw_readings_are_emitted_when_asked(tmp_path: Path) -> None:
-    with (
-        ThermoSimulator("modbus", tmp_path / "thermo") as sim,
-        running(Thermometer(config(sim, "modbus", None, emit_raw=True))) as events,
-    ):
+    with ThermoSimulator("modbus", tmp_path / "thermo") as sim, \
+            running(Thermometer(config(sim, "modbus", None, emit_raw=True))) as events:
         reading = events.wait_for(lambda e: isinstance(e, RawReading), "raw reading")
         assert isinstance(reading, RawReading) and reading.ambient_c is None
 
