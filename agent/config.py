@@ -64,6 +64,7 @@ class KioskSettings(BaseModel):
     host: str = "127.0.0.1"  # the touchscreen's browser runs on the box itself
     port: int = Field(default=8000, ge=0, le=65535)  # 0: pick a free port (the demo)
     venue_code: str = Field(default="", max_length=500)  # this checkpoint's own code (场所码), shown as a QR
+    voice: bool = True  # spoken prompts (agent/kiosk/voice.py); false: the page beeps
 
 
 class AgentSettings(FileSettings):
