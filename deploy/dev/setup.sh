@@ -69,4 +69,8 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/python -m pip install -q -e ".$extras"
     touch "$stamp"
 fi
+if command -v espeak-ng >/dev/null && [ ! -f agent/kiosk/static/voice/pass.wav ]; then
+    say "the kiosk's spoken prompts (espeak-ng)"
+    .venv/bin/python -m agent.kiosk.voice >/dev/null
+fi
 say "ready"

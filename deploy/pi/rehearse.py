@@ -9,6 +9,9 @@ arm64 root already built and its /proc, /sys, /dev mounted.
    and logs in to the broker with the box's credentials.
 5. The broker (production configuration) and central run here; the agent runs in the root as the
    `checkpoint` user with its installed bundle, until central has stored its verdicts, signed.
+6. The kiosk start as the box's desktop user (uid 1000): the autostart entry names the launcher and
+   the page; the launcher opens the agent's kiosk page in the root's arm64 Chromium (headless here:
+   there is no screen, so it takes a screenshot and exits) and starts it again after it exits.
 """
 
 from __future__ import annotations
@@ -60,6 +63,42 @@ with IdCardSimulator(Path("/tmp/sim-idcard")) as reader, \\
                            "--skip", "camera", "--skip", "clock"], env={"COLUMNS": "160"})
 sys.exit(done.returncode)
 """
+
+
+DESKTOP_USER = "pi"
+KIOSK_LOG = "/tmp/kiosk-rehearsal.log"
+KIOSK_SHOT = "/tmp/kiosk-arm64.png"
+
+
+def kiosk_start(root: Path, work: Path, url: str) -> None:
+    autostart = (root / "etc/xdg/autostart/checkpoint-kiosk.desktop").read_text()
+    assert f"Exec=/usr/local/bin/checkpoint-kiosk {url}" in autostart, autostart
+    assert (root / "opt/checkpoint/venv").exists() and list(root.glob("opt/checkpoint/venv/lib/*/site-packages/"
+                                                                       "agent/kiosk/static/voice/pass.wav"))
+    for stale in (KIOSK_LOG, KIOSK_SHOT):
+        (root / stale.lstrip("/")).unlink(missing_ok=True)
+    flags = (f"--headless=new --no-sandbox --disable-gpu --window-size=800,480 --screenshot={KIOSK_SHOT} "
+             "--virtual-time-budget=5000")
+    launcher = subprocess.Popen(
+        in_root(root, "env", f"CHECKPOINT_KIOSK_LOG={KIOSK_LOG}", f"CHECKPOINT_KIOSK_FLAGS={flags}",
+                "/usr/local/bin/checkpoint-kiosk", url, user=DESKTOP_USER, cwd="/tmp"),
+        start_new_session=True)
+    log, shot = root / KIOSK_LOG.lstrip("/"), root / KIOSK_SHOT.lstrip("/")
+    try:
+        deadline = time.monotonic() + 600
+        while not (shot.exists() and log.exists() and "starting it again" in log.read_text()):
+            if launcher.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("the kiosk did not start and restart: " + (log.read_text()[-3000:] if log.exists()
+                                                                            else "no log"))
+            time.sleep(1)
+        owner = shot.stat().st_uid
+        assert owner == 1000, f"the screenshot was taken as uid {owner}, not the desktop user"
+        subprocess.run(["cp", str(shot), str(work / "kiosk-arm64.png")], check=True)
+        print(f"    kiosk page shot by arm64 Chromium: {work / 'kiosk-arm64.png'}; restarts logged:",
+              log.read_text().count("starting it again"), flush=True)
+    finally:
+        os.killpg(launcher.pid, signal.SIGKILL)
+        launcher.wait(timeout=30)
 
 
 def step(name: str, timings: dict[str, float], action: object) -> None:
@@ -119,7 +158,11 @@ def main() -> int:
     stage.mkdir(parents=True)
     subprocess.run(["cp", "-r", str(src / "deploy"), str(wheel), str(deployment.bundle_dir(DEVICE)) + ".tar.gz",
                     str(stage)], check=True)
-    install = in_root(root, "bash", f"{IN_ROOT}/deploy/pi/install.sh", "--no-kiosk",
+    kiosk_port = free_port()
+    kiosk_url = f"http://127.0.0.1:{kiosk_port}/"
+    subprocess.run(in_root(root, "sh", "-c", f"id -u {DESKTOP_USER} >/dev/null 2>&1 || useradd -m -u 1000 "
+                           f"{DESKTOP_USER}"), check=True)  # Raspberry Pi OS's first user
+    install = in_root(root, "bash", f"{IN_ROOT}/deploy/pi/install.sh", "--kiosk-url", kiosk_url,
                       "--bundle", f"{IN_ROOT}/{DEVICE}.tar.gz", "--wheel", f"{IN_ROOT}/{wheel.name}")
     step("install.sh in the arm64 root (pip under emulation)", timings,
          lambda: subprocess.run(install, check=True))
@@ -139,7 +182,7 @@ def main() -> int:
 
         def run_agent() -> None:
             nonlocal agent
-            command = in_root(root, "env", "PYTHONUNBUFFERED=1", "CHECKPOINT_AGENT_KIOSK__PORT=0",
+            command = in_root(root, "env", "PYTHONUNBUFFERED=1", f"CHECKPOINT_AGENT_KIOSK__PORT={kiosk_port}",
                               "CHECKPOINT_AGENT_SIMULATION__PASSAGES_PER_MINUTE=60",
                               "CHECKPOINT_AGENT_PASSAGE_TIMEOUT_S=5",
                               "/opt/checkpoint/venv/bin/checkpoint", "agent", "--config", "/etc/checkpoint/agent.yaml",
@@ -154,6 +197,8 @@ def main() -> int:
                 time.sleep(1)
 
         step(f"agent (arm64, qemu) -> broker over TLS -> central: {args.verdicts} verdicts", timings, run_agent)
+        step("kiosk start as the desktop user: Chromium (arm64) on the page, started again when it exits",
+             timings, lambda: kiosk_start(root, work, kiosk_url))
         key = bytes.fromhex(deployment.box_dir(DEVICE).joinpath("signing.key").read_text())
         rows = store.latest(limit=args.verdicts)
         assert {r["device"] for r in rows} == {DEVICE} and all(verify(key, dict(r["payload"])) for r in rows)
