@@ -31,7 +31,9 @@ systemd_running() { [ -d /run/systemd/system ]; }
 
 packages=(python3 python3-venv libzbar0 ca-certificates logrotate)
 if [ "$kiosk" = 1 ]; then
-    if apt-cache show chromium-browser >/dev/null 2>&1; then packages+=(chromium-browser); else packages+=(chromium); fi
+    # Raspberry Pi OS ships chromium-browser; on Debian that name exists only as a reference, no package
+    if apt-cache show chromium-browser 2>/dev/null | grep -q '^Version:'; then packages+=(chromium-browser)
+    else packages+=(chromium); fi
     packages+=(espeak-ng)   # the kiosk's spoken prompts are made from it once, below
 fi
 missing=()
