@@ -35,6 +35,7 @@ if [ "$kiosk" = 1 ]; then
     if apt-cache show chromium-browser 2>/dev/null | grep -q '^Version:'; then packages+=(chromium-browser)
     else packages+=(chromium); fi
     packages+=(espeak-ng)   # the kiosk's spoken prompts are made from it once, below
+    packages+=(curl)        # checkpoint-kiosk waits with it for the agent's page (a minimal system has none)
 fi
 missing=()
 for p in "${packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done

@@ -17,6 +17,7 @@ arm64 root already built and its /proc, /sys, /dev mounted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -97,7 +98,8 @@ def kiosk_start(root: Path, work: Path, url: str) -> None:
         print(f"    kiosk page shot by arm64 Chromium: {work / 'kiosk-arm64.png'}; restarts logged:",
               log.read_text().count("starting it again"), flush=True)
     finally:
-        os.killpg(launcher.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(launcher.pid, signal.SIGKILL)
         launcher.wait(timeout=30)
 
 
