@@ -256,6 +256,7 @@ class Agent:
             link_view,
             on_state=on_state,
             on_verdict=on_verdict,
+            voice=s.kiosk.voice,
         )
 
     def _on_state(self, hub: StateHub, link: Link) -> Callable[[KioskState], None]:

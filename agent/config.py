@@ -69,6 +69,7 @@ class KioskSettings(BaseModel):
     # the names the kiosk answers to (the Host header, without the port): any other name is a page
     # elsewhere that pointed its own name at this box (DNS rebinding) and gets nothing
     allowed_hosts: list[str] = ["127.0.0.1", "localhost", "::1"]
+    voice: bool = True  # spoken prompts (agent/kiosk/voice.py); false: the page beeps
 
 
 class AgentSettings(FileSettings):

@@ -56,6 +56,7 @@ class Station:
         on_verdict: Callable[[Verdict], None] = lambda _v: None,
         queue_size: int = 1000,
         today: Callable[[], date] = date.today,
+        voice: bool = True,
     ) -> None:
         self.recorder = recorder
         self.machine = machine
@@ -71,6 +72,7 @@ class Station:
             device=recorder.station.device,
             kind=recorder.station.kind.value,
             link=link_view(),
+            voice=voice,
         )
         self.devices: dict[str, str] = {}
         self._dirty = True

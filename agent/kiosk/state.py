@@ -79,6 +79,7 @@ class KioskState(BaseModel):
     link: LinkView
     devices: dict[str, str] = {}
     error: str | None = None  # e.g. the outbox could not record: staff must use the paper ledger
+    voice: bool = True  # the page speaks its prompts (kiosk.voice)
 
 
 def person_view(person: PersonFacts | None) -> PersonView | None:

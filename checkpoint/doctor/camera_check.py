@@ -12,12 +12,13 @@ import time
 
 from checkpoint.doctor.report import Check, State
 from drivers.camera.capture import CameraConfig, CaptureError, open_source
+from drivers.camera.login import redact
 
 
 def camera(config: CameraConfig, seconds: float = 2.0) -> list[Check]:
     from drivers.camera.decode import Decoder
 
-    name = f"camera {config.source}"
+    name = f"camera {redact(config.source)}"
     try:
         source = open_source(config)
         source.open()

@@ -31,11 +31,27 @@ def doctor(
         str | None, typer.Option(help="Camera source (device, index, stream, video file or image folder).")
     ] = None,
     skip: Annotated[list[str] | None, typer.Option(help=f"Skip a check: {', '.join(CHECK_NAMES)}.")] = None,
+    capture: Annotated[
+        str | None, typer.Option(metavar="PORT", help="Only record what the device on PORT says (see --out).")
+    ] = None,
+    seconds: Annotated[float, typer.Option(help="--capture: how long to record.", min=0.5)] = 10.0,
+    baud: Annotated[int | None, typer.Option(help="--capture: the speed; default: each usual one in turn.")] = None,
+    send: Annotated[
+        list[str] | None, typer.Option(help="--capture: ask with these bytes (hex) instead of the known requests.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="--capture: the file to write.")] = None,
 ) -> None:
-    """Check this box: which device is on which serial port, the camera, the broker login, the clock, the disk."""
+    """Check this box: which device is on which serial port, the camera, the broker login, the clock, the disk.
+
+    With --capture PORT --out FILE: record the raw bytes on PORT with their times instead, for
+    `checkpoint idcard parse @FILE` / `checkpoint thermo parse --protocol auto @FILE`."""
     from rich.console import Console
 
     from checkpoint.doctor.report import failed, table
+
+    if capture is not None:
+        _capture(capture, seconds, baud, send, out)
+        return
 
     skipped = set(skip or ())
     if unknown := skipped - set(CHECK_NAMES):
@@ -55,6 +71,35 @@ def doctor(
     checks = run_checks(box, port or [], scan, camera, skipped)
     Console().print(table(checks, f"checkpoint doctor: {box.device} ({box.site}, {box.kind.value})"))
     raise typer.Exit(1 if failed(checks) else 0)
+
+
+def _capture(port: str, seconds: float, baud: int | None, send: list[str] | None, out: Path | None) -> None:
+    import serial
+
+    from checkpoint.doctor.capture import record
+
+    if out is None:
+        typer.secho("--capture needs --out FILE: where to write what was recorded", fg="red", err=True)
+        raise typer.Exit(2)
+    try:
+        asks = [bytes.fromhex(h.replace(":", " ")) for h in send] if send else None
+    except ValueError:
+        typer.secho("--send: give bytes in hex, like 'a5 15 ba'", fg="red", err=True)
+        raise typer.Exit(2) from None
+    speeds = f"{baud} baud" if baud else "each usual speed in turn"
+    typer.echo(f"recording {port} for {seconds:g} s at {speeds} …")
+    try:
+        recorded = record(port, seconds, baud, asks)
+    except serial.SerialException as exc:
+        typer.secho(f"cannot read {port}: {exc} (stop the agent first if it holds the port)", fg="red", err=True)
+        raise typer.Exit(1) from None
+    recorded.dump(out)
+    received = {b: sum(len(c.data) for c in recorded.received(b)) for b in recorded.bauds()}
+    typer.echo(
+        f"wrote {out}: "
+        + ", ".join(f"{n} bytes received at {b} baud" for b, n in received.items())
+        + f". Decode it: checkpoint thermo parse --protocol auto @{out}  |  checkpoint idcard parse @{out}"
+    )
 
 
 def run_checks(box: BoxFacts, ports: list[str], scan: bool, camera: str | None, skipped: set[str]) -> list[Check]:

@@ -2,7 +2,8 @@
 # Sets up a development machine (Debian 12 / Ubuntu / Raspberry Pi OS): system packages, the
 # PostgreSQL role the tests use, and the project's virtual environment in .venv.
 #   deploy/dev/setup.sh demo   what the demo needs (Mosquitto, zbar, Python packages)
-#   deploy/dev/setup.sh test   the same, plus Chromium and PostgreSQL for the tests
+#   deploy/dev/setup.sh test   the same, plus Chromium, PostgreSQL, ffmpeg, GStreamer's RTSP server
+#                              and espeak-ng for the tests
 # Safe to run again: it skips what is already there.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -22,6 +23,14 @@ ldconfig -p 2>/dev/null | grep -q libzbar.so.0 || need+=(libzbar0)
 if [ "$mode" = test ]; then
     command -v chromium >/dev/null || need+=(chromium)
     command -v psql >/dev/null || need+=(postgresql)
+    # Cameras served by servers we did not write (GStreamer's RTSP server, ffmpeg's MJPEG server), and
+    # espeak-ng for the kiosk's spoken prompts.
+    command -v ffmpeg >/dev/null || need+=(ffmpeg)
+    command -v espeak-ng >/dev/null || need+=(espeak-ng)
+    /usr/bin/python3 -c 'import gi; gi.require_version("GstRtspServer", "1.0")' 2>/dev/null \
+        || need+=(python3-gi gir1.2-gst-rtsp-server-1.0)
+    [ -n "$(find /usr/lib -name libgstx264.so -print -quit 2>/dev/null)" ] \
+        || need+=(gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly)
 fi
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
@@ -59,5 +68,9 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     extras=$([ "$mode" = test ] && echo "[test,bench]" || echo "")
     .venv/bin/python -m pip install -q -e ".$extras"
     touch "$stamp"
+fi
+if command -v espeak-ng >/dev/null && [ ! -f agent/kiosk/static/voice/pass.wav ]; then
+    say "the kiosk's spoken prompts (espeak-ng)"
+    .venv/bin/python -m agent.kiosk.voice >/dev/null
 fi
 say "ready"

@@ -6,7 +6,8 @@
 # Options: --kiosk-url URL (default http://127.0.0.1:8000/), --no-kiosk (no Chromium, no autostart).
 # What it does: system packages; a `checkpoint` user in the dialout and video groups; a virtual
 # environment in /opt/checkpoint/venv; the bundle in /etc/checkpoint (mode 0600, owned by the user);
-# the systemd unit, udev rules, journald and logrotate settings; Chromium in kiosk mode at login.
+# the systemd unit, udev rules, journald and logrotate settings; Chromium in kiosk mode at login
+# (started again whenever it exits) and the kiosk's spoken prompts (espeak-ng).
 # Safe to run again (a new bundle replaces the old one; the outbox in /var/lib/checkpoint is kept).
 # In a chroot (no systemd running) it installs everything but starts nothing.
 set -euo pipefail
@@ -30,7 +31,11 @@ systemd_running() { [ -d /run/systemd/system ]; }
 
 packages=(python3 python3-venv libzbar0 ca-certificates logrotate)
 if [ "$kiosk" = 1 ]; then
-    if apt-cache show chromium-browser >/dev/null 2>&1; then packages+=(chromium-browser); else packages+=(chromium); fi
+    # Raspberry Pi OS ships chromium-browser; on Debian that name exists only as a reference, no package
+    if apt-cache show chromium-browser 2>/dev/null | grep -q '^Version:'; then packages+=(chromium-browser)
+    else packages+=(chromium); fi
+    packages+=(espeak-ng)   # the kiosk's spoken prompts are made from it once, below
+    packages+=(curl)        # checkpoint-kiosk waits with it for the agent's page (a minimal system has none)
 fi
 missing=()
 for p in "${packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
@@ -79,6 +84,8 @@ if [ "$kiosk" = 1 ]; then
     desktop_user=$(getent passwd 1000 | cut -d: -f1 || true)   # the box's first user logs in to the desktop
     [ -z "$desktop_user" ] || install -d -m 0750 -o "$desktop_user" /var/log/checkpoint/kiosk
     sed "s|@KIOSK_URL@|$kiosk_url|" "$here/kiosk/checkpoint-kiosk.desktop" > /etc/xdg/autostart/checkpoint-kiosk.desktop
+    say "kiosk: the spoken prompts (espeak-ng, Mandarin)"
+    /opt/checkpoint/venv/bin/python -m agent.kiosk.voice >/dev/null
 fi
 
 if systemd_running; then

@@ -23,7 +23,7 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
-for fs in proc sys dev dev/pts; do
+for fs in proc sys dev dev/pts dev/shm; do   # dev/shm: Chromium (the kiosk) needs it
     mountpoint -q "$root/$fs" && continue
     case $fs in
         proc) mount -t proc proc "$root/proc" ;;

@@ -9,11 +9,15 @@ arm64 root already built and its /proc, /sys, /dev mounted.
    and logs in to the broker with the box's credentials.
 5. The broker (production configuration) and central run here; the agent runs in the root as the
    `checkpoint` user with its installed bundle, until central has stored its verdicts, signed.
+6. The kiosk start as the box's desktop user (uid 1000): the autostart entry names the launcher and
+   the page; the launcher opens the agent's kiosk page in the root's arm64 Chromium (headless here:
+   there is no screen, so it takes a screenshot and exits) and starts it again after it exits.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -60,6 +64,52 @@ with IdCardSimulator(Path("/tmp/sim-idcard")) as reader, \\
                            "--skip", "camera", "--skip", "clock"], env={"COLUMNS": "160"})
 sys.exit(done.returncode)
 """
+
+
+DESKTOP_USER = "pi"
+KIOSK_LOG = "/tmp/kiosk-rehearsal.log"
+KIOSK_SHOT = "/tmp/kiosk-arm64.png"
+
+
+def kiosk_start(root: Path, work: Path, url: str) -> None:
+    """What can be checked without a screen, under emulation: the autostart entry, the voice files, and
+    the launcher running as the desktop user, waiting for the agent's page, starting arm64 Chromium on it
+    and starting it again each time it exits. Chromium itself does not survive qemu user-mode emulation
+    (its GPU and zygote processes crash); where it does, it takes a screenshot of the page and exits."""
+    autostart = (root / "etc/xdg/autostart/checkpoint-kiosk.desktop").read_text()
+    assert f"Exec=/usr/local/bin/checkpoint-kiosk {url}" in autostart, autostart
+    assert list(root.glob("opt/checkpoint/venv/lib/*/site-packages/agent/kiosk/static/voice/pass.wav"))
+    for stale in (KIOSK_LOG, KIOSK_SHOT):
+        (root / stale.lstrip("/")).unlink(missing_ok=True)
+    flags = f"--headless=new --no-sandbox --disable-gpu --window-size=800,480 --screenshot={KIOSK_SHOT}"
+    launcher = subprocess.Popen(
+        in_root(root, "env", f"CHECKPOINT_KIOSK_LOG={KIOSK_LOG}", f"CHECKPOINT_KIOSK_FLAGS={flags}",
+                "/usr/local/bin/checkpoint-kiosk", url, user=DESKTOP_USER, cwd="/tmp"),
+        start_new_session=True)
+    log, shot = root / KIOSK_LOG.lstrip("/"), root / KIOSK_SHOT.lstrip("/")
+    try:
+        deadline = time.monotonic() + 600
+        while not (log.exists() and log.read_text(errors="replace").count("starting it again") >= 2):
+            if launcher.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("the kiosk did not start and restart: "
+                                 + (log.read_text(errors="replace")[-3000:] if log.exists() else "no log"))
+            time.sleep(1)
+        assert log.stat().st_uid == 1000, "the launcher did not run as the desktop user"
+        text = log.read_text(errors="replace")
+        print(f"    launcher as uid 1000: Chromium started {text.count('starting it again') + 1} times, exits: "
+              + ", ".join(sorted({line.split('status ')[1].split(';')[0] for line in text.splitlines()
+                                  if 'starting it again' in line})), flush=True)
+        if shot.exists():
+            subprocess.run(["cp", str(shot), str(work / "kiosk-arm64.png")], check=True)
+            print(f"    the page, shot by arm64 Chromium: {work / 'kiosk-arm64.png'}", flush=True)
+        else:
+            print("    arm64 Chromium did not render the page under qemu (see the log); not a box's failure",
+                  flush=True)
+            subprocess.run(["cp", str(log), str(work.parent / "kiosk-arm64-chromium.log")], check=False)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(launcher.pid, signal.SIGKILL)
+        launcher.wait(timeout=30)
 
 
 def step(name: str, timings: dict[str, float], action: object) -> None:
@@ -119,7 +169,11 @@ def main() -> int:
     stage.mkdir(parents=True)
     subprocess.run(["cp", "-r", str(src / "deploy"), str(wheel), str(deployment.bundle_dir(DEVICE)) + ".tar.gz",
                     str(stage)], check=True)
-    install = in_root(root, "bash", f"{IN_ROOT}/deploy/pi/install.sh", "--no-kiosk",
+    kiosk_port = free_port()
+    kiosk_url = f"http://127.0.0.1:{kiosk_port}/"
+    subprocess.run(in_root(root, "sh", "-c", f"id -u {DESKTOP_USER} >/dev/null 2>&1 || useradd -m -u 1000 "
+                           f"{DESKTOP_USER}"), check=True)  # Raspberry Pi OS's first user
+    install = in_root(root, "bash", f"{IN_ROOT}/deploy/pi/install.sh", "--kiosk-url", kiosk_url,
                       "--bundle", f"{IN_ROOT}/{DEVICE}.tar.gz", "--wheel", f"{IN_ROOT}/{wheel.name}")
     step("install.sh in the arm64 root (pip under emulation)", timings,
          lambda: subprocess.run(install, check=True))
@@ -139,7 +193,7 @@ def main() -> int:
 
         def run_agent() -> None:
             nonlocal agent
-            command = in_root(root, "env", "PYTHONUNBUFFERED=1", "CHECKPOINT_AGENT_KIOSK__PORT=0",
+            command = in_root(root, "env", "PYTHONUNBUFFERED=1", f"CHECKPOINT_AGENT_KIOSK__PORT={kiosk_port}",
                               "CHECKPOINT_AGENT_SIMULATION__PASSAGES_PER_MINUTE=60",
                               "CHECKPOINT_AGENT_PASSAGE_TIMEOUT_S=5",
                               "/opt/checkpoint/venv/bin/checkpoint", "agent", "--config", "/etc/checkpoint/agent.yaml",
@@ -154,6 +208,8 @@ def main() -> int:
                 time.sleep(1)
 
         step(f"agent (arm64, qemu) -> broker over TLS -> central: {args.verdicts} verdicts", timings, run_agent)
+        step("kiosk start as the desktop user: Chromium (arm64) on the page, started again when it exits",
+             timings, lambda: kiosk_start(root, work, kiosk_url))
         key = bytes.fromhex(deployment.box_dir(DEVICE).joinpath("signing.key").read_text())
         rows = store.latest(limit=args.verdicts)
         assert {r["device"] for r in rows} == {DEVICE} and all(verify(key, dict(r["payload"])) for r in rows)

@@ -8,6 +8,7 @@ import queue
 import re
 import threading
 import time
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,6 +16,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import BaseModel
 
+from drivers import serial_capture
 from drivers.events import DeviceHealth
 from drivers.idcard.codec import FrameDecoder, Reply, Status, StrayBytes
 from drivers.idcard.errors import PeerError
@@ -61,7 +63,10 @@ def parse(
     frame: Annotated[str, typer.Argument(metavar="HEX|@FILE", help="a captured reply: hex or @binary-file")],
     as_json: Annotated[bool, typer.Option("--json", help="print JSON (one object per frame)")] = False,
 ) -> None:
-    """Decode a captured reply frame and print what it holds."""
+    """Decode a captured reply frame, or a capture made by `checkpoint doctor --capture`, and print what it holds."""
+    if frame.startswith("@") and (capture := _capture(Path(frame[1:]))) is not None:
+        _parse_capture(capture, as_json)
+        return
     decoder = FrameDecoder(Reply)
     decoder.feed(_load(frame))
     replies: list[Reply] = []
@@ -89,6 +94,57 @@ def parse(
             typer.echo(json.dumps(described, ensure_ascii=False))
         else:
             typer.echo("\n".join(f"{key}: {value}" for key, value in described.items()))
+
+
+def _capture(path: Path) -> serial_capture.Capture | None:
+    try:
+        return serial_capture.load(path)
+    except OSError as exc:
+        raise _fail(f"cannot read {path}: {exc.strerror}") from exc
+    except serial_capture.CaptureFileError as exc:
+        raise _fail(str(exc)) from exc
+
+
+def _replay(chunks: list[serial_capture.Chunk]) -> serial_capture.Replayed[Reply]:
+    decoder = FrameDecoder(Reply)
+
+    def step(data: bytes) -> Iterator[Reply | tuple[str, bytes]]:
+        decoder.feed(data)
+        for event in decoder.events():
+            yield event if isinstance(event, Reply) else (event.reason, data)
+
+    def flush() -> tuple[str, int] | None:
+        held = decoder.pending
+        left = decoder.flush()
+        return None if left is None else (left.reason, held)
+
+    return serial_capture.replay(chunks, step, flush)
+
+
+def _parse_capture(capture: serial_capture.Capture, as_json: bool) -> None:
+    """Every speed recorded, decoded as reader replies: the speed that fits and its frames, or where
+    decoding fails at each speed."""
+    results = {baud: _replay(capture.received(baud)) for baud in capture.bauds()}
+    fits = {baud: r for baud, r in results.items() if r.items}
+    if not fits:
+        lines = [f"no GA/T 467 reply in the capture of {capture.port} at any speed recorded:"]
+        for baud, r in results.items():
+            where = str(r.first_failure) if r.first_failure else "nothing received"
+            lines.append(f"  {baud} baud: {r.received} bytes; {where}")
+        raise _fail("\n".join(lines))
+    for baud, r in fits.items():
+        typer.echo(f"fits: ID-card reader (GA/T 467) at {baud} baud: {len(r.items)} frame(s), {r.errors} error(s)")
+        if r.first_failure:
+            typer.echo(f"  first error: {r.first_failure}")
+        for t, reply in r.items:
+            try:
+                described = {"t": round(t, 3)} | describe(reply)
+            except PeerError as exc:
+                described = {"t": round(t, 3), "error": f"the frame is sound but its card data is not: {exc}"}
+            if as_json:
+                typer.echo(json.dumps(described | {"baud": baud}, ensure_ascii=False))
+            else:
+                typer.echo("  " + ", ".join(f"{k}: {v}" for k, v in described.items() if k not in ("photo",)))
 
 
 def _line(event: BaseModel) -> str:

@@ -23,6 +23,8 @@ from pydantic import BaseModel, ValidationError
 from drivers.thermo.events import RawReading, TemperatureMeasured
 
 if TYPE_CHECKING:
+    from drivers import serial_capture
+    from drivers.thermo.codecs import Codec
     from drivers.thermo.device import ThermoConfig
 
 app = typer.Typer(no_args_is_help=True, help="Serial thermometers: decode frames, watch a device, calibrate.")
@@ -37,30 +39,37 @@ def _fail(message: str) -> NoReturn:
 
 @app.command()
 def parse(
-    frame: Annotated[list[str], typer.Argument(help="the captured bytes in hex; spaces allowed")],
-    protocol: Annotated[str, typer.Option(help="gy-mcu, aa-a5, modbus or ascii")],
+    frame: Annotated[
+        list[str], typer.Argument(metavar="HEX...|@FILE", help="captured bytes in hex (spaces allowed), or @FILE")
+    ],
+    protocol: Annotated[str, typer.Option(help="gy-mcu, aa-a5, modbus, ascii, or auto: try each")],
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
     modbus_address: Annotated[int, typer.Option(help="modbus: slave address")] = 1,
     modbus_scale: Annotated[float, typer.Option(help="modbus: °C per count")] = 0.1,
     modbus_unsigned: Annotated[bool, typer.Option(help="modbus: the register is unsigned")] = False,
     ascii_pattern: Annotated[str | None, typer.Option(help="ascii: regex with group (?P<object>…)")] = None,
 ) -> None:
-    """Decode one captured frame (a reply from the device) and print its temperatures."""
-    from drivers.thermo.codecs import FrameError, family
+    """Decode captured bytes (one frame in hex, a raw file, or a `checkpoint doctor --capture` file) and
+    print the temperatures; with --protocol auto, name the protocol (and speed) that fits."""
+    from drivers import serial_capture
+    from drivers.thermo.codecs import FAMILIES, FrameError
 
-    try:
-        data = bytes.fromhex("".join(frame))
-        fam = family(protocol)
-        overrides: dict[str, dict[str, Any]] = {
-            "modbus": {"address": modbus_address, "scale": modbus_scale, "signed": not modbus_unsigned},
-            "ascii": {"pattern": ascii_pattern} if ascii_pattern else {},
-        }
-        codec = fam.make(fam.options(**overrides.get(fam.options_key, {})))
-    except ValidationError as exc:
-        _fail(_first_error(exc))
-    except ValueError as exc:  # bad hex, unknown protocol (ConfigError)
-        _fail(str(exc))
-    events = codec.feed(data, datetime.now(UTC))
+    overrides: dict[str, dict[str, Any]] = {
+        "modbus": {"address": modbus_address, "scale": modbus_scale, "signed": not modbus_unsigned},
+        "ascii": {"pattern": ascii_pattern} if ascii_pattern else {},
+    }
+    names = list(FAMILIES) if protocol == "auto" else [protocol]
+    makers = {name: _codec_maker(name, overrides) for name in names}
+    capture = _read_capture(frame)
+    if capture is not None or protocol == "auto":
+        if capture is None:
+            data = _bytes_of(frame)
+            chunk = serial_capture.Chunk(t=0.0, dir="rx", baud=0, data=data)
+            capture = serial_capture.Capture(port="(given bytes)", started=datetime.now(UTC), chunks=[chunk])
+        _parse_capture(capture, makers, as_json)
+        return
+    data = _bytes_of(frame)
+    events = makers[protocol]().feed(data, datetime.now(UTC))
     if errors := [e for e in events if isinstance(e, FrameError)]:
         _fail(f"not a valid {protocol} frame: {errors[0].reason} ({errors[0].raw.hex(' ')})")
     if not events:
@@ -71,6 +80,85 @@ def parse(
             typer.echo(json.dumps({"object_c": reading.object_c, "ambient_c": reading.ambient_c}))
         else:
             typer.echo(_reading_line(reading))
+
+
+def _codec_maker(name: str, overrides: dict[str, dict[str, Any]]) -> Callable[[], Codec]:
+    from drivers.thermo.codecs import family
+
+    try:
+        fam = family(name)
+        options = fam.options(**overrides.get(fam.options_key, {}))
+    except ValidationError as exc:
+        _fail(_first_error(exc))
+    except ValueError as exc:  # unknown protocol (ConfigError)
+        _fail(f"{exc}, or auto")
+    return lambda: fam.make(options)
+
+
+def _read_capture(frame: list[str]) -> serial_capture.Capture | None:
+    from drivers import serial_capture
+
+    if len(frame) != 1 or not frame[0].startswith("@"):
+        return None
+    try:
+        return serial_capture.load(Path(frame[0][1:]))
+    except OSError as exc:
+        _fail(f"cannot read {frame[0][1:]}: {exc.strerror}")
+    except serial_capture.CaptureFileError as exc:
+        _fail(str(exc))
+
+
+def _bytes_of(frame: list[str]) -> bytes:
+    if len(frame) == 1 and frame[0].startswith("@"):
+        return Path(frame[0][1:]).read_bytes()  # _read_capture has read it once already
+    try:
+        return bytes.fromhex("".join(frame))
+    except ValueError:
+        _fail("non-hexadecimal input: give bytes like 'a4 03 08 …' or @FILE")
+
+
+def _parse_capture(capture: serial_capture.Capture, makers: dict[str, Callable[[], Codec]], as_json: bool) -> None:
+    """Each protocol at each speed recorded: the ones that fit with their readings, or where each fails."""
+    from drivers import serial_capture
+    from drivers.thermo.codecs import FrameError
+
+    results: dict[tuple[str, int], serial_capture.Replayed[RawReading]] = {}
+    for baud in capture.bauds():
+        for name, make in makers.items():
+            codec = make()
+
+            def step(data: bytes, codec: Codec = codec) -> list[RawReading | tuple[str, bytes]]:
+                return [
+                    (e.reason, e.raw) if isinstance(e, FrameError) else e
+                    for e in codec.feed(data, capture.started)
+                    if isinstance(e, FrameError | RawReading)
+                ]
+
+            def flush(codec: Codec = codec) -> tuple[str, int] | None:
+                return ("incomplete frame at the end", codec.pending) if codec.pending else None
+
+            results[(name, baud)] = serial_capture.replay(capture.received(baud), step, flush)
+    fits = sorted(
+        ((key, r) for key, r in results.items() if len(r.items) > r.errors),
+        key=lambda kr: kr[1].errors - len(kr[1].items),
+    )
+    if not fits:
+        lines = [f"no thermometer protocol fits the capture of {capture.port}:"]
+        for (name, baud), r in results.items():
+            where = str(r.first_failure) if r.first_failure else "no complete frame"
+            lines.append(f"  {name}{f' at {baud} baud' if baud else ''}: {r.received} bytes; {where}")
+        _fail("\n".join(lines))
+    for (name, baud), r in fits:
+        at = f" at {baud} baud" if baud else ""
+        typer.echo(f"fits: {name}{at}: {len(r.items)} reading(s), {r.errors} frame(s) rejected")
+        if r.first_failure:
+            typer.echo(f"  first error: {r.first_failure}")
+        for t, reading in r.items:
+            if as_json:
+                row = {"protocol": name, "baud": baud or None, "t": round(t, 3)}
+                typer.echo(json.dumps(row | {"object_c": reading.object_c, "ambient_c": reading.ambient_c}))
+            else:
+                typer.echo(f"  t={t:.3f} s  " + _reading_line(reading))
 
 
 @app.command()

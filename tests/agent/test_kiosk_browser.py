@@ -31,6 +31,7 @@ from tests.factories import CENTRAL_KEY
 
 pytestmark = pytest.mark.browser
 CHROMIUM = "/usr/bin/chromium"
+KIOSK_FLAGS = ["--autoplay-policy=no-user-gesture-required"]  # as deploy/kiosk/checkpoint-kiosk starts it
 
 
 @dataclass
@@ -63,13 +64,15 @@ class Box:
 
 
 @pytest.fixture
-def box(tmp_path: Path, broker: Broker) -> Iterator[Box]:
+def box(tmp_path: Path, broker: Broker, request: pytest.FixtureRequest) -> Iterator[Box]:
+    """A traffic box on the simulators and its kiosk page; `indirect` parameters add kiosk settings."""
+    kiosk = {"port": free_port(), "venue_code": "https://venue.example/site-k", **getattr(request, "param", {})}
     settings = AgentSettings(
         site="site-k", device="box-k", kind="traffic",
         signing_key={"hex": "11" * 32}, pseudonym_key={"hex": "22" * 32}, central_key={"hex": CENTRAL_KEY},
         mqtt={"host": broker.host, "port": broker.port},
         outbox={"path": str(tmp_path / "outbox.sqlite")}, state_dir=str(tmp_path / "state"),
-        kiosk={"port": free_port(), "venue_code": "https://venue.example/site-k"},
+        kiosk=kiosk,
         passage_timeout_s=30, simulation={"workdir": str(tmp_path / "devices"), "seed": 3},
     )
     stop = threading.Event()
@@ -80,7 +83,7 @@ def box(tmp_path: Path, broker: Broker) -> Iterator[Box]:
         thread.start()
         with sync_playwright() as pw:
             browser = pw.chromium.launch(
-                executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking"]
+                executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking", *KIOSK_FLAGS]
             )
             page = browser.new_page(viewport={"width": 800, "height": 480})
             expect_ok = threading.Event()

@@ -49,6 +49,18 @@ function beep(decision) {
   } catch (e) { /* no audio device: the colour still speaks */ }
 }
 
+let spokenRemeasure = false;
+
+function speak(prompt, decision) {
+  // The spoken prompt (agent/kiosk/voice.py made the files at set-up); a beep when voice is off or
+  // the file cannot be played.
+  const voice = $("voice");
+  if (!state.voice) { if (decision) beep(decision); return; }
+  voice.onerror = () => { if (decision) beep(decision); };
+  voice.src = `/static/voice/${prompt}.wav`;
+  voice.play().catch(() => { if (decision) beep(decision); });
+}
+
 function person(p) { return p ? `${p.name || ""} ${p.id_masked}${p.typed ? ` (${w("typed")})` : ""}` : ""; }
 
 function render() {
@@ -65,7 +77,10 @@ function render() {
   $("error").textContent = state.error || "";
 
   const v = state.verdict;
-  if (v && v.id !== shownVerdict) { shownVerdict = v.id; verdictAt = Date.now(); beep(v.decision); }
+  if (v && v.id !== shownVerdict) {
+    shownVerdict = v.id; verdictAt = Date.now();
+    speak(v.decision === "pass" ? "pass" : "manual", v.decision);
+  }
   const showVerdict = v && !state.passage && Date.now() - verdictAt < 15000;
   $("verdict").hidden = !showVerdict;
   $("passage").hidden = showVerdict;
@@ -91,6 +106,8 @@ function render() {
     ? p.temps.map((t) => (t.valid ? `${t.body_c.toFixed(1)} °C` : w("invalid"))).join(" → ") : w("waiting");
   $("temp-value").parentElement.classList.toggle("done", p.temps.length > 0 && !p.remeasure);
   $("remeasure-banner").hidden = !p.remeasure;
+  if (p.remeasure && !spokenRemeasure) speak("remeasure", null);
+  spokenRemeasure = !!p.remeasure;
   $("btn-vehicle").hidden = state.kind !== "traffic";
   const car = state.vehicle;
   $("vehicle-now").textContent = car ? [car.plate, car.origin, car.destination].filter(Boolean).join(" · ") : "";

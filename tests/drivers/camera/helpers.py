@@ -14,20 +14,41 @@ from drivers.camera.capture import CameraConfig
 from drivers.camera.device import Camera
 from drivers.camera.events import CodeScanned
 from drivers.camera.scene import PhoneScene
+from drivers.events import DeviceHealth, HealthState
 
 
 class Running:
     def __init__(self, camera: Camera) -> None:
         self.camera = camera
         self.events: queue.Queue[BaseModel] = queue.Queue(maxsize=1000)
+        self.seen: list[DeviceHealth] = []
 
     def next_scan(self, timeout: float = 5.0) -> CodeScanned:
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
-            event = self.events.get(timeout=left)
+            try:
+                event = self.events.get(timeout=left)
+            except queue.Empty:
+                break
             if isinstance(event, CodeScanned):
                 return event
-        raise TimeoutError("no code scanned")
+            if isinstance(event, DeviceHealth):
+                self.seen.append(event)
+        raise TimeoutError(f"no code scanned; the camera reported {[e.detail or e.state for e in self.seen]}")
+
+    def next_health(self, state: HealthState, timeout: float = 20.0) -> DeviceHealth:
+        """The next health report in `state`, skipping scans and other states (kept in `self.seen`)."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                event = self.events.get(timeout=left)
+            except queue.Empty:
+                break
+            if isinstance(event, DeviceHealth):
+                self.seen.append(event)
+                if event.state is state:
+                    return event
+        raise TimeoutError(f"the camera did not report {state.value}; it reported {[e.detail for e in self.seen]}")
 
     def scans_within(self, seconds: float) -> list[CodeScanned]:
         time.sleep(seconds)
@@ -40,7 +61,8 @@ class Running:
 
 
 @contextmanager
-def running_camera(scene: PhoneScene, **settings: object) -> Iterator[Running]:
+def running_camera(scene: PhoneScene | None, **settings: object) -> Iterator[Running]:
+    """A Camera in a thread; `source` (and any other setting) may be overridden: a stream needs no scene."""
     config = CameraConfig.model_validate({"source": "sim:", "width": 640, "height": 480, "fps": 30, **settings})
     running = Running(Camera(config, scene=scene))
     stop = threading.Event()

@@ -19,8 +19,10 @@ from drivers.camera.capture import (
     FrameSource,
     OpenCvSource,
     SceneSource,
+    StreamClock,
     open_source,
 )
+from drivers.camera.login import redact
 from drivers.camera.scene import PhoneScene
 from drivers.events import DeviceHealth, HealthState
 
@@ -178,3 +180,46 @@ def test_scene_source_renders_at_the_configured_size() -> None:
 def test_capture_error_is_the_devices_fault() -> None:
     with pytest.raises(CaptureError):
         FolderSource(Path("/nonexistent")).open()
+
+
+@pytest.mark.parametrize(
+    ("reads", "expected"),
+    [
+        # (read at, stream timestamp) -> capture time: frames held up by a hiccup and read in a burst
+        # get the times they were taken, on the clock of the least delayed frame
+        (
+            [(10.0, 0.0), (10.1, 0.1), (10.2, 0.2), (11.0, 0.3), (11.01, 0.4), (11.02, 0.5), (11.1, 1.1)],
+            [10.0, 10.1, 10.2, 10.3, 10.4, 10.5, 11.1],
+        ),
+        # a frame that arrives sooner than any before moves the anchor (never after the read)
+        ([(10.0, 0.0), (10.05, 0.1)], [10.0, 10.05]),
+        # no stream timestamps (MJPEG over HTTP): the time it was read
+        ([(5.0, None), (5.1, None)], [5.0, 5.1]),
+        # the stream's clock jumps (the camera restarted): start over from the new frame
+        ([(1.0, 100.0), (1.1, 100.1), (1.2, 3.0)], [1.0, 1.1, 1.2]),
+    ],
+)
+def test_stream_clock_maps_timestamps_to_capture_times(
+    reads: list[tuple[float, float | None]], expected: list[float]
+) -> None:
+    clock = StreamClock()
+    got = [clock.captured(read_at, pts) for read_at, pts in reads]
+    assert got == pytest.approx(expected, abs=0.002)
+
+
+@pytest.mark.parametrize(
+    ("source", "shown"),
+    [
+        (
+            "rtsp://admin:Secret1@10.0.0.5:554/Streaming/Channels/101",
+            "rtsp://admin:***@10.0.0.5:554/Streaming/Channels/101",
+        ),
+        ("http://cam:p%40ss@cam.local/video.mjpg", "http://cam:***@cam.local/video.mjpg"),
+        ("rtsp://10.0.0.5/stream1", "rtsp://10.0.0.5/stream1"),
+        ("/dev/video0", "/dev/video0"),
+    ],
+)
+def test_a_camera_password_is_never_shown(source: str, shown: str) -> None:
+    assert redact(source) == shown
+    if "://" in source:  # the name a stream source gives itself in every message
+        assert open_source(CameraConfig(source=source)).name == shown  # type: ignore[attr-defined]

@@ -33,6 +33,15 @@ class Collected:
             if event.state is state:
                 return event
 
+    def next_trouble(self, timeout: float = WAIT_S) -> DeviceHealth:
+        """The next health report that is not OK (DEGRADED or DISCONNECTED, whichever comes)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            event = self._next(DeviceHealth, deadline - time.monotonic())
+            assert isinstance(event, DeviceHealth)
+            if event.state is not HealthState.OK:
+                return event
+
     def drain(self, seconds: float) -> list[BaseModel]:
         end = time.monotonic() + seconds
         got: list[BaseModel] = []

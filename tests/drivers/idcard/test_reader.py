@@ -15,6 +15,7 @@ from drivers.idcard.deck import synthetic_deck
 from drivers.idcard.events import CardPresented
 from drivers.idcard.reader import IdCardConfig, IdCardReader
 from drivers.idcard.simulator import Fault, IdCardSimulator
+from drivers.sim.paced import PacedLine
 from tests.drivers.idcard.helpers import Collected, fast_config, running
 
 DECK = synthetic_deck()
@@ -159,3 +160,25 @@ def test_1000_mixed_presentations_with_10_percent_faults(sim: IdCardSimulator) -
         check_no_duplicates(events, 1000)
         assert 60 < faults < 140
         assert not [e for e in events.seen if isinstance(e, DeviceHealth) and e.state is not HealthState.OK]
+
+
+@pytest.mark.parametrize("baud", [115200, 9600])
+def test_reads_over_a_line_at_real_speed_split_anywhere_and_noisy(
+    sim: IdCardSimulator, tmp_path: Path, baud: int
+) -> None:
+    """The 1,295-byte read takes 1.35 s at 9600 baud and arrives in pieces; noise on the line while no
+    card is there is reported (garbled replies: DEGRADED; cut ones: silent, DISCONNECTED), and the
+    reader is OK again and reads the next card once it stops."""
+    with (
+        PacedLine(sim.path, tmp_path / "paced", baud, seed=baud) as line,
+        running(fast_config(line.path, baud=baud, read_timeout_s=2.0)) as events,
+    ):
+        events.next_health(HealthState.OK)
+        for card in DECK[:2]:
+            assert present_and_read(sim, events, card).card == as_read(card)
+        line.noise = 0.05
+        events.next_trouble()
+        line.noise = 0.0
+        events.next_health(HealthState.OK)
+        assert present_and_read(sim, events, DECK[2]).card == as_read(DECK[2])
+    assert line.flipped + line.dropped > 0

@@ -9,6 +9,7 @@ import pytest
 from pydantic import BaseModel
 
 from drivers.events import HealthState
+from drivers.sim.paced import PacedLine
 from drivers.thermo.codecs.ascii_line import AsciiOptions
 from drivers.thermo.codecs.gy_mcu import GyMcuOptions
 from drivers.thermo.device import ThermoConfig, Thermometer
@@ -81,3 +82,31 @@ def test_a_missing_port_is_reported_and_retried_until_stopped(tmp_path: Path) ->
     cfg = ThermoConfig(protocol="aa-a5", port=str(tmp_path / "nothing-here"))
     with running(Thermometer(cfg)) as events:
         assert events.health(HealthState.DISCONNECTED).name == str(tmp_path / "nothing-here")
+
+
+PACED = [c for c in CASES if c[0] in ("gy-mcu query", "aa-a5", "modbus", "ascii stream")]
+
+
+@pytest.mark.parametrize(("protocol", "options"), [c[1:] for c in PACED], ids=[c[0] for c in PACED])
+def test_measures_over_a_line_at_real_speed_split_anywhere_with_noise_and_gaps(
+    tmp_path: Path, protocol: str, options: BaseModel | None
+) -> None:
+    from drivers.thermo.codecs import family
+
+    baud = family(protocol).default_baud
+    with (
+        ThermoSimulator(protocol, tmp_path / "thermo", options=options, stream_interval_s=0.05) as sim,
+        PacedLine(sim.link, tmp_path / "paced", baud, seed=7, gaps=0.05, gap_s=0.02, max_chunk=4) as line,
+        running(Thermometer(config(sim, protocol, options, port=line.path))) as events,
+    ):
+        events.health(HealthState.OK)
+        sim.subject(37.0)
+        assert events.measured().body_c == pytest.approx(37.0, abs=0.4)
+        sim.nobody()
+        line.noise = 0.2
+        events.health(HealthState.DEGRADED)
+        line.noise = 0.0
+        events.health(HealthState.OK)
+        sim.subject(39.2)
+        assert events.measured().body_c == pytest.approx(39.2, abs=0.4)
+    assert line.held > 0 and line.flipped + line.dropped > 0
