@@ -37,7 +37,7 @@ from agent.passage import PassageMachine
 from agent.publisher import Publisher
 from agent.recorder import Recorder
 from agent.station import Station, StationFull
-from agent.verdicts import Station as Identity
+from agent.verdicts import BoxIdentity
 from common import __version__, sdnotify
 from contract.messages import DeviceState, IdentityConflict, LostLife, Metrics, Status, Verdict
 from drivers.base import Device
@@ -221,7 +221,7 @@ class Agent:
         on_state: Callable[[KioskState], None],
     ) -> Station:
         s = self.settings
-        identity = Identity(s.site, s.device, s.kind, s.pseudonym_key.value())
+        identity = BoxIdentity(s.site, s.device, s.kind, s.pseudonym_key.value())
         recorder = Recorder(
             identity,
             s.signing_key.value(),

@@ -15,7 +15,7 @@ from uuid import UUID
 from agent.facts import PassageFacts
 from agent.outbox import Outbox
 from agent.policy import Policy, decide
-from agent.verdicts import Station, build
+from agent.verdicts import BoxIdentity, build
 from contract import signing, topics
 from contract.messages import Override, Verdict
 
@@ -33,7 +33,7 @@ class Lists:
 class Recorder:
     def __init__(
         self,
-        station: Station,
+        box: BoxIdentity,
         signing_key: bytes,
         outbox: Outbox,
         policy: Callable[[], Policy],
@@ -43,7 +43,7 @@ class Recorder:
         clock_synced: Callable[[], bool] = lambda: True,
         committed: Callable[[], None] = lambda: None,
     ) -> None:
-        self.station = station
+        self.box = box
         self._key = signing_key
         self._outbox = outbox
         self.policy = policy
@@ -60,16 +60,16 @@ class Recorder:
         policy = self.policy()
         outcome = decide(
             policy,
-            self.station.kind,
+            self.box.kind,
             facts,
-            pseudonym=self.station.pseudonym(facts),
+            pseudonym=self.box.pseudonym(facts),
             watchlist=self._lists.watchlist,
             risk_areas=self._lists.risk_areas,
             home_province=self._home_province,
         )
         with self._lock:
             verdict = build(
-                self.station,
+                self.box,
                 facts,
                 outcome,
                 epoch=self._outbox.epoch,
@@ -82,7 +82,7 @@ class Recorder:
                 supersedes=supersedes,
             )
             payload = signing.sign(self._key, verdict)
-            topic = topics.uplink(self.station.site, self.station.device, "verdict")
+            topic = topics.uplink(self.box.site, self.box.device, "verdict")
             self._outbox.append(verdict.seq, str(verdict.id), verdict.flagged, topic, payload)
         self.counts[verdict.decision.value] += 1
         self._committed()

@@ -68,9 +68,9 @@ class Station:
         self._queue: queue.Queue[BaseModel] = queue.Queue(maxsize=queue_size)
         self._recent: OrderedDict[str, tuple[PassageFacts, Decision]] = OrderedDict()  # for overrides
         self._state = KioskState(
-            site=recorder.station.site,
-            device=recorder.station.device,
-            kind=recorder.station.kind.value,
+            site=recorder.box.site,
+            device=recorder.box.device,
+            kind=recorder.box.kind.value,
             link=link_view(),
             voice=voice,
         )

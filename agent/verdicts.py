@@ -30,8 +30,8 @@ from contract.messages import (
 
 
 @dataclass(frozen=True)
-class Station:
-    """Who is deciding: the box's identity and keys."""
+class BoxIdentity:
+    """Who is deciding: the box's identity (site, device, kind) and the key of its pseudonyms."""
 
     site: str
     device: str
@@ -43,7 +43,7 @@ class Station:
 
 
 def build(
-    station: Station,
+    box: BoxIdentity,
     facts: PassageFacts,
     outcome: Outcome,
     *,
@@ -60,15 +60,15 @@ def build(
     flagged = decision is not Decision.PASS
     return Verdict(
         id=uuid.uuid4(),
-        site=station.site,
-        device=station.device,
+        site=box.site,
+        device=box.device,
         epoch=epoch,
         seq=seq,
         boot=boot,
         device_time=now,
         clock_synced=clock_synced,
-        kind=station.kind,
-        inputs=_inputs(station, facts, flagged),
+        kind=box.kind,
+        inputs=_inputs(box, facts, flagged),
         decision=decision,
         reasons=[*outcome.reasons, *([Reason.STAFF_OVERRIDE] if override else [])],
         follow_up=list(outcome.follow_up),
@@ -78,14 +78,14 @@ def build(
     )
 
 
-def _inputs(station: Station, facts: PassageFacts, flagged: bool) -> Inputs:
+def _inputs(box: BoxIdentity, facts: PassageFacts, flagged: bool) -> Inputs:
     person = facts.person
     if person is None:
         person_in = PersonInput(source=IdSource.NONE)
     else:
         person_in = PersonInput(
             source=person.source,
-            pseudonym=station.pseudonym(facts),
+            pseudonym=box.pseudonym(facts),
             id_masked=idnumber.mask(person.id_number),
             province=idnumber.province_code(person.id_number) if person.id_number[:2].isdigit() else None,
             card_expired=person.card_expired,

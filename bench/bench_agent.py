@@ -74,7 +74,7 @@ from agent.policy import DEFAULT_POLICY, Policy
 from agent.recorder import Lists, Recorder
 from agent.station import Station
 from agent.travellers import TravellerMix
-from agent.verdicts import Station as Identity
+from agent.verdicts import BoxIdentity
 from bench.harness import CENTRAL_KEY, COLLECTOR, DOWNLINK_SEED, Figure, child_processes, percentile
 from central.store import Store
 from checkpoint.broker import Broker
@@ -432,7 +432,7 @@ def _passages(
 
 def _verdict_shown(tmp: Path, n: int) -> tuple[list[float], list[float]]:
     outbox = Outbox(tmp / "outbox.sqlite").open(new_boot=True)
-    identity = Identity("bench-site", "bench-shown", CheckpointKind.TRAFFIC, bytes.fromhex(PSEUDONYM_KEY))
+    identity = BoxIdentity("bench-site", "bench-shown", CheckpointKind.TRAFFIC, bytes.fromhex(PSEUDONYM_KEY))
     recorder = Recorder(identity, secrets.token_bytes(32), outbox, lambda: POLICY, Lists())
     chain = build_chain(_ISSUER[0])
     shown_at: list[float] = []
@@ -699,7 +699,7 @@ def _fill(path: Path, device: Device, n: int) -> list[bytes]:
     """N signed verdicts committed while no broker is reachable (fsync off for the fill only)."""
     outbox = Outbox(path).open(new_boot=True)
     outbox.db.execute("PRAGMA synchronous=OFF")
-    identity = Identity("bench-site", device.name, CheckpointKind.TRAFFIC, bytes.fromhex(PSEUDONYM_KEY))
+    identity = BoxIdentity("bench-site", device.name, CheckpointKind.TRAFFIC, bytes.fromhex(PSEUDONYM_KEY))
     recorder = Recorder(identity, bytes.fromhex(device.key), outbox, lambda: POLICY, Lists())
     mix = TravellerMix(7)
     facts = [facts_of(mix.next(), POLICY) for _ in range(500)]

@@ -1,10 +1,14 @@
 """The dashboard's words: Chinese first (the office's language), English on request.
 
 `tr(lang, key)` looks a key up; unknown keys come back as themselves so that a missing word shows
-rather than breaks a page. Reasons and follow-ups are the contract's codes (contract.messages).
+rather than breaks a page. Decisions, reasons, follow-ups and code colours are the contract's codes,
+in contract.labels' words, shared with the kiosk.
 """
 
 from __future__ import annotations
+
+from contract.labels import COLOURS, DECISIONS, FOLLOW_UPS, REASONS
+from contract.messages import Decision
 
 LANGS = ("zh", "en")
 
@@ -136,9 +140,6 @@ WORDS: dict[str, tuple[str, str]] = {
     # figures
     "day": ("日期", "Day"),
     "total": ("通行总数", "Passages"),
-    "passed": ("放行", "Passed"),
-    "review": ("核验", "Review"),
-    "deny": ("拦截", "Denied"),
     "fever": ("发热", "Fever"),
     "code_yellow": ("黄码", "Yellow code"),
     "code_red": ("红码", "Red code"),
@@ -167,38 +168,12 @@ WORDS: dict[str, tuple[str, str]] = {
     "forbidden": ("权限不足", "Not allowed for your role"),
     "not_found": ("未找到", "not found"),
     "bad_parameter": ("参数无效", "Invalid parameter"),
-    # decisions, colours
-    "pass": ("放行", "pass"),
-    "green": ("绿码", "green"),
-    "yellow": ("黄码", "yellow"),
-    "red": ("红码", "red"),
-    "grey": ("灰码", "grey"),
-    "unknown": ("未知", "unknown"),
-    # reasons (contract.messages.Reason)
-    "code_green": ("绿码", "green code"),
-    "code_unreadable": ("健康码无法识别", "code unreadable"),
-    "code_expired": ("健康码过期", "code expired"),
-    "code_forged": ("健康码疑似伪造", "code forged"),
-    "code_colour_only": ("仅凭颜色判断", "colour only"),
-    "temp_normal": ("体温正常", "temperature normal"),
-    "fever_first_reading": ("首次测温异常", "first reading high"),
-    "fever_confirmed": ("复测确认发热", "fever confirmed"),
-    "temp_invalid": ("测温无效", "reading invalid"),
-    "missing_id": ("缺少证件", "no ID"),
-    "missing_code": ("缺少健康码", "no code"),
-    "missing_temp": ("缺少体温", "no temperature"),
-    "card_expired": ("证件过期", "card expired"),
-    "risk_area_origin": ("来自风险地区", "from a risk area"),
-    "out_of_province": ("省外人员", "out of province"),
-    "staff_override": ("人工改判", "staff override"),
-    # follow-ups (contract.messages.FollowUp)
-    "turn_back": ("劝返", "turn back"),
-    "test_on_arrival": ("落地检", "test on arrival"),
-    "isolation_transfer": ("点对点转运隔离", "transfer to isolation"),
-    "register_destination": ("报备目的地社区", "register with destination"),
-    "notify_command": ("立即报告指挥部", "notify command"),
-    "staff_verify": ("人工核验", "staff verify"),
 }
+# The codes of the contract (decisions, reasons, follow-ups, code colours) in the words the kiosk uses
+# too: contract.labels is the one table, so staff and office read the same word for the same thing.
+WORDS.update({code.value: words for table in (DECISIONS, REASONS, FOLLOW_UPS, COLOURS)
+              for code, words in table.items()})
+WORDS["passed"] = DECISIONS[Decision.PASS]  # the daily figures' column of verdicts that passed
 
 
 def both(key: str, **values: object) -> str:

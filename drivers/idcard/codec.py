@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from enum import Enum, IntEnum
 from typing import ClassVar, Generic, TypeVar
 
+from drivers.events import FrameError
 from drivers.idcard.errors import UsageError
 
 PREAMBLE = b"\xaa\xaa\xaa\x96\x69"
@@ -190,15 +191,6 @@ class Request:
     @property
     def command(self) -> Command | None:
         return _COMMANDS.get((self.cmd, self.para))
-
-
-@dataclass(frozen=True, slots=True)
-class FrameError:
-    """Bytes the decoder had to throw away. Subclasses say why."""
-
-    @property
-    def reason(self) -> str:
-        raise NotImplementedError
 
 
 @dataclass(frozen=True, slots=True)

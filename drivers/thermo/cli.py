@@ -83,14 +83,14 @@ def parse(
 
 
 def _codec_maker(name: str, overrides: dict[str, dict[str, Any]]) -> Callable[[], Codec]:
-    from drivers.thermo.codecs import family
+    from drivers.thermo.codecs import ConfigError, family
 
     try:
         fam = family(name)
         options = fam.options(**overrides.get(fam.options_key, {}))
     except ValidationError as exc:
         _fail(_first_error(exc))
-    except ValueError as exc:  # unknown protocol (ConfigError)
+    except ConfigError as exc:  # unknown protocol
         _fail(f"{exc}, or auto")
     return lambda: fam.make(options)
 

@@ -20,7 +20,7 @@ from agent.passage import PassageMachine
 from agent.policy import DEFAULT_POLICY, Policy
 from agent.recorder import Lists, Recorder
 from agent.station import Station
-from agent.verdicts import Station as Identity
+from agent.verdicts import BoxIdentity
 from contract import idnumber
 from contract.messages import CheckpointKind, CodeColour, Decision, Reason, TravelInput, Verdict
 from drivers.idcard.deck import synthetic_deck
@@ -66,7 +66,7 @@ class Harness:
     def __init__(self, tmp: Path, kind: CheckpointKind) -> None:
         self.outbox = Outbox(tmp / "outbox.sqlite").open(new_boot=True)
         self.lists = Lists()
-        identity = Identity("site-a", "box-a", kind, b"p" * 32)
+        identity = BoxIdentity("site-a", "box-a", kind, b"p" * 32)
         recorder = Recorder(identity, b"s" * 32, self.outbox, lambda: POLICY, self.lists)
         self.verdicts: list[Verdict] = []
         self.states: list[KioskState] = []

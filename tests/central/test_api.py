@@ -165,7 +165,7 @@ def test_the_live_feed_shows_what_another_replica_stored(broker: Broker, pg_url:
         assert event[1] == "event: flagged"
         data = json.loads(event[2].removeprefix("data: "))
         assert data["id"] == str(wire.id) and data["person"] == idnumber.mask(synthetic_id(seq=41))
-        assert data["decision_text"] == "拦截" and data["case_id"] is not None
+        assert data["decision_text"] == "禁止通行" and data["case_id"] is not None
     finally:
         stop.set()
         thread.join(10)
@@ -182,3 +182,13 @@ def test_an_admin_cannot_lift_a_revocation_with_the_old_key(any_server: Server) 
     assert next(d for d in admin.get("/api/devices").json() if d["device"] == "box-a")["revoked"]
     assert admin.post("/api/devices", json={**box, "key_hex": "cd" * 32}).status_code == 204
     assert not next(d for d in admin.get("/api/devices").json() if d["device"] == "box-a")["revoked"]
+
+
+def test_the_office_reads_the_kiosk_words_for_every_code() -> None:
+    """One vocabulary: every decision, reason, follow-up and code colour in contract.labels' words."""
+    from central.i18n import tr
+    from contract import labels
+
+    for table in (labels.DECISIONS, labels.REASONS, labels.FOLLOW_UPS, labels.COLOURS):
+        for code, (zh, en) in table.items():  # type: ignore[attr-defined]
+            assert (tr("zh", code.value), tr("en", code.value)) == (zh, en)

@@ -84,7 +84,7 @@ def test_a_flagged_arrival_goes_live_and_through_its_case(office: Office) -> Non
     row = page.locator("#feed tbody tr").first
     expect(row).to_contain_text(idnumber.mask(synthetic_id(seq=51)), timeout=15_000)  # pushed, not reloaded
     expect(row).to_contain_text("红码")
-    expect(row.locator("td.deny")).to_have_text("拦截")
+    expect(row.locator("td.deny")).to_have_text("禁止通行")  # the kiosk's word (contract.labels)
     image = office.shot("feed")
     assert has_colour(image, (0xc5, 0x22, 0x1f)), "the deny verdict is not shown in red"
     assert synthetic_id(seq=51) not in page.content()

@@ -13,9 +13,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from common.settings import ConfigError
+from drivers.events import FrameError
 from drivers.thermo.codecs.aa_a5 import AaA5Codec, AaA5Options
 from drivers.thermo.codecs.ascii_line import AsciiLineCodec, AsciiOptions
-from drivers.thermo.codecs.base import Codec, CodecError, CodecEvent, ConfigError, FrameError
+from drivers.thermo.codecs.base import Codec, CodecEvent
 from drivers.thermo.codecs.gy_mcu import GyMcuCodec, GyMcuOptions
 from drivers.thermo.codecs.modbus import ModbusCodec, ModbusOptions
 
@@ -51,4 +53,4 @@ def family(name: str) -> Family:
         raise ConfigError(f"unknown thermometer protocol {name!r}; known: {', '.join(FAMILIES)}") from None
 
 
-__all__ = ["FAMILIES", "Codec", "CodecError", "CodecEvent", "ConfigError", "Family", "FrameError", "family"]
+__all__ = ["FAMILIES", "Codec", "CodecEvent", "ConfigError", "Family", "FrameError", "family"]

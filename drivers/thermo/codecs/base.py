@@ -24,23 +24,28 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from drivers.events import FrameError
 from drivers.thermo.events import RawReading
 
 
-class CodecError(Exception):
-    """Base of every thermometer codec error."""
+@dataclass(frozen=True, slots=True)
+class Garbled(FrameError):
+    """Bytes from a thermometer that do not decode as its protocol."""
 
+    protocol: str
+    text: str
+    bytes_: bytes
 
-class ConfigError(CodecError, ValueError):
-    """Local misuse: codec options that cannot work (raised, at construction)."""
+    @property
+    def reason(self) -> str:
+        return self.text
 
+    @property
+    def raw(self) -> bytes:
+        return self.bytes_
 
-class FrameError(CodecError):
-    """The device sent bytes that do not decode. Returned by `feed`, never raised by it."""
-
-    def __init__(self, protocol: str, reason: str, raw: bytes) -> None:
-        super().__init__(f"{protocol}: {reason} ({raw.hex(' ')})")
-        self.protocol, self.reason, self.raw = protocol, reason, raw
+    def __str__(self) -> str:
+        return f"{self.protocol}: {self.text} ({self.bytes_.hex(' ')})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,15 +109,15 @@ class Codec(ABC):
                 noise += frame
                 continue
             if noise:
-                events.append(FrameError(self.protocol, "line noise skipped", bytes(noise)))
+                events.append(Garbled(self.protocol, "line noise skipped", bytes(noise)))
                 noise.clear()
             if isinstance(outcome, Decoded):
                 events.append(RawReading(object_c=outcome.object_c, ambient_c=outcome.ambient_c,
                                          raw=frame, protocol=self.protocol, received_at=at))
             elif isinstance(outcome, Rejected):
-                events.append(FrameError(self.protocol, outcome.reason, frame))
+                events.append(Garbled(self.protocol, outcome.reason, frame))
         if noise:
-            events.append(FrameError(self.protocol, "line noise skipped", bytes(noise)))
+            events.append(Garbled(self.protocol, "line noise skipped", bytes(noise)))
         self._buf = buf[pos:]
         return events
 
