@@ -7,16 +7,19 @@ it is the public key that checks central's signature on everything the box recei
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+import yaml
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from agent.gate import GateSettings
 from agent.healthcode.chain import HealthCodeSettings
+from common import settings
 from common.mqtt import MqttSettings
-from common.settings import FileSettings
+from common.settings import ConfigError, FileSettings
 from contract.messages import CheckpointKind, Name
 from drivers.base import Device
 from drivers.camera.capture import CameraConfig
@@ -113,3 +116,19 @@ class AgentSettings(FileSettings):
 
             devices.append(Camera(self.camera))
         return devices
+
+
+def load(path: Path | None) -> AgentSettings:
+    """The one way to read a box's configuration: the YAML file, then CHECKPOINT_AGENT_* on top
+    (a ConfigError naming the file and the field if it will not do)."""
+    return settings.load(AgentSettings, path)
+
+
+def render(config: Mapping[str, Any]) -> str:
+    """The one way to write a box's agent.yaml: the text of `config`, once the agent accepts it (a
+    ConfigError naming the field otherwise). The caller writes it 0600: it may hold keys."""
+    try:
+        AgentSettings.model_validate(dict(config))
+    except ValidationError as exc:
+        raise ConfigError(f"agent.yaml: {settings.describe(exc)}") from None
+    return yaml.safe_dump(dict(config), allow_unicode=True, sort_keys=False)

@@ -9,12 +9,12 @@ from pathlib import Path
 
 from agent import direct_station
 from agent.app import Agent, AgentFailed, Script
-from agent.config import AgentSettings
-from common import logs, settings
+from agent.config import AgentSettings, load
+from common import logs
 
 
 def main(config: Path | None, simulate: bool) -> None:
-    agent_settings = settings.load(AgentSettings, config)
+    agent_settings = load(config)
     logs.setup(component=f"agent:{agent_settings.device}")
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

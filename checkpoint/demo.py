@@ -28,11 +28,12 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from agent.config import render as agent_yaml
 from agent.outbox import Outbox
 from central.auth import Accounts, Role
 from central.store import Store
 from checkpoint.broker import Broker, free_port
-from common.private import private_dir
+from common.private import private_dir, private_file
 from contract import signing
 
 console = Console()
@@ -89,7 +90,7 @@ class Demo:
             )
             _write_yaml(
                 box.config,
-                {
+                agent_yaml({
                     "site": box.site,
                     "device": box.device,
                     "kind": kind,
@@ -108,19 +109,19 @@ class Demo:
                         "thermometer": ("gy-mcu", "aa-a5", "modbus", "ascii")[(n - 1) % 4],
                         "workdir": str(box_dir / "devices"),
                     },
-                },
+                }),
             )
             self.boxes.append(box)
         _write_yaml(
             self.workdir / "central" / "central.yaml",
-            {
+            yaml.safe_dump({
                 "database_url": self.db_url,
                 "downlink_key": downlink_key.private_bytes_raw().hex(),
                 "mqtt": mqtt,
                 # the wall page shows the dashboard in a frame; no other page may
                 "http": {"host": "127.0.0.1", "port": self.http_port,
                          "frame_ancestors": [f"http://127.0.0.1:{self.wall_port}", f"http://localhost:{self.wall_port}"]},
-            },
+            }, sort_keys=False),
         )
         store = Store(self.db_url)
         store.migrate()
@@ -325,10 +326,9 @@ class _WallPage(http.server.BaseHTTPRequestHandler):
         """Requests are not news; the demo's own table owns the terminal."""
 
 
-def _write_yaml(path: Path, data: dict[str, object]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
-    path.chmod(0o600)  # it holds keys
+def _write_yaml(path: Path, text: str) -> None:
+    private_file(path)  # it holds keys
+    path.write_text(text)
 
 
 def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:

@@ -13,9 +13,7 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
-from agent.config import AgentSettings
+from agent.config import render as agent_yaml
 from checkpoint.provision.deployment import BoxRecord, DeploymentSettings, Login
 from checkpoint.provision.files import write_private
 from common import device_names
@@ -69,12 +67,11 @@ def agent_config(
 def write(out: Path, device: str, box: BoxRecord, settings: DeploymentSettings, secrets: BoxSecrets) -> Path:
     """Write the bundle directory `out` (replaced whole) and `out`.tar.gz; returns the tarball."""
     config = agent_config(device, box, settings, secrets.password)
-    AgentSettings.model_validate(config)  # the agent must accept what we hand it
     if out.exists():
         shutil.rmtree(out)
     private_dir(out)
     files = {
-        "agent.yaml": yaml.safe_dump(config, sort_keys=False).encode(),
+        "agent.yaml": agent_yaml(config).encode(),  # the agent's own builder: it must accept what we hand it
         "signing.key": (secrets.signing_key_hex + "\n").encode(),
         "pseudonym.key": (secrets.pseudonym_key_hex + "\n").encode(),
         "central.pub": (secrets.central_key_hex + "\n").encode(),

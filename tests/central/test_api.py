@@ -102,7 +102,7 @@ def test_exports_of_the_ledger_figures_and_cases(server: Server) -> None:
     book = load_workbook(io.BytesIO(viewer.get("/api/exports/ledger.xlsx", params={"site": "site-a", "day": day})
                                     .content))
     sheet = [list(r) for r in book.active.iter_rows(values_only=True)]
-    assert sheet[0][:3] == ["Time", "Device", "Person"] and "Denied" in sheet[1] + sheet[2]
+    assert sheet[0][:3] == ["Time", "Device", "Person"] and "Deny" in sheet[1] + sheet[2]
     figures = list(csv.reader(io.StringIO(viewer.get("/api/exports/figures.csv").content.decode("utf-8-sig"))))
     assert figures[1][1:4] == ["site-a", "2", "1"]
     cases = load_workbook(io.BytesIO(viewer.get("/api/exports/cases.xlsx").content)).active

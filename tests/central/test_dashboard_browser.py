@@ -99,7 +99,7 @@ def test_a_flagged_arrival_goes_live_and_through_its_case(office: Office) -> Non
     page.fill("#transfer-to", "市第一医院发热门诊")
     page.click("#do-transfer")
     expect(page.locator("#case-status")).to_have_text("已转运")
-    expect(page.locator("#transfer")).to_have_text("发热门诊: 市第一医院发热门诊")
+    expect(page.locator("#transfer")).to_have_text("转运至发热门诊: 市第一医院发热门诊")
     page.fill("#assignee-input", "王医生")
     page.click("#do-assign")
     expect(page.locator("#assignee")).to_have_text("王医生")

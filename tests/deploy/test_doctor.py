@@ -122,6 +122,15 @@ def test_doctor_fails_on_a_refused_login(box_config: Path, deployment: Deploymen
     assert rows(output)["broker"].startswith("fail") and "refused" in rows(output)["broker"]
 
 
+def test_the_doctor_reads_the_configuration_as_the_agent_does(box_config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One loader: an environment override the agent would obey is what the doctor checks too."""
+    code, output = run_doctor(box_config, "--skip", "serial", "--skip", "camera", "--skip", "clock")
+    assert code == 0 and rows(output)["broker"].startswith("ok")
+    monkeypatch.setenv("CHECKPOINT_AGENT_MQTT__PASSWORD", "wrong")
+    code, output = run_doctor(box_config, "--skip", "serial", "--skip", "camera", "--skip", "clock")
+    assert code == 1 and "refused" in rows(output)["broker"]
+
+
 def test_clock_row_says_what_the_kernel_says(box_config: Path) -> None:
     from agent import clock
 

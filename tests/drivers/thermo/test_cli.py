@@ -46,12 +46,15 @@ def test_parse_refuses_with_one_clear_line(args: list[str], message: str) -> Non
 
 BOX = """# box 17, Wuqiao toll station (synthetic)
 site: demo-site   # keep me
+device: box-17
+signing_key: {{hex: "1111111111111111111111111111111111111111111111111111111111111111"}}
+pseudonym_key: {{hex: "2222222222222222222222222222222222222222222222222222222222222222"}}
+central_key: {{hex: "3333333333333333333333333333333333333333333333333333333333333333"}}
 thermo:
   protocol: aa-a5
   port: {port}
   offset_c: 0.10  # last calibrated in March
-agent:
-  policy: default
+metrics_interval_s: 30
 """
 
 

@@ -1,8 +1,8 @@
 """`checkpoint qr …` — field tools for the health-code camera: decode images, watch a camera.
 
 Light at import: OpenCV and the decoder load inside the commands. Making test codes of the offline
-signed format (`qr make`, `qr keygen`) is the health code's business: agent/healthcode/cli.py,
-added to this group by checkpoint/cli.py.
+signed format (`qr make`, `qr keygen`) is the health code's business: codes.py beside this file,
+added to this group by checkpoint/cli/__init__.py.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from common import device_names
 from common.settings import ConfigError
 
 if TYPE_CHECKING:
-    from checkpoint.doctor.box_facts import BoxFacts
+    from agent.config import AgentSettings
 
 CHECK_NAMES = ("serial", "camera", "broker", "clock", "disk")
 
@@ -61,10 +61,10 @@ def doctor(
             err=True,
         )
         raise typer.Exit(2)
-    from checkpoint.doctor import box_facts
+    from agent.config import load
 
     try:
-        box = box_facts.read(config)
+        box = load(config)  # the agent's own loader: the file, then CHECKPOINT_AGENT_*
     except ConfigError as exc:
         typer.secho(f"configuration error: {exc}", fg="red", err=True)
         raise typer.Exit(2) from None
@@ -102,7 +102,7 @@ def _capture(port: str, seconds: float, baud: int | None, send: list[str] | None
     )
 
 
-def run_checks(box: BoxFacts, ports: list[str], scan: bool, camera: str | None, skipped: set[str]) -> list[Check]:
+def run_checks(box: AgentSettings, ports: list[str], scan: bool, camera: str | None, skipped: set[str]) -> list[Check]:
     from checkpoint.doctor import host_checks
 
     checks: list[Check] = [Check(name, State.WARN, "skipped") for name in CHECK_NAMES if name in skipped]
@@ -115,34 +115,25 @@ def run_checks(box: BoxFacts, ports: list[str], scan: bool, camera: str | None, 
     if "clock" not in skipped:
         checks.append(host_checks.clock_check())
     if "disk" not in skipped:
-        checks.append(host_checks.disk(box.outbox))
+        checks.append(host_checks.disk(box.outbox.path))
     return checks
 
 
-def _camera(box: BoxFacts, source: str | None) -> list[Check]:
-    from pydantic import ValidationError
-
+def _camera(box: AgentSettings, source: str | None) -> list[Check]:
     from checkpoint.doctor.camera_check import camera
     from drivers.camera.capture import CameraConfig
 
-    fields = dict(box.camera or {})
-    if source is not None:
-        fields["source"] = source
-    fields.setdefault("source", device_names.CAMERA if os.path.exists(device_names.CAMERA) else "0")
-    try:
-        config = CameraConfig.model_validate(fields)
-    except ValidationError as exc:
-        from common.settings import describe
-
-        return [Check("camera", State.FAIL, f"agent.yaml camera: {describe(exc)}")]
-    return camera(config)
+    default = device_names.CAMERA if os.path.exists(device_names.CAMERA) else "0"
+    config = box.camera or CameraConfig(source=default)
+    return camera(config if source is None else config.model_copy(update={"source": source}))
 
 
-def _serial(box: BoxFacts, ports: list[str], scan: bool) -> list[Check]:
+def _serial(box: AgentSettings, ports: list[str], scan: bool) -> list[Check]:
     from checkpoint.doctor.probes import IDCARD, THERMO
     from checkpoint.doctor.serial_scan import candidate_ports, probe_ports
 
-    configured = {IDCARD: box.idcard_port, THERMO: box.thermo_port}
+    thermo_protocol = box.thermo.protocol if box.thermo else None
+    configured = {IDCARD: box.idcard.port if box.idcard else None, THERMO: box.thermo.port if box.thermo else None}
     found = probe_ports(candidate_ports(ports, scan))
     checks = [
         Check(
@@ -166,12 +157,12 @@ def _serial(box: BoxFacts, ports: list[str], scan: bool) -> list[Check]:
         want = configured[device]
         if want and os.path.realpath(want) != os.path.realpath(hit.port):
             checks.append(Check(label, State.FAIL, f"answers at {hit.port}, but agent.yaml says port {want}"))
-        elif device == THERMO and box.thermo_protocol not in (None, hit.probe.protocol):
+        elif device == THERMO and thermo_protocol not in (None, hit.probe.protocol):
             checks.append(
                 Check(
                     label,
                     State.FAIL,
-                    f"speaks {hit.probe.protocol} at {hit.port}, but agent.yaml says protocol {box.thermo_protocol}",
+                    f"speaks {hit.probe.protocol} at {hit.port}, but agent.yaml says protocol {thermo_protocol}",
                 )
             )
         else:

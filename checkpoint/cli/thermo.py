@@ -20,6 +20,7 @@ import typer
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from common.settings import ConfigError
 from drivers.thermo.events import RawReading, TemperatureMeasured
 
 if TYPE_CHECKING:
@@ -83,7 +84,7 @@ def parse(
 
 
 def _codec_maker(name: str, overrides: dict[str, dict[str, Any]]) -> Callable[[], Codec]:
-    from drivers.thermo.codecs import ConfigError, family
+    from drivers.thermo.codecs import family
 
     try:
         fam = family(name)
@@ -203,7 +204,7 @@ def calibrate(
     offset = round(reference - object_c, 2)
     if abs(offset) > MAX_OFFSET_C:
         _fail(f"offset {offset:+.2f} °C is implausible (limit ±{MAX_OFFSET_C:g}); check the aim and the reference")
-    from drivers.thermo.config_file import with_offset
+    from checkpoint.cli.thermo_offset import with_offset
 
     try:
         text = config.read_text(encoding="utf-8") if config.exists() else ""
@@ -222,14 +223,18 @@ def _complete(event: BaseModel, samples: int, found: list[TemperatureMeasured]) 
 
 
 def _config(path: Path | None, **overrides: Any) -> ThermoConfig:
+    """The box's thermometer as the agent would see it (its loader: the file, then CHECKPOINT_AGENT_*),
+    with the command's options on top; without a configuration file, the options alone."""
+    from agent.config import load
     from drivers.thermo.device import ThermoConfig
 
     section: dict[str, Any] = {}
     if path is not None and path.exists():
         try:
-            section = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("thermo") or {}
-        except (OSError, yaml.YAMLError, AttributeError) as exc:
-            _fail(f"cannot read {path}: {exc}")
+            thermo = load(path).thermo
+        except ConfigError as exc:
+            _fail(str(exc))
+        section = thermo.model_dump(exclude_unset=True) if thermo is not None else {}
     section |= {k: v for k, v in overrides.items() if v is not None}
     if "port" not in section:
         _fail("no port: give --port or a configuration with thermo.port")

@@ -1,5 +1,7 @@
 """`checkpoint` — one command line for the box, central, the deployer and the demo.
 
+The top layer: every command lives in this package (central.py, idcard.py, thermo.py, qr.py,
+codes.py, provision.py, doctor.py beside this file), and no part of the project imports it.
 Subcommands import their heavy parts (OpenCV, SQLAlchemy, paho) only when they run.
 """
 
@@ -75,32 +77,14 @@ def schema(out: Annotated[Path, typer.Option(help="Directory for the JSON Schema
         typer.echo(path)
 
 
-# Central: `checkpoint central --config FILE` runs it; its subcommands administer it (central/cli.py).
-from central import cli as central_cli  # noqa: E402
+# The parts' own commands, one module each beside this one (each light; heavy imports inside commands).
+from checkpoint.cli import central, codes, doctor, idcard, provision, qr, thermo  # noqa: E402
 
-app.add_typer(central_cli.app, name="central")
-
-# Device field tools, one sub-app per driver (each module is light; heavy imports live in commands).
-# [driver sub-apps: each driver adds its own line here]
-from agent.healthcode import cli as healthcode_cli  # noqa: E402  (camera: making codes)
-from drivers.camera import cli as camera_cli  # noqa: E402  (camera)
-
-camera_cli.app.command()(healthcode_cli.keygen)  # making test codes belongs to the health code, not the camera
-camera_cli.app.command()(healthcode_cli.make)
-app.add_typer(camera_cli.app, name="qr")
-
-from drivers.thermo import cli as thermo_cli  # noqa: E402  (thermo)
-
-app.add_typer(thermo_cli.app, name="thermo")
-
-from drivers.idcard import cli as idcard_cli  # noqa: E402  (idcard)
-
-app.add_typer(idcard_cli.app, name="idcard")
-
-from checkpoint.provision import cli as provision_cli  # noqa: E402  (deploy)
-
-app.add_typer(provision_cli.app, name="provision")
-
-from checkpoint.doctor import cli as doctor_cli  # noqa: E402  (deploy)
-
-app.command("doctor")(doctor_cli.doctor)
+app.add_typer(central.app, name="central")  # `checkpoint central --config FILE` runs central
+qr.app.command()(codes.keygen)  # making test codes belongs to the health code, not the camera
+qr.app.command()(codes.make)
+app.add_typer(qr.app, name="qr")
+app.add_typer(thermo.app, name="thermo")
+app.add_typer(idcard.app, name="idcard")
+app.add_typer(provision.app, name="provision")
+app.command("doctor")(doctor.doctor)
