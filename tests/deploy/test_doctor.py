@@ -122,7 +122,9 @@ def test_doctor_fails_on_a_refused_login(box_config: Path, deployment: Deploymen
     assert rows(output)["broker"].startswith("fail") and "refused" in rows(output)["broker"]
 
 
-def test_the_doctor_reads_the_configuration_as_the_agent_does(box_config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_doctor_reads_the_configuration_as_the_agent_does(
+    box_config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """One loader: an environment override the agent would obey is what the doctor checks too."""
     code, output = run_doctor(box_config, "--skip", "serial", "--skip", "camera", "--skip", "clock")
     assert code == 0 and rows(output)["broker"].startswith("ok")
