@@ -1,11 +1,14 @@
 """The collector: MQTT in, one database commit per batch, acknowledgements after the commit.
 
 Theory of operation: paho (MQTT 5, manual acknowledgement, a persistent session with a stable
-client id, a shared subscription) hands each message to `_received`, which only queues it. The
-writer thread takes up to `batch_max` messages or waits `batch_wait_ms`, checks each (valid ones
-become rows, bad ones dead letters), commits them in one transaction, and only then acknowledges
-every message of the batch. A crash before the commit leaves the messages un-acknowledged in the
-session, and the broker delivers them again; the verdict id makes the second delivery a no-op.
+client id, a shared subscription) hands each message to `_received`, which only queues it (and
+each new connection to `_connected`, queued in the same order). The writer thread feeds them to
+central.intake's state machine, which cuts batches of up to `batch_max` messages or `batch_wait_ms`,
+and says, once a batch is committed, what to acknowledge and which receipts to send. Each message
+is checked (valid ones become rows, bad ones dead letters), the batch committed in one
+transaction, and only then acknowledged. A crash before the commit leaves the messages
+un-acknowledged in the session, and the broker delivers them again; the verdict id makes the
+second delivery a no-op.
 
 The broker stops sending when a client has its in-flight window of un-acknowledged messages, so
 the queue here never holds more than that window and needs no other bound.
@@ -25,7 +28,6 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,6 +37,7 @@ from paho.mqtt.properties import Properties
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from central.config import CentralSettings
+from central.intake import Intake, Message, Stored
 from central.sql import now, storage_error
 from central.store import Batch, Conflict, DeviceKey, Store
 from central.validate import Rejected, check
@@ -48,13 +51,7 @@ from contract.messages import IdentityConflict, Receipt
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Received:
-    mid: int
-    qos: int
-    topic: str
-    payload: bytes
-    replayed: bool
+_CONNECTED = object()  # queued by `_connected`: what follows came on a new connection
 
 
 class Collector:
@@ -65,8 +62,8 @@ class Collector:
         self.subscribed = threading.Event()  # connected, and the broker confirmed the subscriptions
         self.storage_ready = threading.Event()  # the database answered and its schema is current
         self.handled = 0  # messages committed (as rows or dead letters) and acknowledged by this process
-        self._inbox: queue.Queue[Received] = queue.Queue()
-        self._holding = 0  # messages taken from the inbox and not yet committed
+        self._inbox: queue.Queue[Message | object] = queue.Queue()
+        self._intake = Intake(settings.ingest.batch_max, settings.ingest.batch_wait_ms / 1000)
         self._keys: dict[str, DeviceKey] = {}
         self._keys_at = 0.0
         self._client: mqtt.Client | None = None
@@ -80,7 +77,7 @@ class Collector:
 
     def _backlog(self) -> int:
         """Messages received and not yet committed: held un-acknowledged at the broker."""
-        return self._inbox.qsize() + self._holding
+        return self._inbox.qsize() + self._intake.backlog
 
     def run(self, stop: threading.Event) -> None:
         """Wait for the database (migrating it), then take messages until `stop`."""
@@ -157,6 +154,7 @@ class Collector:
             log.warning("broker refused the collector", extra={"reason": str(rc)})
             return
         log.info("collector connected", extra={"session_present": flags.session_present})
+        self._inbox.put(_CONNECTED)
         no_delay(client)
         client.subscribe([(t, 1) for t in topics.central_subscriptions(self.settings.ingest.group)])
 
@@ -170,43 +168,44 @@ class Collector:
 
     def _received(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         user = dict(getattr(msg.properties, "UserProperty", []) or [])
-        self._inbox.put(Received(msg.mid, msg.qos, msg.topic, bytes(msg.payload), user.get("replayed") == "1"))
+        self._inbox.put(Message(msg.mid, msg.qos, msg.topic, bytes(msg.payload), user.get("replayed") == "1"))
 
     def _write_one_batch(self, client: mqtt.Client, stop: threading.Event) -> None:
-        ingest = self.settings.ingest
+        intake = self._intake
+        wait = intake.due_in(time.monotonic())
         try:
-            first = self._inbox.get(timeout=0.2)
+            item = self._inbox.get(timeout=0.2 if wait is None else wait)
+            while True:  # everything that has arrived, in order
+                if item is _CONNECTED:
+                    intake.connected()
+                else:
+                    assert isinstance(item, Message)
+                    intake.received(item, now=time.monotonic())
+                item = self._inbox.get_nowait()
         except queue.Empty:
+            pass
+        messages = intake.take(time.monotonic())
+        if not messages:
             return
-        messages = [first]
-        deadline = time.monotonic() + ingest.batch_wait_ms / 1000
-        while len(messages) < ingest.batch_max:
-            try:
-                messages.append(self._inbox.get(timeout=max(0.0, deadline - time.monotonic())))
-            except queue.Empty:
-                break
-        self._holding = len(messages)
         batch = self._commit(messages, stop)
         if batch is None:
-            return  # stopping before they were stored: un-acknowledged, the broker sends them again
-        for m in messages:
-            if m.qos > 0:
-                client.ack(m.mid, m.qos)
-        self._holding = 0
+            intake.abandoned(messages)  # stopping before they were stored: the broker sends them again
+            return
+        outcome = intake.committed(messages, [Stored(r["site"], r["device"], r["epoch"], r["seq"])
+                                              for r in batch.verdicts])
+        for mid, qos in outcome.acks:
+            client.ack(mid, qos)
         self.handled += len(messages)
         self._event(lambda state: state.committed_batch(now(), len(messages)))
         for dead in [*batch.dead, *(batch.samples[kind] for kind in batch.first_rejections)]:
             log.warning("dead letter", extra={"topic": dead["topic"][:200], "reason": dead["reason"][:300]})
-        self._send_receipts(client, batch)
+        self._send_receipts(client, outcome.receipts)
         self._refuse_twins(client, batch.conflicts)
 
-    def _send_receipts(self, client: mqtt.Client, batch: Batch) -> None:
+    def _send_receipts(self, client: mqtt.Client, receipts: dict[tuple[str, str, str], list[int]]) -> None:
         """Tell each box which of its verdicts are now stored, so it may delete them (signed: a
         receipt deletes, so only central may write one)."""
-        stored: dict[tuple[str, str, str], list[int]] = {}
-        for row in batch.verdicts:
-            stored.setdefault((row["site"], row["device"], row["epoch"]), []).append(row["seq"])
-        for (site, device, epoch), seqs in stored.items():
+        for (site, device, epoch), seqs in receipts.items():
             receipt = Receipt.of(device, seqs, epoch or None)
             client.publish(topics.downlink(site, device, "receipt"), signing.seal(self._signer, receipt), qos=1)
 
@@ -223,7 +222,7 @@ class Collector:
             client.publish(topics.downlink(c.site, c.device, "conflict"), signing.seal(self._signer, message),
                            qos=1, retain=True)
 
-    def _commit(self, messages: list[Received], stop: threading.Event) -> Batch | None:
+    def _commit(self, messages: list[Message], stop: threading.Event) -> Batch | None:
         """Store the batch; the messages stay un-acknowledged until this returns. None: `stop` came
         first, and nothing of the batch is stored.
 
@@ -251,7 +250,7 @@ class Collector:
             stored.conflicts += single.conflicts
         return stored
 
-    def _store(self, messages: list[Received], stop: threading.Event, refused: str = "") -> Batch | None:
+    def _store(self, messages: list[Message], stop: threading.Event, refused: str = "") -> Batch | None:
         """Check the messages and write them in one transaction (or, `refused`, the one message as
         a dead letter with that reason), waiting for the database while it is away."""
         done: list[Batch] = []
@@ -273,7 +272,7 @@ class Collector:
 
         return done[0] if self._until_stored(stop, attempt) else None
 
-    def _rows(self, messages: list[Received]) -> Batch:
+    def _rows(self, messages: list[Message]) -> Batch:
         batch = Batch(collector=self.settings.ingest.client_id, messages=len(messages))
         limit = self.settings.ingest.max_payload_bytes
         for m in messages:
@@ -314,7 +313,7 @@ class _Refused(Exception):
     """The database will not take a row of the batch (its reason is the message)."""
 
 
-def _dead(m: Received, reason: str, limit: int, payload: bytes | None = None) -> dict[str, Any]:
+def _dead(m: Message, reason: str, limit: int, payload: bytes | None = None) -> dict[str, Any]:
     """A dead letter; `payload`: what to keep instead of the message (one that carried what it must not)."""
     kept = m.payload if payload is None else payload
     return dict(received_at=datetime.now(UTC), topic=m.topic[:256], reason=reason, payload=kept[:limit])
