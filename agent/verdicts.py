@@ -1,6 +1,6 @@
 """Turning a decided passage into the signed verdict message that leaves the box.
 
-Privacy (DESIGN.md): the verdict carries the masked ID and the keyed pseudonym; the full identity
+Privacy (docs/design.md §9): the verdict carries the masked ID and the keyed pseudonym; the full identity
 travels only when the verdict is flagged (not `pass`).
 """
 

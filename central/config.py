@@ -41,7 +41,7 @@ class HttpSettings(BaseModel):
 
 
 class RetentionSettings(BaseModel):
-    """How long central keeps what it stores (DESIGN.md, privacy)."""
+    """How long central keeps what it stores (docs/design.md §9, privacy)."""
 
     verdict_days: float = Field(default=30, gt=0)  # verdicts of open cases stay until the case is closed
     closed_case_days: float = Field(default=180, gt=0)  # a closed case (and its identity) is purged after this

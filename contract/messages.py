@@ -109,7 +109,7 @@ class Reason(StrEnum):
 
 
 class FollowUp(StrEnum):
-    """The follow-up actions checkpoints took (DESIGN.md, protocols.md §4)."""
+    """The follow-up actions checkpoints took (docs/design.md §4, docs/protocols.md §4)."""
 
     TURN_BACK = "turn_back"  # 劝返
     TEST_ON_ARRIVAL = "test_on_arrival"  # 落地检
@@ -134,7 +134,7 @@ class PersonInput(Model):
     id_masked: Annotated[str, StringConstraints(max_length=36)] | None = None
     province: Annotated[str, StringConstraints(pattern=r"^\d{2}$")] | None = None
     card_expired: bool | None = None
-    identity: Identity | None = None  # only when the verdict is flagged (DESIGN.md, privacy)
+    identity: Identity | None = None  # only when the verdict is flagged (docs/design.md §9, privacy)
 
 
 class CodeInput(Model):

@@ -9,7 +9,7 @@ LEN and require CHK and the `55` tail (the hunt is `framing.HeaderFramedCodec`'s
 (the answer to "set target") carry no reading and are ignored.
 
 In body mode the module applies its own forehead-to-body estimate; the per-device offset then
-corrects what is left. Written from the module's serial protocol sheet as summarised in protocols.md §2
+corrects what is left. Written from the module's serial protocol sheet as summarised in docs/protocols.md §2.2
 (example: measure `AA A5 03 01 04 55`, 36.5 / 25.0 °C reply `AA A5 08 01 02 01 6D 00 FA 73 55`).
 """
 

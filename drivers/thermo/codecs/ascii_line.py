@@ -7,7 +7,7 @@ not match, is not ASCII, or does not hold a finite number is rejected; a line lo
 without a newline is rejected whole, which bounds the buffer. Most such modules stream on their own;
 set `request` for one that wants a text command per reading.
 
-Written from protocols.md §2 (the "T:36.5\r\n" family; vendors differ in prefix, separator and
+Written from docs/protocols.md §2.4 (the "T:36.5\r\n" family; vendors differ in prefix, separator and
 whether ambient follows), hence the pattern is an option rather than a format.
 """
 

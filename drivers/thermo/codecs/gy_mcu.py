@@ -8,7 +8,7 @@ their length byte and resynchronise on `5A 5A` (the hunt is `framing.HeaderFrame
 other types carry no reading and are ignored.
 
 Written from the GY-MCU90614 module manual (UART protocol table and its example
-`5A 5A 45 04 0C 78 0D 19 A7` = 31.92 / 33.53 °C) as summarised in protocols.md §2.
+`5A 5A 45 04 0C 78 0D 19 A7` = 31.92 / 33.53 °C) as summarised in docs/protocols.md §2.1.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ bad CRC is rejected whole. The register is read as signed or unsigned and multip
 These transmitters report no ambient temperature.
 
 Written from the register tables of common RS-485 infrared/body-temperature transmitters (register 0,
-signed, 0.1 °C) and the Modbus over serial line specification, as summarised in protocols.md §2
+signed, 0.1 °C) and the Modbus over serial line specification, as summarised in docs/protocols.md §2.3
 (request `01 03 00 00 00 01 84 0A`, 36.5 °C reply `01 03 02 01 6D 78 39`). Register maps vary by
 vendor: address, register, signedness and scale are options.
 """

@@ -32,7 +32,7 @@ from drivers.idcard.errors import UsageError
 
 H = bytes.fromhex
 
-# protocols.md §1, "Commands": every published request frame.
+# docs/protocols.md §1.3: every published request frame.
 PUBLISHED_COMMANDS = [
     (Command.RESET, "AA AA AA 96 69 00 03 10 FF EC"),
     (Command.MODULE_STATUS, "AA AA AA 96 69 00 03 11 FF ED"),
@@ -47,7 +47,7 @@ PUBLISHED_COMMANDS = [
     (Command.SET_BAUD_9600, "AA AA AA 96 69 00 03 60 04 67"),
 ]
 
-# protocols.md §1, "Published replies".
+# docs/protocols.md §1.5.
 PUBLISHED_REPLIES = [
     ("AA AA AA 96 69 00 04 00 00 90 94", Status.OK, b""),
     ("AA AA AA 96 69 00 08 00 00 9F 00 00 00 00 97", Status.CARD_FOUND, bytes(4)),

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from drivers.thermo.codecs.aa_a5 import AaA5Codec, AaA5Options, encode_reading, frame
 from tests.drivers.thermo.codecs.vectors import decode
 
-REPLY = "AA A5 08 01 02 01 6D 00 FA 73 55"  # protocols.md §2: 36.5 / 25.0 °C, body mode
+REPLY = "AA A5 08 01 02 01 6D 00 FA 73 55"  # docs/protocols.md §2.2: 36.5 / 25.0 °C, body mode
 
 REPLIES = [
     (REPLY, [("reading", 36.5, 25.0)]),
@@ -29,7 +29,7 @@ def test_reply_table(hex_text: str, expected: list[tuple]) -> None:
 
 
 @pytest.mark.parametrize(("cmd", "args", "hex_text"), [
-    (0x01, b"", "aa a5 03 01 04 55"),  # measure, protocols.md §2
+    (0x01, b"", "aa a5 03 01 04 55"),  # measure, docs/protocols.md §2.2
     (0x02, b"\x02", "aa a5 04 02 02 08 55"),  # set target: body
     (0x02, b"\x01", "aa a5 04 02 01 07 55"),  # set target: object
 ])

@@ -12,7 +12,7 @@ DEFAULT = AsciiOptions()
 CUSTOM = AsciiOptions(pattern=r"^TEMP (?P<object>\d+\.\d) AMB (?P<ambient>-?\d+\.\d)$")
 
 LINES = [
-    (DEFAULT, b"T:36.5\r\n", [("reading", 36.5, None)]),  # protocols.md §2
+    (DEFAULT, b"T:36.5\r\n", [("reading", 36.5, None)]),  # docs/protocols.md §2.4
     (DEFAULT, b"T=36.52 A=25.10\n", [("reading", 36.52, 25.1)]),
     (DEFAULT, b"T: -3.5\r\n", [("reading", -3.5, None)]),
     (DEFAULT, b"\r\n\n", []),

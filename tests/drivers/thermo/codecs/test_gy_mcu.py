@@ -8,7 +8,7 @@ from drivers.thermo.codecs.gy_mcu import QUERY, STREAM, GyMcuCodec, GyMcuOptions
 from drivers.thermo.events import RawReading
 from tests.drivers.thermo.codecs.vectors import AT, decode
 
-VENDOR = "5A 5A 45 04 0C 78 0D 19 A7"  # protocols.md §2: 31.92 / 33.53 °C
+VENDOR = "5A 5A 45 04 0C 78 0D 19 A7"  # docs/protocols.md §2.1: 31.92 / 33.53 °C
 
 REPLIES = [
     (VENDOR, [("reading", 31.92, 33.53)]),

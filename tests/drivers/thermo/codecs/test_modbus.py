@@ -9,7 +9,7 @@ from pymodbus.framer import FramerRTU
 from drivers.thermo.codecs.modbus import ModbusCodec, ModbusOptions, encode_reading
 from tests.drivers.thermo.codecs.vectors import decode
 
-REPLY = "01 03 02 01 6D 78 39"  # protocols.md §2: 36.5 °C
+REPLY = "01 03 02 01 6D 78 39"  # docs/protocols.md §2.3: 36.5 °C
 
 REPLIES = [
     (ModbusOptions(), REPLY, [("reading", 36.5, None)]),
@@ -33,7 +33,7 @@ def test_reply_table(options: ModbusOptions, hex_text: str, expected: list[tuple
 
 
 @pytest.mark.parametrize(("options", "hex_text"), [
-    (ModbusOptions(), "01 03 00 00 00 01 84 0a"),  # protocols.md §2
+    (ModbusOptions(), "01 03 00 00 00 01 84 0a"),  # docs/protocols.md §2.3
     (ModbusOptions(address=2, holding_register=0x10), "02 03 00 10 00 01 85 fc"),
 ])
 def test_request(options: ModbusOptions, hex_text: str) -> None:
