@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from pathlib import Path
 
@@ -134,3 +135,20 @@ def test_no_module_imports_itself_round_a_circle() -> None:
         if name not in index:
             visit(name)
     assert not circles
+
+
+def test_the_repository_points_only_inside_itself() -> None:
+    """Code and docs never send a maintainer to documents outside the repository: what they need is in docs/."""
+    elsewhere = r"\.\./shared|/work/shared|(?<![\w/])(DESIGN|STYLE)\.md"
+    outside = re.compile(elsewhere + r"|(?<![\w/.\[])protocols\.md")  # docs/protocols.md is ours
+    in_docs = re.compile(elsewhere)  # where a bare protocols.md is docs/protocols.md
+    suffixes = {".py", ".md", ".json", ".sh", ".yaml", ".toml", ".conf", ".service"}
+    found = [
+        f"{path.relative_to(ROOT)}:{n}"
+        for path in ROOT.rglob("*")
+        if path.suffix in suffixes and not {".venv", ".git", "node_modules"} & set(path.parts)
+        and path.is_file() and path != Path(__file__)
+        for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1)
+        if (in_docs if path.parent == ROOT / "docs" else outside).search(line)
+    ]
+    assert not found
