@@ -9,21 +9,27 @@ No thread dies quietly: if any of them ends with an exception, or the outbox fil
 under the running agent, the agent logs why, stops in order and `run` raises AgentFailed, so the
 process exits non-zero and systemd starts it again. A box that keeps showing verdicts while its
 publisher or watchdog is dead is worse than one that restarts.
+
+`main` is what `checkpoint agent` runs: settings, logging, signals, the devices (real, or the
+simulated station's), then `Agent.run`.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
 import uvicorn
 from pydantic import BaseModel
 
-from agent import clock
-from agent.config import AgentSettings
+from agent import direct_station, metrics
+from agent.config import AgentSettings, load
 from agent.downlinks import Downlinks
 from agent.gate import Gate
 from agent.healthcode.chain import build_chain
@@ -38,7 +44,7 @@ from agent.publisher import Publisher
 from agent.recorder import Recorder
 from agent.station import Station, StationFull
 from agent.verdicts import BoxIdentity
-from common import __version__, sdnotify
+from common import __version__, logs, sdnotify
 from contract.messages import DeviceState, IdentityConflict, LostLife, Metrics, Status, Verdict
 from drivers.base import Device
 from drivers.camera.device import Camera
@@ -229,7 +235,7 @@ class Agent:
             self.downlinks.policy,
             self.downlinks.lists,
             home_province=s.home_province,
-            clock_synced=clock.synchronised,
+            clock_synced=metrics.clock_synchronised,
             committed=publisher.notify,
         )
         chain = build_chain(s.healthcode)
@@ -311,4 +317,31 @@ class Agent:
                     self.metrics.cpu_temp.set(message.cpu_temp_c)
                 link.report(message)
                 last_sent = time.monotonic()
+
+
+def main(config: Path | None, simulate: bool) -> None:
+    agent_settings = load(config)
+    logs.setup(component=f"agent:{agent_settings.device}")
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        _run(agent_settings, simulate, stop)
+    except AgentFailed:
+        raise SystemExit(1) from None  # already logged, in words, by the part that failed
+
+
+def _run(agent_settings: AgentSettings, simulate: bool, stop: threading.Event) -> None:
+    sim = agent_settings.simulation
+    if not simulate:
+        Agent(agent_settings, agent_settings.devices()).run(stop, agent_settings.drain_timeout_s)
+    elif sim.mode == "direct":
+        script: Script = functools.partial(direct_station.run, per_minute=sim.passages_per_minute, seed=sim.seed)
+        Agent(agent_settings, script=script).run(stop, agent_settings.drain_timeout_s)
+    else:
+        from agent.simulated_station import SimulatedStation
+
+        with SimulatedStation(agent_settings) as station:
+            wired = station.wire(agent_settings)
+            Agent(wired, station.devices(wired), script=station.run).run(stop, agent_settings.drain_timeout_s)
 

@@ -7,7 +7,7 @@ from datetime import date
 from agent.facts import CodeFacts, PersonFacts, TempReading
 from agent.healthcode.status import CodeStatus
 from contract.messages import CodeColour, IdSource
-from drivers.idcard.events import CardPresented
+from drivers.idcard.reader import CardPresented
 from drivers.thermo.events import TemperatureMeasured
 
 

@@ -1,14 +1,37 @@
-"""The agent's figures: a local Prometheus endpoint (/metrics on the kiosk server) and the periodic
-MQTT metrics message come from the same counters."""
+"""The agent's figures and the host facts they read: a local Prometheus endpoint (/metrics on the
+kiosk server) and the periodic MQTT metrics message come from the same counters.
+
+Host facts: the SoC temperature, the free disk where the outbox lives, and whether the system
+clock is synchronised (boxes without an RTC boot with a wrong time). The last asks the kernel
+(adjtimex): NTP/chrony/systemd-timesyncd clear its "unsynchronised" state once they have set the
+clock. Verdicts record the answer; their order never depends on the clock (sequence numbers do).
+"""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import shutil
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from contract.messages import Decision, Verdict
+
+_TIME_ERROR = 5  # the kernel's answer when the clock is not synchronised
+
+
+class _Timex(ctypes.Structure):
+    _fields_ = [("modes", ctypes.c_uint), ("_rest", ctypes.c_byte * 204)]
+
+
+def clock_synchronised() -> bool:
+    libc_name = ctypes.util.find_library("c")
+    if libc_name is None:
+        return False
+    libc = ctypes.CDLL(libc_name, use_errno=True)
+    return int(libc.adjtimex(ctypes.byref(_Timex()))) not in (-1, _TIME_ERROR)
+
 
 _HEALTH = {"ok": 1.0, "degraded": 0.5, "disconnected": 0.0}
 

@@ -31,8 +31,8 @@ from agent.recorder import Recorder
 from contract import idnumber
 from contract.messages import CodeColour, Decision, IdSource, Verdict
 from contract.messages import Override as OverrideRecord
-from drivers.events import DeviceHealth
-from drivers.idcard.events import CardPresented
+from drivers.base import DeviceHealth
+from drivers.idcard.reader import CardPresented
 from drivers.thermo.events import TemperatureMeasured
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ Five measurements, each beside a baseline taken in the same run:
 4. memory: the agent with the simulated station (device simulators + real drivers), camera at
    1280x720, sampled with psutil. `checkpoint agent --simulate` wires its camera at 640x480 with no
    setting to change it (agent/simulated_station.py:wire), so the 1280x720 run uses a launcher
-   that does what agent.main does and then sets the camera size; the CLI as shipped is measured
+   that does what agent.app does and then sets the camera size; the CLI as shipped is measured
    too. And the box as deployed: `checkpoint agent --config` (no simulation code in the process)
    with the reader and thermometer simulators on ptys in another process and, as its camera, a
    1280x720 clip of the phone scene read through OpenCV (a recorded clip stands in for a camera).
@@ -82,7 +82,7 @@ from common.mqtt import MqttSettings, new_client
 from contract.messages import CheckpointKind, CodeColour
 from drivers.camera.events import CodeScanned
 from drivers.idcard.deck import synthetic_deck
-from drivers.idcard.events import CardPresented
+from drivers.idcard.reader import CardPresented
 from drivers.thermo.events import RawReading, TemperatureMeasured
 from drivers.thermo.measure import Measurer, MeasureSettings
 
@@ -116,7 +116,7 @@ sys.stdin.read()  # the parent reads our CPU time first
 c.loop_stop()
 """
 
-# What agent.main does for `--simulate` in devices mode, with the camera size set after `wire`.
+# What agent.app does for `--simulate` in devices mode, with the camera size set after `wire`.
 LAUNCHER = """
 import signal, sys, threading
 from pathlib import Path

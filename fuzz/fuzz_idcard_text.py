@@ -13,9 +13,8 @@ from fuzz._harness import instrumented, main
 
 with instrumented():
     from drivers.idcard.cards import TEXT_SIZE, IdCard, encode_text, parse_text
-    from drivers.idcard.codec import Reply, Status
+    from drivers.idcard.codec import PeerError, Reply, Status
     from drivers.idcard.deck import synthetic_deck
-    from drivers.idcard.errors import PeerError
     from drivers.idcard.replies import CardRead, card_from_read, encode_card_read, guess_card, parse_address
 
 NAME = "fuzz_idcard_text"

@@ -36,7 +36,7 @@ def agent(
     simulate: Annotated[bool, typer.Option(help="Run against simulated devices.")] = False,
 ) -> None:
     """Run the edge agent of one box."""
-    from agent.main import main
+    from agent.app import main
 
     _run(lambda: main(config, simulate))
 

@@ -7,7 +7,7 @@ import queue
 import shutil
 from pathlib import Path
 
-from agent import clock
+from agent import metrics
 from checkpoint.doctor.report import Check, State
 from common.mqtt import MqttSettings, new_client
 
@@ -49,7 +49,7 @@ def _offer(answer: queue.Queue[str | None], value: str | None) -> None:
 
 
 def clock_check() -> Check:
-    if clock.synchronised():
+    if metrics.clock_synchronised():
         return Check("clock", State.OK, "synchronised (NTP)")
     return Check(
         "clock",

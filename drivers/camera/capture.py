@@ -34,9 +34,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from drivers.base import Backoff
+from drivers.base import Backoff, DeviceHealth, DeviceKind, HealthState
 from drivers.camera.login import redact, refused_login
-from drivers.events import DeviceHealth, DeviceKind, HealthState
 
 if TYPE_CHECKING:
     from drivers.camera.scene import PhoneScene

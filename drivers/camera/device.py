@@ -18,9 +18,8 @@ from pydantic import BaseModel, ConfigDict
 from drivers.base import Device, Emit
 from drivers.camera.capture import CameraConfig, Frame, FrameGrabber, open_source
 from drivers.camera.colour import classify
-from drivers.camera.debounce import Debouncer
 from drivers.camera.decode import Decoder
-from drivers.camera.events import CodeScanned
+from drivers.camera.events import CodeScanned, Debouncer
 from drivers.camera.scene import PhoneScene
 
 log = logging.getLogger(__name__)

@@ -7,10 +7,19 @@ width at a fixed offset; the character at offset 248 says which layout applies (
 functions, so parsing and encoding cannot drift apart. Fields are sliced by offset and only trailing
 padding is removed: English names and addresses keep their inner spaces. A field listed twice (the
 2023 card's English name) continues in the second slot.
+
+Also here: the code tables printed on the card as codes, sex (GB/T 2261.1) and nation (GB 3304),
+looked up by code, never by position (public tables with typos and shifted arrays exist); and the
+check characters of the card numbers. Resident cards, the HK/Macau/Taiwan permit and the 2023
+foreign card use GB 11643's MOD 11-2 (contract.idnumber). The 2017 foreign card number (3 letters of
+nationality, 4-digit office, YYMMDD, one digit, one check digit) uses the 7-3-1 check of
+machine-readable travel documents (ICAO 9303): digits count as themselves, letters A-Z as 10-35,
+the weighted sum modulo 10 is the check digit.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from enum import StrEnum
 from typing import Any, Literal
@@ -26,10 +35,61 @@ from pydantic import (
     model_serializer,
 )
 
-from contract.idnumber import mask
-from drivers.idcard import codes, numbers
-from drivers.idcard.errors import PeerError, UsageError
+from contract.idnumber import is_valid, mask
+from drivers.idcard.codec import PeerError, UsageError
 from drivers.idcard.photo import NoPhotoDecoder, PhotoDecoder, decode_photo, register_photo_decoder
+
+SEX: dict[str, str] = {"0": "未知", "1": "男", "2": "女", "9": "未说明"}
+
+NATIONS: dict[str, str] = {
+    "01": "汉", "02": "蒙古", "03": "回", "04": "藏", "05": "维吾尔", "06": "苗", "07": "彝", "08": "壮",
+    "09": "布依", "10": "朝鲜", "11": "满", "12": "侗", "13": "瑶", "14": "白", "15": "土家",
+    "16": "哈尼", "17": "哈萨克", "18": "傣", "19": "黎", "20": "傈僳", "21": "佤", "22": "畲",
+    "23": "高山", "24": "拉祜", "25": "水", "26": "东乡", "27": "纳西", "28": "景颇", "29": "柯尔克孜",
+    "30": "土", "31": "达斡尔", "32": "仫佬", "33": "羌", "34": "布朗", "35": "撒拉", "36": "毛南",
+    "37": "仡佬", "38": "锡伯", "39": "阿昌", "40": "普米", "41": "塔吉克", "42": "怒", "43": "乌孜别克",
+    "44": "俄罗斯", "45": "鄂温克", "46": "德昂", "47": "保安", "48": "裕固", "49": "京", "50": "塔塔尔",
+    "51": "独龙", "52": "鄂伦春", "53": "赫哲", "54": "门巴", "55": "珞巴", "56": "基诺",
+    "97": "其他", "98": "外国血统中国籍人士",
+}
+
+
+def sex_text(code: str) -> str:
+    return SEX.get(code, f"未知代码 {code}")
+
+
+def nation_text(code: str) -> str | None:
+    return NATIONS.get(code)
+
+
+_FOREIGN_2017 = re.compile(r"^[A-Z]{3}\d{12}$")
+_WEIGHTS_731 = (7, 3, 1)
+
+
+def check_digit_731(text: str) -> str:
+    """The 7-3-1 check digit over digits and capital letters."""
+    total = 0
+    for i, char in enumerate(text):
+        if "0" <= char <= "9":
+            value = ord(char) - ord("0")
+        elif "A" <= char <= "Z":
+            value = ord(char) - ord("A") + 10
+        else:
+            raise ValueError(f"{char!r} has no 7-3-1 value")
+        total += value * _WEIGHTS_731[i % 3]
+    return str(total % 10)
+
+
+def foreign_2017_ok(number: str) -> bool:
+    """Whether a 2017 foreign permanent resident card number is well formed and its check matches."""
+    n = number.strip().upper()
+    return bool(_FOREIGN_2017.match(n)) and check_digit_731(n[:14]) == n[14]
+
+
+def mod11_2_ok(number: str) -> bool:
+    """GB 11643 check (also the HK/Macau/Taiwan permit and the 2023 foreign card); lowercase x is X."""
+    return is_valid(number)
+
 
 __all__ = ["CardType", "IdCard", "parse_text", "encode_text", "TEXT_SIZE", "NoPhotoDecoder",
            "PhotoDecoder", "register_photo_decoder"]
@@ -109,19 +169,19 @@ class IdCard(BaseModel):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def sex_text(self) -> str:
-        return codes.sex_text(self.sex)
+        return sex_text(self.sex)
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def nation_text(self) -> str | None:
-        return codes.nation_text(self.nation) if self.nation is not None else None
+        return nation_text(self.nation) if self.nation is not None else None
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def id_checksum_ok(self) -> bool:
         if self.type is CardType.FOREIGN_2017:
-            return numbers.foreign_2017_ok(self.id_number)
-        return numbers.mod11_2_ok(self.id_number)
+            return foreign_2017_ok(self.id_number)
+        return mod11_2_ok(self.id_number)
 
     @property
     def id_masked(self) -> str:

@@ -11,6 +11,13 @@ bytes it skipped, cuts the frame by LEN and checks LEN's bounds and the checksum
 resumes the hunt just past that frame's preamble, so a corrupted LEN cannot swallow the frames that
 follow. Every call either consumes bytes or answers `NEED_DATA`, so it cannot loop; a frame that never
 completes is the transport's business: after its timeout it calls `flush()`, which reports it.
+
+The errors of the ID-card codec, split by whose fault they are.
+
+`PeerError`: the reader sent bytes that do not make sense (a wrong length field, an unknown card type,
+a date that is not a date). `UsageError`: this program asked for something impossible (a name too long
+for its field). Frame-level problems (bad checksum, bad length) are not raised: the decoder reports
+them as events, see `codec.FrameError`.
 """
 
 from __future__ import annotations
@@ -20,8 +27,20 @@ from dataclasses import dataclass
 from enum import Enum, IntEnum
 from typing import ClassVar, Generic, TypeVar
 
-from drivers.events import FrameError
-from drivers.idcard.errors import UsageError
+from drivers.base import FrameError
+
+
+class IdCardError(Exception):
+    """Base of every error raised by the ID-card codec."""
+
+
+class PeerError(IdCardError):
+    """The reader's bytes are malformed; the message says what is wrong with them."""
+
+
+class UsageError(IdCardError, ValueError):
+    """A local misuse of the codec (e.g. a value that does not fit its field)."""
+
 
 PREAMBLE = b"\xaa\xaa\xaa\x96\x69"
 HEADER = len(PREAMBLE) + 2  # preamble and LEN: a frame is HEADER + LEN bytes

@@ -11,8 +11,7 @@ import hashlib
 from datetime import date
 
 from contract.idnumber import check_character
-from drivers.idcard.cards import CardType, IdCard
-from drivers.idcard.numbers import check_digit_731
+from drivers.idcard.cards import CardType, IdCard, check_digit_731
 
 PHOTO_SIZE = 1024
 FINGERPRINT_SIZE = 1024

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from drivers.idcard.errors import UsageError
+from drivers.idcard.codec import UsageError
 
 
 class PhotoDecoder(Protocol):

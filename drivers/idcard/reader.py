@@ -7,23 +7,143 @@ the card left. A read that fails (status, broken or missing reply) is retried wi
 while the card is still on the reader. A pulled cable closes the port: the loop reports DISCONNECTED
 and reopens it with backoff; a module that stops answering is reported DISCONNECTED too and is reset
 when it answers again.
+
+Here: what the driver reports (`CardPresented`; health as drivers.base.DeviceHealth, emitted only
+on a change), the serial link (`ReaderLink`: send a command, wait for its reply frame; framing is
+the codec's), and the device loop. Before each command the input is discarded, so a late answer to
+an earlier command cannot be taken for this one's. A reply that arrives broken fails the exchange
+at once; one that does not arrive fails it at the timeout. A pulled cable surfaces as `PortLost`
+whichever way the OS reports it (pyserial lets `OSError` and `termios.error` through).
 """
 
 from __future__ import annotations
 
 import logging
+import termios
 import threading
+import time
+from datetime import UTC, datetime
 
+import serial
 from pydantic import BaseModel, ConfigDict, Field
 
-from drivers.base import Backoff, Device, Emit
+from drivers.base import Backoff, Device, DeviceHealth, DeviceKind, Emit, HealthState
 from drivers.idcard.cards import IdCard
-from drivers.idcard.codec import Command, Status
-from drivers.idcard.errors import PeerError
-from drivers.idcard.events import CardPresented
-from drivers.idcard.health import HealthReporter
-from drivers.idcard.link import LinkError, NoReply, ReaderLink, expect, open_port
+from drivers.idcard.codec import Command, FrameDecoder, PeerError, Reply, Status, StrayBytes, encode
 from drivers.idcard.replies import card_from_read, parse_address
+
+
+class CardPresented(BaseModel):
+    """A card was put on the reader and read: one event per presentation."""
+
+    model_config = ConfigDict(frozen=True)
+
+    card: IdCard
+    device: str = ""  # the reader's configured name (its port by default)
+    read_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+class HealthReporter:
+    """OK after a clean exchange; DEGRADED after `degraded_after` failures in a row (or at once when
+    told); DISCONNECTED when told (port gone, module silent)."""
+
+    def __init__(self, emit: Emit, name: str, degraded_after: int) -> None:
+        self._emit = emit
+        self._name = name
+        self._degraded_after = degraded_after
+        self._failures = 0
+        self.state: HealthState | None = None
+
+    def ok(self, detail: str = "") -> None:
+        self._failures = 0
+        self._set(HealthState.OK, detail)
+
+    def failure(self, detail: str) -> None:
+        self._failures += 1
+        if self._failures >= self._degraded_after or self.state is HealthState.DISCONNECTED:
+            self._set(HealthState.DEGRADED, detail)
+
+    def degraded(self, detail: str) -> None:
+        self._set(HealthState.DEGRADED, detail)
+
+    def disconnected(self, detail: str) -> None:
+        self._set(HealthState.DISCONNECTED, detail)
+
+    def _set(self, state: HealthState, detail: str) -> None:
+        if state is not self.state:
+            self.state = state
+            self._emit(DeviceHealth(kind=DeviceKind.IDCARD, name=self._name, state=state, detail=detail))
+
+
+log = logging.getLogger(__name__)
+
+_CHUNK_WAIT_S = 0.05  # one blocking read waits at most this long, so deadlines are kept
+
+
+class LinkError(Exception):
+    """The reader's answer was missing, broken or not what the command expects."""
+
+
+class NoReply(LinkError):
+    """No complete reply within the timeout."""
+
+
+class PortLost(serial.SerialException):
+    """The port failed under us (USB unplugged, device gone)."""
+
+
+class UnexpectedStatus(LinkError):
+    def __init__(self, command: Command, reply: Reply) -> None:
+        super().__init__(f"{command.name}: reader answered {reply.sw3:02x} ({reply.meaning})")
+        self.reply = reply
+
+
+def open_port(path: str, baud: int) -> serial.Serial:
+    """Open the reader's port: 8N1, exclusive, reads that wait at most a short chunk."""
+    return serial.Serial(port=path, baudrate=baud, timeout=_CHUNK_WAIT_S, write_timeout=1.0,
+                         exclusive=True)
+
+
+def expect(command: Command, reply: Reply, *allowed: Status) -> Reply:
+    if reply.sw3 not in allowed:
+        raise UnexpectedStatus(command, reply)
+    return reply
+
+
+class ReaderLink:
+    """Command/reply exchanges over an open port."""
+
+    def __init__(self, port: serial.Serial) -> None:
+        self._port = port
+        self._decoder = FrameDecoder(Reply)
+        self.stray_bytes = 0
+
+    def exchange(self, command: Command, timeout: float) -> Reply:
+        try:
+            return self._exchange(command, timeout)
+        except (OSError, termios.error) as exc:
+            raise PortLost(f"{command.name}: {exc}") from exc
+
+    def _exchange(self, command: Command, timeout: float) -> Reply:
+        self._decoder.clear()
+        self._port.reset_input_buffer()
+        self._port.write(encode(command))
+        deadline = time.monotonic() + timeout
+        while True:
+            for event in self._decoder.events():
+                if isinstance(event, Reply):
+                    return event
+                if isinstance(event, StrayBytes):
+                    self.stray_bytes += event.count
+                    log.debug("stray bytes from the reader", extra={"count": event.count})
+                    continue
+                raise LinkError(f"{command.name}: {event.reason}")
+            if time.monotonic() >= deadline:
+                leftover = self._decoder.flush()
+                detail = f" ({leftover.reason})" if leftover else ""
+                raise NoReply(f"{command.name}: no reply within {timeout:g} s{detail}")
+            self._decoder.feed(self._port.read(self._port.in_waiting or 1))
+
 
 log = logging.getLogger(__name__)
 

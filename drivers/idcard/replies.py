@@ -11,8 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from drivers.idcard.cards import IdCard, encode_text, parse_text
-from drivers.idcard.codec import Reply, Status
-from drivers.idcard.errors import PeerError, UsageError
+from drivers.idcard.codec import PeerError, Reply, Status, UsageError
 
 ADDRESS_SIZE = 70
 

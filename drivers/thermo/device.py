@@ -21,8 +21,7 @@ from datetime import UTC, datetime
 import serial
 from pydantic import Field, model_validator
 
-from drivers.base import Backoff, Device, Emit
-from drivers.events import DeviceHealth, DeviceKind, HealthState
+from drivers.base import Backoff, Device, DeviceHealth, DeviceKind, Emit, HealthState
 from drivers.thermo.codecs import FrameError, family
 from drivers.thermo.codecs.aa_a5 import AaA5Options
 from drivers.thermo.codecs.ascii_line import AsciiOptions

@@ -24,7 +24,7 @@ from agent.verdicts import BoxIdentity
 from contract import idnumber
 from contract.messages import CheckpointKind, CodeColour, Decision, Reason, TravelInput, Verdict
 from drivers.idcard.deck import synthetic_deck
-from drivers.idcard.events import CardPresented
+from drivers.idcard.reader import CardPresented
 from drivers.thermo.events import TemperatureMeasured
 
 POLICY = Policy.from_yaml(DEFAULT_POLICY)

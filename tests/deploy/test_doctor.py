@@ -134,10 +134,10 @@ def test_the_doctor_reads_the_configuration_as_the_agent_does(
 
 
 def test_clock_row_says_what_the_kernel_says(box_config: Path) -> None:
-    from agent import clock
+    from agent import metrics
 
     _, output = run_doctor(box_config, "--skip", "serial", "--skip", "camera", "--skip", "broker")
-    assert rows(output)["clock"].split()[0] == ("ok" if clock.synchronised() else "fail")
+    assert rows(output)["clock"].split()[0] == ("ok" if metrics.clock_synchronised() else "fail")
 
 
 def test_bad_arguments_are_one_line_errors(box_config: Path, tmp_path: Path) -> None:

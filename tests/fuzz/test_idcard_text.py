@@ -8,9 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from drivers.idcard.cards import TEXT_SIZE, CardType, IdCard, encode_text, parse_text
-from drivers.idcard.codec import Reply, Status
+from drivers.idcard.codec import PeerError, Reply, Status
 from drivers.idcard.deck import synthetic_deck
-from drivers.idcard.errors import PeerError
 from drivers.idcard.replies import card_from_read, guess_card, parse_address
 
 DECK = synthetic_deck()

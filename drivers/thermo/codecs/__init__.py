@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from common.settings import ConfigError
-from drivers.events import FrameError
+from drivers.base import FrameError
 from drivers.thermo.codecs.aa_a5 import AaA5Codec, AaA5Options
 from drivers.thermo.codecs.ascii_line import AsciiLineCodec, AsciiOptions
 from drivers.thermo.codecs.base import Codec, CodecEvent

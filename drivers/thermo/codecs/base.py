@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from drivers.events import FrameError
+from drivers.base import FrameError
 from drivers.thermo.events import RawReading
 
 

@@ -2,10 +2,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from agent.healthcode.chain import HealthCodeSettings, VerifierChain, build_chain
+from agent.healthcode.chain import HealthCodeSettings, ScreenColourVerifier, VerifierChain, build_chain
 from agent.healthcode.keys import public_key_text
 from agent.healthcode.online_verifier import OnlineIssuer, OnlineSettings
-from agent.healthcode.screen_verifier import ScreenColourVerifier
 from agent.healthcode.status import CodeStatus, Undecided, Verifier
 from contract.messages import CodeColour, ColourSource
 from tests.agent.healthcode.helpers import KEY, NOW, signed

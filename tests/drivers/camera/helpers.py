@@ -10,11 +10,11 @@ from contextlib import contextmanager
 
 from pydantic import BaseModel
 
+from drivers.base import DeviceHealth, HealthState
 from drivers.camera.capture import CameraConfig
 from drivers.camera.device import Camera
 from drivers.camera.events import CodeScanned
 from drivers.camera.scene import PhoneScene
-from drivers.events import DeviceHealth, HealthState
 
 
 class Running:

@@ -11,6 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from contract.messages import CodeColour
+from drivers.base import DeviceHealth, HealthState
 from drivers.camera.capture import (
     CameraConfig,
     CaptureError,
@@ -24,7 +25,6 @@ from drivers.camera.capture import (
 )
 from drivers.camera.login import redact
 from drivers.camera.scene import PhoneScene
-from drivers.events import DeviceHealth, HealthState
 
 
 def _config(**kw: object) -> CameraConfig:

@@ -3,10 +3,10 @@ from __future__ import annotations
 import pytest
 
 from contract.messages import CodeColour
+from drivers.base import DeviceHealth, DeviceKind, HealthState
 from drivers.camera.capture import CameraConfig
 from drivers.camera.device import Camera
 from drivers.camera.scene import PhoneScene
-from drivers.events import DeviceHealth, DeviceKind, HealthState
 from tests.drivers.camera.helpers import running_camera
 
 URL = "https://hc.example.gov.cn/c/q8ZyW3nVt5"

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from checkpoint.broker import free_port
+from drivers.base import HealthState
 from drivers.camera import render
 from drivers.camera.capture import CameraConfig, open_source
-from drivers.events import HealthState
 from drivers.sim.camera_streams import FrameFeed, MjpegCamera, RtspCamera
 from tests.drivers.camera.conftest import URL
 from tests.drivers.camera.helpers import running_camera

@@ -9,9 +9,8 @@ from contextlib import contextmanager
 
 from pydantic import BaseModel
 
-from drivers.events import DeviceHealth, HealthState
-from drivers.idcard.events import CardPresented
-from drivers.idcard.reader import IdCardConfig, IdCardReader
+from drivers.base import DeviceHealth, HealthState
+from drivers.idcard.reader import CardPresented, IdCardConfig, IdCardReader
 from tests.drivers.running import WAIT_S, device_thread
 
 

@@ -9,10 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from drivers.idcard.cards import CardType, IdCard, encode_text, parse_text
+from drivers.idcard.cards import CardType, IdCard, check_digit_731, encode_text, foreign_2017_ok, mod11_2_ok, parse_text
+from drivers.idcard.codec import PeerError, UsageError
 from drivers.idcard.deck import mod11_number, synthetic_deck
-from drivers.idcard.errors import PeerError, UsageError
-from drivers.idcard.numbers import check_digit_731, foreign_2017_ok, mod11_2_ok
 
 
 def lay(fields: dict[int, str], mark: str) -> bytes:

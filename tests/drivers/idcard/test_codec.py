@@ -23,12 +23,12 @@ from drivers.idcard.codec import (
     Status,
     StrayBytes,
     Truncated,
+    UsageError,
     checksum,
     describe_status,
     encode,
     encode_reply,
 )
-from drivers.idcard.errors import UsageError
 
 H = bytes.fromhex
 

@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from drivers.events import DeviceHealth, DeviceKind, HealthState
+from drivers.base import DeviceHealth, DeviceKind, HealthState
 from drivers.idcard.cards import IdCard
 from drivers.idcard.codec import Command
 from drivers.idcard.deck import synthetic_deck
-from drivers.idcard.events import CardPresented
-from drivers.idcard.reader import IdCardConfig, IdCardReader
+from drivers.idcard.reader import CardPresented, IdCardConfig, IdCardReader
 from drivers.idcard.simulator import Fault, IdCardSimulator
 from drivers.sim.paced import PacedLine
 from tests.drivers.idcard.helpers import Collected, fast_config, running

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from drivers.idcard.codec import Reply, Status, encode_reply
+from drivers.idcard.codec import PeerError, Reply, Status, encode_reply
 from drivers.idcard.deck import synthetic_deck
-from drivers.idcard.errors import PeerError
 from drivers.idcard.replies import (
     CardRead,
     card_from_read,

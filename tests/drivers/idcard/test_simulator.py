@@ -11,7 +11,7 @@ import serial
 
 from drivers.idcard.codec import BadChecksum, Command, FrameDecoder, Reply, Status, StrayBytes, encode
 from drivers.idcard.deck import synthetic_deck
-from drivers.idcard.link import PortLost, ReaderLink
+from drivers.idcard.reader import PortLost, ReaderLink
 from drivers.idcard.replies import card_from_read
 from drivers.idcard.simulator import Fault, IdCardSimulator
 

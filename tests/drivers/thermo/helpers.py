@@ -8,8 +8,7 @@ from contextlib import contextmanager
 
 from pydantic import BaseModel
 
-from drivers.base import Device
-from drivers.events import DeviceHealth, HealthState
+from drivers.base import Device, DeviceHealth, HealthState
 from drivers.thermo.events import TemperatureMeasured
 from tests.drivers.running import WAIT_S, device_thread
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from drivers.events import HealthState
+from drivers.base import HealthState
 from drivers.sim.paced import PacedLine
 from drivers.thermo.codecs.ascii_line import AsciiOptions
 from drivers.thermo.codecs.gy_mcu import GyMcuOptions

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from drivers.camera.debounce import Debouncer
+from drivers.camera.events import Debouncer
 
 # (sightings as (text, time), which are reported), window 4 s
 TABLE = [
