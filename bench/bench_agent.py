@@ -9,7 +9,7 @@ Five measurements, each beside a baseline taken in the same run:
    Target p95 < 20 ms.
 2. input complete -> PUBACK: the whole `agent.app.Agent` in-process against a real Mosquitto and a
    real central collector; PUBACK times are read in the link's paho callback (a subclass of
-   `agent.link.Link` swapped in for the run; no agent code changes). Travellers 0.2 s apart, then
+   `agent.link.Link`, given to the agent as its `link_class`). Travellers 0.2 s apart, then
    0.1 s apart (central's receipt for one verdict arrives just before the next), then 0.1 s apart
    with TCP_NODELAY set on the link's socket by the bench (Nagle + delayed ACK, see the report).
    Baseline: a bare paho QoS 1 publish of a payload of the same size to the same broker.
@@ -59,7 +59,6 @@ import paho.mqtt.client as mqtt
 import psutil
 import yaml
 
-import agent.app
 import agent.link
 from agent.app import Agent
 from agent.config import AgentSettings
@@ -592,10 +591,9 @@ def _agent_running(
     socket has TCP_NODELAY (Nagle off), which the agent does not set itself."""
     stop = threading.Event()
     with ExitStack() as patches:
-        patches.enter_context(mock.patch.object(agent.app, "Link", probe.link_class()))
         if nodelay:
             patches.enter_context(mock.patch.object(agent.link, "new_client", _nodelay_client))
-        box = Agent(settings, script=script)
+        box = Agent(settings, script=script, link_class=probe.link_class())
         thread = threading.Thread(target=box.run, args=(stop,), kwargs={"drain_timeout_s": 10.0}, name="agent")
         thread.start()
         try:
