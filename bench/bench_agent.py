@@ -74,7 +74,7 @@ from agent.recorder import Lists, Recorder
 from agent.station import Station
 from agent.travellers import TravellerMix
 from agent.verdicts import Station as Identity
-from bench.harness import CENTRAL_KEY, COLLECTOR, DOWNLINK_SEED, Figure, child_processes, percentile
+from bench.harness import CENTRAL_KEY, DOWNLINK_SEED, Figure, child_processes, percentile
 from central.store import Store
 from checkpoint.broker import Broker
 from common.mqtt import MqttSettings, new_client
@@ -505,7 +505,9 @@ class Central:
         for device in self.devices:
             self.store.register_device(device.name, "bench-site", "traffic", device.key)
         (self._proc,) = self._running.enter_context(
-            child_processes(COLLECTOR, [self.url, str(self.port), "central-1", DOWNLINK_SEED], wait_s=30)
+            child_processes(
+                "bench.children.collector", [self.url, str(self.port), "central-1", DOWNLINK_SEED], wait_s=30
+            )
         )
         return self
 
