@@ -59,10 +59,22 @@ class AgentFailed(Exception):
 
 
 class Agent:
-    def __init__(self, settings: AgentSettings, devices: Sequence[Device] = (), script: Script | None = None) -> None:
+    """One box. `devices` and `script` feed its station; `link_class` makes its MQTT link (a subclass of
+    Link can observe the session: the benchmark times CONNACKs and PUBACKs that way; the default for
+    everyone else)."""
+
+    def __init__(
+        self,
+        settings: AgentSettings,
+        devices: Sequence[Device] = (),
+        script: Script | None = None,
+        *,
+        link_class: type[Link] = Link,
+    ) -> None:
         self.settings = settings
         self._devices = list(devices)
         self._script = script
+        self._link_class = link_class
         self.downlinks = Downlinks(settings)
         self.metrics = AgentMetrics()
         self.station: Station | None = None
@@ -124,7 +136,9 @@ class Agent:
                 "lost one had not delivered is gone (central's devices page shows which sequence numbers)",
                 extra={"lost_life": gone["epoch"], "lost_up_to_seq": gone["last_seq"], "life": outbox.epoch},
             )
-        link = self._link = Link(s.mqtt, s.site, s.device, s.signing_key.value(), self.status, self.downlinks.receive)
+        link = self._link = self._link_class(
+            s.mqtt, s.site, s.device, s.signing_key.value(), self.status, self.downlinks.receive
+        )
         publisher = Publisher(s.outbox.path, link, epoch=outbox.epoch)
         gate = Gate(s.gate) if s.gate else None
         hub = StateHub()

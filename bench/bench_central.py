@@ -43,7 +43,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from sqlalchemy import create_engine, text
 
-from bench.harness import COLLECTOR, DOWNLINK_SEED, Figure, child_processes, percentile
+from bench.harness import DOWNLINK_SEED, Figure, child_processes, percentile
 from central.auth import Accounts, Role
 from central.config import CentralSettings
 from central.ingest import Collector
@@ -246,7 +246,7 @@ def _replicas(broker: Broker, store: Store, count: int) -> Iterator[None]:
     """Collector processes (central's ingest holds the GIL, so replicas are processes, not threads)."""
     url = store.engine.url.render_as_string(hide_password=False)
     argvs = [[url, str(broker.port), f"bench-replica-{n}", DOWNLINK_SEED] for n in range(count)]
-    with child_processes(COLLECTOR, *argvs, wait_s=60):
+    with child_processes("bench.children.collector", *argvs, wait_s=60):
         yield
 
 

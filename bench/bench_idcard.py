@@ -28,14 +28,6 @@ from drivers.idcard.reader import IdCardConfig, IdCardReader
 from drivers.idcard.replies import card_read_data
 
 STRAY = b"\x00\x13"
-SIMULATOR = """
-import sys
-from pathlib import Path
-from drivers.idcard.simulator import IdCardSimulator
-with IdCardSimulator(Path(sys.argv[1])):
-    print("ready", flush=True)
-    sys.stdin.read()
-"""
 
 
 def run(quick: bool) -> list[Figure]:
@@ -89,7 +81,7 @@ def _throughput(what: str, frames: list[bytes], count: int, chunk: int) -> Figur
 def _idle_cpu(seconds: float) -> Figure:
     with tempfile.TemporaryDirectory() as tmp:
         link = Path(tmp) / "idcard"
-        with child_processes(SIMULATOR, [str(link)]):
+        with child_processes("bench.children.serial_simulator", ["idcard", str(link)]):
             config = IdCardConfig(port=str(link))
             baseline = cpu_percent_of_core(lambda: _bare_loop(config, seconds), seconds)
             value = cpu_percent_of_core(lambda: run_device(IdCardReader(config), seconds), seconds)

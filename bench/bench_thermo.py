@@ -43,15 +43,6 @@ FLOORS: dict[str, Callable[[bytes], int]] = {  # frames found by slicing, no che
     "ascii": lambda s: len([float(line[2 : line.index(b" ")]) for line in s.split(b"\n") if line]),
 }
 
-SIMULATOR = """
-import sys
-from pathlib import Path
-from drivers.thermo.simulator import ThermoSimulator
-with ThermoSimulator(sys.argv[1], Path(sys.argv[2])):
-    print("ready", flush=True)
-    sys.stdin.read()
-"""
-
 
 def run(quick: bool) -> list[Figure]:
     frames = 5_000 if quick else 50_000
@@ -82,7 +73,7 @@ def _throughput(name: str, count: int) -> Figure:
 def _idle_cpu(name: str, seconds: float) -> Figure:
     with tempfile.TemporaryDirectory() as tmp:
         link = Path(tmp) / "thermo"
-        with child_processes(SIMULATOR, [name, str(link)]):
+        with child_processes("bench.children.serial_simulator", ["thermo", name, str(link)]):
             config = ThermoConfig(protocol=name, port=str(link))
             baseline = cpu_percent_of_core(lambda: _bare_loop(config, seconds), seconds)
             value = cpu_percent_of_core(lambda: run_device(Thermometer(config), seconds), seconds)

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from pydantic import BaseModel
 
@@ -86,47 +87,31 @@ def idle_cpu_figure(bench: str, name: str, value: float, baseline: float, baseli
     )
 
 
-# central.ingest.Collector in a child process (argv: database URL, broker port, client id, downlink key), as deployed
-DOWNLINK_SEED = "44" * 32  # central's downlink key in the benchmarks
+DOWNLINK_SEED = "44" * 32  # central's downlink key in the benchmarks (bench.children.collector's last argument)
 CENTRAL_KEY = signing.private_key(DOWNLINK_SEED).public_key().public_bytes_raw().hex()  # the boxes' `central_key`
-
-COLLECTOR = """
-import sys, threading
-from central.config import CentralSettings
-from central.ingest import Collector
-from central.store import Store
-url, port, client_id = sys.argv[1], int(sys.argv[2]), sys.argv[3]  # argv[4]: the downlink key
-settings = CentralSettings(database_url=url, mqtt={"host": "127.0.0.1", "port": port}, ingest={"client_id": client_id},
-                           downlink_key=sys.argv[4])
-stop = threading.Event()
-collector = Collector(settings, Store(url))
-thread = threading.Thread(target=collector.run, args=(stop,))
-thread.start()
-if not collector.subscribed.wait(30):
-    sys.exit("the collector did not subscribe")
-print("ready", flush=True)
-sys.stdin.read()
-stop.set()
-thread.join()
-"""
+ROOT = Path(__file__).resolve().parent.parent  # where `python -m bench.…` finds the bench package
 
 
 @contextmanager
-def child_processes(code: str, *argvs: list[str], wait_s: float = 10.0) -> Iterator[list[subprocess.Popen[str]]]:
-    """Run Python `code` in one child process per argument list, so their CPU is not counted as ours.
+def child_processes(module: str, *argvs: list[str], wait_s: float = 10.0) -> Iterator[list[subprocess.Popen[str]]]:
+    """Run `python -m <module>` (one of bench.children) in one child process per argument list, so
+    their CPU is not counted as ours.
 
-    `code` prints "ready" once started and runs until its stdin closes. All children start before
-    any is waited for, so they are ready at about the same moment.
+    The module prints "ready" once started (the caller reads any further lines from the child's
+    stdout) and runs until its stdin closes, which happens on leaving this context. All children
+    start before any is waited for, so they are ready at about the same moment.
     """
     children = [
-        subprocess.Popen([sys.executable, "-c", code, *argv], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-m", module, *argv], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT
+        )
         for argv in argvs
     ]
     try:
-        for child in children:
+        for child, argv in zip(children, argvs, strict=True):
             assert child.stdout is not None
             if child.stdout.readline().strip() != "ready":
-                raise RuntimeError(f"a child process did not start: {code.strip().splitlines()[-1][:60]}")
+                raise RuntimeError(f"a child process did not start: python -m {module} {' '.join(argv)}")
         yield children
     finally:
         for child in children:

@@ -11,6 +11,7 @@ bend another's figures.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import platform
@@ -36,17 +37,22 @@ def modules() -> list[str]:
 
 
 def run_one(name: str, quick: bool) -> tuple[list[Figure], float, str]:
-    code = (
-        f"import json, sys; from bench import bench_{name} as m; "
-        f"print('\\x1eFIGURES' + json.dumps([f.model_dump() for f in m.run({quick})]))"
-    )
+    """Benchmark `name` in a child process (`python -m bench.run --figures-of NAME`)."""
+    args = [sys.executable, "-m", "bench.run", "--figures-of", name, *(["--quick"] if quick else [])]
     t0 = time.monotonic()
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=HERE.parent)
+    done = subprocess.run(args, capture_output=True, text=True, cwd=HERE.parent)
     seconds = time.monotonic() - t0
     if done.returncode != 0 or "\x1eFIGURES" not in done.stdout:
         return [], seconds, (done.stderr or done.stdout)[-2000:]
     payload = done.stdout.rsplit("\x1eFIGURES", 1)[1]
     return [Figure.model_validate(f) for f in json.loads(payload)], seconds, ""
+
+
+def figures_of(name: str, quick: bool) -> None:
+    """What the child process of `run_one` does: run the benchmark, print its figures after a marker
+    (the benchmark may print other things)."""
+    bench = importlib.import_module(f"bench.bench_{name}")
+    print("\x1eFIGURES" + json.dumps([f.model_dump() for f in bench.run(quick)]))
 
 
 def table_markdown(figures: list[Figure]) -> str:
@@ -77,7 +83,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", action="append", choices=modules())
+    parser.add_argument("--figures-of", choices=modules(), help="run one in this process, print its figures (JSON)")
     args = parser.parse_args()
+    if args.figures_of:
+        figures_of(args.figures_of, args.quick)
+        return 0
     names = args.only or modules()
     figures: list[Figure] = []
     failed: dict[str, str] = {}
