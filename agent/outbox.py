@@ -26,6 +26,7 @@ verdicts keeps growing past its capacity and says so (`over_capacity`). A full d
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -78,7 +79,12 @@ def connect(path: Path, durable: bool = True) -> sqlite3.Connection:
     """A connection to the outbox file. `durable`: every commit is on disk when it returns (fsync);
     without, a power cut may undo the last commits (right for deletions: an undone one is sent again)."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))  # SQLite gives -wal and -shm the same mode
+    if not path.exists():  # created private first: SQLite gives -wal and -shm the same mode
+        # Never open (and close) a file this process may already hold in SQLite: closing any descriptor
+        # of it drops all of the process's locks on it, and the next process to close the outbox would
+        # take its write-ahead log, and with it what a power cut then finds committed, from under it.
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
     for existing in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         if existing.exists():
             existing.chmod(0o600)  # one an earlier release made readable by all

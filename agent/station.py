@@ -56,6 +56,7 @@ class Station:
         on_verdict: Callable[[Verdict], None] = lambda _v: None,
         queue_size: int = 1000,
         today: Callable[[], date] = date.today,
+        clock: Callable[[], float] = time.monotonic,
         voice: bool = True,
     ) -> None:
         self.recorder = recorder
@@ -65,6 +66,7 @@ class Station:
         self._on_state = on_state
         self._on_verdict = on_verdict
         self._today = today
+        self._clock = clock  # passages close `timeout_s` after their last input by this clock
         self._queue: queue.Queue[BaseModel] = queue.Queue(maxsize=queue_size)
         self._recent: OrderedDict[str, tuple[PassageFacts, Decision]] = OrderedDict()  # for overrides
         self._state = KioskState(
@@ -77,6 +79,7 @@ class Station:
         self.devices: dict[str, str] = {}
         self._dirty = True
         self.shown = 0  # verdicts committed and shown
+        self.handled = 0  # events taken from the queue and handled (what a caller waits on)
 
     @property
     def state(self) -> KioskState:
@@ -95,7 +98,7 @@ class Station:
                 event = self._queue.get(timeout=0.25)
             except queue.Empty:
                 event = None
-            now = time.monotonic()
+            now = self._clock()
             try:
                 closed = self._handle(event, now) if event is not None else []
                 closed += self.machine.tick(now)
@@ -104,6 +107,8 @@ class Station:
             except Exception:  # one bad event must not stop the station
                 log.exception("station could not handle an event", extra={"event": type(event).__name__})
             self._publish()
+            if event is not None:
+                self.handled += 1
 
     def _handle(self, event: BaseModel, now: float) -> list[PassageFacts]:
         m = self.machine

@@ -1,15 +1,19 @@
-"""A plain paho client for tests: publish and wait, or collect what arrives on a topic."""
+"""A plain paho client for tests: publish and wait, or collect what arrives on a topic; and waiting for a
+condition."""
 
 from __future__ import annotations
 
 import queue
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 import paho.mqtt.client as mqtt
 
 from checkpoint.broker import Broker
+
+T = TypeVar("T")
 
 
 @contextmanager
@@ -45,10 +49,12 @@ def collect(broker: Broker, topic: str) -> Iterator[queue.Queue[mqtt.MQTTMessage
         yield got
 
 
-def wait_until(predicate: object, timeout: float = 15.0, what: str = "condition") -> None:
+def wait_until(predicate: Callable[[], T], timeout: float = 15.0, what: str = "condition", every: float = 0.05) -> T:
+    """Ask `predicate` `every` seconds until it answers something true, and return that: the tests' one
+    way to wait (a costly question, such as a database query, is asked less often)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        if value := predicate():
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")

@@ -16,10 +16,10 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 from checkpoint.broker import free_port
+from tests.mqtt import wait_until
 
 
 def _bin_dir() -> Path:
@@ -67,9 +67,7 @@ class PostgresServer:
         for each in [pid, *children]:
             with contextlib.suppress(ProcessLookupError):  # already gone
                 os.kill(each, signal.SIGKILL)
-        deadline = time.monotonic() + 15
-        while any(_alive(p) for p in [pid, *children]) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: not any(_alive(p) for p in [pid, *children]), timeout=15, what="PostgreSQL to die")
         # what a crashed server leaves; a killed process may linger unreaped (a zombie) under a
         # parent that never waits, and PostgreSQL would take its pid for a running server
         for stale in (self.data / "postmaster.pid", self.dir / f".s.PGSQL.{self.port}.lock"):

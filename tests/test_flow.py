@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
+from central.schema import verdicts
+from central.store import Store
 from checkpoint.demo import Demo
+from tests.faults.checks import shown_ids, unreceipted
+from tests.mqtt import wait_until
 
 CLI = [sys.executable, "-m", "checkpoint"]
 
@@ -49,12 +53,30 @@ def test_broker_outage_mid_run_loses_nothing(tmp_path: Path, how: str) -> None:
     demo.prepare()
     try:
         demo.start()
-        time.sleep(3)
+        wait_until(lambda: demo.counts()["stored"] >= 20, timeout=60, what="verdicts stored before the outage",
+                   every=0.2)
         assert demo.broker is not None
         getattr(demo.broker, how)()  # a clean stop, or SIGKILL (nothing saved since the last autosave)
-        time.sleep(3)  # the boxes keep deciding and recording while the broker is away
+        logs = [demo.workdir / "logs" / f"{box.device}.log" for box in demo.boxes]
+        at_outage = sum(len(shown_ids(log)) for log in logs)
+        # the boxes keep deciding and recording while the broker is away
+        wait_until(lambda: sum(len(shown_ids(log)) for log in logs) >= at_outage + 25, timeout=60,
+                   what="verdicts decided while it is away", every=0.2)
+        backlog = set().union(*map(unreceipted, demo.boxes))
+        assert backlog, "no verdict waited at the boxes"
         demo.broker.start()
-        time.sleep(4)
+        at_restart = demo.counts()["stored"]
+        wait_until(lambda: demo.counts()["stored"] >= at_restart + 20, timeout=60, what="deliveries to resume",
+                   every=0.2)
+        if how == "stop":  # the broker saved central's session: what waited arrives while the boxes run
+            # (after a SIGKILL what a box sends before central subscribes again waits for the box's resend,
+            # 30 s later, or for its drain at the end)
+            store = Store(demo.db_url)
+            try:
+                wait_until(lambda: backlog <= stored_ids(store), timeout=60, what="the backlog to reach central",
+                           every=0.2)
+            finally:
+                store.dispose()
     finally:
         demo.stop()
     result = demo.summary()
@@ -65,6 +87,11 @@ def test_broker_outage_mid_run_loses_nothing(tmp_path: Path, how: str) -> None:
     for box in demo.boxes:
         assert said(logs / f"{box.device}.log", "agent stopped")
     assert said(logs / "central.log", "central stopped")
+
+
+def stored_ids(store: Store) -> set[str]:
+    with store.engine.connect() as conn:
+        return {str(verdict_id) for verdict_id in conn.scalars(select(verdicts.c.id))}
 
 
 def said(log: Path, msg: str) -> bool:

@@ -159,14 +159,12 @@ def test_every_state_fits_both_7_inch_screens_and_speaks(box: Box, broker: Broke
     check(box, "override-dialog")
     page.locator("#dlg-override button[value=cancel]").click()
     box.leave()
-    page.wait_for_timeout(1500)  # the thermometer sees nobody before the next traveller
 
     box.present(box.traveller(temps=(38.3,)))
     expect(page.get_by_test_id("remeasure-banner")).to_be_visible(timeout=20_000)
     played(box, "remeasure")
     check(box, "remeasure")
     box.leave()
-    page.wait_for_timeout(1500)
 
     broker.stop()
     expect(page.get_by_test_id("link")).to_contain_text("离线", timeout=15_000)

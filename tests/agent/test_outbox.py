@@ -1,6 +1,8 @@
 import os
 import sqlite3
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -118,6 +120,29 @@ def test_nothing_is_recorded_into_an_outbox_deleted_under_the_agent(tmp_path: Pa
             leftover.unlink()
         with pytest.raises(OutboxGone, match="deleted or replaced"):
             add(o)
+
+
+def test_what_was_committed_survives_a_crash_after_another_process_looked_at_the_outbox(tmp_path: Path) -> None:
+    """A tool, a backup or the demo's progress opening and closing the outbox while the agent runs must not
+    take the agent's write-ahead log from under it (as it did when the agent's second connection dropped
+    the process's locks on the file): a power cut then loses nothing committed."""
+    path = tmp_path / "outbox.sqlite"
+    committed = []
+    with subprocess.Popen([sys.executable, "-m", "tests.agent.outbox_process", str(path)], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2]) as agent:
+        assert agent.stdin is not None and agent.stdout is not None
+        try:
+            assert agent.stdout.readline() == "open\n"
+            with Outbox(path):  # another process opens and closes it
+                pass
+            for _ in range(20):
+                agent.stdin.write("verdict\n")
+                agent.stdin.flush()
+                committed.append(int(agent.stdout.readline()))
+        finally:
+            agent.kill()  # a power cut
+    with Outbox(path) as o:
+        assert [r.seq for r in o.pending()] == committed == list(range(1, 21))
 
 
 def test_the_life_record_remembers_how_far_a_lost_outbox_had_got(tmp_path: Path) -> None:

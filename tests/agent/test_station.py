@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -23,14 +22,17 @@ from agent.station import Station
 from agent.verdicts import BoxIdentity
 from contract import idnumber
 from contract.messages import CheckpointKind, CodeColour, Decision, Reason, TravelInput, Verdict
+from drivers.base import DeviceHealth, DeviceKind, HealthState
 from drivers.idcard.deck import synthetic_deck
 from drivers.idcard.reader import CardPresented
 from drivers.thermo.events import TemperatureMeasured
+from tests.mqtt import wait_until
 
 POLICY = Policy.from_yaml(DEFAULT_POLICY)
 ISSUER_KEY = keys.generate_key()
 CHAIN = build_chain(HealthCodeSettings(issuer_keys={"test-issuer": [keys.public_key_text(ISSUER_KEY)]}))
 CARD = synthetic_deck()[0]
+TIMEOUT_S = 3.0  # the passage timeout
 
 
 def code(colour: str, hours_left: float = 24) -> SimpleNamespace:
@@ -63,6 +65,8 @@ def temp(body_c: float | None) -> TemperatureMeasured:
 
 
 class Harness:
+    """The station in its own thread, as the agent runs it, on a clock the test moves."""
+
     def __init__(self, tmp: Path, kind: CheckpointKind) -> None:
         self.outbox = Outbox(tmp / "outbox.sqlite").open(new_boot=True)
         self.lists = Lists()
@@ -70,25 +74,37 @@ class Harness:
         recorder = Recorder(identity, b"s" * 32, self.outbox, lambda: POLICY, self.lists)
         self.verdicts: list[Verdict] = []
         self.states: list[KioskState] = []
+        self.now = 1000.0  # the station's monotonic clock: time passes only when a test says so
+        self.submitted = 0
         self.station = Station(
             recorder,
-            PassageMachine(kind, lambda: POLICY, timeout_s=3),
+            PassageMachine(kind, lambda: POLICY, timeout_s=TIMEOUT_S),
             lambda text, colour: CHAIN.verify(text, colour),
             lambda: LinkView(online=True, outbox_depth=self.outbox.depth(), outbox_capacity=100, outbox_warning=False),
             on_state=self.states.append,
             on_verdict=self.verdicts.append,
+            clock=lambda: self.now,
         )
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.station.run, args=(self.stop,))
 
     def feed(self, *events: object, expect: int = 1) -> list[Verdict]:
+        """Submit `events`, wait until the station has handled every one, and return the verdicts they
+        gave: exactly `expect` of them (so "no verdict" is checked after the station has run, not before)."""
         before = len(self.verdicts)
         for e in events:
             self.station.submit(e)  # type: ignore[arg-type]
-        deadline = time.monotonic() + 10
-        while len(self.verdicts) < before + expect and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return self.verdicts[before:]
+            self.submitted += 1
+        wait_until(lambda: self.station.handled >= self.submitted, timeout=10, what="the station to handle its events")
+        got = self.verdicts[before:]
+        assert len(got) == expect, got
+        return got
+
+    def tick(self, seconds: float, expect: int) -> list[Verdict]:
+        """Let `seconds` pass on the station's clock, then have it look at the time (a device's health
+        report: an event that is no input of the passage)."""
+        self.now += seconds
+        return self.feed(DeviceHealth(kind=DeviceKind.THERMO, name="thermo", state=HealthState.OK), expect=expect)
 
 
 @pytest.fixture
@@ -120,7 +136,6 @@ def test_red_code_denies_with_its_follow_up_and_full_identity(traffic: Harness) 
 
 def test_fever_is_re_measured_then_confirmed(traffic: Harness) -> None:
     assert traffic.feed(CardPresented(card=CARD), code("green"), temp(37.9), expect=0) == []
-    time.sleep(0.3)
     assert traffic.station.state.passage is not None and traffic.station.state.passage.remeasure
     (v,) = traffic.feed(temp(38.1))
     assert v.decision is Decision.DENY and Reason.FEVER_CONFIRMED in v.reasons
@@ -139,7 +154,7 @@ def test_expired_card_and_code(traffic: Harness) -> None:
 
 
 def test_typed_id_and_vehicle_then_override(traffic: Harness) -> None:
-    traffic.station.submit(SetVehicle(vehicle=TravelInput(plate="粤B12345", origin="440305", destination="本区")))
+    traffic.feed(SetVehicle(vehicle=TravelInput(plate="粤B12345", origin="440305", destination="本区")), expect=0)
     (v,) = traffic.feed(ManualId(id_number="11010519491231002x", name="测试甲"), code("yellow"), temp(36.4))
     assert v.decision is Decision.REVIEW and v.inputs.person.source == "typed"
     assert v.inputs.travel is not None and v.inputs.travel.plate == "粤B12345"
@@ -157,14 +172,22 @@ def test_watch_list_hit(traffic: Harness) -> None:
 
 
 def test_missing_code_closes_at_the_timeout_as_review(traffic: Harness) -> None:
-    (v,) = traffic.feed(CardPresented(card=CARD), temp(36.5))
+    assert traffic.feed(CardPresented(card=CARD), temp(36.5), expect=0) == []
+    assert traffic.tick(TIMEOUT_S - 0.1, expect=0) == []  # still waiting for the code
+    traffic.now += 0.1
+    wait_until(lambda: traffic.verdicts, timeout=10, what="the idle station to close the passage at the timeout")
+    (v,) = traffic.verdicts
     assert v.decision is Decision.REVIEW and Reason.MISSING_CODE in v.reasons
 
 
 def test_staff_remeasure_waits_for_another_reading(traffic: Harness) -> None:
-    assert traffic.feed(CardPresented(card=CARD), code("green"), Remeasure(), expect=0) == []
+    # staff doubt the first reading before the code is shown: without the re-measure the code would close the passage
+    assert traffic.feed(CardPresented(card=CARD), temp(36.5), Remeasure(), code("green"), expect=0) == []
+    assert traffic.station.state.passage is not None and traffic.station.state.passage.remeasure
     (v,) = traffic.feed(temp(36.7))
     assert v.decision is Decision.PASS
+    assert v.inputs.temperature is not None
+    assert (v.inputs.temperature.body_c, v.inputs.temperature.readings) == (36.7, 2)
 
 
 def test_a_full_disk_shows_an_error_not_a_verdict(traffic: Harness) -> None:
@@ -175,6 +198,5 @@ def test_a_full_disk_shows_an_error_not_a_verdict(traffic: Harness) -> None:
             for n in range(5000):
                 outbox.append(outbox.next_seq(), f"filler-{size}-{n}", False, "t", b"x" * size)
     assert traffic.feed(CardPresented(card=CARD), code("green"), temp(36.5), expect=0) == []
-    time.sleep(0.5)
     state = traffic.station.state
     assert state.error is not None and "paper" in state.error and state.verdict is None

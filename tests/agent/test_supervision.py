@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -52,10 +53,13 @@ def test_an_outbox_deleted_under_the_agent_stops_it_and_says_why(tmp_path: Path,
 
 
 class Breaks(Device):
-    """A driver with a bug: its thread dies a moment after it starts."""
+    """A driver with a bug: its thread dies once the agent is up (its kiosk serving)."""
+
+    def __init__(self, running: Callable[[], object]) -> None:
+        self.running = running
 
     def run(self, emit: Emit, stop: threading.Event) -> None:
-        stop.wait(0.5)
+        wait_until(self.running, timeout=30, what="the agent to be up")
         raise RuntimeError("index out of range in a frame parser")
 
 
@@ -66,7 +70,8 @@ def test_a_part_that_dies_stops_the_agent(tmp_path: Path, broker: Broker, caplog
     timer.start()
     try:
         with pytest.raises(AgentFailed, match="device-0: RuntimeError: index out of range"):
-            Agent(settings, [Breaks()]).run(stop, drain_timeout_s=0)
+            agent = Agent(settings, [Breaks(lambda: agent.kiosk_port)])
+            agent.run(stop, drain_timeout_s=0)
     finally:
         timer.cancel()
     assert any(r.getMessage() == "a part of the agent died; the agent stops" for r in caplog.records)

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -174,10 +173,7 @@ class Server:
 
     def __enter__(self) -> Server:
         self.thread.start()
-        deadline = time.monotonic() + 15
-        while not self.server.started:
-            assert time.monotonic() < deadline, "the web server did not start"
-            time.sleep(0.05)
+        mqtt.wait_until(lambda: self.server.started, timeout=15, what="the web server to start")
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -42,7 +42,7 @@ class Receiver:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.httpd.serve_forever)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,))  # 0.05 s: a quick shutdown
 
 
 @pytest.fixture

@@ -64,7 +64,7 @@ def test_a_capture_of_an_unknown_device_says_where_decoding_fails(tmp_path: Path
     stop = threading.Event()
     with PtyPort(tmp_path / "unknown", lambda _data: None) as port:
 
-        def chatter() -> None:  # a module nobody here knows: its own frames, twice a second
+        def chatter() -> None:  # a module nobody here knows: its own frames, ten times a second
             while not stop.wait(0.1):
                 port.write(bytes.fromhex("fe 01 0e 10 27 99"))
 

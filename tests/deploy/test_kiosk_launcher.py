@@ -8,13 +8,13 @@ import os
 import signal
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from checkpoint.broker import free_port
+from tests.mqtt import wait_until
 
 LAUNCHER = Path(__file__).resolve().parents[2] / "deploy/kiosk/checkpoint-kiosk"
 
@@ -22,7 +22,7 @@ LAUNCHER = Path(__file__).resolve().parents[2] / "deploy/kiosk/checkpoint-kiosk"
 @pytest.fixture
 def page_url() -> Iterator[str]:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), http.server.SimpleHTTPRequestHandler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()  # 0.05 s: a quick shutdown
     yield f"http://127.0.0.1:{server.server_address[1]}/"
     server.shutdown()
     server.server_close()
@@ -38,15 +38,6 @@ def _browser_of(launcher: int) -> int | None:
     )
 
 
-def _wait(what: str, condition: object, timeout: float = 30.0) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := condition():  # type: ignore[operator]
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"{what} within {timeout:g} s")
-
-
 def test_chromium_is_started_again_when_it_dies(tmp_path: Path, page_url: str) -> None:
     log = tmp_path / "chromium.log"
     env = os.environ | {
@@ -55,10 +46,10 @@ def test_chromium_is_started_again_when_it_dies(tmp_path: Path, page_url: str) -
     }
     launcher = subprocess.Popen(["sh", str(LAUNCHER), page_url], env=env, start_new_session=True)
     try:
-        first = _wait("Chromium started", lambda: _browser_of(launcher.pid))
-        assert isinstance(first, int)
+        first = wait_until(lambda: _browser_of(launcher.pid), timeout=30, what="Chromium to start")
         os.kill(first, signal.SIGKILL)  # a crash
-        second = _wait("Chromium started again", lambda: (b := _browser_of(launcher.pid)) != first and b)
+        second = wait_until(lambda: (b := _browser_of(launcher.pid)) != first and b, timeout=30,
+                            what="Chromium to start again")
         assert second and second != first
         assert "chromium exited with status 137; starting it again" in log.read_text()
     finally:

@@ -4,6 +4,7 @@ fault run must end with, counted the same way by each."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -55,6 +56,16 @@ def shown_ids(log: Path) -> set[str]:
         if '"verdict shown"' in line:
             ids.add(json.loads(line)["verdict"])
     return ids
+
+
+def unreceipted(box: Box) -> set[str]:
+    """The verdicts a running box holds without central's receipt. Read-only: an observer must not
+    write to, or checkpoint, the outbox of a box that is running."""
+    db = sqlite3.connect(f"file:{box.outbox}?mode=ro", uri=True, timeout=30)
+    try:
+        return {verdict_id for (verdict_id,) in db.execute("SELECT verdict_id FROM outbox")}
+    finally:
+        db.close()
 
 
 def not_recorded(log: Path) -> int:

@@ -42,6 +42,8 @@ def test_nothing_shown_is_lost_or_stored_twice(tmp_path: Path) -> None:
     faults: list[str] = []
 
     def at(fraction: float, what: str, action: Callable[[], None]) -> None:
+        """Inject a fault at its moment of the load: wall time on purpose, as in the field, faults come
+        whatever the boxes, the broker and central are doing (each box decides on its own clock)."""
         deadline = start + fraction * SECONDS
         time.sleep(max(0.0, deadline - time.monotonic()))
         action()

@@ -6,7 +6,6 @@ twin that central told to stop. The devices page and /healthz are read during ea
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import httpx
@@ -19,7 +18,7 @@ from central.schema import verdicts
 from central.store import Store
 from checkpoint.broker import free_port
 from checkpoint.demo import DEMO_USER, Box, Demo
-from tests.faults.checks import tally
+from tests.faults.checks import tally, unreceipted
 from tests.faults.proxy import Proxy
 from tests.faults.test_fault_suite import edit_box
 from tests.mqtt import wait_until
@@ -59,9 +58,11 @@ def test_a_lost_outbox_and_twin_boxes_are_accounted_for(tmp_path: Path) -> None:
     try:
         demo.start()
         client = office(demo)
-        time.sleep(3)
+        wait_until(lambda: device(client, "box-2")["stored"] >= 10, timeout=60, what="box-2's verdicts at central",
+                   every=0.25)
         proxy.cut()  # box-2's verdicts pile up in its outbox
-        time.sleep(4)
+        wait_until(lambda: len(unreceipted(lossy)) >= 20, timeout=60, what="verdicts waiting in box-2's outbox",
+                   every=0.25)
         demo.stop_box(lossy)
         for leftover in lossy.outbox.parent.glob("outbox.sqlite*"):
             leftover.unlink()  # the outbox is lost with what it held
@@ -79,7 +80,9 @@ def test_a_lost_outbox_and_twin_boxes_are_accounted_for(tmp_path: Path) -> None:
                    what="the twin to stop")
         pages["twins"] = client.get("/devices").text
         assert client.get("/healthz").status_code == 200
-        time.sleep(4)  # the first box-3 goes on undisturbed
+        kept = device(client, "box-3")["stored"]  # the first box-3 goes on undisturbed
+        wait_until(lambda: device(client, "box-3")["stored"] >= kept + 20, timeout=60, what="box-3 to go on",
+                   every=0.25)
     finally:
         if client is not None:
             client.close()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -80,7 +79,9 @@ def run_load(demo: Demo, faults: list[str], steps: Callable[[Office, Callable[[s
         wait_until(lambda: demo.counts()["stored"] > 50, timeout=60, what="verdicts stored before the faults")
         steps(office, faults.append)
         office.expect_ok()
-        time.sleep(3)  # load goes on after the last fault
+        after = demo.counts()["stored"]  # and the load goes on after the last fault, stored as it comes
+        wait_until(lambda: demo.counts()["stored"] >= after + 100, timeout=60, what="verdicts stored after the faults",
+                   every=0.25)
     finally:
         office.http.close()
         demo.stop(timeout=240)

@@ -38,7 +38,7 @@ class Framing(http.server.ThreadingHTTPServer):
                 """Quiet."""
 
         super().__init__(("127.0.0.1", port), Handler)
-        threading.Thread(target=self.serve_forever, daemon=True).start()
+        threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True).start()  # 0.05 s: a quick shutdown
 
     @property
     def url(self) -> str:

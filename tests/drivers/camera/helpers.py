@@ -15,6 +15,7 @@ from drivers.camera.capture import CameraConfig
 from drivers.camera.device import Camera
 from drivers.camera.events import CodeScanned
 from drivers.camera.scene import PhoneScene
+from tests.mqtt import wait_until
 
 
 class Running:
@@ -51,7 +52,18 @@ class Running:
         raise TimeoutError(f"the camera did not report {state.value}; it reported {[e.detail for e in self.seen]}")
 
     def scans_within(self, seconds: float) -> list[CodeScanned]:
+        """The scans reported over `seconds` of wall time (for what a window of time is about)."""
         time.sleep(seconds)
+        return self._scans_so_far()
+
+    def scans_over(self, frames: int) -> list[CodeScanned]:
+        """The scans reported while the camera decoded `frames` more frames."""
+        decoded = self.camera.stats().frames_decoded
+        # one more: a frame is counted before what it shows is reported
+        wait_until(lambda: self.camera.stats().frames_decoded > decoded + frames, timeout=30, what=f"{frames} frames")
+        return self._scans_so_far()
+
+    def _scans_so_far(self) -> list[CodeScanned]:
         drained = []
         while not self.events.empty():
             event = self.events.get_nowait()

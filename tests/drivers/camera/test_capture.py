@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import shutil
 import threading
-import time
 from pathlib import Path
 
 import cv2
@@ -25,6 +24,7 @@ from drivers.camera.capture import (
 )
 from drivers.camera.login import redact
 from drivers.camera.scene import PhoneScene
+from tests.mqtt import wait_until
 
 
 def _config(**kw: object) -> CameraConfig:
@@ -89,12 +89,10 @@ def test_a_video_file_plays_and_loops(tmp_path: Path) -> None:
     grabber = FrameGrabber(_config(source=str(path)), open_source(_config(source=str(path))), events.append)
     grabber.start()
     try:
-        deadline = time.monotonic() + 5
-        while grabber.frames < 7 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        # more than the file holds: it started over
+        wait_until(lambda: grabber.frames >= 7, timeout=10, what="7 frames")
     finally:
         grabber.stop()
-    assert grabber.frames >= 7  # more than the file holds: it started over
     assert [e.state for e in events] == [HealthState.OK]
 
 
@@ -119,7 +117,7 @@ def test_a_slow_consumer_gets_the_newest_frame_and_older_ones_are_dropped() -> N
     grabber = FrameGrabber(_config(source="x"), _Counting(), lambda e: None)
     grabber.start()
     try:
-        time.sleep(0.2)  # the consumer is busy; frames keep coming
+        wait_until(lambda: grabber.frames >= 3, timeout=10, what="frames")  # the consumer is busy; frames keep coming
         frame = grabber.latest(timeout=1)
         assert frame is not None
         assert grabber.dropped >= 1
@@ -143,14 +141,11 @@ def test_reconnects_when_the_camera_disappears_and_returns(tmp_path: Path) -> No
     grabber = FrameGrabber(config, open_source(config), on_health)
     grabber.start()
     try:
-        assert changed.wait(3)
+        assert changed.wait(10)
         shutil.rmtree(folder)  # unplugged: the next reopen fails
-        deadline = time.monotonic() + 3
-        while HealthState.DISCONNECTED not in [e.state for e in events] and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_until(lambda: HealthState.DISCONNECTED in [e.state for e in events], timeout=10, what="DISCONNECTED")
         _write_images(folder, 2)  # plugged back
-        while [e.state for e in events][-1] is not HealthState.OK and time.monotonic() < deadline + 3:
-            time.sleep(0.02)
+        wait_until(lambda: events[-1].state is HealthState.OK, timeout=10, what="OK again")
     finally:
         grabber.stop()
     states = [e.state for e in events]
@@ -158,13 +153,33 @@ def test_reconnects_when_the_camera_disappears_and_returns(tmp_path: Path) -> No
     assert "not a folder" in events[1].detail
 
 
+class _Tries(FrameSource):
+    """A real source, its attempts to open counted."""
+
+    def __init__(self, source: FrameSource) -> None:
+        self.source, self.opens = source, 0
+
+    def open(self) -> None:
+        self.opens += 1
+        self.source.open()
+
+    def read(self) -> np.ndarray | None:
+        return self.source.read()
+
+    def close(self) -> None:
+        self.source.close()
+
+
 def test_a_device_that_cannot_be_opened_is_reported_and_retried() -> None:
     events: list[DeviceHealth] = []
     config = _config(source="/nonexistent/clip.mp4")
-    grabber = FrameGrabber(config, open_source(config), events.append)
+    source = _Tries(open_source(config))
+    grabber = FrameGrabber(config, source, events.append)
     grabber.start()
-    time.sleep(0.3)
-    grabber.stop()
+    try:
+        wait_until(lambda: source.opens >= 3, timeout=10, what="three attempts to open")
+    finally:
+        grabber.stop()
     assert [e.state for e in events] == [HealthState.DISCONNECTED]  # reported once, retried quietly
 
 

@@ -70,7 +70,9 @@ def test_joining_a_stream_whose_key_frames_are_8_s_apart_waits_for_one(feed: Fra
     server = RtspCamera(feed, free_port(), keyint=120).start()
     try:
         server.start_viewer()  # the encoder is already running: the camera joins between key frames
-        time.sleep(1.5)  # the viewer's first key frame has gone by; the next comes 6.5 s after the camera joins
+        # wall time on purpose: the encoder in the server's process runs on it. The viewer's first key frame has
+        # gone by; the next comes 6.5 s after the camera joins
+        time.sleep(1.5)
         with running_camera(None, source=server.url(), **SETTINGS) as run:
             run.next_health(OK, 30)
             assert [e.detail for e in run.seen] == [""]  # OK, not given up and started over first

@@ -11,7 +11,9 @@ from pydantic import BaseModel
 
 from drivers.base import DeviceHealth, HealthState
 from drivers.idcard.reader import CardPresented, IdCardConfig, IdCardReader
+from drivers.idcard.simulator import IdCardSimulator
 from tests.drivers.running import WAIT_S, device_thread
+from tests.mqtt import wait_until
 
 
 class Collected:
@@ -40,6 +42,17 @@ class Collected:
             assert isinstance(event, DeviceHealth)
             if event.state is not HealthState.OK:
                 return event
+
+    def after_polls(self, sim: IdCardSimulator, count: int = 5) -> list[BaseModel]:
+        """The events that came while the reader asked `sim` for a card `count` more times (one event per
+        presentation means none of them is a card while it stays on the reader, or after it is gone)."""
+        polls = sim.commands["FIND"]
+        wait_until(lambda: sim.commands["FIND"] >= polls + count, timeout=WAIT_S, what=f"{count} more polls")
+        got: list[BaseModel] = []
+        while not self.queue.empty():
+            got.append(self.queue.get_nowait())
+        self.seen += got
+        return got
 
     def drain(self, seconds: float) -> list[BaseModel]:
         end = time.monotonic() + seconds

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from typer.testing import CliRunner
 
 from checkpoint.cli import app
 from drivers.thermo.simulator import ThermoSimulator
+from tests.mqtt import wait_until
 
 runner = CliRunner()
 
@@ -77,9 +77,7 @@ def test_calibrate_refuses_an_implausible_offset(tmp_path: Path) -> None:
 
 def present_once_read(sim: ThermoSimulator, body_c: float) -> None:
     """Step up once the tool has seen the empty scene, as the operator is told to."""
-    deadline = time.monotonic() + 10
-    while sim.frames_sent < 3 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: sim.frames_sent >= 3, timeout=10, what="readings of the empty scene")
     sim.subject(body_c)  # a subject whose clinical thermometer read `body_c`
 
 
