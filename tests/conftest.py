@@ -11,6 +11,23 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from checkpoint.broker import Broker
+
+ROOT = Path(__file__).resolve().parent
+REALTIME = {  # tests that keep real time: run apart from the rest (`make test`), so load cannot starve them
+    "faults",
+    "drivers/camera/test_streams.py",
+    "drivers/idcard/test_reader.py",
+    "drivers/thermo/test_device.py",
+    "deploy/test_capture_replay.py",
+    "agent/test_kiosk_screens.py",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        where = item.path.relative_to(ROOT).as_posix()
+        if any(where == path or where.startswith(path + "/") for path in REALTIME):
+            item.add_marker(pytest.mark.realtime)
 from tests.pg import PostgresServer
 
 PG_ADMIN_URL = os.environ.get(
