@@ -1,7 +1,9 @@
 """The three pushes the office makes, shared by the API and the lists page.
 
 Each checks its input, builds the contract message and hands it to the Pusher. Bad input raises
-`Refused` with a message for the user; nothing is published then.
+`Refused` with a message for the user; nothing is published then. A push reaches every box of the
+deployment, so only an admin of the whole deployment (the root node) may make one: an admin of a
+county would otherwise change the boxes of every other county (`Forbidden`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from central import policy_check, watchlist
 from central.auth import Session
 from central.push import version_stamp
 from central.sql import now
+from central.web.security import Forbidden
 from central.web.services import Services
 from contract.messages import PolicyPush, RiskAreasPush, WatchlistPush
 
@@ -25,7 +28,13 @@ class Refused(ValueError):
     """The upload cannot be pushed; the message says why."""
 
 
+def _whole(session: Session) -> None:
+    if not session.scope.whole:
+        raise Forbidden("a push reaches every box of the deployment: only an admin of the whole deployment")
+
+
 def push_watchlist(svc: Services, data: bytes, session: Session, address: str) -> tuple[str, watchlist.Upload]:
+    _whole(session)
     key = svc.settings.pseudonym_key_bytes()
     if key is None:
         raise Refused("central has no pseudonym key (settings: pseudonym_key or pseudonym_key_file)")
@@ -37,6 +46,7 @@ def push_watchlist(svc: Services, data: bytes, session: Session, address: str) -
 
 
 def push_risk_areas(svc: Services, regions: list[str], session: Session, address: str) -> str:
+    _whole(session)
     codes = sorted({r.strip() for r in regions if r.strip()})
     bad = [c for c in codes if not _REGION.match(c)]
     if bad:
@@ -58,6 +68,7 @@ def parse_policy(text: str) -> dict[str, Any]:
 
 
 def push_policy(svc: Services, document: dict[str, Any], session: Session, address: str) -> str:
+    _whole(session)
     problems = policy_check.problems(document)
     if problems:
         raise Refused("; ".join(problems[:10]))
