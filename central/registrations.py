@@ -13,7 +13,7 @@ turned back, where the policy says so).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -21,11 +21,12 @@ from typing import Any
 from sqlalchemy import Connection, func, select, text
 
 from central.config import RegistrationSettings
-from central.schema import registrations
+from central.regions import ROOT, Scope
+from central.schema import regions, registrations
 from central.sheets import Column, LineError, column
 from central.sql import insert_for
 from contract.idnumber import InvalidIdNumber, mask, normalise, pseudonym
-from contract.messages import Registration, RegistrationsPush
+from contract.messages import RegistrationsPush
 
 COLUMNS: list[Column] = [
     column("id_number", "身份证号", "身份证号码", "证件号码", "idnumber", "id"),
@@ -139,29 +140,39 @@ def save(conn: Connection, rows: list[Row], batch: str, username: str, at: datet
     return len(rows) - len(known & set(people)), len(known & set(people))
 
 
-def push_message(
-    conn: Connection, version: str, at: datetime, today: date, window: RegistrationSettings,
-    places: Mapping[str, str],
-) -> RegistrationsPush:
-    """Every registration that still counts (not past its last day), for the boxes."""
+def places(conn: Connection, scope: Scope) -> dict[str, str] | None:
+    """Where a user may register travellers to: the nodes of their subtree (code -> name). None in a
+    deployment without a tree (the root alone), where any well-formed code goes."""
+    if conn.scalar(select(func.count()).select_from(regions).where(regions.c.code != ROOT)) == 0:
+        return None
+    return {c: n for c, n in conn.execute(select(regions.c.code, regions.c.name)
+                                          .where(scope.region_in(regions.c.code))).all()}
+
+
+def push_message(conn: Connection, version: str, at: datetime, today: date, window: RegistrationSettings
+                 ) -> tuple[RegistrationsPush, int]:
+    """Every registration that still counts (not past its last day), with its place's name, for the boxes;
+    and how many people that is."""
     since = today - timedelta(days=window.days_after)
     found = conn.execute(select(registrations.c.pseudonym, registrations.c.destination, registrations.c.expected)
                          .where(registrations.c.expected >= since)).all()
-    people = {p: Registration(destination=d, expected=e) for p, d, e in found}
-    names = {d: places[d][:64] for d in {r.destination for r in people.values()} if d in places}
-    return RegistrationsPush(version=version, issued_at=at, days_before=window.days_before,
-                             days_after=window.days_after, people=people, places=names)
+    arrivals: dict[str, dict[date, list[str]]] = {}
+    for person, place, day in found:
+        arrivals.setdefault(place, {}).setdefault(day, []).append(person)
+    names = {c: n[:64] for c, n in conn.execute(
+        select(regions.c.code, regions.c.name)
+        .where(regions.c.code.in_(select(registrations.c.destination).where(registrations.c.expected >= since)))
+    ).all()}
+    message = RegistrationsPush(version=version, issued_at=at, days_before=window.days_before,
+                                days_after=window.days_after, arrivals=arrivals, places=names)
+    return message, len(found)
 
 
-def listing(conn: Connection, since: date, limit: int = 200, where: Callable[[Any], Any] | None = None
-            ) -> list[dict[str, Any]]:
-    """The newest registrations still counting, for the page and the API (masked)."""
-    query = (select(registrations).where(registrations.c.expected >= since)
+def listing(conn: Connection, scope: Scope, since: date, limit: int = 200) -> list[dict[str, Any]]:
+    """The registrations still counting whose destination is in the scope, by day (masked), with the
+    destination's name."""
+    query = (select(registrations, regions.c.name.label("destination_name"))
+             .outerjoin(regions, regions.c.code == registrations.c.destination)
+             .where(registrations.c.expected >= since, scope.region_in(registrations.c.destination))
              .order_by(registrations.c.expected, registrations.c.destination).limit(limit))
-    if where is not None:
-        query = query.where(where(registrations.c.destination))
     return [dict(r) for r in conn.execute(query).mappings()]
-
-
-def counting(conn: Connection, since: date) -> int:
-    return conn.scalar(select(func.count()).select_from(registrations).where(registrations.c.expected >= since)) or 0

@@ -91,10 +91,13 @@ class Imported:
 
 
 def check_registrations(
-    svc: Services, lines: list[tuple[int, Mapping[str, str]]], progress: Callable[[int, int], None] = lambda *_: None
+    svc: Services, lines: list[tuple[int, Mapping[str, str]]], session: Session,
+    progress: Callable[[int, int], None] = lambda *_: None,
 ) -> list[registrations.Row]:
-    """Every line checked; BadLines (nothing imported) when any is wrong."""
-    rules = registrations.Rules(key=_key(svc), today=svc.today(), window=svc.settings.registrations)
+    """Every line checked, destinations within the user's area; BadLines (nothing imported) when any is wrong."""
+    with svc.store.engine.connect() as conn:
+        places = registrations.places(conn, session.scope)
+    rules = registrations.Rules(key=_key(svc), today=svc.today(), window=svc.settings.registrations, places=places)
     sheet = sheets.Sheet([(n, dict(cells)) for n, cells in lines])
     checked = sheets.check(sheet, lambda cells: registrations.parse_line(cells, rules), registrations.row_key,
                            progress)
@@ -117,13 +120,13 @@ def push_registrations(svc: Services, rows: list[registrations.Row], session: Se
         raise Refused("no registrations in the file")
     at = now()
     version = version_stamp("registrations", at)
-    counts: list[tuple[int, int]] = []
+    counts: list[int] = []
 
     def build(conn: Connection) -> tuple[RegistrationsPush, int]:
-        counts.append(registrations.save(conn, rows, version, session.user.username, at))
-        message = registrations.push_message(conn, version, at, svc.today(), svc.settings.registrations, {})
-        return message, len(message.people)
+        counts.extend(registrations.save(conn, rows, version, session.user.username, at))
+        message, people = registrations.push_message(conn, version, at, svc.today(), svc.settings.registrations)
+        counts.append(people)
+        return message, people
 
-    message = svc.pusher.push_built(build, session.user, address, f"{len(rows)} imported")
-    added, replaced = counts[0]
-    return Imported(version, added, replaced, len(message.people))
+    svc.pusher.push_built(build, session.user, address, f"{len(rows)} imported")
+    return Imported(version, *counts)

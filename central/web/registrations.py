@@ -55,7 +55,8 @@ def _outcome(svc: Services, lines: Callable[[Progress], list[tuple[int, Mapping[
              address: str, progress: Progress) -> dict[str, Any]:
     """Read, check every line, then store and push; what happened, or lists.Refused / PushError."""
     found = lines(progress)
-    rows = lists.check_registrations(svc, found, lambda done, total: progress({"checked": done, "total": total}))
+    rows = lists.check_registrations(svc, found, session,
+                                     lambda done, total: progress({"checked": done, "total": total}))
     progress({"pushing": len(rows)})
     return asdict(lists.push_registrations(svc, rows, session, address))
 
@@ -125,18 +126,18 @@ def import_file(
 
 
 @api.get("/registrations")
-def list_registrations(_: Viewer, svc: Svc, limit: Annotated[int, Query(ge=1, le=10_000)] = 200
+def list_registrations(session: Viewer, svc: Svc, limit: Annotated[int, Query(ge=1, le=10_000)] = 200
                        ) -> list[dict[str, Any]]:
     """The registrations that still count (persons masked), by expected day."""
     since = svc.today() - timedelta(days=svc.settings.registrations.days_after)
     with svc.store.engine.connect() as conn:
-        return registrations.listing(conn, since, limit)
+        return registrations.listing(conn, session.scope, since, limit)
 
 
 @page.get("/registrations")
 def registrations_page(request: Request, session: Viewer, svc: Svc) -> HTMLResponse:
     since = svc.today() - timedelta(days=svc.settings.registrations.days_after)
     with svc.store.engine.connect() as conn:
-        rows = registrations.listing(conn, since)
+        rows = registrations.listing(conn, session.scope, since)
     return render(request, "registrations.html", session, svc, rows=rows,
                   has_key=svc.settings.pseudonym_key_bytes() is not None)
