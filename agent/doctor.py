@@ -71,8 +71,8 @@ def running(box: Running) -> list[Check]:
     checks.append(Check(name="outbox", state=CheckState.WARN if full else CheckState.OK,
                         detail=f"{box.outbox_depth} of {box.outbox_capacity} verdicts waiting for central"))
     if box.policy_rejected:
-        checks.append(Check(name="policy", state=CheckState.WARN,
-                            detail=f"{box.policy_version} in force; the last pushed was refused: {box.policy_rejected}"))
+        refused = f"{box.policy_version} in force; the last pushed was refused: {box.policy_rejected}"
+        checks.append(Check(name="policy", state=CheckState.WARN, detail=refused[:1000]))
     else:
         checks.append(Check(name="policy", state=CheckState.OK, detail=f"{box.policy_version} in force"))
     return [*checks, clock(), disk(box.outbox_path)]

@@ -4,8 +4,8 @@ A verdict older than `verdict_days` goes, unless it belongs to a case that is st
 goes once that case is closed and the verdict is old enough). A closed case goes, with its events,
 its alerts and the identity it held, `closed_case_days` after it was closed. A box's counted
 rejections go when none came for `dead_letter_days`; its metrics history after `metrics_days`, and
-diagnostics requests with the boxes' answers (log lines) after `diagnostics_days`. Daily figures, the per-box sequence counters
-and the audit log stay. Deletes run in chunks, each its own short
+diagnostics requests with the boxes' answers (log lines) after `diagnostics_days`. Daily figures,
+the per-box sequence counters and the audit log stay. Deletes run in chunks, each its own short
 transaction, so ingest is never held up for long; two replicas running it at once do no harm.
 """
 

@@ -5,8 +5,8 @@ registry an admin."""
 from __future__ import annotations
 
 import math
-from datetime import timedelta
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, Response, UploadFile
@@ -252,7 +252,7 @@ def ask_for_diagnostics(device: DeviceName, body: DiagnosticsAsk, request: Reque
     the answer, when the box sends it, is at GET .../diagnostics/{id}."""
     try:
         request_id = diagnostics.ask(svc.store.engine, svc.settings.mqtt, svc.settings.downlink_signer, device,
-                                     body.log_lines, session.user, client_address(request))
+                                     body.log_lines, session.user, session.scope, client_address(request))
     except diagnostics.NoSuchBox as exc:
         raise HTTPException(404, str(exc)) from None
     except diagnostics.CannotAsk as exc:
@@ -261,17 +261,21 @@ def ask_for_diagnostics(device: DeviceName, body: DiagnosticsAsk, request: Reque
 
 
 @router.get("/devices/{device}/diagnostics/{request_id}", tags=["devices"])
-def diagnostics_answer(device: DeviceName, request_id: VerdictId, _: Admin, svc: Svc) -> dict[str, Any]:
+def diagnostics_answer(device: DeviceName, request_id: VerdictId, session: Admin, svc: Svc) -> dict[str, Any]:
     """A diagnostics request and, once the box answered, its answer (`answer` is null until then)."""
-    found = diagnostics.request(svc.store.engine, device, str(request_id))
+    visible = diagnostics.visible(svc.store.engine, session.scope, device)
+    found = diagnostics.request(svc.store.engine, device, str(request_id)) if visible else None
     if found is None:
         raise HTTPException(404, "no such diagnostics request of this box")
     return found
 
 
 @router.get("/devices/{device}/metrics", tags=["devices"])
-def metrics_history(device: DeviceName, _: Viewer, svc: Svc, hours: HistoryHours = 24) -> list[dict[str, Any]]:
+def metrics_history(device: DeviceName, session: Viewer, svc: Svc, hours: HistoryHours = 24
+                    ) -> list[dict[str, Any]]:
     """The box's metrics messages of the last `hours`, oldest first."""
+    if not diagnostics.visible(svc.store.engine, session.scope, device):
+        raise HTTPException(404, "no such device")
     since = now() - timedelta(hours=hours)
     return [dict(r) for r in diagnostics.metrics_history(svc.store.engine, device, since)]
 

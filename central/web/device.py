@@ -32,8 +32,9 @@ WAIT_S = 60  # the page reloads itself this long while the newest request has no
 def device_page(request: Request, device: DeviceName, session: Viewer, svc: Svc, hours: HistoryHours = 24,
                 error: str = "") -> HTMLResponse:
     engine = svc.store.engine
-    box = next((d for d in queries.fleet(engine, svc.offline_after, svc.clock_skew) if d["device"] == device), None)
-    if box is None:
+    fleet = queries.fleet(engine, svc.offline_after, svc.clock_skew)
+    box = next((d for d in fleet if d["device"] == device), None)
+    if box is None or not diagnostics.visible(engine, session.scope, device):
         return render(request, "error.html", session, svc, status_code=404,
                       message=f"{tr(lang_of(request), 'device')} {device}: {tr(lang_of(request), 'not_found')}")
     last = now()
@@ -56,7 +57,7 @@ def ask_for_diagnostics(request: Request, device: DeviceName, session: Admin, sv
     """Send the box a signed diagnostics request; the page then waits for the answer."""
     try:
         diagnostics.ask(svc.store.engine, svc.settings.mqtt, svc.settings.downlink_signer, device, log_lines,
-                        session.user, client_address(request))
+                        session.user, session.scope, client_address(request))
     except diagnostics.CannotAsk as exc:
         return RedirectResponse(f"/devices/{device}?error={quote(str(exc))}", status_code=303)
     return RedirectResponse(f"/devices/{device}", status_code=303)

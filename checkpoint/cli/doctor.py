@@ -106,7 +106,7 @@ def run_checks(box: AgentSettings, ports: list[str], scan: bool, camera: str | N
     from agent import doctor as box_checks
     from checkpoint.doctor import host_checks
 
-    checks: list[Check] = [Check(name=name, state=State.WARN, detail="skipped") for name in CHECK_NAMES if name in skipped]
+    checks = [Check(name=name, state=State.WARN, detail="skipped") for name in CHECK_NAMES if name in skipped]
     if "serial" not in skipped:
         checks += _serial(box, ports, scan)
     if "camera" not in skipped:
@@ -157,7 +157,8 @@ def _serial(box: AgentSettings, ports: list[str], scan: bool) -> list[Check]:
         assert hit.probe is not None
         want = configured[device]
         if want and os.path.realpath(want) != os.path.realpath(hit.port):
-            checks.append(Check(name=label, state=State.FAIL, detail=f"answers at {hit.port}, but agent.yaml says port {want}"))
+            elsewhere = f"answers at {hit.port}, but agent.yaml says port {want}"
+            checks.append(Check(name=label, state=State.FAIL, detail=elsewhere))
         elif device == THERMO and thermo_protocol not in (None, hit.probe.protocol):
             checks.append(
                 Check(
