@@ -378,7 +378,7 @@ class CheckState(StrEnum):
 class Check(Model):
     """One result of a box's self-check (`checkpoint doctor`, or a running agent's diagnostics)."""
 
-    name: Short
+    name: Annotated[str, StringConstraints(max_length=300)]  # may name a serial port by its full path
     state: CheckState
     detail: Annotated[str, StringConstraints(max_length=1000)]
 
