@@ -3,7 +3,7 @@
 The request is a downlink signed with central's key (contract.messages.DiagnosticsRequest, not
 retained: a box that is offline does not answer later), recorded before it is published so that
 the answer, which may come back within milliseconds, always finds it. The box's answer arrives as
-an uplink like its verdicts (checked by central.validate: size, shape, signature, no full ID
+an uplink like its verdicts (checked by central.intake: size, shape, signature, no full ID
 number) and is stored beside its request by the collector (central.store). Every request is in
 the audit log. Each box's metrics history (the charts on its page) is read here too.
 

@@ -21,7 +21,7 @@ from central.regions import WHOLE
 from central.schema import device_metrics
 from central.sql import now
 from central.store import Batch, Store
-from central.validate import check
+from central.intake import check
 from checkpoint.broker import Broker
 from contract import signing, topics
 from contract.messages import Check, CheckState, Diagnostics, DiagnosticsRequest
