@@ -162,6 +162,9 @@ class TravelInput(Model):
     plate: Annotated[str, StringConstraints(max_length=16)] | None = None
     origin: RegionCode | None = None
     destination: Annotated[str, StringConstraints(max_length=120)] | None = None
+    # the declared destination as a place code, when known: central hands the follow-ups it owes
+    # (报备, 落地检) to that place's office
+    destination_code: PlaceCode | None = None
 
 
 class Registration(Model):
@@ -171,6 +174,7 @@ class Registration(Model):
 
     destination: PlaceCode
     expected: date
+    place: Short = ""  # the destination's name, as central named it to the box (for the kiosk)
 
 
 class Inputs(Model):
@@ -361,7 +365,7 @@ class RegistrationsPush(Model):
 
     def people(self) -> dict[str, Registration]:
         """Each person's registration, by pseudonym."""
-        return {p: Registration(destination=place, expected=day)
+        return {p: Registration(destination=place, expected=day, place=self.places.get(place, ""))
                 for place, days in self.arrivals.items() for day, people in days.items() for p in people}
 
     def counts(self, registration: Registration, today: date) -> bool:
