@@ -27,8 +27,9 @@ from alembic.config import Config
 from sqlalchemy import JSON, Connection, Engine, Text, bindparam, cast, create_engine, event, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from central import cases, tally
+from central import cases, obligations, tally
 from central.lives import Judgement, Life, Report, judge, refused_of
+from central.obligations import Policy
 from central.regions import WHOLE, RegionError, Scope, node_in, place_site, site_region
 from central.schema import dead_letters, device_lives, device_status, devices, rejections, sites, verdicts
 from central.sql import aware, encode_json, now
@@ -111,10 +112,13 @@ class DeviceKey:
 
 
 class Store:
-    def __init__(self, url: str, *, zone: tzinfo = OFFICE_ZONE, alert_urls: Sequence[str] = ()) -> None:
+    def __init__(self, url: str, *, zone: tzinfo = OFFICE_ZONE, alert_urls: Sequence[str] = (),
+                 obligations: Policy | None = None) -> None:
         self.url = url
         self.zone = zone  # the office's days, for the daily figures
         self.alert_urls = list(alert_urls)  # webhooks told of each new case
+        # the follow-ups offices owe after a verdict (none: central keeps no obligations)
+        self.obligations = obligations or Policy(alert_urls=self.alert_urls)
         self.engine = make_engine(url)
         self._insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
 
@@ -195,7 +199,8 @@ class Store:
                 new_ids = self._insert_verdicts(conn, rows)
                 new = [r for r in rows if r["id"] in new_ids]
                 tally.count_new_verdicts(conn, new, self.zone)
-                cases.file_verdicts(conn, new, self.alert_urls)
+                case_ids = cases.file_verdicts(conn, new, self.alert_urls, self.obligations.owed)
+                obligations.file_verdicts(conn, new, case_ids, self.obligations)
             if batch.dead:
                 conn.execute(dead_letters.insert(), batch.dead)
             if batch.rejected:

@@ -43,6 +43,8 @@ Time = Annotated[datetime, AfterValidator(_plausible_time)]
 Count = Annotated[int, Field(ge=0, le=2**31 - 1)]
 """Counters and sequence numbers: they fit a 32-bit signed column everywhere they are stored."""
 RegionCode = Annotated[str, StringConstraints(pattern=r"^\d{6}$")]
+PlaceCode = Annotated[str, StringConstraints(pattern=r"^(\d{6}|\d{9}|\d{12})$")]
+"""A place in the region tree: a county (GB/T 2260, 6 digits), a township (9) or a community (12)."""
 
 
 class Model(BaseModel):
@@ -159,6 +161,9 @@ class TravelInput(Model):
     plate: Annotated[str, StringConstraints(max_length=16)] | None = None
     origin: RegionCode | None = None
     destination: Annotated[str, StringConstraints(max_length=120)] | None = None
+    # the declared destination as a place code, when known: central hands the follow-ups it owes
+    # (报备, 落地检) to that place's office
+    destination_code: PlaceCode | None = None
 
 
 class Inputs(Model):
