@@ -28,6 +28,7 @@ from sqlalchemy import JSON, Connection, Engine, Text, bindparam, cast, create_e
 from sqlalchemy.dialects import postgresql, sqlite
 
 from central import cases, obligations, tally
+from central.intake import DeviceKey
 from central.lives import Judgement, Life, Report, judge, refused_of
 from central.obligations import Policy
 from central.regions import WHOLE, RegionError, Scope, node_in, place_site, site_region
@@ -102,13 +103,6 @@ class Conflict:
 
 class StillRevoked(ValueError):
     """A revoked box registered again with the key it was revoked with (the message says what to do)."""
-
-
-@dataclass(frozen=True)
-class DeviceKey:
-    site: str
-    key: bytes
-    revoked: bool
 
 
 class Store:
