@@ -19,7 +19,6 @@ from pathlib import Path
 import uvicorn
 
 from central import obligations, retention
-from central.obligations import Policy
 from central.config import CentralSettings
 from central.ingest import Collector
 from central.store import Store
@@ -31,12 +30,11 @@ log = logging.getLogger(__name__)
 
 
 def open_store(central_settings: CentralSettings) -> Store:
-    alert_urls = [str(u) for u in central_settings.webhooks.urls]
     return Store(
         central_settings.database_url,
         zone=central_settings.zone,
-        alert_urls=alert_urls,
-        obligations=Policy(central_settings.obligations.deadlines_h, alert_urls),
+        alert_urls=[str(u) for u in central_settings.webhooks.urls],
+        deadlines=central_settings.obligations.deadlines_h,
     )
 
 

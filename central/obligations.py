@@ -61,6 +61,7 @@ log = logging.getLogger(__name__)
 PENDING_STATES = sorted(s.value for s in PENDING)
 IS_PENDING = obligations.c.state.in_(PENDING_STATES)
 SCAN_CHUNK = 1000
+Row = Mapping[Any, Any]  # a row as read (RowMapping) or built (dict)
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ class Refused(ValueError):
 # what the machine sees of a row, and back
 
 
-def machine(row: Mapping[str, Any]) -> Obligation:
+def machine(row: Row) -> Obligation:
     return Obligation(FollowUp(row["kind"]), row["node"], row["destination"], aware(row["deadline"]),
                       State(row["state"]), bool(row["late"]))
 
@@ -94,12 +95,12 @@ def _columns(ob: Obligation) -> dict[str, Any]:
 # opening and closing at ingest
 
 
-def passed_at(row: Mapping[str, Any]) -> datetime:
+def passed_at(row: Row) -> datetime:
     """When the traveller passed: the box's clock if it was synchronised, else central's arrival."""
     return row["device_time"] if row["clock_synced"] else row["received_at"]
 
 
-def destination_code(row: Mapping[str, Any]) -> str | None:
+def destination_code(row: Row) -> str | None:
     """The declared destination's place code: from the vehicle's registration at the gate, else from
     the traveller's pre-registration (报备)."""
     inputs = row["payload"].get("inputs", {})
@@ -114,8 +115,8 @@ class _Held:
 
     ob: Obligation
     id: int = 0
-    row: Mapping[str, Any] = field(default_factory=dict)
-    source: Mapping[str, Any] | None = None
+    row: Row = field(default_factory=dict)
+    source: Row | None = None
     steps: list[tuple[State, Step, dict[str, Any]]] = field(default_factory=list)
 
     def prove(self, event: Evidence, place: Place) -> bool:
@@ -128,7 +129,7 @@ class _Held:
         return True
 
 
-def file_verdicts(conn: Connection, rows: Iterable[Mapping[str, Any]], case_ids: Mapping[str, int],
+def file_verdicts(conn: Connection, rows: Iterable[Row], case_ids: Mapping[str, int],
                   policy: Policy) -> None:
     """Close the pending obligations these new verdicts prove arrived; open what they prescribe."""
     owing = {r["id"]: r for r in rows if r["id"] in case_ids and policy.owed.intersection(r["follow_up"])}
@@ -146,8 +147,9 @@ def file_verdicts(conn: Connection, rows: Iterable[Mapping[str, Any]], case_ids:
         proof = Evidence(Proof.ARRIVAL, row["id"], at)
         closing = [h.ob.kind for h in mine if h.prove(proof, place)] if row["id"] in arriving else []
         if row["id"] in owing:
-            new = [_Held(ob, source=row) for ob in prescribe(row["follow_up"], passed_at(row), policy.deadlines,
-                                                             place, closing)]
+            prescribed = [FollowUp(f) for f in row["follow_up"]]
+            new = [_Held(ob, source=row) for ob in prescribe(prescribed, passed_at(row), policy.deadlines, place,
+                                                             closing)]
             mine += new
             opened += new
     _insert(conn, opened, case_ids, at, policy)
@@ -200,12 +202,11 @@ def _pending_of(conn: Connection, people: set[str | None]) -> dict[str, list[_He
     return found
 
 
-def _places(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> dict[str, Place]:
+def _places(conn: Connection, rows: Sequence[Row]) -> dict[str, Place]:
     """Where each verdict was made and where its traveller is going, in the region tree."""
-    paths = dict(conn.execute(
+    paths = {site: path for site, path in conn.execute(
         select(sites.c.site, regions.c.path).join(regions, regions.c.code == sites.c.region)
-        .where(sites.c.site.in_(sorted({r["site"] for r in rows})))
-    ).tuples())
+        .where(sites.c.site.in_(sorted({r["site"] for r in rows}))))}
     codes = {r["id"]: destination_code(r) for r in rows}
     wanted = sorted({p for c in codes.values() if c for p in _prefixes(c)})
     known = set(conn.scalars(select(regions.c.code).where(regions.c.code.in_(wanted)))) if wanted else set()
@@ -253,8 +254,8 @@ def owe(conn: Connection, *, case_id: int, kind: FollowUp, node: str, site: str,
 # one place for every change of state
 
 
-def _write(conn: Connection, ob_id: int, row: Mapping[str, Any], before: State, result: Step, at: datetime,
-           by: str, address: str, evidence: Mapping[str, Any], policy: Policy) -> bool:
+def _write(conn: Connection, ob_id: int, row: Row, before: State, result: Step, at: datetime,
+           by: str, address: str, evidence: Row, policy: Policy) -> bool:
     """Move the obligation as `result` says if no one moved it since it was read in state `before`;
     then its history, audit entry and alerts. Whether this call moved it."""
     after = result.obligation
@@ -327,7 +328,7 @@ def run(engine: Engine, policy: Policy, scan_s: float, stop: threading.Event) ->
 # what staff do
 
 
-def _owed_by(conn: Connection, scope: Scope, ob_id: int) -> Mapping[str, Any]:
+def _owed_by(conn: Connection, scope: Scope, ob_id: int) -> Row:
     """The obligation, if an office in `scope` owes it; Refused as if there were none otherwise."""
     row = conn.execute(select(obligations).where(obligations.c.id == ob_id, scope.region_in(obligations.c.node))
                        ).mappings().first()

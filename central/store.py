@@ -15,7 +15,7 @@ found, for the collector to tell the boxes.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from pathlib import Path
@@ -35,6 +35,7 @@ from central.regions import WHOLE, RegionError, Scope, node_in, place_site, site
 from central.schema import dead_letters, device_lives, device_status, devices, rejections, sites, verdicts
 from central.sql import aware, encode_json, now
 from common.private import private_file
+from contract.messages import FollowUp
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 _ALEMBIC = threading.Lock()  # alembic keeps its running context in module globals: one migration at a time
@@ -107,12 +108,12 @@ class StillRevoked(ValueError):
 
 class Store:
     def __init__(self, url: str, *, zone: tzinfo = OFFICE_ZONE, alert_urls: Sequence[str] = (),
-                 obligations: Policy | None = None) -> None:
+                 deadlines: Mapping[FollowUp, float] | None = None) -> None:
         self.url = url
         self.zone = zone  # the office's days, for the daily figures
-        self.alert_urls = list(alert_urls)  # webhooks told of each new case
-        # the follow-ups offices owe after a verdict (none: central keeps no obligations)
-        self.obligations = obligations or Policy(alert_urls=self.alert_urls)
+        self.alert_urls = list(alert_urls)  # webhooks told of each new case and each obligation gone overdue
+        # the follow-ups offices owe after a verdict, hours each (none: central keeps no obligations)
+        self.obligations = Policy(dict(deadlines or {}), self.alert_urls)
         self.engine = make_engine(url)
         self._insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
 

@@ -2,8 +2,9 @@
 retry with doubling delays.
 
 Theory of operation: ingest writes one `alerts` row per URL in the transaction that opens the
-case, and the overdue scan in the transaction that marks an obligation overdue. Each replica runs a sender that looks for due rows, takes a lease on one with a conditional
-UPDATE (so two replicas never post the same alert at once), posts it, and records the outcome:
+case, and the overdue scan in the transaction that marks an obligation overdue. Each replica runs
+a sender that looks for due rows, takes a lease on one with a conditional UPDATE (so two
+replicas never post the same alert at once), posts it, and records the outcome:
 delivered, or the next attempt `first_retry_s * 2**attempts` later (capped), until
 `max_attempts`, after which the alert is marked given up (and stays visible on the case page). A
 replica that dies holding a lease lets it lapse, and another picks the alert up: a receiver may
