@@ -82,6 +82,13 @@ class ObligationSettings(BaseModel):
     scan_s: float = Field(default=30, gt=0)  # how often each replica looks for obligations past their deadline
 
 
+class RegistrationSettings(BaseModel):
+    """When a pre-registration (报备) counts at the gate, around the day the traveller gave."""
+
+    days_before: int = Field(default=1, ge=0, le=30)  # an early arrival is still registered
+    days_after: int = Field(default=3, ge=0, le=30)  # after this a registration is neither pushed nor accepted
+
+
 class CentralSettings(FileSettings):
     model_config = SettingsConfigDict(env_prefix="CHECKPOINT_CENTRAL_", env_nested_delimiter="__", extra="forbid")
 
@@ -103,6 +110,7 @@ class CentralSettings(FileSettings):
     webhooks: WebhookSettings = WebhookSettings()
     devices: DeviceSettings = DeviceSettings()
     obligations: ObligationSettings = ObligationSettings()
+    registrations: RegistrationSettings = RegistrationSettings()
 
     @field_validator("timezone")
     @classmethod
