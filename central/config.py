@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -13,6 +13,7 @@ from pydantic_settings import SettingsConfigDict
 from common.mqtt import MqttSettings
 from common.settings import ConfigError, FileSettings
 from contract import signing
+from contract.messages import FollowUp
 
 
 class IngestSettings(BaseModel):
@@ -46,6 +47,8 @@ class RetentionSettings(BaseModel):
     verdict_days: float = Field(default=30, gt=0)  # verdicts of open cases stay until the case is closed
     closed_case_days: float = Field(default=180, gt=0)  # a closed case (and its identity) is purged after this
     dead_letter_days: float = Field(default=30, gt=0)
+    metrics_days: float = Field(default=7, gt=0)  # each box's metrics history (the charts on its page)
+    diagnostics_days: float = Field(default=30, gt=0)  # diagnostics requests and the boxes' answers
     interval_s: float = Field(default=3600, ge=1)  # how often each replica runs the purge
 
 
@@ -63,6 +66,29 @@ class WebhookSettings(BaseModel):
 class DeviceSettings(BaseModel):
     offline_after_s: float = Field(default=180, gt=0)  # no birth, metrics or verdict for this long: offline
     clock_skew_s: float = Field(default=120, gt=0)  # a box's clock further off than this is flagged
+
+
+class ObligationSettings(BaseModel):
+    """The follow-ups central holds an office to (闭环管理), and by when: hours from the passage.
+
+    A follow-up with no deadline here opens no obligation (a staff check or a turn-back happens at
+    the gate, not afterwards)."""
+
+    deadlines_h: dict[FollowUp, Annotated[float, Field(gt=0, le=24 * 90)]] = {
+        FollowUp.TEST_ON_ARRIVAL: 24,  # 落地检 within a day
+        FollowUp.ISOLATION_TRANSFER: 4,  # arrival at the isolation site within 4 hours
+        FollowUp.FEVER_CLINIC: 4,
+        FollowUp.REGISTER_DESTINATION: 24,  # 报备 with the destination community
+    }
+    waive_role: Literal["operator", "admin"] = "admin"  # who may waive an obligation (with a reason)
+    scan_s: float = Field(default=30, gt=0)  # how often each replica looks for obligations past their deadline
+
+
+class RegistrationSettings(BaseModel):
+    """When a pre-registration (报备) counts at the gate, around the day the traveller gave."""
+
+    days_before: int = Field(default=1, ge=0, le=30)  # an early arrival is still registered
+    days_after: int = Field(default=3, ge=0, le=30)  # after this a registration is neither pushed nor accepted
 
 
 class CentralSettings(FileSettings):
@@ -85,6 +111,8 @@ class CentralSettings(FileSettings):
     retention: RetentionSettings = RetentionSettings()
     webhooks: WebhookSettings = WebhookSettings()
     devices: DeviceSettings = DeviceSettings()
+    obligations: ObligationSettings = ObligationSettings()
+    registrations: RegistrationSettings = RegistrationSettings()
 
     @field_validator("timezone")
     @classmethod

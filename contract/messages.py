@@ -6,12 +6,12 @@ hostile message fails validation with a clear reason instead of reaching storage
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 CONTRACT_VERSION: Literal[1] = 1
 
@@ -43,6 +43,8 @@ Time = Annotated[datetime, AfterValidator(_plausible_time)]
 Count = Annotated[int, Field(ge=0, le=2**31 - 1)]
 """Counters and sequence numbers: they fit a 32-bit signed column everywhere they are stored."""
 RegionCode = Annotated[str, StringConstraints(pattern=r"^\d{6}$")]
+PlaceCode = Annotated[str, StringConstraints(pattern=r"^(\d{6}|\d{9}|\d{12})$")]
+"""A place in the region tree: a county (GB/T 2260, 6 digits), a township (9) or a community (12)."""
 
 
 class Model(BaseModel):
@@ -105,6 +107,7 @@ class Reason(StrEnum):
     WATCHLIST = "watchlist"
     RISK_AREA_ORIGIN = "risk_area_origin"
     OUT_OF_PROVINCE = "out_of_province"
+    PRE_REGISTERED = "pre_registered"
     STAFF_OVERRIDE = "staff_override"
 
 
@@ -159,6 +162,18 @@ class TravelInput(Model):
     plate: Annotated[str, StringConstraints(max_length=16)] | None = None
     origin: RegionCode | None = None
     destination: Annotated[str, StringConstraints(max_length=120)] | None = None
+    # the declared destination as a place code, when known: central hands the follow-ups it owes
+    # (报备, 落地检) to that place's office
+    destination_code: PlaceCode | None = None
+
+
+class Registration(Model):
+    """A traveller's pre-registration (报备) with the destination: where to, and the day they said they
+    would come. A box holds these under the traveller's pseudonym (RegistrationsPush); the verdict of a
+    registered traveller carries theirs."""
+
+    destination: PlaceCode
+    expected: date
 
 
 class Inputs(Model):
@@ -166,6 +181,7 @@ class Inputs(Model):
     code: CodeInput | None = None
     temperature: TemperatureInput | None = None
     travel: TravelInput | None = None
+    registration: Registration | None = None
 
 
 class Override(Model):
@@ -270,6 +286,7 @@ class Metrics(BoxReport):
     outbox_depth: Count
     outbox_capacity: int = Field(ge=1, le=2**31 - 1)
     decode_fps: float | None = None
+    cpu_percent: float | None = Field(default=None, ge=0, le=100)  # the whole box's, since the last metrics
     cpu_temp_c: float | None = None
     disk_free_mb: float | None = None
 
@@ -321,6 +338,42 @@ class RiskAreasPush(Model):
     sig: CentralSig | None = None
 
 
+class RegistrationsPush(Model):
+    """Downlink (retained): the travellers who registered in advance (报备), by keyed pseudonym only.
+
+    Grouped by destination and expected day, which keeps 100,000 people near 7 MB. A registration
+    counts at the gate from `days_before` its expected day to `days_after` it (in the box's own
+    days), so a list pushed days ago lets no one through as registered for ever. `places` names the
+    destinations, for the kiosk's "已报备 → <place>".
+    """
+
+    type: Literal["registrations"] = "registrations"
+    v: Literal[1] = CONTRACT_VERSION
+    version: Short
+    issued_at: Time
+    days_before: int = Field(default=1, ge=0, le=30)
+    days_after: int = Field(default=3, ge=0, le=30)
+    arrivals: Annotated[dict[PlaceCode, dict[date, list[Hex64]]], Field(max_length=100_000)]
+    places: Annotated[dict[PlaceCode, Short], Field(max_length=100_000)] = {}
+    sig: CentralSig | None = None
+
+    @model_validator(mode="after")
+    def _bounded(self) -> RegistrationsPush:
+        if sum(len(people) for days in self.arrivals.values() for people in days.values()) > 200_000:
+            raise ValueError("more than 200,000 registrations in one push")
+        return self
+
+    def people(self) -> dict[str, Registration]:
+        """Each person's registration, by pseudonym."""
+        return {p: Registration(destination=place, expected=day)
+                for place, days in self.arrivals.items() for day, people in days.items() for p in people}
+
+    def counts(self, registration: Registration, today: date) -> bool:
+        """Whether a registration lets its traveller through as registered today."""
+        first = registration.expected - timedelta(days=self.days_before)
+        return first <= today <= registration.expected + timedelta(days=self.days_after)
+
+
 class Receipt(Model):
     """Downlink (not retained): central has committed these verdicts of one box.
 
@@ -368,10 +421,71 @@ class IdentityConflict(Model):
     sig: CentralSig | None = None
 
 
-UPLINK_MODELS: dict[str, type[Model]] = {"verdict": Verdict, "status": Status, "metrics": Metrics}
+class CheckState(StrEnum):
+    OK = "ok"
+    WARN = "warn"  # works, but look at it
+    FAIL = "fail"  # the box will not work like this
+
+
+class Check(Model):
+    """One result of a box's self-check (`checkpoint doctor`, or a running agent's diagnostics)."""
+
+    name: Annotated[str, StringConstraints(max_length=300)]  # may name a serial port by its full path
+    state: CheckState
+    detail: Annotated[str, StringConstraints(max_length=1000)]
+
+
+LOG_LINES_MAX = 500
+"""The most log lines one diagnostics request may ask for."""
+LOG_LINE_CHARS = 2000
+DIAGNOSTICS_MAX_BYTES = 48 * 1024
+"""A box's diagnostics answer, signed and on the wire, stays under this (central takes 64 KiB at most):
+the box leaves out its oldest log lines until it does, and says how many it left out."""
+
+
+class DiagnosticsRequest(Model):
+    """Downlink (not retained, on one box's own topic): an admin asks for the box's doctor report and
+    its last `log_lines` log lines. The box answers only a request central signed, once per `id`."""
+
+    type: Literal["diagnostics"] = "diagnostics"
+    v: Literal[1] = CONTRACT_VERSION
+    id: UUID
+    device: Name
+    log_lines: int = Field(default=100, ge=0, le=LOG_LINES_MAX)
+    issued_at: Time
+    sig: CentralSig | None = None
+
+
+class Diagnostics(Model):
+    """Uplink: a box's answer to a DiagnosticsRequest, signed with its key like its verdicts.
+
+    The log lines are the agent's own structured lines, masked as they were written (never a full
+    ID number; central refuses an answer that carries one)."""
+
+    type: Literal["diagnostics"] = "diagnostics"
+    v: Literal[1] = CONTRACT_VERSION
+    site: Name
+    device: Name
+    request: UUID
+    device_time: Time
+    software: Short = ""
+    checks: Annotated[list[Check], Field(max_length=50)]
+    logs: Annotated[list[Annotated[str, StringConstraints(max_length=LOG_LINE_CHARS)]], Field(max_length=LOG_LINES_MAX)]
+    logs_left_out: Count = 0  # asked for, but left out to keep the answer under DIAGNOSTICS_MAX_BYTES
+    refused_downlinks: Count = 0  # downlinks refused since the agent started (unsigned, forged, malformed)
+    sig: Hex64 | None = None
+
+
+UPLINK_MODELS: dict[str, type[Model]] = {
+    "verdict": Verdict,
+    "status": Status,
+    "metrics": Metrics,
+    "diagnostics": Diagnostics,
+}
 DOWNLINK_MODELS: dict[str, type[Model]] = {
     "policy": PolicyPush,
     "watchlist": WatchlistPush,
     "risk_areas": RiskAreasPush,
     "config": ConfigPush,
+    "registrations": RegistrationsPush,
 }
