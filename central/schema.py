@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Date,
@@ -271,6 +272,20 @@ collectors = Table(
     Column("last_commit_at", DateTime(timezone=True), nullable=False),
 )
 """One row per collector replica: what it committed, and when last, for the fleet page."""
+
+releases = Table(
+    "releases",
+    metadata,
+    Column("version", String(64), primary_key=True),
+    Column("platform", String(16), nullable=False),
+    Column("manifest_sha256", String(64), nullable=False),  # what an update downlink pins
+    Column("files", Integer, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("built_at", DateTime(timezone=True), nullable=False),
+    Column("added_at", DateTime(timezone=True), nullable=False),
+    Column("added_by", String(64), nullable=False),
+)
+"""Releases of the box software central serves (their files in `releases_dir`/<version>/)."""
 
 rejections = Table(
     "rejections",

@@ -43,6 +43,8 @@ Time = Annotated[datetime, AfterValidator(_plausible_time)]
 Count = Annotated[int, Field(ge=0, le=2**31 - 1)]
 """Counters and sequence numbers: they fit a 32-bit signed column everywhere they are stored."""
 RegionCode = Annotated[str, StringConstraints(pattern=r"^\d{6}$")]
+ReleaseVersion = Annotated[str, StringConstraints(pattern=r"^[0-9][0-9A-Za-z.+]{0,63}$")]
+"""A release's version (PEP 440 without dashes): safe as a directory name on the box and in a URL."""
 
 
 class Model(BaseModel):
@@ -321,6 +323,23 @@ class RiskAreasPush(Model):
     sig: CentralSig | None = None
 
 
+class UpdatePush(Model):
+    """Downlink (retained, on one box's own topic): install this release (docs/deploy.md, releases).
+
+    Central names the release and pins its manifest by SHA-256; the box fetches both from central's
+    HTTPS API and checks the manifest against the deployment's release key before installing. Being
+    retained, it reaches a box that was offline when the rollout sent it.
+    """
+
+    type: Literal["update"] = "update"
+    v: Literal[1] = CONTRACT_VERSION
+    version: ReleaseVersion
+    manifest_sha256: Hex64
+    rollout: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    issued_at: Time
+    sig: CentralSig | None = None
+
+
 class Receipt(Model):
     """Downlink (not retained): central has committed these verdicts of one box.
 
@@ -374,4 +393,5 @@ DOWNLINK_MODELS: dict[str, type[Model]] = {
     "watchlist": WatchlistPush,
     "risk_areas": RiskAreasPush,
     "config": ConfigPush,
+    "update": UpdatePush,
 }
