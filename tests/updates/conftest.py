@@ -30,8 +30,8 @@ def source_of(version: str, into: Path) -> Path:
                                 flags=re.M))
     if version == BROKEN:
         app = tree / "agent" / "app.py"
-        app.write_text(app.read_text().replace(
-            "def main(", 'def main(*_args: object) -> None:\n    raise SystemExit("a broken release")\n\n\ndef _main(', 1))
+        broken = 'def main(*_args: object) -> None:\n    raise SystemExit("a broken release")\n\n\ndef _main('
+        app.write_text(app.read_text().replace("def main(", broken, 1))
     return tree
 
 
