@@ -36,14 +36,11 @@ from agent.healthcode.chain import build_chain
 from agent.kiosk.app import create_app
 from agent.kiosk.hub import StateHub
 from agent.kiosk.state import KioskState, LinkView
-from agent.link import Link
+from agent.link import Link, Publisher
 from agent.metrics import AgentMetrics, cpu_temperature_c, disk_free_mb
 from agent.outbox import LifeRecord, Outbox, OutboxGone
-from agent.passage import PassageMachine
-from agent.publisher import Publisher
-from agent.recorder import Recorder
-from agent.station import Station, StationFull
-from agent.verdicts import BoxIdentity
+from agent.passage import BoxIdentity, PassageMachine
+from agent.station import Recorder, Station, StationFull
 from common import __version__, logs, sdnotify
 from contract.messages import DeviceState, IdentityConflict, LostLife, Metrics, Status, Verdict
 from drivers.base import Device

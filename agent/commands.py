@@ -6,7 +6,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from agent.facts import PassageFacts
+from agent.policy import PassageFacts
 from contract import idnumber
 from contract.messages import Decision, TravelInput
 

@@ -17,7 +17,7 @@ at once after a reconnect (receipts sent while the box was away are lost with it
 central stores each verdict once, so a resend racing a late receipt costs only bandwidth. A PUBACK
 that refuses a message (an ACL, a quota) schedules it again like a missing receipt.
 
-The shell (agent.publisher) feeds the events — `connected`, `disconnected`, `handed`, `puback`,
+The shell (agent.link) feeds the events — `connected`, `disconnected`, `handed`, `puback`,
 `receipt`, `flush` — asks `wants(now)` which rows to read, hands what `to_publish` returns to
 MQTT, and deletes what `take_deletes` returns. Times are the shell's monotonic seconds, except
 `connected(wall=...)`, which marks rows committed before the connection as replayed.

@@ -12,8 +12,7 @@ import random
 import threading
 
 from agent.commands import RecordPassage
-from agent.facts import CodeFacts, PassageFacts, PersonFacts, TempReading
-from agent.policy import Policy
+from agent.policy import CodeFacts, PassageFacts, PersonFacts, Policy, TempReading
 from agent.station import Station, StationFull
 from agent.travellers import Traveller, TravellerMix
 from contract.messages import ColourSource, IdSource, TravelInput

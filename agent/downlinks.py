@@ -26,7 +26,7 @@ from pydantic import ValidationError
 
 from agent.config import AgentSettings
 from agent.policy import DEFAULT_POLICY, Policy
-from agent.recorder import Lists
+from agent.station import Lists
 from common.settings import describe
 from contract import signing, topics
 from contract.messages import (

@@ -4,7 +4,7 @@ Theory of operation: one SQLite file in WAL mode with `synchronous=FULL`, so a c
 survives a power cut. `append` assigns the device's next sequence number in the same transaction
 that stores the row, so sequence numbers never repeat or skip, across restarts too. The publisher
 reads rows in sequence order with `pending` and deletes them with `remove_ranges` only once central
-has confirmed it stored them (agent.publisher explains why the broker's PUBACK is not enough).
+has confirmed it stored them (agent.link explains why the broker's PUBACK is not enough).
 The boot counter is bumped once per `open` with `new_boot`.
 
 Life (`epoch`): a random id made together with the outbox and kept inside it. Sequence numbers

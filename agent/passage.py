@@ -10,16 +10,164 @@ Theory of operation (pure: inputs and the time come in, closed passages go out, 
 - At traffic checkpoints staff register the vehicle (plate, origin, destination) once; it applies
   to every passage until the next vehicle.
 Every method that can close passages returns their facts, oldest first, for the recorder.
+
+This is the agent's one pure room between the drivers and the outbox, in three parts:
+- from driver events to facts (`person_from_card`, `reading_from_measurement`, `code_from_status`):
+  the only place the agent looks at driver models;
+- the passage machine itself (`PassageMachine`);
+- from a decided passage to the verdict message that leaves the box (`build`). Privacy
+  (docs/design.md §9): the verdict carries the masked ID and the keyed pseudonym; the full identity
+  travels only when the verdict is flagged (not `pass`).
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date, datetime
+from uuid import UUID
 
-from agent.facts import CodeFacts, PassageFacts, PersonFacts, TempReading
-from agent.policy import Input, Policy
-from contract.messages import CheckpointKind, TravelInput
+from agent.healthcode.status import CodeStatus
+from agent.policy import CodeFacts, Input, Outcome, PassageFacts, PersonFacts, Policy, TempReading
+from contract import idnumber
+from contract.messages import (
+    CheckpointKind,
+    CodeColour,
+    CodeInput,
+    Decision,
+    Identity,
+    IdSource,
+    Inputs,
+    Override,
+    PersonInput,
+    Reason,
+    TemperatureInput,
+    TravelInput,
+    Verdict,
+)
+from drivers.idcard.reader import CardPresented
+from drivers.thermo.events import TemperatureMeasured
+
+
+def person_from_card(event: CardPresented, today: date) -> PersonFacts:
+    card = event.card
+    return PersonFacts(
+        source=IdSource.CARD,
+        id_number=card.id_number,
+        name=card.name or (card.name_en or ""),
+        card_type=card.type.value,
+        card_expired=card.expired(today),
+    )
+
+
+def reading_from_measurement(event: TemperatureMeasured) -> TempReading:
+    """An invalid measurement stays invalid (body_c None): it is never rewritten to look normal."""
+    return TempReading(
+        body_c=event.body_c if event.status == "measured" else None,
+        object_c=event.object_c,
+        offset_c=event.offset_c,
+        sensor=event.protocol,
+    )
+
+
+def code_from_status(status: CodeStatus) -> CodeFacts:
+    """A code nobody can vouch for (unknown issuer, unreadable) counts as colour unknown: staff look."""
+    unverifiable = status.unknown_issuer or status.unreadable
+    return CodeFacts(
+        colour=CodeColour.UNKNOWN if unverifiable else status.colour,
+        source=status.source,
+        issuer=status.issuer,
+        detail=status.detail,
+        expired=status.expired,
+        forged=status.forged,
+    )
+
+
+@dataclass(frozen=True)
+class BoxIdentity:
+    """Who is deciding: the box's identity (site, device, kind) and the key of its pseudonyms."""
+
+    site: str
+    device: str
+    kind: CheckpointKind
+    pseudonym_key: bytes
+
+    def pseudonym(self, facts: PassageFacts) -> str | None:
+        return idnumber.pseudonym(self.pseudonym_key, facts.person.id_number) if facts.person else None
+
+
+def build(
+    box: BoxIdentity,
+    facts: PassageFacts,
+    outcome: Outcome,
+    *,
+    epoch: str | None,
+    seq: int,
+    boot: int,
+    policy_version: str,
+    now: datetime,
+    clock_synced: bool,
+    override: Override | None = None,
+    supersedes: UUID | None = None,
+) -> Verdict:
+    decision = outcome.decision if override is None else override.decision
+    flagged = decision is not Decision.PASS
+    return Verdict(
+        id=uuid.uuid4(),
+        site=box.site,
+        device=box.device,
+        epoch=epoch,
+        seq=seq,
+        boot=boot,
+        device_time=now,
+        clock_synced=clock_synced,
+        kind=box.kind,
+        inputs=_inputs(box, facts, flagged),
+        decision=decision,
+        reasons=[*outcome.reasons, *([Reason.STAFF_OVERRIDE] if override else [])],
+        follow_up=list(outcome.follow_up),
+        override=override,
+        supersedes=supersedes,
+        policy_version=policy_version,
+    )
+
+
+def _inputs(box: BoxIdentity, facts: PassageFacts, flagged: bool) -> Inputs:
+    person = facts.person
+    if person is None:
+        person_in = PersonInput(source=IdSource.NONE)
+    else:
+        person_in = PersonInput(
+            source=person.source,
+            pseudonym=box.pseudonym(facts),
+            id_masked=idnumber.mask(person.id_number),
+            province=idnumber.province_code(person.id_number) if person.id_number[:2].isdigit() else None,
+            card_expired=person.card_expired,
+            identity=Identity(name=person.name, id_number=person.id_number, card_type=person.card_type)
+            if flagged
+            else None,
+        )
+    code = facts.code
+    temps = facts.temps
+    last = temps[-1] if temps else None
+    return Inputs(
+        person=person_in,
+        code=CodeInput(colour=code.colour, source=code.source, issuer=code.issuer, detail=code.detail[:500])
+        if code
+        else None,
+        temperature=TemperatureInput(
+            body_c=last.body_c,
+            object_c=last.object_c,
+            offset_c=last.offset_c,
+            sensor=last.sensor,
+            readings=len(temps),
+            valid=last.valid,
+        )
+        if last
+        else None,
+        travel=facts.travel,
+    )
 
 
 @dataclass

@@ -3,6 +3,11 @@
 A policy is a YAML document validated into `Policy`. `decide` is pure: facts in, outcome out.
 Every finding contributes a reason, a decision (the strictest wins: deny > review > pass) and the
 follow-up actions staff must take; the kiosk and central translate reasons and follow-ups to words.
+
+Also here, first: the facts the policy reads about one traveller (PassageFacts and its parts). They
+hold the full identity — the agent needs it to check the watch-list and to fill a flagged verdict —
+and never leave the box as such: agent.passage turns them into the contract's masked, pseudonymous
+inputs.
 """
 
 from __future__ import annotations
@@ -14,8 +19,58 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from agent.facts import PassageFacts, TempReading
-from contract.messages import CheckpointKind, CodeColour, ColourSource, Decision, FollowUp, Reason
+from contract.messages import (
+    CheckpointKind,
+    CodeColour,
+    ColourSource,
+    Decision,
+    FollowUp,
+    IdSource,
+    Reason,
+    TravelInput,
+)
+
+
+class Facts(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class PersonFacts(Facts):
+    source: IdSource
+    id_number: str
+    name: str = ""
+    card_type: str | None = None
+    card_expired: bool = False
+
+
+class CodeFacts(Facts):
+    colour: CodeColour
+    source: ColourSource
+    issuer: str | None = None
+    detail: str = ""
+    expired: bool = False  # a signed code past its expiry
+    forged: bool = False  # a signature that does not verify
+
+
+class TempReading(Facts):
+    """One measurement as the thermometer's measurement layer reported it (offset already applied)."""
+
+    body_c: float | None  # None when the reading was implausible
+    object_c: float | None = None
+    offset_c: float = 0.0
+    sensor: str = "unknown"
+
+    @property
+    def valid(self) -> bool:
+        return self.body_c is not None
+
+
+class PassageFacts(Facts):
+    person: PersonFacts | None = None
+    code: CodeFacts | None = None
+    temps: tuple[TempReading, ...] = ()
+    travel: TravelInput | None = None
+
 
 DEFAULT_POLICY = Path(__file__).with_name("policy_default.yaml")
 _SEVERITY = {Decision.PASS: 0, Decision.REVIEW: 1, Decision.DENY: 2}

@@ -5,6 +5,10 @@ from the kiosk, complete passages from a simulated station — arrives in one bo
 handled here in order, so the passage machine needs no locks. A closed passage is decided, signed
 and committed by the recorder; only then is the verdict shown (kiosk state, gate). If the commit
 fails (a full disk) the kiosk says that nothing was recorded, and the gate stays shut.
+
+The recorder (below, first) is where a passage becomes a verdict: decide, sign, commit to the outbox —
+before anyone sees it. `Recorder.record` returns only after the verdict is durably committed; if the
+commit fails it raises, and the station shows the staff that nothing was recorded, never a verdict.
 """
 
 from __future__ import annotations
@@ -13,27 +17,105 @@ import logging
 import queue
 import threading
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
+from uuid import UUID
 
 from pydantic import BaseModel
 
-from agent import inputs
 from agent.commands import ManualId, Override, RecordPassage, Remeasure, SetVehicle
-from agent.facts import PassageFacts, PersonFacts
 from agent.healthcode.status import CodeStatus
 from agent.kiosk.state import KioskState, LinkView, passage_view, verdict_view
-from agent.outbox import OutboxError
-from agent.passage import PassageMachine
-from agent.recorder import Recorder
-from contract import idnumber
+from agent.outbox import Outbox, OutboxError
+from agent.passage import (
+    BoxIdentity,
+    PassageMachine,
+    build,
+    code_from_status,
+    person_from_card,
+    reading_from_measurement,
+)
+from agent.policy import PassageFacts, PersonFacts, Policy, decide
+from contract import idnumber, signing, topics
 from contract.messages import CodeColour, Decision, IdSource, Verdict
 from contract.messages import Override as OverrideRecord
 from drivers.base import DeviceHealth
 from drivers.idcard.reader import CardPresented
 from drivers.thermo.events import TemperatureMeasured
+
+
+class Lists:
+    """The watch-list and risk areas in force, replaced whole when central pushes new ones."""
+
+    def __init__(self) -> None:
+        self.watchlist: frozenset[str] = frozenset()
+        self.watchlist_version = ""
+        self.risk_areas: frozenset[str] = frozenset()
+        self.risk_areas_version = ""
+
+
+class Recorder:
+    def __init__(
+        self,
+        box: BoxIdentity,
+        signing_key: bytes,
+        outbox: Outbox,
+        policy: Callable[[], Policy],
+        lists: Lists,
+        *,
+        home_province: str | None = None,
+        clock_synced: Callable[[], bool] = lambda: True,
+        committed: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.box = box
+        self._key = signing_key
+        self._outbox = outbox
+        self.policy = policy
+        self._lists = lists
+        self._home_province = home_province
+        self._clock_synced = clock_synced
+        self._committed = committed
+        self._lock = threading.Lock()  # one writer: sequence numbers are assigned in order
+        self.counts: Counter[str] = Counter()
+
+    def record(
+        self, facts: PassageFacts, override: OverrideRecord | None = None, supersedes: UUID | None = None
+    ) -> Verdict:
+        """Decide, sign and commit; with `override`, staff's decision replaces the policy's (a new verdict
+        that `supersedes` the one shown)."""
+        policy = self.policy()
+        outcome = decide(
+            policy,
+            self.box.kind,
+            facts,
+            pseudonym=self.box.pseudonym(facts),
+            watchlist=self._lists.watchlist,
+            risk_areas=self._lists.risk_areas,
+            home_province=self._home_province,
+        )
+        with self._lock:
+            verdict = build(
+                self.box,
+                facts,
+                outcome,
+                epoch=self._outbox.epoch,
+                seq=self._outbox.next_seq(),
+                boot=self._outbox.boot,
+                policy_version=policy.version,
+                now=datetime.now(UTC),
+                clock_synced=self._clock_synced(),
+                override=override,
+                supersedes=supersedes,
+            )
+            payload = signing.sign(self._key, verdict)
+            topic = topics.uplink(self.box.site, self.box.device, "verdict")
+            self._outbox.append(verdict.seq, str(verdict.id), verdict.flagged, topic, payload)
+        self.counts[verdict.decision.value] += 1
+        self._committed()
+        return verdict
+
 
 log = logging.getLogger(__name__)
 
@@ -114,9 +196,9 @@ class Station:
         m = self.machine
         match event:
             case CardPresented():
-                return m.card(inputs.person_from_card(event, self._today()), now)
+                return m.card(person_from_card(event, self._today()), now)
             case TemperatureMeasured():
-                return m.temperature(inputs.reading_from_measurement(event), now)
+                return m.temperature(reading_from_measurement(event), now)
             case DeviceHealth():
                 self.devices[f"{event.kind}:{event.name}"] = event.state.value
                 return []
@@ -137,7 +219,7 @@ class Station:
         text = getattr(event, "text", None)
         if isinstance(text, str):  # a scanned code (drivers.camera.events.CodeScanned)
             status = self._verify(text, getattr(event, "colour", CodeColour.UNKNOWN))
-            return m.code(inputs.code_from_status(status), text, now)
+            return m.code(code_from_status(status), text, now)
         log.warning("ignoring an unknown event", extra={"event": type(event).__name__})
         return []
 

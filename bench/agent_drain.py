@@ -15,15 +15,15 @@ import psutil
 from agent.config import AgentSettings
 from agent.direct_station import facts_of
 from agent.outbox import Outbox
-from agent.recorder import Lists, Recorder
+from agent.passage import BoxIdentity
+from agent.station import Lists, Recorder
 from agent.travellers import TravellerMix
-from agent.verdicts import BoxIdentity
 from bench.agent_rig import POLICY, PSEUDONYM_KEY, Central, Device, Probe, agent_running, box_settings, note, until
 from bench.harness import child_processes
 from common.mqtt import MqttSettings, new_client
 from contract.messages import CheckpointKind
 
-WINDOW = 500  # agent.publisher.Publisher's default in-flight window
+WINDOW = 500  # agent.link.Publisher's default in-flight window
 
 
 class CpuMeter:

@@ -15,10 +15,8 @@ from agent.config import AgentSettings
 from agent.healthcode.chain import build_chain
 from agent.kiosk.state import KioskState, LinkView
 from agent.outbox import Outbox
-from agent.passage import PassageMachine
-from agent.recorder import Lists, Recorder
-from agent.station import Station
-from agent.verdicts import BoxIdentity
+from agent.passage import BoxIdentity, PassageMachine
+from agent.station import Lists, Recorder, Station
 from bench.agent_inputs import ISSUER, passages
 from bench.agent_rig import POLICY, PSEUDONYM_KEY, Device, Probe, agent_running, box_settings, note, until
 from bench.harness import percentile

@@ -47,8 +47,8 @@ from bench.harness import DOWNLINK_SEED, Figure, child_processes, percentile
 from central.auth import Accounts, Role
 from central.config import CentralSettings
 from central.ingest import Collector
+from central.intake import verdict_row
 from central.store import Batch, Store
-from central.validate import verdict_row
 from central.web import create_app
 from checkpoint.broker import Broker, free_port
 from contract import idnumber, signing, topics

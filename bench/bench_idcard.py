@@ -22,10 +22,10 @@ from pathlib import Path
 import serial
 
 from bench.harness import Figure, child_processes, cpu_percent_of_core, decode_figure, idle_cpu_figure, run_device
+from drivers.idcard.cards import card_read_data
 from drivers.idcard.codec import PREAMBLE, Command, FrameDecoder, Reply, Status, encode, encode_reply
 from drivers.idcard.deck import synthetic_deck
 from drivers.idcard.reader import IdCardConfig, IdCardReader
-from drivers.idcard.replies import card_read_data
 
 STRAY = b"\x00\x13"
 

@@ -6,7 +6,9 @@ SHA-256, and a CSRF token that every form and every state-changing request from 
 echo. Sessions live in the database so that whichever replica serves a request knows the user.
 
 Roles are ranked: a viewer reads; an operator also works cases and may unmask a person (audited);
-an admin also pushes watch-lists and policies and manages users.
+an admin also pushes watch-lists and policies and manages users. Each user stands at one node of
+the region tree and holds their role there: their session carries the node's Scope, which limits
+what they read and act on to its subtree (central.regions).
 
 A login goes through the throttle first (central.throttle: per account and per address, in the
 database); a failed one is counted and written to the audit log. Each argon2id hash takes 64 MiB
@@ -28,9 +30,10 @@ from enum import StrEnum
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
 from central import audit, throttle
+from central.regions import ROOT, RegionError, Scope, scope_of
 from central.schema import sessions, users
 from central.sql import aware, now
 
@@ -58,6 +61,7 @@ class User(BaseModel):
     id: int
     username: str
     role: Role
+    region: str = ROOT
 
 
 class Session(BaseModel):
@@ -65,6 +69,7 @@ class Session(BaseModel):
 
     user: User
     csrf: str
+    scope: Scope
 
 
 class AccountError(ValueError):
@@ -124,17 +129,19 @@ class Accounts:
 
     # users
 
-    def add(self, username: str, password: str, role: Role) -> User:
+    def add(self, username: str, password: str, role: Role, region: str = ROOT) -> User:
+        """A new user at the node `region` (the root: the whole deployment)."""
         _check_password(password)
         if not username or len(username) > 64 or not username.isprintable():
             raise AccountError("a user name has 1 to 64 printable characters")
         with self.engine.begin() as conn:
+            _node(conn, region)
             if conn.scalar(select(users.c.id).where(users.c.username == username)) is not None:
                 raise AccountError(f"user {username!r} exists already")
             row = dict(username=username, role=role.value, password_hash=_hash(password), disabled=False,
-                       created_at=now())
+                       created_at=now(), region=region)
             user_id = conn.execute(users.insert().values(**row).returning(users.c.id)).scalar_one()
-        return User(id=user_id, username=username, role=role)
+        return User(id=user_id, username=username, role=role, region=region)
 
     def set_password(self, username: str, password: str, keep_token: str | None = None) -> None:
         """A new password; every session of the user ends but `keep_token`'s (the one that changed it)."""
@@ -148,6 +155,14 @@ class Accounts:
 
     def set_role(self, username: str, role: Role) -> None:
         self._update(username, role=role.value)
+
+    def set_region(self, username: str, region: str) -> None:
+        """Move a user to another node; their open sessions end (they carried the old scope)."""
+        with self.engine.begin() as conn:
+            _node(conn, region)
+        user_id = self._update(username, region=region)
+        with self.engine.begin() as conn:
+            conn.execute(sessions.delete().where(sessions.c.user_id == user_id))
 
     def disable(self, username: str) -> None:
         """The user can no longer log in, and their open sessions end."""
@@ -163,8 +178,10 @@ class Accounts:
             conn.execute(users.update().where(users.c.id == user_id).values(**values))
         return int(user_id)
 
-    def list(self) -> list[dict[str, object]]:
-        query = select(users.c.username, users.c.role, users.c.disabled, users.c.created_at).order_by(users.c.username)
+    def list(self, scope: Scope) -> list[dict[str, object]]:
+        """The users who stand in `scope`."""
+        query = (select(users.c.username, users.c.role, users.c.region, users.c.disabled, users.c.created_at)
+                 .where(scope.region_in(users.c.region)).order_by(users.c.username))
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
@@ -184,13 +201,15 @@ class Accounts:
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         at = now()
         with self.engine.begin() as conn:
+            scope = scope_of(conn, row["region"])
             throttle.succeeded(conn, username)
             if _HASHER.check_needs_rehash(row["password_hash"]):
                 conn.execute(users.update().where(users.c.id == row["id"]).values(password_hash=_hash(password)))
             conn.execute(sessions.delete().where(sessions.c.expires_at < at))
             conn.execute(sessions.insert().values(token_hash=token_hash(token), user_id=row["id"], csrf=csrf,
                                                   created_at=at, expires_at=at + self.lifetime))
-        return token, Session(user=User(id=row["id"], username=username, role=Role(row["role"])), csrf=csrf)
+        user = User(id=row["id"], username=username, role=Role(row["role"]), region=row["region"])
+        return token, Session(user=user, csrf=csrf, scope=scope)
 
     def check_password(self, username: str, password: str, address: str = "") -> bool:
         """Whether this is the user's password (a wrong one counts like a failed login)."""
@@ -220,19 +239,32 @@ class Accounts:
 
     def session(self, token: str) -> Session | None:
         query = (
-            select(sessions.c.csrf, sessions.c.expires_at, users.c.id, users.c.username, users.c.role, users.c.disabled)
+            select(sessions.c.csrf, sessions.c.expires_at, users.c.id, users.c.username, users.c.role, users.c.disabled,
+                   users.c.region)
             .join(users, users.c.id == sessions.c.user_id)
             .where(sessions.c.token_hash == token_hash(token))
         )
         with self.engine.connect() as conn:
             row = conn.execute(query).mappings().first()
-        if row is None or row["disabled"] or aware(row["expires_at"]) < now():
-            return None
-        return Session(user=User(id=row["id"], username=row["username"], role=Role(row["role"])), csrf=row["csrf"])
+            if row is None or row["disabled"] or aware(row["expires_at"]) < now():
+                return None
+            try:
+                scope = scope_of(conn, row["region"])
+            except RegionError:  # never: nodes are not removed; but no node, no scope, no session
+                return None
+        user = User(id=row["id"], username=row["username"], role=Role(row["role"]), region=row["region"])
+        return Session(user=user, csrf=row["csrf"], scope=scope)
 
     def logout(self, token: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(sessions.delete().where(sessions.c.token_hash == token_hash(token)))
+
+
+def _node(conn: Connection, region: str) -> Scope:
+    try:
+        return scope_of(conn, region)
+    except RegionError as exc:
+        raise AccountError(str(exc)) from None
 
 
 def _hash(password: str) -> str:

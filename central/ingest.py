@@ -37,10 +37,9 @@ from paho.mqtt.properties import Properties
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from central.config import CentralSettings
-from central.intake import Intake, Message, Stored
+from central.intake import DeviceKey, Intake, Message, Rejected, Stored, check
 from central.sql import now, storage_error
-from central.store import Batch, Conflict, DeviceKey, Store
-from central.validate import Rejected, check
+from central.store import Batch, Conflict, Store
 from central.writer_state import Health, Line, WriterState
 from common import sdnotify
 from common.backoff import Backoff

@@ -211,6 +211,7 @@ users = Table(
     Column("password_hash", String(200), nullable=False),  # argon2id
     Column("disabled", Boolean, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("region", String(20), nullable=False, server_default="0"),  # the node whose subtree they see
 )
 
 sessions = Table(
@@ -272,6 +273,31 @@ collectors = Table(
     Column("last_commit_at", DateTime(timezone=True), nullable=False),
 )
 """One row per collector replica: what it committed, and when last, for the fleet page."""
+
+# a node's path: the codes from the root down, each followed by "/" (central.regions). Compared
+# byte by byte (PostgreSQL's "C" collation), so a subtree is one index range.
+PATH = String(400).with_variant(String(400, collation="C"), "postgresql")
+
+regions = Table(
+    "regions",
+    metadata,
+    Column("code", String(20), primary_key=True),  # GB/T 2260 and statistical codes, or a deployment's own
+    Column("name", String(100), nullable=False),
+    Column("parent", String(20)),  # null for the root only
+    Column("path", PATH, nullable=False),
+    Index("regions_path", "path"),
+    Index("regions_parent", "parent"),
+)
+"""The jurisdictions' tree (central.regions); the root, code "0", is the whole deployment."""
+
+sites = Table(
+    "sites",
+    metadata,
+    Column("site", String(32), primary_key=True),
+    Column("region", String(20), nullable=False),
+    Index("sites_region", "region"),
+)
+"""The node each checkpoint stands at: what it records belongs to that node's office and those above."""
 
 releases = Table(
     "releases",

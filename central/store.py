@@ -24,12 +24,14 @@ from zoneinfo import ZoneInfo
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import JSON, Connection, Engine, Text, bindparam, cast, create_engine, event, func, select
+from sqlalchemy import JSON, Connection, Engine, Text, bindparam, cast, create_engine, event, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from central import cases, tally
+from central.intake import DeviceKey
 from central.lives import Judgement, Life, Report, judge, refused_of
-from central.schema import dead_letters, device_lives, device_status, devices, rejections, verdicts
+from central.regions import WHOLE, RegionError, Scope, node_in, place_site, site_region
+from central.schema import dead_letters, device_lives, device_status, devices, rejections, sites, verdicts
 from central.sql import aware, encode_json, now
 from common.private import private_file
 
@@ -102,13 +104,6 @@ class StillRevoked(ValueError):
     """A revoked box registered again with the key it was revoked with (the message says what to do)."""
 
 
-@dataclass(frozen=True)
-class DeviceKey:
-    site: str
-    key: bytes
-    revoked: bool
-
-
 class Store:
     def __init__(self, url: str, *, zone: tzinfo = OFFICE_ZONE, alert_urls: Sequence[str] = ()) -> None:
         self.url = url
@@ -130,23 +125,37 @@ class Store:
 
     # device registry
 
-    def register_device(self, device: str, site: str, kind: str, key_hex: str) -> None:
+    def register_device(
+        self, device: str, site: str, kind: str, key_hex: str, *, region: str | None = None, scope: Scope = WHOLE
+    ) -> None:
         """Register a box, or change its record. A revoked box comes back only with a new key: its
         old one may be in the hands of whoever has the box (one statement, so two admins at once
-        cannot slip past it)."""
+        cannot slip past it). A new checkpoint stands at `region`, else at the node of the scope;
+        `region` moves a known one. Within a scope, a box, checkpoint or node outside it is
+        refused as if it did not exist (RegionError)."""
         key_hex = key_hex.lower()
         row = dict(device=device, site=site, kind=kind, key_hex=key_hex, revoked=False, registered_at=now())
         stmt = self._insert(devices).values(**row)
         old_key_of_revoked = devices.c.revoked.is_(True) & (devices.c.key_hex == stmt.excluded.key_hex)
         stmt = stmt.on_conflict_do_update(index_elements=["device"], set_=row, where=~old_key_of_revoked)
         with self.engine.begin() as conn:
+            old_site = conn.scalar(select(devices.c.site).where(devices.c.device == device))
+            if old_site is not None and not conn.scalar(select(scope.site_in(literal(old_site)))):
+                raise RegionError(f"no device {device!r}")
+            known = conn.scalar(select(sites.c.region).where(sites.c.site == site)) is not None
+            if known:
+                site_region(conn, scope, site)
+            if region is not None:
+                node_in(conn, scope, region)
+            place_site(conn, site, region if region is not None or known or scope.whole else scope.code)
             written = conn.execute(stmt.returning(devices.c.device)).first()
-        if written is None:
-            raise StillRevoked(f"box {device} was revoked; it can be registered again only with a new signing key")
+            if written is None:
+                raise StillRevoked(f"box {device} was revoked; it can be registered again only with a new signing key")
 
-    def revoke_device(self, device: str) -> bool:
+    def revoke_device(self, device: str, scope: Scope = WHOLE) -> bool:
         with self.engine.begin() as conn:
-            done = conn.execute(devices.update().where(devices.c.device == device).values(revoked=True))
+            done = conn.execute(devices.update().where(devices.c.device == device, scope.site_in(devices.c.site))
+                                .values(revoked=True))
         return bool(done.rowcount)
 
     def clear_conflict(self, device: str) -> str | None:

@@ -1,4 +1,4 @@
-"""Fuzz central's message check (central/validate.py `check`): bytes and a topic in, `Accepted` out or
+"""Fuzz central's message check (central/intake.py `check`): bytes and a topic in, `Accepted` out or
 `Rejected` raised, and nothing else may escape (an escaping exception stops the collector's writer).
 
 Input: `<flag byte><topic>\\n<payload>`. Flag `S`: when the payload is a JSON object, this target
@@ -14,8 +14,8 @@ import json
 from fuzz._harness import instrumented, main
 
 with instrumented():
+    from central.intake import Accepted, Rejected, check
     from central.store import DeviceKey
-    from central.validate import Accepted, Rejected, check
     from contract import signing, topics
 
 NAME = "fuzz_central_check"

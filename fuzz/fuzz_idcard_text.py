@@ -1,4 +1,4 @@
-"""Fuzz the card-text parser and the reply-data parsers (drivers/idcard/cards.py, replies.py).
+"""Fuzz the card-text parser and the reply-data parsers (drivers/idcard/cards.py).
 
 The first byte picks what the rest is: a 256-byte text block (padded with spaces or cut), the data of
 a card read with two or with three length fields, an appended address, or a captured reply whose
@@ -12,10 +12,19 @@ from __future__ import annotations
 from fuzz._harness import instrumented, main
 
 with instrumented():
-    from drivers.idcard.cards import TEXT_SIZE, IdCard, encode_text, parse_text
+    from drivers.idcard.cards import (
+        TEXT_SIZE,
+        CardRead,
+        IdCard,
+        card_from_read,
+        encode_card_read,
+        encode_text,
+        guess_card,
+        parse_address,
+        parse_text,
+    )
     from drivers.idcard.codec import PeerError, Reply, Status
     from drivers.idcard.deck import synthetic_deck
-    from drivers.idcard.replies import CardRead, card_from_read, encode_card_read, guess_card, parse_address
 
 NAME = "fuzz_idcard_text"
 _BLANK = " ".encode("utf-16-le") * (TEXT_SIZE // 2)

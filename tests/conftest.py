@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from checkpoint.broker import Broker
+from tests.pg import PostgresServer
 
 ROOT = Path(__file__).resolve().parent
 REALTIME = {  # tests that keep real time: run apart from the rest (`make test`), so load cannot starve them
@@ -28,7 +29,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         where = item.path.relative_to(ROOT).as_posix()
         if any(where == path or where.startswith(path + "/") for path in REALTIME):
             item.add_marker(pytest.mark.realtime)
-from tests.pg import PostgresServer
+
 
 PG_ADMIN_URL = os.environ.get(
     "CHECKPOINT_TEST_PG", "postgresql+psycopg://checkpoint:checkpoint@127.0.0.1:5432/postgres"

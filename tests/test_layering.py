@@ -34,13 +34,13 @@ CONTRACT_LIBRARIES = {"pydantic", "cryptography"}  # besides the standard librar
 IO = {"serial", "socket", "asyncio", "threading", "paho", "sqlite3", "time", "select", "os", "httpx", "subprocess"}
 PURE = sorted(
     [
-        *(ROOT / "drivers/idcard" / name for name in ("codec.py", "cards.py", "replies.py")),
+        *(ROOT / "drivers/idcard" / name for name in ("codec.py", "cards.py")),
         *(ROOT / "drivers/thermo/codecs").glob("*.py"),
         ROOT / "drivers/thermo/measure.py",
         ROOT / "drivers/thermo/events.py",
         *(ROOT / "drivers/camera" / name for name in ("colour.py", "render.py", "events.py")),
         *(ROOT / "agent/healthcode" / name for name in ("signed_format.py", "keys.py", "status.py")),
-        *(ROOT / "agent" / name for name in ("policy.py", "passage.py", "facts.py", "verdicts.py", "delivery.py")),
+        *(ROOT / "agent" / name for name in ("policy.py", "passage.py", "delivery.py")),
         *(ROOT / "contract").glob("*.py"),
         ROOT / "central/lives.py",
         ROOT / "central/intake.py",

@@ -9,8 +9,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
-from agent.facts import PassageFacts, PersonFacts
 from agent.passage import View
+from agent.policy import PassageFacts, PersonFacts
 from contract import idnumber, labels
 from contract.messages import TravelInput, Verdict
 

@@ -314,4 +314,4 @@ def _attempt(action: Any) -> dict[str, Any]:
 @router.get("/audit")
 def audit_page(request: Request, session: Admin, svc: Svc) -> HTMLResponse:
     return render(request, "audit.html", session, svc, entries=audit.recent(svc.store.engine),
-                  users=svc.accounts.list())
+                  users=svc.accounts.list(session.scope))

@@ -198,16 +198,17 @@ def user_add(
     ctx: typer.Context,
     username: str,
     role: Annotated[str, typer.Option(help="viewer, operator or admin.")] = "viewer",
+    region: Annotated[str, typer.Option(help="The region node (code) the user works at; 0: everywhere.")] = "0",
     password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input.")] = False,
 ) -> None:
-    """Add a user (the password is asked for, or read from standard input)."""
+    """Add a user at a region node (the password is asked for, or read from standard input)."""
     from central.auth import Role
 
     if role not in {r.value for r in Role}:
         raise _fail("--role is viewer, operator or admin")
     password = _password(password_stdin)
-    _with_store(ctx, lambda store: _accounts(store).add(username, password, Role(role)))
-    typer.echo(f"added {username} ({role})")
+    _with_store(ctx, lambda store: _accounts(store).add(username, password, Role(role), region))
+    typer.echo(f"added {username} ({role} at {region})")
 
 
 @user_app.command("password")
@@ -233,6 +234,13 @@ def user_role(ctx: typer.Context, username: str, role: str) -> None:
     typer.echo(f"{username} is now {role}")
 
 
+@user_app.command("region")
+def user_region(ctx: typer.Context, username: str, region: str) -> None:
+    """Move a user to another region node (code; 0: everywhere); their sessions end."""
+    _with_store(ctx, lambda store: _accounts(store).set_region(username, region))
+    typer.echo(f"{username} now works at {region}")
+
+
 @user_app.command("disable")
 def user_disable(ctx: typer.Context, username: str) -> None:
     """Stop a user logging in, and end their sessions."""
@@ -242,8 +250,11 @@ def user_disable(ctx: typer.Context, username: str) -> None:
 
 @user_app.command("list")
 def user_list(ctx: typer.Context) -> None:
-    for u in _with_store(ctx, lambda store: _accounts(store).list()):
-        typer.echo(f"{u['username']}\t{u['role']}\t{'disabled' if u['disabled'] else 'active'}")
+    """Every user: name, role, active or disabled, and the region node they stand at."""
+    from central.regions import WHOLE
+
+    for u in _with_store(ctx, lambda store: _accounts(store).list(WHOLE)):
+        typer.echo(f"{u['username']}\t{u['role']}\t{'disabled' if u['disabled'] else 'active'}\t{u['region']}")
 
 
 def _accounts(store: Store):  # noqa: ANN202 - the type lives in a module loaded lazily

@@ -18,9 +18,9 @@ from pydantic import BaseModel
 
 from drivers import serial_capture
 from drivers.base import DeviceHealth
+from drivers.idcard.cards import ADDRESS_SIZE, guess_card, parse_address
 from drivers.idcard.codec import FrameDecoder, PeerError, Reply, Status, StrayBytes
 from drivers.idcard.reader import CardPresented
-from drivers.idcard.replies import ADDRESS_SIZE, guess_card, parse_address
 
 app = typer.Typer(no_args_is_help=True, help="ID-card reader (GA/T 467 serial protocol) field tools.")
 

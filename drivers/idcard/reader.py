@@ -28,9 +28,8 @@ import serial
 from pydantic import BaseModel, ConfigDict, Field
 
 from drivers.base import Backoff, Device, DeviceHealth, DeviceKind, Emit, HealthState
-from drivers.idcard.cards import IdCard
+from drivers.idcard.cards import IdCard, card_from_read, parse_address
 from drivers.idcard.codec import Command, FrameDecoder, PeerError, Reply, Status, StrayBytes, encode
-from drivers.idcard.replies import card_from_read, parse_address
 
 
 class CardPresented(BaseModel):

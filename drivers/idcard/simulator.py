@@ -23,7 +23,7 @@ from collections import Counter
 from enum import StrEnum
 from pathlib import Path
 
-from drivers.idcard.cards import IdCard
+from drivers.idcard.cards import IdCard, card_read_data, encode_address
 from drivers.idcard.codec import (
     BadChecksum,
     BadLength,
@@ -33,7 +33,6 @@ from drivers.idcard.codec import (
     Status,
     encode_reply,
 )
-from drivers.idcard.replies import card_read_data, encode_address
 from drivers.sim.pty import PtyPort
 
 _READS = (Command.READ, Command.READ_WITH_FINGERPRINTS)

@@ -12,7 +12,7 @@ from agent.outbox import Outbox
 
 def main(path: Path) -> None:
     station = Outbox(path).open(new_boot=True)
-    publisher = Outbox(path, durable=False).open()  # as agent.publisher opens its own
+    publisher = Outbox(path, durable=False).open()  # as agent.link opens its own
     print("open", flush=True)
     for _ in sys.stdin:
         seq = station.next_seq()

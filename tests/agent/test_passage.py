@@ -1,6 +1,5 @@
-from agent.facts import CodeFacts, PersonFacts, TempReading
 from agent.passage import PassageMachine
-from agent.policy import DEFAULT_POLICY, Input, Policy
+from agent.policy import DEFAULT_POLICY, CodeFacts, Input, PersonFacts, Policy, TempReading
 from contract.messages import CheckpointKind, CodeColour, ColourSource, IdSource, TravelInput
 
 POLICY = Policy.from_yaml(DEFAULT_POLICY)

@@ -3,8 +3,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from agent.facts import CodeFacts, PassageFacts, PersonFacts, TempReading
-from agent.policy import DEFAULT_POLICY, Policy, decide, in_risk_area
+from agent.policy import DEFAULT_POLICY, CodeFacts, PassageFacts, PersonFacts, Policy, TempReading, decide, in_risk_area
 from contract.messages import CheckpointKind, CodeColour, ColourSource, Decision, FollowUp, IdSource, Reason
 from contract.messages import TravelInput as Travel
 

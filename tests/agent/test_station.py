@@ -15,11 +15,9 @@ from agent.healthcode import keys, signed_format
 from agent.healthcode.chain import HealthCodeSettings, build_chain
 from agent.kiosk.state import KioskState, LinkView
 from agent.outbox import Outbox, OutboxFull
-from agent.passage import PassageMachine
+from agent.passage import BoxIdentity, PassageMachine
 from agent.policy import DEFAULT_POLICY, Policy
-from agent.recorder import Lists, Recorder
-from agent.station import Station
-from agent.verdicts import BoxIdentity
+from agent.station import Lists, Recorder, Station
 from contract import idnumber
 from contract.messages import CheckpointKind, CodeColour, Decision, Reason, TravelInput, Verdict
 from drivers.base import DeviceHealth, DeviceKind, HealthState

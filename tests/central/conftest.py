@@ -24,8 +24,8 @@ from central import auth
 from central.auth import Accounts, Role
 from central.config import CentralSettings
 from central.ingest import Collector
+from central.intake import check
 from central.store import Batch, Store
-from central.validate import check
 from central.web import create_app
 from checkpoint.broker import Broker, free_port
 from contract import idnumber, signing, topics

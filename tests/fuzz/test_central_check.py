@@ -1,4 +1,4 @@
-"""central.validate.check: for any topic and payload, an `Accepted` or a `Rejected`, never another
+"""central.intake.check: for any topic and payload, an `Accepted` or a `Rejected`, never another
 exception (one would stop the collector's writer with the message still un-acknowledged)."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from central.intake import Accepted, Rejected, check
 from central.store import DeviceKey
-from central.validate import Accepted, Rejected, check
 from contract import signing, topics
 from contract.messages import Decision
 from tests.factories import verdict

@@ -7,10 +7,18 @@ import contextlib
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivers.idcard.cards import TEXT_SIZE, CardType, IdCard, encode_text, parse_text
+from drivers.idcard.cards import (
+    TEXT_SIZE,
+    CardType,
+    IdCard,
+    card_from_read,
+    encode_text,
+    guess_card,
+    parse_address,
+    parse_text,
+)
 from drivers.idcard.codec import PeerError, Reply, Status
 from drivers.idcard.deck import synthetic_deck
-from drivers.idcard.replies import card_from_read, guess_card, parse_address
 
 DECK = synthetic_deck()
 ucs2 = st.characters(max_codepoint=0xFFFF, exclude_categories=["Cs"])  # UCS-2 only

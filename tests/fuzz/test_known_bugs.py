@@ -15,8 +15,8 @@ import pytest
 from agent.healthcode.chain import HealthCodeSettings, build_chain
 from agent.healthcode.keys import public_key_text
 from agent.healthcode.status import CodeStatus
+from central.intake import Accepted, Rejected, check
 from central.store import DeviceKey
-from central.validate import Accepted, Rejected, check
 from contract import signing
 from contract.messages import CodeColour
 from drivers.idcard.cards import encode_text, parse_text

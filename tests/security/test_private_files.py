@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from central.auth import Accounts, Role
+from central.regions import WHOLE
 from central.store import Store
 from checkpoint.demo import Demo
 from checkpoint.provision import actions
@@ -58,7 +59,7 @@ def _sqlite_files(url: str) -> list[Path]:
     store = Store(url)
     try:
         store.migrate()
-        if not Accounts(store.engine).list():
+        if not Accounts(store.engine).list(WHOLE):
             Accounts(store.engine).add("zhang", "a-long-password", Role.ADMIN)
         with store.engine.connect() as conn:
             conn.execute(text("SELECT count(*) FROM users"))

@@ -9,9 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from checkpoint.cli import app
+from drivers.idcard.cards import card_read_data, encode_address
 from drivers.idcard.codec import Status, encode_reply
 from drivers.idcard.deck import synthetic_deck
-from drivers.idcard.replies import card_read_data, encode_address
 from drivers.idcard.simulator import IdCardSimulator
 
 runner = CliRunner()

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from drivers.idcard.codec import PeerError, Reply, Status, encode_reply
-from drivers.idcard.deck import synthetic_deck
-from drivers.idcard.replies import (
+from drivers.idcard.cards import (
     CardRead,
     card_from_read,
     card_read_data,
@@ -16,6 +14,8 @@ from drivers.idcard.replies import (
     parse_address,
     parse_card_read,
 )
+from drivers.idcard.codec import PeerError, Reply, Status, encode_reply
+from drivers.idcard.deck import synthetic_deck
 
 CARD = synthetic_deck()[0]
 

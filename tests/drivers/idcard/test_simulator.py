@@ -9,10 +9,10 @@ from collections.abc import Iterator
 import pytest
 import serial
 
+from drivers.idcard.cards import card_from_read
 from drivers.idcard.codec import BadChecksum, Command, FrameDecoder, Reply, Status, StrayBytes, encode
 from drivers.idcard.deck import synthetic_deck
 from drivers.idcard.reader import PortLost, ReaderLink
-from drivers.idcard.replies import card_from_read
 from drivers.idcard.simulator import Fault, IdCardSimulator
 
 H = bytes.fromhex

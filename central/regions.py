@@ -1,0 +1,191 @@
+"""Jurisdictions: the region tree, where each checkpoint and each office user stands in it, and the
+Scope that limits what a user reads and does to their node's subtree.
+
+Codes follow GB/T 2260 and the statistical division codes below it: a province has 2 digits, a
+city 4, a county 6, a township or street 9, a community or village 12, each beginning with its
+parent's code. Below a county a deployment may use codes of its own (letters, digits and "-",
+not all digits). Above every node stands the root, `ROOT`, which is the whole deployment: a
+single-office deployment has only the root, and its sites and users all stand there.
+
+Each node keeps its `path`, the codes from the root down to it, each followed by "/": a subtree
+is every node whose path begins with its top's path, one range on an index. `Scope.sites()` and
+`Scope.regions()` are the subqueries that every scoped query filters on (`Scope.site_in`,
+`Scope.region_in`): a query for a user of the root gets no filter at all.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import ColumnElement, Connection, Select, and_, select, true
+
+from central.schema import regions, sites
+
+ROOT = "0"
+ROOT_NAME = "全部辖区"
+LEVELS = {2: "province", 4: "city", 6: "county", 9: "township", 12: "community"}
+OWN_LEVEL = "own"  # a deployment's own code, below a county
+_DIGITS = re.compile(r"^\d+$")
+_OWN = re.compile(r"^[0-9A-Za-z][0-9A-Za-z-]{0,19}$")
+MAX_CODE = 20
+
+
+class RegionError(ValueError):
+    """A code, a parent or a placement that cannot be (the message says why)."""
+
+
+def level_of(code: str) -> str | None:
+    """province | city | county | township | community | own, or None for a code that is none."""
+    if _DIGITS.match(code):
+        return LEVELS.get(len(code))
+    return OWN_LEVEL if _OWN.match(code) else None
+
+
+def code_problem(code: str, parent: str) -> str | None:
+    """Why `code` cannot stand under `parent` (ROOT for the top), or None when it can."""
+    level = level_of(code)
+    if code == ROOT or level is None:
+        return (f"code {code!r} is not a division code (2, 4, 6, 9 or 12 digits) nor a deployment's own "
+                "code (letters, digits and '-', up to 20)")
+    if parent == ROOT:
+        if level == OWN_LEVEL:
+            return f"a deployment's own code ({code}) stands below a county, not at the top"
+        return None
+    parent_level = level_of(parent)
+    if parent_level is None:
+        return f"parent {parent!r} is not a region code"
+    if level == OWN_LEVEL:
+        if parent_level not in ("county", "township", "community", OWN_LEVEL):
+            return f"a deployment's own code ({code}) stands below a county; {parent} is a {parent_level}"
+        return None
+    if parent_level == OWN_LEVEL:
+        return f"a division code ({code}) cannot stand below a deployment's own code ({parent})"
+    if len(code) <= len(parent) or not code.startswith(parent):
+        return f"{code} ({level}) does not begin with its parent's code {parent} ({parent_level})"
+    return None
+
+
+def child_path(parent_path: str, code: str) -> str:
+    return f"{parent_path}{code}/"
+
+
+ROOT_PATH = child_path("", ROOT)
+
+
+def _under(path: str) -> ColumnElement[bool]:
+    """Nodes whose path begins with `path` (which ends with "/"): as a range, so an index serves it
+    (the next character after "/" is "0", and codes hold nothing between them)."""
+    return and_(regions.c.path >= path, regions.c.path < path[:-1] + "0")
+
+
+class Scope(BaseModel):
+    """A user's jurisdiction: their node and everything below it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    name: str
+    path: str
+
+    @property
+    def whole(self) -> bool:
+        """The whole deployment (the root): nothing is filtered."""
+        return self.code == ROOT
+
+    def regions(self) -> Select[tuple[str]]:
+        """The codes of the subtree's nodes."""
+        return select(regions.c.code).where(_under(self.path))
+
+    def sites(self) -> Select[tuple[str]]:
+        """The checkpoints that stand in the subtree."""
+        return select(sites.c.site).join(regions, regions.c.code == sites.c.region).where(_under(self.path))
+
+    def site_in(self, column: ColumnElement[str]) -> ColumnElement[bool]:
+        """The filter for a row that belongs to the checkpoint in `column`."""
+        return true() if self.whole else column.in_(self.sites().scalar_subquery())
+
+    def region_in(self, column: ColumnElement[str]) -> ColumnElement[bool]:
+        """The filter for a row that belongs to the node in `column`."""
+        return true() if self.whole else column.in_(self.regions().scalar_subquery())
+
+    def covers(self, path: str) -> bool:
+        """Whether a node (by its path) is in the subtree."""
+        return path.startswith(self.path)
+
+
+WHOLE = Scope(code=ROOT, name=ROOT_NAME, path=ROOT_PATH)
+
+
+def scope_of(conn: Connection, code: str) -> Scope:
+    """The scope of the node `code`; RegionError when there is no such node."""
+    row = conn.execute(select(regions.c.code, regions.c.name, regions.c.path).where(regions.c.code == code)).first()
+    if row is None:
+        raise RegionError(f"no region {code!r}")
+    return Scope(code=row.code, name=row.name, path=row.path)
+
+
+def node_in(conn: Connection, scope: Scope, code: str) -> Scope:
+    """The node `code` if it stands in `scope`; RegionError (as if it did not exist) otherwise."""
+    found = scope_of(conn, code)
+    if not scope.covers(found.path):
+        raise RegionError(f"no region {code!r}")
+    return found
+
+
+def place_site(conn: Connection, site: str, region: str | None = None) -> None:
+    """Put a checkpoint at a node (`region`), or at the root when it is new and no node is named;
+    a known checkpoint named without a node stays where it is."""
+    known = conn.scalar(select(sites.c.region).where(sites.c.site == site))
+    if region is None:
+        if known is None:
+            conn.execute(sites.insert().values(site=site, region=ROOT))
+        return
+    scope_of(conn, region)  # the node exists
+    if known is None:
+        conn.execute(sites.insert().values(site=site, region=region))
+    elif known != region:
+        conn.execute(sites.update().where(sites.c.site == site).values(region=region))
+
+
+def site_region(conn: Connection, scope: Scope, site: str) -> str:
+    """The node a checkpoint in `scope` stands at; RegionError (as if unknown) for one outside."""
+    row = conn.execute(
+        select(sites.c.region).where(sites.c.site == site, scope.site_in(sites.c.site))
+    ).first()
+    if row is None:
+        raise RegionError(f"no site {site!r}")
+    return str(row.region)
+
+
+def tree(conn: Connection, scope: Scope) -> list[dict[str, object]]:
+    """The scope's nodes in path order (a parent before its children), with their sites."""
+    placed: dict[str, list[str]] = {}
+    for site, region in conn.execute(select(sites.c.site, sites.c.region).where(scope.site_in(sites.c.site))
+                                     .order_by(sites.c.site)):
+        placed.setdefault(region, []).append(site)
+    rows = conn.execute(select(regions).where(_under(scope.path)).order_by(regions.c.path)).mappings()
+    return [{**r, "level": level_of(r["code"]) or "root", "depth": r["path"].count("/") - scope.path.count("/"),
+             "sites": placed.get(r["code"], [])} for r in rows]
+
+
+def paths_of(parents: Mapping[str, str]) -> dict[str, str]:
+    """Each node's path, from each node's parent (the root's own entry aside); a node in a cycle
+    or under one has none."""
+    paths = {ROOT: ROOT_PATH}
+
+    def walk(code: str) -> str | None:
+        chain = []
+        while code not in paths:
+            if code in chain or code not in parents:
+                return None
+            chain.append(code)
+            code = parents[code]
+        for node in reversed(chain):
+            paths[node] = child_path(paths[parents[node]], node)
+        return paths[chain[0]] if chain else paths[code]
+
+    for code in parents:
+        walk(code)
+    return paths
