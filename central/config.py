@@ -65,6 +65,13 @@ class DeviceSettings(BaseModel):
     clock_skew_s: float = Field(default=120, gt=0)  # a box's clock further off than this is flagged
 
 
+class RegistrationSettings(BaseModel):
+    """When a pre-registration (报备) counts at the gate, around the day the traveller gave."""
+
+    days_before: int = Field(default=1, ge=0, le=30)  # an early arrival is still registered
+    days_after: int = Field(default=3, ge=0, le=30)  # after this a registration is neither pushed nor accepted
+
+
 class CentralSettings(FileSettings):
     model_config = SettingsConfigDict(env_prefix="CHECKPOINT_CENTRAL_", env_nested_delimiter="__", extra="forbid")
 
@@ -89,6 +96,7 @@ class CentralSettings(FileSettings):
     retention: RetentionSettings = RetentionSettings()
     webhooks: WebhookSettings = WebhookSettings()
     devices: DeviceSettings = DeviceSettings()
+    registrations: RegistrationSettings = RegistrationSettings()
 
     @field_validator("timezone")
     @classmethod

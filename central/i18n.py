@@ -160,6 +160,22 @@ WORDS: dict[str, tuple[str, str]] = {
     "version": ("版本", "Version"),
     "entries": ("条目数", "Entries"),
     "rejected_lines": ("无效行", "Rejected lines"),
+    # pre-registration (报备)
+    "registrations": ("报备人员", "Pre-registered"),
+    "registrations_upload": ("导入报备名单（CSV 或 XLSX）", "Import pre-registrations (CSV or XLSX)"),
+    "registrations_columns": ("列：身份证号、姓名、车牌、始发地（区划代码）、目的地（6/9/12 位区划代码）、"
+                              "预计到达日期。有任何一行出错则整份不导入，并逐行列出原因。",
+                              "Columns: ID number, name, plate, origin (region code), destination (a 6, 9 or 12-digit "
+                              "region code), expected day. If any line is wrong nothing is imported, and each bad "
+                              "line is listed with why."),
+    "registrations_current": ("当前有效的报备", "Registrations that count now"),
+    "import_and_push": ("导入并推送到全部设备", "Import and push to every box"),
+    "lines_checked": ("已核对行", "Lines checked"),
+    "reading": ("正在读取文件…", "Reading the file…"),
+    "pushing": ("正在推送到设备…", "Pushing to the boxes…"),
+    "imported": ("已导入并推送", "Imported and pushed"),
+    "bad_lines": ("第", "Line"),
+    "expected": ("预计到达", "Expected"),
     "users": ("用户", "Users"),
     "role": ("角色", "Role"),
     "target": ("对象", "Target"),

@@ -14,10 +14,10 @@ import secrets
 import threading
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
 from central import audit
 from central.auth import User
@@ -25,9 +25,10 @@ from central.schema import pushes
 from common.mqtt import MqttSettings, new_client
 from common.settings import ConfigError
 from contract import signing, topics
-from contract.messages import PolicyPush, RiskAreasPush, WatchlistPush
+from contract.messages import PolicyPush, RegistrationsPush, RiskAreasPush, WatchlistPush
 
-Push = WatchlistPush | RiskAreasPush | PolicyPush
+Push = WatchlistPush | RiskAreasPush | PolicyPush | RegistrationsPush
+P = TypeVar("P", bound=Push)
 
 
 class PushError(Exception):
@@ -66,12 +67,18 @@ class Pusher:
         self._signer = signer  # asked at push time: a central without a key still serves its pages
 
     def push(self, message: Push, user: User, address: str, entries: int, note: str = "") -> None:
+        self.push_built(lambda _conn: (message, entries), user, address, note)
+
+    def push_built(self, build: Callable[[Connection], tuple[P, int]], user: User, address: str, note: str = "") -> P:
+        """Build the message inside the transaction that records it (what it holds is then what was
+        stored), publish it, and commit only once the broker has it: a push that fails stores nothing."""
         try:
             signer = self._signer()
         except ConfigError as exc:
             raise PushError(str(exc)) from None
-        publish_retained(self.mqtt, topics.broadcast(message.type), signing.seal(signer, message))
         with self.engine.begin() as conn:
+            message, entries = build(conn)
+            publish_retained(self.mqtt, topics.broadcast(message.type), signing.seal(signer, message))
             conn.execute(
                 pushes.insert().values(
                     what=message.type, version=message.version, issued_at=message.issued_at,
@@ -80,6 +87,7 @@ class Pusher:
             )
             audit.record(conn, user.username, f"push_{message.type}", message.version,
                          f"{entries} entries{'; ' + note if note else ''}", address)
+        return message
 
     def history(self, what: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
         columns = [c for c in pushes.c if c.name != "document"]

@@ -265,6 +265,23 @@ pushes = Table(
     Index("pushes_what", "what", "id"),
 )
 
+registrations = Table(
+    "registrations",
+    metadata,
+    Column("pseudonym", String(64), primary_key=True),  # one registration per person: the newest import wins
+    Column("id_masked", String(36), nullable=False),
+    Column("plate", String(16)),
+    Column("origin", String(6)),
+    Column("destination", String(12), nullable=False),  # a county, township or community code
+    Column("expected", Date, nullable=False),  # the day the traveller said they would arrive
+    Column("imported_at", DateTime(timezone=True), nullable=False),
+    Column("batch", String(64), nullable=False),  # the version of the push that first carried it
+    Column("username", String(64), nullable=False),
+    Index("registrations_expected", "expected"),
+    Index("registrations_destination", "destination", "expected"),
+)
+"""Pre-registrations (报备, central.registrations): neither the ID number nor the name is kept."""
+
 collectors = Table(
     "collectors",
     metadata,

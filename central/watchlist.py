@@ -13,6 +13,7 @@ import csv
 import io
 from dataclasses import dataclass, field
 
+from central.sheets import decode
 from contract.idnumber import InvalidIdNumber, mask, normalise, pseudonym
 
 HEADERS = {"身份证号", "身份证号码", "证件号码", "id_number", "id", "idnumber"}
@@ -22,13 +23,6 @@ HEADERS = {"身份证号", "身份证号码", "证件号码", "id_number", "id",
 class Upload:
     pseudonyms: list[str] = field(default_factory=list)
     rejected: list[tuple[int, str]] = field(default_factory=list)  # (line, why), the number masked
-
-
-def decode(data: bytes) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("gb18030", errors="replace")
 
 
 def parse(data: bytes, key: bytes) -> Upload:

@@ -29,6 +29,7 @@ REASONS: dict[Reason, tuple[str, str]] = {
     Reason.WATCHLIST: ("协查名单人员", "On the watch-list"),
     Reason.RISK_AREA_ORIGIN: ("来自风险地区", "Coming from a risk area"),
     Reason.OUT_OF_PROVINCE: ("省外人员", "From outside the province"),
+    Reason.PRE_REGISTERED: ("已报备", "Registered in advance"),
     Reason.STAFF_OVERRIDE: ("工作人员改判", "Staff override"),
 }
 

@@ -6,12 +6,12 @@ hostile message fails validation with a clear reason instead of reaching storage
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 CONTRACT_VERSION: Literal[1] = 1
 
@@ -43,6 +43,8 @@ Time = Annotated[datetime, AfterValidator(_plausible_time)]
 Count = Annotated[int, Field(ge=0, le=2**31 - 1)]
 """Counters and sequence numbers: they fit a 32-bit signed column everywhere they are stored."""
 RegionCode = Annotated[str, StringConstraints(pattern=r"^\d{6}$")]
+PlaceCode = Annotated[str, StringConstraints(pattern=r"^(\d{6}|\d{9}|\d{12})$")]
+"""A place in the region tree: a county (GB/T 2260, 6 digits), a township (9) or a community (12)."""
 ReleaseVersion = Annotated[str, StringConstraints(pattern=r"^[0-9][0-9A-Za-z.+]{0,63}$")]
 """A release's version (PEP 440 without dashes): safe as a directory name on the box and in a URL."""
 
@@ -107,6 +109,7 @@ class Reason(StrEnum):
     WATCHLIST = "watchlist"
     RISK_AREA_ORIGIN = "risk_area_origin"
     OUT_OF_PROVINCE = "out_of_province"
+    PRE_REGISTERED = "pre_registered"
     STAFF_OVERRIDE = "staff_override"
 
 
@@ -163,11 +166,21 @@ class TravelInput(Model):
     destination: Annotated[str, StringConstraints(max_length=120)] | None = None
 
 
+class Registration(Model):
+    """A traveller's pre-registration (报备) with the destination: where to, and the day they said they
+    would come. A box holds these under the traveller's pseudonym (RegistrationsPush); the verdict of a
+    registered traveller carries theirs."""
+
+    destination: PlaceCode
+    expected: date
+
+
 class Inputs(Model):
     person: PersonInput
     code: CodeInput | None = None
     temperature: TemperatureInput | None = None
     travel: TravelInput | None = None
+    registration: Registration | None = None
 
 
 class Override(Model):
@@ -323,6 +336,41 @@ class RiskAreasPush(Model):
     sig: CentralSig | None = None
 
 
+class RegistrationsPush(Model):
+    """Downlink (retained): the travellers who registered in advance (报备), by keyed pseudonym only.
+
+    Grouped by destination and expected day, which keeps 100,000 people near 7 MB. A registration
+    counts at the gate from `days_before` its expected day to `days_after` it (in the box's own
+    days), so a list pushed days ago lets no one through as registered for ever. `places` names the
+    destinations, for the kiosk's "已报备 → <place>".
+    """
+
+    type: Literal["registrations"] = "registrations"
+    v: Literal[1] = CONTRACT_VERSION
+    version: Short
+    issued_at: Time
+    days_before: int = Field(default=1, ge=0, le=30)
+    days_after: int = Field(default=3, ge=0, le=30)
+    arrivals: Annotated[dict[PlaceCode, dict[date, list[Hex64]]], Field(max_length=100_000)]
+    places: Annotated[dict[PlaceCode, Short], Field(max_length=100_000)] = {}
+    sig: CentralSig | None = None
+
+    @model_validator(mode="after")
+    def _bounded(self) -> RegistrationsPush:
+        if sum(len(people) for days in self.arrivals.values() for people in days.values()) > 200_000:
+            raise ValueError("more than 200,000 registrations in one push")
+        return self
+
+    def people(self) -> dict[str, Registration]:
+        """Each person's registration, by pseudonym."""
+        return {p: Registration(destination=place, expected=day)
+                for place, days in self.arrivals.items() for day, people in days.items() for p in people}
+
+    def counts(self, registration: Registration, today: date) -> bool:
+        """Whether a registration lets its traveller through as registered today."""
+        first = registration.expected - timedelta(days=self.days_before)
+        return first <= today <= registration.expected + timedelta(days=self.days_after)
+
 class UpdatePush(Model):
     """Downlink (retained, on one box's own topic): install this release (docs/deploy.md, releases).
 
@@ -394,4 +442,5 @@ DOWNLINK_MODELS: dict[str, type[Model]] = {
     "risk_areas": RiskAreasPush,
     "config": ConfigPush,
     "update": UpdatePush,
+    "registrations": RegistrationsPush,
 }

@@ -50,3 +50,47 @@
   }).catch(() => {});
   setInterval(refresh, 10000);
 })();
+
+// The pre-registration import: the file goes up, its lines are checked (a progress bar), then the
+// outcome: how many were imported and pushed, or every bad line (and nothing imported).
+(function () {
+  const form = document.getElementById("registrations-form");
+  if (!form) return;
+  const bar = document.getElementById("import-progress");
+  const state = document.getElementById("import-state");
+  const errors = document.getElementById("import-errors");
+  const words = form.dataset;
+  const show = (event) => {
+    if (event.reading !== undefined) state.textContent = words.reading;
+    if (event.total) { bar.max = event.total; bar.value = event.checked; state.textContent = `${words.checked} ${event.checked} / ${event.total}`; }
+    if (event.pushing !== undefined) state.textContent = words.pushing;
+    if (event.done) { state.textContent = `${words.done}: ${event.done.added + event.done.replaced} (${event.done.version})`; state.className = "ok"; }
+    if (event.error) {
+      state.textContent = event.error;
+      state.className = "error";
+      errors.replaceChildren(...(event.errors || []).map((e) => Object.assign(document.createElement("li"), { textContent: `${words.bad} ${e.line}: ${e.error}` })));
+    }
+  };
+  form.addEventListener("submit", async (submit) => {
+    submit.preventDefault();
+    const body = new FormData(form);
+    bar.hidden = false; bar.value = 0; state.className = ""; errors.replaceChildren();
+    const answer = await fetch("/api/registrations/file?progress=true", { method: "POST", body, headers: { "X-CSRF-Token": words.csrf } });
+    if (!answer.ok) {
+      const detail = (await answer.json().catch(() => ({}))).detail || answer.statusText;
+      show(typeof detail === "string" ? { error: detail } : detail.error ? detail : { error: JSON.stringify(detail) });
+      return;
+    }
+    const reader = answer.body.getReader();
+    const text = new TextDecoder();
+    let rest = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      rest += text.decode(value, { stream: true });
+      const lines = rest.split("\n");
+      rest = lines.pop();
+      lines.filter((l) => l).forEach((l) => show(JSON.parse(l)));
+    }
+  });
+})();

@@ -22,7 +22,11 @@ from central.push import Pusher
 from central.releases import Releases
 from central.sql import storage_error
 from central.store import Store
+<<<<<<< HEAD
 from central.web import api, boxes, feed, pages
+=======
+from central.web import api, feed, pages, registrations
+>>>>>>> main
 from central.web.headers import SecurityHeaders
 from central.web.security import Forbidden, NeedLogin, NotABox, current_session, lang_of, viewer
 from central.web.services import Services
@@ -56,6 +60,8 @@ def create_app(
     app.include_router(boxes.router)
     app.include_router(feed.router)
     app.include_router(pages.router)
+    app.include_router(registrations.api)
+    app.include_router(registrations.page)
 
     @app.exception_handler(NeedLogin)
     async def need_login(request: Request, _exc: NeedLogin) -> Response:
