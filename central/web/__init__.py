@@ -22,11 +22,7 @@ from central.push import Pusher
 from central.releases import Releases
 from central.sql import storage_error
 from central.store import Store
-<<<<<<< HEAD
-from central.web import api, boxes, feed, pages
-=======
-from central.web import api, feed, pages, registrations
->>>>>>> main
+from central.web import api, boxes, feed, pages, registrations
 from central.web.headers import SecurityHeaders
 from central.web.security import Forbidden, NeedLogin, NotABox, current_session, lang_of, viewer
 from central.web.services import Services
