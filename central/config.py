@@ -46,6 +46,8 @@ class RetentionSettings(BaseModel):
     verdict_days: float = Field(default=30, gt=0)  # verdicts of open cases stay until the case is closed
     closed_case_days: float = Field(default=180, gt=0)  # a closed case (and its identity) is purged after this
     dead_letter_days: float = Field(default=30, gt=0)
+    metrics_days: float = Field(default=7, gt=0)  # each box's metrics history (the charts on its page)
+    diagnostics_days: float = Field(default=30, gt=0)  # diagnostics requests and the boxes' answers
     interval_s: float = Field(default=3600, ge=1)  # how often each replica runs the purge
 
 

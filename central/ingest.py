@@ -289,6 +289,8 @@ class Collector:
                 continue
             if accepted.kind == "verdict":
                 batch.verdicts.append(accepted.row)
+            elif accepted.kind == "diagnostics":
+                batch.answers.append(accepted.row)
             else:
                 batch.reports.append(accepted.row)
         return batch

@@ -20,9 +20,10 @@ Before the batch, each received message is checked (`check`), pure as well: size
 contract model, that the topic and the payload name the same box, that the box is registered and not
 revoked, the signature (verdicts, statuses and metrics alike), and for verdicts the privacy rules,
 which central enforces itself rather than trusting the box: a verdict that passed carries no
-identity, and a masked ID number is masked. Whatever fails goes to the dead-letter table with the
-first failing check as its reason (a privacy failure is stored without the identity it should not
-have carried).
+identity, and a masked ID number is masked; a box's diagnostics answer carries no full ID number in
+its log lines (the box masks them as it writes them). Whatever fails goes to the dead-letter table
+with the first failing check as its reason (a privacy failure is stored without the identity or the
+log lines it should not have carried).
 """
 
 from __future__ import annotations
@@ -37,9 +38,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from central.sql import AsReceived, utc
+from common.logs import redact
 from common.settings import describe
 from contract import signing, topics
-from contract.messages import UPLINK_MODELS, BoxReport, DeviceState, Metrics, Status, Verdict
+from contract.messages import UPLINK_MODELS, BoxReport, DeviceState, Diagnostics, Metrics, Status, Verdict
 
 _MASKED = re.compile(r"[^*]{0,3}\*+[^*]{0,4}")  # contract.idnumber.mask: at most 3 + 4 characters shown
 
@@ -62,7 +64,7 @@ class Rejected(Exception):
 
 @dataclass(frozen=True)
 class Accepted:
-    kind: str  # verdict | status | metrics
+    kind: str  # verdict | status | metrics | diagnostics
     device: str
     row: dict[str, Any]
 
@@ -102,6 +104,9 @@ def check(
         return Accepted("verdict", where.device, verdict_row(message, AsReceived(obj, text), replayed))
     if isinstance(message, Status):
         return Accepted("status", where.device, status_row(message))
+    if isinstance(message, Diagnostics):
+        _check_log_lines(message, obj)
+        return Accepted("diagnostics", where.device, diagnostics_row(message, topic, payload))
     assert isinstance(message, Metrics)
     return Accepted("metrics", where.device, metrics_row(message))
 
@@ -120,6 +125,23 @@ def _check_privacy(v: Verdict, obj: dict[str, Any]) -> None:
     kept["inputs"]["person"].pop("id_masked", None)
     raise Rejected(f"privacy: {problem}; stored without the person's identity",
                    json.dumps(kept, ensure_ascii=False).encode())
+
+
+def _check_log_lines(d: Diagnostics, obj: dict[str, Any]) -> None:
+    """A log line with a full ID number in it: the box's masking failed, and central keeps none of its lines."""
+    unmasked = sum(redact(line) != line for line in d.logs)
+    if unmasked:
+        kept = {**obj, "logs": []}
+        raise Rejected(f"privacy: {unmasked} log line(s) carry a full ID number; stored without the log lines",
+                       json.dumps(kept, ensure_ascii=False).encode())
+
+
+def diagnostics_row(d: Diagnostics, topic: str, payload: bytes) -> dict[str, Any]:
+    """The answer to store with its request (central.store); topic and payload make its dead letter if
+    it answers no request central made."""
+    answer = d.model_dump(mode="json", exclude={"type", "v", "site", "device", "request", "sig"})
+    return dict(id=str(d.request), device=d.device, answered_at=datetime.now(UTC), answer=answer, topic=topic,
+                payload=payload)
 
 
 def verdict_row(v: Verdict, obj: dict[str, Any], replayed: bool) -> dict[str, Any]:

@@ -40,6 +40,11 @@ def version_stamp(what: str, at: datetime) -> str:
 
 
 def publish_retained(settings: MqttSettings, topic: str, payload: bytes, timeout_s: float = 10) -> None:
+    publish(settings, topic, payload, retain=True, timeout_s=timeout_s)
+
+
+def publish(settings: MqttSettings, topic: str, payload: bytes, *, retain: bool, timeout_s: float = 10) -> None:
+    """One QoS 1 message, done once the broker acknowledged it (PushError otherwise)."""
     client = new_client(settings, f"central-push-{secrets.token_hex(4)}")
     connected = threading.Event()
     client.on_connect = lambda *_args: connected.set()
@@ -51,7 +56,7 @@ def publish_retained(settings: MqttSettings, topic: str, payload: bytes, timeout
     try:
         if not connected.wait(timeout_s):
             raise PushError("the broker did not accept the connection")
-        info = client.publish(topic, payload, qos=1, retain=True)
+        info = client.publish(topic, payload, qos=1, retain=retain)
         info.wait_for_publish(timeout_s)
         if not info.is_published():
             raise PushError("the broker did not acknowledge the push")

@@ -3,8 +3,9 @@
 A verdict older than `verdict_days` goes, unless it belongs to a case that is still open (it then
 goes once that case is closed and the verdict is old enough). A closed case goes, with its events,
 its alerts and the identity it held, `closed_case_days` after it was closed. A box's counted
-rejections go when none came for `dead_letter_days`. Daily figures, the per-box sequence counters
-and the audit log stay. Deletes run in chunks, each its own short
+rejections go when none came for `dead_letter_days`; its metrics history after `metrics_days`, and
+diagnostics requests with the boxes' answers (log lines) after `diagnostics_days`. Daily figures,
+the per-box sequence counters and the audit log stay. Deletes run in chunks, each its own short
 transaction, so ingest is never held up for long; two replicas running it at once do no harm.
 """
 
@@ -19,7 +20,7 @@ from sqlalchemy import ColumnElement, Engine, Select, Table, and_, delete, or_, 
 from sqlalchemy.exc import SQLAlchemyError
 
 from central.config import RetentionSettings
-from central.schema import alerts, case_events, cases, dead_letters, rejections, verdicts
+from central.schema import alerts, case_events, cases, dead_letters, device_metrics, diagnostics, rejections, verdicts
 from central.sql import now, storage_error
 from common.logs import Trouble
 
@@ -40,9 +41,17 @@ def purge(engine: Engine, settings: RetentionSettings, at: datetime | None = Non
     old_dead = select(dead_letters.c.id).where(
         dead_letters.c.received_at < at - timedelta(days=settings.dead_letter_days)
     )
+    old_metrics = select(device_metrics.c.id).where(
+        device_metrics.c.received_at < at - timedelta(days=settings.metrics_days)
+    )
+    old_diagnostics = select(diagnostics.c.id).where(
+        diagnostics.c.requested_at < at - timedelta(days=settings.diagnostics_days)
+    )
     done = {
         "verdicts": _chunked(engine, verdicts, verdicts.c.id, old_verdicts),
         "dead_letters": _chunked(engine, dead_letters, dead_letters.c.id, old_dead),
+        "metrics": _chunked(engine, device_metrics, device_metrics.c.id, old_metrics),
+        "diagnostics": _chunked(engine, diagnostics, diagnostics.c.id, old_diagnostics),
         "cases": 0,
     }
     with engine.begin() as conn:  # one row per box and reason: a small table

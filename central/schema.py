@@ -342,3 +342,35 @@ rejections = Table(
 """Messages of a registered box that central rejected, counted per device and reason: a revoked or
 misconfigured box sends the same messages again and again (it never gets a receipt), and storing
 each would grow the dead letters without bound. The first of each kind is kept as a dead letter."""
+
+device_metrics = Table(
+    "device_metrics",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("device", String(32), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("outbox_depth", Integer, nullable=False),
+    Column("outbox_capacity", Integer, nullable=False),
+    Column("cpu_percent", Float),
+    Column("cpu_temp_c", Float),
+    Column("disk_free_mb", Float),
+    Index("device_metrics_device_received", "device", "received_at"),
+)
+"""Each box's metrics messages as they arrived, for the charts on its page; kept for
+`retention.metrics_days` (device_status.metrics holds only the newest)."""
+
+diagnostics = Table(
+    "diagnostics",
+    metadata,
+    Column("id", String(36), primary_key=True),  # the request's id, which the box's answer names
+    Column("device", String(32), nullable=False),
+    Column("site", String(32), nullable=False),
+    Column("requested_by", String(64), nullable=False),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("log_lines", Integer, nullable=False),  # how many were asked for
+    Column("answered_at", DateTime(timezone=True)),  # null while the box has not answered
+    Column("answer", JSON),  # the box's doctor report and log lines (contract.messages.Diagnostics, unsigned)
+    Index("diagnostics_device_requested", "device", "requested_at"),
+)
+"""An admin's diagnostics requests to a box and the box's answers (central.diagnostics); kept for
+`retention.diagnostics_days`."""

@@ -31,7 +31,17 @@ from central import cases, tally
 from central.intake import DeviceKey
 from central.lives import Judgement, Life, Report, judge, refused_of
 from central.regions import WHOLE, RegionError, Scope, node_in, place_site, site_region
-from central.schema import dead_letters, device_lives, device_status, devices, rejections, sites, verdicts
+from central.schema import (
+    dead_letters,
+    device_lives,
+    device_metrics,
+    device_status,
+    devices,
+    diagnostics,
+    rejections,
+    sites,
+    verdicts,
+)
 from central.sql import aware, encode_json, now
 from common.private import private_file
 
@@ -77,6 +87,7 @@ class Batch:
     verdicts: list[dict[str, Any]] = field(default_factory=list)
     dead: list[dict[str, Any]] = field(default_factory=list)
     reports: list[dict[str, Any]] = field(default_factory=list)  # statuses and metrics, as they arrived
+    answers: list[dict[str, Any]] = field(default_factory=list)  # boxes' diagnostics answers
     collector: str = ""  # the replica's client id, counted in `collectors` with `messages`
     messages: int = 0
     # rejections of registered boxes: counted per (device, reason), each with a sample dead letter kept
@@ -87,7 +98,7 @@ class Batch:
     conflicts: list[Conflict] = field(default_factory=list)  # identity conflicts write_batch found
 
     def __len__(self) -> int:
-        return len(self.verdicts) + len(self.dead) + len(self.reports)
+        return len(self.verdicts) + len(self.dead) + len(self.reports) + len(self.answers)
 
 
 @dataclass(frozen=True)
@@ -190,11 +201,13 @@ class Store:
                 new = [r for r in rows if r["id"] in new_ids]
                 tally.count_new_verdicts(conn, new, self.zone)
                 cases.file_verdicts(conn, new, self.alert_urls)
+            batch.dead += _store_answers(conn, batch.answers)  # those that answer no request are dead letters
             if batch.dead:
                 conn.execute(dead_letters.insert(), batch.dead)
             if batch.rejected:
                 batch.first_rejections = self._count_rejections(conn, batch)
             conflicts = self._apply_reports(conn, batch.reports)
+            _keep_metrics(conn, batch.reports)
             if batch.collector:
                 tally.count_commit(conn, batch.collector, batch.messages)
         return conflicts
@@ -313,6 +326,29 @@ class Store:
 
 
 _STATUS_COLUMNS = {c.name for c in device_status.c} - {"device", "conflict"}
+_HISTORY = ("outbox_depth", "outbox_capacity", "cpu_percent", "cpu_temp_c", "disk_free_mb")
+
+
+def _keep_metrics(conn: Connection, reports: list[dict[str, Any]]) -> None:
+    """Each metrics message in the box's history (the charts on its page)."""
+    rows = [dict(device=r["device"], received_at=r["received_at"], **{k: r["metrics"].get(k) for k in _HISTORY})
+            for r in reports if "metrics" in r]
+    if rows:
+        conn.execute(device_metrics.insert(), rows)
+
+
+def _store_answers(conn: Connection, answers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each answer beside the request it names, if central made that request to this box; a second copy
+    of an answer (QoS 1 delivers at least once) changes nothing. The dead letters of answers to no request."""
+    dead = []
+    for a in answers:
+        request = (diagnostics.c.id == a["id"]) & (diagnostics.c.device == a["device"])
+        done = conn.execute(diagnostics.update().where(request, diagnostics.c.answered_at.is_(None))
+                            .values(answered_at=a["answered_at"], answer=a["answer"]))
+        if done.rowcount == 0 and conn.scalar(select(diagnostics.c.id).where(request)) is None:
+            dead.append(dict(received_at=a["answered_at"], topic=a["topic"][:256], payload=a["payload"],
+                             reason=f"a diagnostics answer to no request central made to {a['device']}"))
+    return dead
 
 
 def _judge_one(

@@ -10,6 +10,8 @@ import json
 import logging
 import re
 import sys
+import threading
+from collections import deque
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,6 +52,31 @@ def setup(level: str = "INFO", component: str = "") -> None:
             return record
 
         logging.setLogRecordFactory(factory)
+
+
+class Tail(logging.Handler):
+    """The last `capacity` log lines of this process, as written (JSON, ID numbers masked): what a box
+    sends central when asked for its diagnostics, without reading the journal."""
+
+    def __init__(self, capacity: int) -> None:
+        super().__init__()
+        self.setFormatter(JsonFormatter())
+        self._lines: deque[str] = deque(maxlen=capacity)
+        self._lines_lock = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record)
+        except Exception:  # noqa: BLE001 - logging's own convention: a bad record never breaks the caller
+            self.handleError(record)
+            return
+        with self._lines_lock:
+            self._lines.append(line)
+
+    def last(self, n: int) -> list[str]:
+        """The newest `n` lines, oldest first."""
+        with self._lines_lock:
+            return list(self._lines)[-n:] if n > 0 else []
 
 
 class Trouble:

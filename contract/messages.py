@@ -285,6 +285,7 @@ class Metrics(BoxReport):
     outbox_depth: Count
     outbox_capacity: int = Field(ge=1, le=2**31 - 1)
     decode_fps: float | None = None
+    cpu_percent: float | None = Field(default=None, ge=0, le=100)  # the whole box's, since the last metrics
     cpu_temp_c: float | None = None
     disk_free_mb: float | None = None
 
@@ -435,7 +436,67 @@ class IdentityConflict(Model):
     sig: CentralSig | None = None
 
 
-UPLINK_MODELS: dict[str, type[Model]] = {"verdict": Verdict, "status": Status, "metrics": Metrics}
+class CheckState(StrEnum):
+    OK = "ok"
+    WARN = "warn"  # works, but look at it
+    FAIL = "fail"  # the box will not work like this
+
+
+class Check(Model):
+    """One result of a box's self-check (`checkpoint doctor`, or a running agent's diagnostics)."""
+
+    name: Annotated[str, StringConstraints(max_length=300)]  # may name a serial port by its full path
+    state: CheckState
+    detail: Annotated[str, StringConstraints(max_length=1000)]
+
+
+LOG_LINES_MAX = 500
+"""The most log lines one diagnostics request may ask for."""
+LOG_LINE_CHARS = 2000
+DIAGNOSTICS_MAX_BYTES = 48 * 1024
+"""A box's diagnostics answer, signed and on the wire, stays under this (central takes 64 KiB at most):
+the box leaves out its oldest log lines until it does, and says how many it left out."""
+
+
+class DiagnosticsRequest(Model):
+    """Downlink (not retained, on one box's own topic): an admin asks for the box's doctor report and
+    its last `log_lines` log lines. The box answers only a request central signed, once per `id`."""
+
+    type: Literal["diagnostics"] = "diagnostics"
+    v: Literal[1] = CONTRACT_VERSION
+    id: UUID
+    device: Name
+    log_lines: int = Field(default=100, ge=0, le=LOG_LINES_MAX)
+    issued_at: Time
+    sig: CentralSig | None = None
+
+
+class Diagnostics(Model):
+    """Uplink: a box's answer to a DiagnosticsRequest, signed with its key like its verdicts.
+
+    The log lines are the agent's own structured lines, masked as they were written (never a full
+    ID number; central refuses an answer that carries one)."""
+
+    type: Literal["diagnostics"] = "diagnostics"
+    v: Literal[1] = CONTRACT_VERSION
+    site: Name
+    device: Name
+    request: UUID
+    device_time: Time
+    software: Short = ""
+    checks: Annotated[list[Check], Field(max_length=50)]
+    logs: Annotated[list[Annotated[str, StringConstraints(max_length=LOG_LINE_CHARS)]], Field(max_length=LOG_LINES_MAX)]
+    logs_left_out: Count = 0  # asked for, but left out to keep the answer under DIAGNOSTICS_MAX_BYTES
+    refused_downlinks: Count = 0  # downlinks refused since the agent started (unsigned, forged, malformed)
+    sig: Hex64 | None = None
+
+
+UPLINK_MODELS: dict[str, type[Model]] = {
+    "verdict": Verdict,
+    "status": Status,
+    "metrics": Metrics,
+    "diagnostics": Diagnostics,
+}
 DOWNLINK_MODELS: dict[str, type[Model]] = {
     "policy": PolicyPush,
     "watchlist": WatchlistPush,

@@ -3,11 +3,13 @@
     checkpoint/v1/<site>/<device>/verdict        QoS 1, the agent's outbox drains here
     checkpoint/v1/<site>/<device>/status         retained birth; the will is the retained death
     checkpoint/v1/<site>/<device>/metrics        periodic figures
+    checkpoint/v1/<site>/<device>/diagnostics    the box's answer to a diagnostics request
     checkpoint/v1/<site>/<device>/down/<what>    retained downlink for one box
     checkpoint/v1/all/down/<what>                retained downlink for every box
 
 `<what>` is one of contract.messages.DOWNLINK_MODELS (retained settings; a box's own overrides the
-broadcast) or `receipt` (not retained: central's confirmation of stored verdicts).
+broadcast), `receipt` (not retained: central's confirmation of stored verdicts), `conflict` or
+`diagnostics` (not retained: an admin asks the box for its doctor report and log lines).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import NamedTuple
 
 ROOT = "checkpoint/v1"
 BROADCAST = "all"
-UPLINK_KINDS = ("verdict", "status", "metrics")
+UPLINK_KINDS = ("verdict", "status", "metrics", "diagnostics")
 
 
 def uplink(site: str, device: str, kind: str) -> str:

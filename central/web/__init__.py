@@ -22,7 +22,7 @@ from central.push import Pusher
 from central.releases import Releases
 from central.sql import storage_error
 from central.store import Store
-from central.web import api, boxes, feed, pages, registrations
+from central.web import api, boxes, device, feed, pages, registrations
 from central.web.headers import SecurityHeaders
 from central.web.security import Forbidden, NeedLogin, NotABox, current_session, lang_of, viewer
 from central.web.services import Services
@@ -56,6 +56,7 @@ def create_app(
     app.include_router(boxes.router)
     app.include_router(feed.router)
     app.include_router(pages.router)
+    app.include_router(device.router)
     app.include_router(registrations.api)
     app.include_router(registrations.page)
 

@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, Response, UploadFile
 from pydantic import BaseModel, Field
 
-from central import audit, casework, exports, queries
+from central import audit, casework, diagnostics, exports, queries
 from central.auth import Busy, Session
 from central.i18n import both
 from central.push import PushError
+from central.sql import now
 from central.store import StillRevoked
 from central.text import Line, Paragraph
 from central.throttle import Throttled
@@ -26,6 +28,7 @@ from central.web.params import (
     Day,
     Days,
     DeviceName,
+    HistoryHours,
     Instant,
     Offset,
     PushKind,
@@ -34,7 +37,7 @@ from central.web.params import (
 )
 from central.web.security import SESSION_COOKIE, admin, client_address, lang_of, operator, retry_after, viewer
 from central.web.services import Services, services
-from contract.messages import NAME_PATTERN
+from contract.messages import LOG_LINES_MAX, NAME_PATTERN
 
 router = APIRouter(prefix="/api")
 Svc = Annotated[Services, Depends(services)]
@@ -75,6 +78,10 @@ class Device(BaseModel):
     site: str = Field(pattern=NAME_PATTERN)
     kind: Literal["traffic", "community"]
     key_hex: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class DiagnosticsAsk(BaseModel):
+    log_lines: int = Field(default=100, ge=0, le=LOG_LINES_MAX)
 
 
 # sessions
@@ -236,6 +243,41 @@ def revoke_device(device: DeviceName, request: Request, session: Admin, svc: Svc
     with svc.store.engine.begin() as conn:
         audit.record(conn, session.user.username, "revoke_device", device, "", client_address(request))
     return Response(status_code=204)
+
+
+@router.post("/devices/{device}/diagnostics", tags=["devices"], status_code=202)
+def ask_for_diagnostics(device: DeviceName, body: DiagnosticsAsk, request: Request, session: Admin, svc: Svc
+                        ) -> dict[str, str]:
+    """Send the box a signed request for its doctor report and last `log_lines` log lines (audited);
+    the answer, when the box sends it, is at GET .../diagnostics/{id}."""
+    try:
+        request_id = diagnostics.ask(svc.store.engine, svc.settings.mqtt, svc.settings.downlink_signer, device,
+                                     body.log_lines, session.user, session.scope, client_address(request))
+    except diagnostics.NoSuchBox as exc:
+        raise HTTPException(404, str(exc)) from None
+    except diagnostics.CannotAsk as exc:
+        raise HTTPException(409, str(exc)) from None
+    return {"id": request_id}
+
+
+@router.get("/devices/{device}/diagnostics/{request_id}", tags=["devices"])
+def diagnostics_answer(device: DeviceName, request_id: VerdictId, session: Admin, svc: Svc) -> dict[str, Any]:
+    """A diagnostics request and, once the box answered, its answer (`answer` is null until then)."""
+    visible = diagnostics.visible(svc.store.engine, session.scope, device)
+    found = diagnostics.request(svc.store.engine, device, str(request_id)) if visible else None
+    if found is None:
+        raise HTTPException(404, "no such diagnostics request of this box")
+    return found
+
+
+@router.get("/devices/{device}/metrics", tags=["devices"])
+def metrics_history(device: DeviceName, session: Viewer, svc: Svc, hours: HistoryHours = 24
+                    ) -> list[dict[str, Any]]:
+    """The box's metrics messages of the last `hours`, oldest first."""
+    if not diagnostics.visible(svc.store.engine, session.scope, device):
+        raise HTTPException(404, "no such device")
+    since = now() - timedelta(hours=hours)
+    return [dict(r) for r in diagnostics.metrics_history(svc.store.engine, device, since)]
 
 
 @router.get("/collectors", tags=["devices"])

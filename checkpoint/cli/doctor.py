@@ -103,9 +103,10 @@ def _capture(port: str, seconds: float, baud: int | None, send: list[str] | None
 
 
 def run_checks(box: AgentSettings, ports: list[str], scan: bool, camera: str | None, skipped: set[str]) -> list[Check]:
+    from agent import doctor as box_checks
     from checkpoint.doctor import host_checks
 
-    checks: list[Check] = [Check(name, State.WARN, "skipped") for name in CHECK_NAMES if name in skipped]
+    checks = [Check(name=name, state=State.WARN, detail="skipped") for name in CHECK_NAMES if name in skipped]
     if "serial" not in skipped:
         checks += _serial(box, ports, scan)
     if "camera" not in skipped:
@@ -113,9 +114,9 @@ def run_checks(box: AgentSettings, ports: list[str], scan: bool, camera: str | N
     if "broker" not in skipped:
         checks.append(host_checks.broker(box.mqtt, box.device))
     if "clock" not in skipped:
-        checks.append(host_checks.clock_check())
+        checks.append(box_checks.clock())
     if "disk" not in skipped:
-        checks.append(host_checks.disk(box.outbox.path))
+        checks.append(box_checks.disk(box.outbox.path))
     return checks
 
 
@@ -137,34 +138,35 @@ def _serial(box: AgentSettings, ports: list[str], scan: bool) -> list[Check]:
     found = probe_ports(candidate_ports(ports, scan))
     checks = [
         Check(
-            f"port {f.port}",
-            State.OK if f.probe else State.WARN,
-            f"{f.probe.label}: {f.detail}" if f.probe else f.detail,
+            name=f"port {f.port}",
+            state=State.OK if f.probe else State.WARN,
+            detail=f"{f.probe.label}: {f.detail}" if f.probe else f.detail,
         )
         for f in found
     ]
     if not found:
-        checks.append(Check("serial ports", State.WARN, "none found (USB cables plugged in?)"))
+        checks.append(Check(name="serial ports", state=State.WARN, detail="none found (USB cables plugged in?)"))
     required = {THERMO: True, IDCARD: box.kind.value == "traffic"}
     for device, label in ((IDCARD, "ID-card reader"), (THERMO, "thermometer")):
         where = [f for f in found if f.probe is not None and f.probe.device == device]
         if not where:
             state = State.FAIL if required[device] else State.WARN
-            checks.append(Check(label, state, "not found on any serial port"))
+            checks.append(Check(name=label, state=state, detail="not found on any serial port"))
             continue
         hit = where[0]
         assert hit.probe is not None
         want = configured[device]
         if want and os.path.realpath(want) != os.path.realpath(hit.port):
-            checks.append(Check(label, State.FAIL, f"answers at {hit.port}, but agent.yaml says port {want}"))
+            elsewhere = f"answers at {hit.port}, but agent.yaml says port {want}"
+            checks.append(Check(name=label, state=State.FAIL, detail=elsewhere))
         elif device == THERMO and thermo_protocol not in (None, hit.probe.protocol):
             checks.append(
                 Check(
-                    label,
-                    State.FAIL,
-                    f"speaks {hit.probe.protocol} at {hit.port}, but agent.yaml says protocol {thermo_protocol}",
+                    name=label,
+                    state=State.FAIL,
+                    detail=f"speaks {hit.probe.protocol} at {hit.port}, but agent.yaml says protocol {thermo_protocol}",
                 )
             )
         else:
-            checks.append(Check(label, State.OK, f"{hit.probe.protocol} at {hit.port}"))
+            checks.append(Check(name=label, state=State.OK, detail=f"{hit.probe.protocol} at {hit.port}"))
     return checks

@@ -23,7 +23,7 @@ def camera(config: CameraConfig, seconds: float = 2.0) -> list[Check]:
         source = open_source(config)
         source.open()
     except (CaptureError, ValueError) as exc:
-        return [Check(name, State.FAIL, f"{exc} (plugged in? the user in the video group?)")]
+        return [Check(name=name, state=State.FAIL, detail=f"{exc} (plugged in? the user in the video group?)")]
     decoder = Decoder(budget_ms=max(config.decode_budget_ms, 200.0))  # no hurry here: read it if it can be read
     frames, decoded, shape = 0, None, None
     start = time.monotonic()
@@ -36,29 +36,29 @@ def camera(config: CameraConfig, seconds: float = 2.0) -> list[Check]:
             if decoded is None and (found := decoder.decode(frame).found):
                 decoded = found[0]
     except CaptureError as exc:
-        return [Check(name, State.FAIL, f"opened, then: {exc}")]
+        return [Check(name=name, state=State.FAIL, detail=f"opened, then: {exc}")]
     finally:
         source.close()
     if shape is None:
-        return [Check(name, State.FAIL, "opened, but no frame came")]
+        return [Check(name=name, state=State.FAIL, detail="opened, but no frame came")]
     rate = frames / max(time.monotonic() - start, 1e-6)
     checks = [
         Check(
-            name,
-            State.OK,
-            f"{shape[1]}×{shape[0]}, {rate:.1f} frames/s measured "
+            name=name,
+            state=State.OK,
+            detail=f"{shape[1]}×{shape[0]}, {rate:.1f} frames/s measured "
             f"(asked for {config.width}×{config.height} at {config.fps:g})",
         )
     ]
     if decoded is None:
         checks.append(
             Check(
-                "test decode",
-                State.WARN,
-                "no QR code read: hold a health code 20-40 cm in front of the camera and run again",
+                name="test decode",
+                state=State.WARN,
+                detail="no QR code read: hold a health code 20-40 cm in front of the camera and run again",
             )
         )
     else:
         detail = f"QR code read ({len(decoded.text)} characters, by {decoded.decoder})"
-        checks.append(Check("test decode", State.OK, detail))
+        checks.append(Check(name="test decode", state=State.OK, detail=detail))
     return checks

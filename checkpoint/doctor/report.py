@@ -1,25 +1,14 @@
-"""One result per check, and the table a deployer reads."""
+"""The table a deployer reads. A check's result is the contract's `Check`: a running box sends the
+same in its diagnostics answer (agent.doctor), and central shows it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import StrEnum
-
 from rich.table import Table
 
+from contract.messages import Check
+from contract.messages import CheckState as State
 
-class State(StrEnum):
-    OK = "ok"
-    WARN = "warn"  # works, but look at it
-    FAIL = "fail"  # the box will not work like this
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    state: State
-    detail: str
-
+__all__ = ["Check", "State", "failed", "table"]
 
 _STYLE = {State.OK: "green", State.WARN: "yellow", State.FAIL: "bold red"}
 

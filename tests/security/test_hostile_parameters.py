@@ -38,8 +38,9 @@ HOSTILE: dict[type, list[str]] = {
 }
 # a valid value for each required parameter, so that the hostile one is the only thing wrong
 VALID: dict[str, str] = {"fmt": "csv", "site": "site-a", "day": "2026-11-23", "case_id": "1", "device": "box-a",
-                         "verdict_id": str(uuid.uuid4()), "lang": "en", "username": "viewer", "password": PASSWORD,
-                         "action": "note", "note": "hostile walk", "why": "hostile walk"}
+                         "verdict_id": str(uuid.uuid4()), "request_id": str(uuid.uuid4()), "lang": "en",
+                         "username": "viewer", "password": PASSWORD, "action": "note", "note": "hostile walk",
+                         "why": "hostile walk"}
 # request bodies of the JSON routes, valid but for the one field being walked
 BODIES: dict[str, dict[str, Any]] = {
     "/api/session": {"username": "viewer", "password": "a-wrong-password"},
@@ -49,6 +50,7 @@ BODIES: dict[str, dict[str, Any]] = {
     "/api/devices": {"device": "box-z", "site": "site-z", "kind": "traffic", "key_hex": "ab" * 32},
     "/api/risk-areas": {"regions": []},
     "/api/policy": {"document": {}},
+    "/api/devices/{device}/diagnostics": {"log_lines": 10},
 }
 SKIP = {"/api/feed"}  # a stream: walked by its own query below, where a hostile `since` must fail fast
 
