@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -13,6 +13,7 @@ from pydantic_settings import SettingsConfigDict
 from common.mqtt import MqttSettings
 from common.settings import ConfigError, FileSettings
 from contract import signing
+from contract.messages import FollowUp
 
 
 class IngestSettings(BaseModel):
@@ -67,6 +68,22 @@ class DeviceSettings(BaseModel):
     clock_skew_s: float = Field(default=120, gt=0)  # a box's clock further off than this is flagged
 
 
+class ObligationSettings(BaseModel):
+    """The follow-ups central holds an office to (闭环管理), and by when: hours from the passage.
+
+    A follow-up with no deadline here opens no obligation (a staff check or a turn-back happens at
+    the gate, not afterwards)."""
+
+    deadlines_h: dict[FollowUp, Annotated[float, Field(gt=0, le=24 * 90)]] = {
+        FollowUp.TEST_ON_ARRIVAL: 24,  # 落地检 within a day
+        FollowUp.ISOLATION_TRANSFER: 4,  # arrival at the isolation site within 4 hours
+        FollowUp.FEVER_CLINIC: 4,
+        FollowUp.REGISTER_DESTINATION: 24,  # 报备 with the destination community
+    }
+    waive_role: Literal["operator", "admin"] = "admin"  # who may waive an obligation (with a reason)
+    scan_s: float = Field(default=30, gt=0)  # how often each replica looks for obligations past their deadline
+
+
 class RegistrationSettings(BaseModel):
     """When a pre-registration (报备) counts at the gate, around the day the traveller gave."""
 
@@ -98,6 +115,7 @@ class CentralSettings(FileSettings):
     retention: RetentionSettings = RetentionSettings()
     webhooks: WebhookSettings = WebhookSettings()
     devices: DeviceSettings = DeviceSettings()
+    obligations: ObligationSettings = ObligationSettings()
     registrations: RegistrationSettings = RegistrationSettings()
 
     @field_validator("timezone")

@@ -164,6 +164,9 @@ class TravelInput(Model):
     plate: Annotated[str, StringConstraints(max_length=16)] | None = None
     origin: RegionCode | None = None
     destination: Annotated[str, StringConstraints(max_length=120)] | None = None
+    # the declared destination as a place code, when known: central hands the follow-ups it owes
+    # (报备, 落地检) to that place's office
+    destination_code: PlaceCode | None = None
 
 
 class Registration(Model):

@@ -43,6 +43,7 @@ PURE = sorted(
         *(ROOT / "agent" / name for name in ("switch.py", "policy.py", "passage.py", "delivery.py")),
         *(ROOT / "contract").glob("*.py"),
         ROOT / "central/lives.py",
+        ROOT / "central/obligation_state.py",
         ROOT / "central/intake.py",
         ROOT / "central/writer_state.py",
     ]

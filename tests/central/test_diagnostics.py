@@ -17,11 +17,11 @@ from central import audit, diagnostics, retention
 from central.auth import Role, User
 from central.config import RetentionSettings
 from central.ingest import Collector
+from central.intake import check
 from central.regions import WHOLE
 from central.schema import device_metrics
 from central.sql import now
 from central.store import Batch, Store
-from central.intake import check
 from checkpoint.broker import Broker
 from contract import signing, topics
 from contract.messages import Check, CheckState, Diagnostics, DiagnosticsRequest
