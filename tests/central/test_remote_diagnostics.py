@@ -62,6 +62,7 @@ def running(settings: AgentSettings) -> Iterator[Agent]:
 @dataclass
 class Fleet:
     agent: Agent
+    server: Server
     admin: httpx.Client
     store: Store
 
@@ -73,7 +74,7 @@ def fleet(tmp_path: Path, broker: Broker, store: Store, caplog: pytest.LogCaptur
     _collector, stop, thread = run_collector(settings_for(broker), store)
     try:
         with Server(settings_for(broker), store) as server, running(box_settings(tmp_path, broker)) as agent:
-            yield Fleet(agent, server.login("admin"), store)
+            yield Fleet(agent, server, server.login("admin"), store)
     finally:
         stop.set()
         thread.join(10)
@@ -136,3 +137,16 @@ def test_a_forged_request_is_ignored_and_counted_and_a_copy_answered_once(
         assert answers.qsize() == 1
         assert json.loads(answers.get().payload)["request"] == asked
     assert fleet.store.counts()["dead_letters"] == 0
+
+
+def test_only_an_admin_may_ask_and_read_the_answers(fleet: Fleet) -> None:
+    asked = fleet.admin.post("/api/devices/box-a/diagnostics", json={"log_lines": 1}).json()["id"]
+    answer_of(fleet.admin, asked)
+    for role in ("operator", "viewer"):
+        client = fleet.server.login(role)
+        refused = client.post("/api/devices/box-a/diagnostics", json={"log_lines": 1})
+        assert refused.status_code == 403 and "admin" in refused.json()["detail"]
+        assert client.get(f"/api/devices/box-a/diagnostics/{asked}").status_code == 403
+        assert client.get("/api/devices/box-a/metrics").status_code == 200  # the charts are for everyone
+    assert fleet.admin.post("/api/devices/box-z/diagnostics", json={"log_lines": 1}).status_code == 404
+    assert len(fleet.admin.get("/api/audit", params={"action": "diagnostics"}).json()) == 1
