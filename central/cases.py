@@ -30,7 +30,7 @@ from sqlalchemy import Connection, Insert, bindparam, select
 
 from central.schema import alerts, case_events, cases, verdicts
 from central.sql import aware, insert_for, now
-from contract.messages import Decision, Reason
+from contract.messages import Decision, FollowUp, Reason
 
 TRIGGERS = frozenset({Reason.CODE_YELLOW, Reason.CODE_RED, Reason.FEVER_CONFIRMED, Reason.WATCHLIST})
 _SEVERITY = {Decision.PASS: 0, Decision.REVIEW: 1, Decision.DENY: 2}
@@ -57,10 +57,22 @@ _LINK = verdicts.update().where(verdicts.c.id == bindparam("v")).values(case_id=
 Row = Mapping[str, Any]
 
 
-def opens_case(row: Row) -> bool:
+def alarming(row: Row) -> bool:
+    """A verdict the office must hear of at once (a webhook alert for its case)."""
     if TRIGGERS.intersection(row["reasons"]):
         return True
     return bool(row["overridden"]) and row["decision"] == Decision.DENY
+
+
+def opens_case(row: Row, owed: frozenset[FollowUp] = frozenset()) -> bool:
+    """Alarming, or prescribing a follow-up some office will owe (central.obligations): an
+    out-of-province traveller let through still owes the destination a registration."""
+    return alarming(row) or bool(owed.intersection(row["follow_up"]))
+
+
+def _alarmed(case: Row) -> bool:
+    """Whether an open case was already announced: one of its verdicts was alarming."""
+    return bool(TRIGGERS.intersection(case["reasons"])) or case["severity"] == Decision.DENY
 
 
 def identity_of(row: Row) -> dict[str, Any] | None:
@@ -69,11 +81,13 @@ def identity_of(row: Row) -> dict[str, Any] | None:
     return dict(identity) if isinstance(identity, dict) else None
 
 
-def file_verdicts(conn: Connection, rows: Iterable[Row], alert_urls: Sequence[str]) -> None:
-    """Open or join cases for the newly stored verdicts that call for one."""
-    flagged = sorted((r for r in rows if opens_case(r)), key=lambda r: (r["pseudonym"] or "", r["device_time"]))
+def file_verdicts(
+    conn: Connection, rows: Iterable[Row], alert_urls: Sequence[str], owed: frozenset[FollowUp] = frozenset()
+) -> dict[str, int]:
+    """Open or join cases for the newly stored verdicts that call for one; each such verdict's case."""
+    flagged = sorted((r for r in rows if opens_case(r, owed)), key=lambda r: (r["pseudonym"] or "", r["device_time"]))
     if not flagged:
-        return
+        return {}
     at = now()
     people: dict[str, list[Row]] = {}
     for row in flagged:
@@ -90,17 +104,19 @@ def file_verdicts(conn: Connection, rows: Iterable[Row], alert_urls: Sequence[st
     if late:  # another replica opened these people's cases after our look: join them
         found.update(_open_cases(conn, late))
         assert all(p in found for p in late), "the conflicting open case vanished"
+    alarmed = {c["id"] for c in found.values() if _alarmed(c)}
     if found:
         joined = [_fold(case, people[p], at) for p, case in found.items()]
         conn.execute(_JOIN, [{"case": c["id"], **{f"to_{n}": c[n] for n in _JOINED}} for c in joined])
-    _record(conn, flagged, {p: c["id"] for p, c in found.items()}, opened, alert_urls, at)
+    return _record(conn, flagged, {p: c["id"] for p, c in found.items()}, opened, alarmed, alert_urls, at)
 
 
 def _record(
-    conn: Connection, flagged: list[Row], found: Mapping[str, int], opened: Mapping[Any, int],
+    conn: Connection, flagged: list[Row], found: Mapping[str, int], opened: Mapping[Any, int], alarmed: set[int],
     alert_urls: Sequence[str], at: datetime,
-) -> None:
-    """Each verdict's case event and case id, and the new cases' alerts, in the order applied."""
+) -> dict[str, int]:
+    """Each verdict's case event and case id, in the order applied, and an alert for each case's
+    first alarming verdict (a case opened only for what is owed is announced when it becomes one)."""
     events: list[dict[str, Any]] = []
     queued: list[dict[str, Any]] = []
     links: list[dict[str, Any]] = []
@@ -112,7 +128,8 @@ def _record(
         else:
             case_id = opened[person or id(row)]
             action = "opened" if not person or person != first else "joined"
-        if action == "opened":
+        if alarming(row) and case_id not in alarmed:
+            alarmed.add(case_id)
             queued += [
                 dict(case_id=case_id, url=u, created_at=at, next_at=at, attempts=0, gave_up=False) for u in alert_urls
             ]
@@ -123,6 +140,7 @@ def _record(
     if queued:
         conn.execute(_ALERT, queued)
     conn.execute(_LINK, links)
+    return {link["v"]: link["c"] for link in links}
 
 
 def _open_cases(conn: Connection, people: list[str]) -> dict[str, dict[str, Any]]:

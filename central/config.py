@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import AnyHttpUrl, BaseModel, Field, SecretStr, StringConstraints, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from common.mqtt import MqttSettings
 from common.settings import ConfigError, FileSettings
 from contract import signing
+from contract.messages import FollowUp
 
 
 class IngestSettings(BaseModel):
@@ -67,6 +68,22 @@ class DeviceSettings(BaseModel):
     clock_skew_s: float = Field(default=120, gt=0)  # a box's clock further off than this is flagged
 
 
+class ObligationSettings(BaseModel):
+    """The follow-ups central holds an office to (闭环管理), and by when: hours from the passage.
+
+    A follow-up with no deadline here opens no obligation (a staff check or a turn-back happens at
+    the gate, not afterwards)."""
+
+    deadlines_h: dict[FollowUp, Annotated[float, Field(gt=0, le=24 * 90)]] = {
+        FollowUp.TEST_ON_ARRIVAL: 24,  # 落地检 within a day
+        FollowUp.ISOLATION_TRANSFER: 4,  # arrival at the isolation site within 4 hours
+        FollowUp.FEVER_CLINIC: 4,
+        FollowUp.REGISTER_DESTINATION: 24,  # 报备 with the destination community
+    }
+    waive_role: Literal["operator", "admin"] = "admin"  # who may waive an obligation (with a reason)
+    scan_s: float = Field(default=30, gt=0)  # how often each replica looks for obligations past their deadline
+
+
 class RegistrationSettings(BaseModel):
     """When a pre-registration (报备) counts at the gate, around the day the traveller gave."""
 
@@ -88,12 +105,17 @@ class CentralSettings(FileSettings):
     # nothing else. `checkpoint provision init` makes it.
     downlink_key: SecretStr | None = None
     downlink_key_file: Path | None = None
+    # The public half of the deployment's release key (hex, in a file): central takes in only releases
+    # it signed (`checkpoint release publish`), and keeps them in `releases_dir` to serve to the boxes.
+    release_key_file: Path | None = None
+    releases_dir: Path = Path("var/central/releases")
     mqtt: MqttSettings = MqttSettings()
     ingest: IngestSettings = IngestSettings()
     http: HttpSettings = HttpSettings()
     retention: RetentionSettings = RetentionSettings()
     webhooks: WebhookSettings = WebhookSettings()
     devices: DeviceSettings = DeviceSettings()
+    obligations: ObligationSettings = ObligationSettings()
     registrations: RegistrationSettings = RegistrationSettings()
 
     @field_validator("timezone")
@@ -131,6 +153,18 @@ class CentralSettings(FileSettings):
             return signing.private_key(text)
         except ValueError:
             raise ConfigError("the downlink key is not 32 bytes in hex") from None
+
+    def release_key(self) -> Ed25519PublicKey:
+        """The key every release must be signed with; a ConfigError that says where it comes from if none."""
+        if self.release_key_file is None:
+            raise ConfigError("central has no release key (`release_key_file` in central.yaml): "
+                              "`checkpoint provision init` writes it beside central.yaml")
+        try:
+            return signing.public_key(self.release_key_file.read_text())
+        except OSError as exc:
+            raise ConfigError(f"release_key_file {self.release_key_file}: {exc.strerror}") from None
+        except ValueError:
+            raise ConfigError("the release key is not 32 bytes in hex") from None
 
     @property
     def zone(self) -> ZoneInfo:

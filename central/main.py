@@ -1,9 +1,9 @@
 """Entry point of `checkpoint central`: side by side the collector, the webhook sender, the retention
-job and the web server. Every part may run in several replicas at once.
+job, the overdue scan of obligations and the web server. Every part may run in several replicas at once.
 
 The main thread owns the signals and the order of things. It starts the web server first, so
 /healthz answers (and systemd hears READY) while the collector still waits for the database; the
-webhook sender and the retention job start once the collector has the schema in place. SIGTERM or
+webhook sender, the retention job and the overdue scan start once the collector has the schema in place. SIGTERM or
 SIGINT stop everything in order and end with "central stopped"; a part that dies by itself stops
 central with an error, so systemd restarts it instead of leaving half a service running.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import uvicorn
 
-from central import retention
+from central import obligations, retention
 from central.config import CentralSettings
 from central.ingest import Collector
 from central.store import Store
@@ -34,6 +34,7 @@ def open_store(central_settings: CentralSettings) -> Store:
         central_settings.database_url,
         zone=central_settings.zone,
         alert_urls=[str(u) for u in central_settings.webhooks.urls],
+        deadlines=central_settings.obligations.deadlines_h,
     )
 
 
@@ -58,6 +59,10 @@ def main(config: Path | None) -> None:
         workers.append(_once_stored(collector, stop, sender.run, "webhooks"))
     workers.append(_once_stored(
         collector, stop, lambda s: retention.run(store.engine, central_settings.retention, s), "retention"
+    ))
+    workers.append(_once_stored(
+        collector, stop, lambda s: obligations.run(store.engine, store.obligations, central_settings.obligations.scan_s,
+                                                   s), "overdue"
     ))
     http = central_settings.http
     server = uvicorn.Server(

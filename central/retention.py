@@ -2,8 +2,8 @@
 
 A verdict older than `verdict_days` goes, unless it belongs to a case that is still open (it then
 goes once that case is closed and the verdict is old enough). A closed case goes, with its events,
-its alerts and the identity it held, `closed_case_days` after it was closed. A box's counted
-rejections go when none came for `dead_letter_days`; its metrics history after `metrics_days`, and
+its alerts, its obligations and the identity it held, `closed_case_days` after it was closed. A
+box's counted rejections go when none came for `dead_letter_days`; its metrics history after `metrics_days`, and
 diagnostics requests with the boxes' answers (log lines) after `diagnostics_days`. Daily figures,
 the per-box sequence counters and the audit log stay. Deletes run in chunks, each its own short
 transaction, so ingest is never held up for long; two replicas running it at once do no harm.
@@ -20,7 +20,17 @@ from sqlalchemy import ColumnElement, Engine, Select, Table, and_, delete, or_, 
 from sqlalchemy.exc import SQLAlchemyError
 
 from central.config import RetentionSettings
-from central.schema import alerts, case_events, cases, dead_letters, device_metrics, diagnostics, rejections, verdicts
+from central.schema import (
+    alerts,
+    case_events,
+    cases,
+    dead_letters,
+    device_metrics,
+    diagnostics,
+    obligations,
+    rejections,
+    verdicts,
+)
 from central.sql import now, storage_error
 from common.logs import Trouble
 
@@ -64,6 +74,7 @@ def purge(engine: Engine, settings: RetentionSettings, at: datetime | None = Non
                 break
             conn.execute(delete(case_events).where(case_events.c.case_id.in_(ids)))
             conn.execute(delete(alerts).where(alerts.c.case_id.in_(ids)))
+            conn.execute(delete(obligations).where(obligations.c.case_id.in_(ids)))
             conn.execute(delete(cases).where(cases.c.id.in_(ids)))
         done["cases"] += len(ids)
     if any(done.values()):

@@ -198,6 +198,7 @@ alerts = Table(
     Column("delivered_at", DateTime(timezone=True)),
     Column("gave_up", Boolean, nullable=False),
     Column("last_error", Text),
+    Column("obligation_id", Integer),  # an obligation gone overdue; null: the case was opened
     Index("alerts_due", "delivered_at", "gave_up", "next_at"),
 )
 """Webhook alerts to deliver, written in the same transaction as the case they announce."""
@@ -316,6 +317,20 @@ sites = Table(
 )
 """The node each checkpoint stands at: what it records belongs to that node's office and those above."""
 
+releases = Table(
+    "releases",
+    metadata,
+    Column("version", String(64), primary_key=True),
+    Column("platform", String(16), nullable=False),
+    Column("manifest_sha256", String(64), nullable=False),  # what an update downlink pins
+    Column("files", Integer, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("built_at", DateTime(timezone=True), nullable=False),
+    Column("added_at", DateTime(timezone=True), nullable=False),
+    Column("added_by", String(64), nullable=False),
+)
+"""Releases of the box software central serves (their files in `releases_dir`/<version>/)."""
+
 rejections = Table(
     "rejections",
     metadata,
@@ -328,6 +343,73 @@ rejections = Table(
 """Messages of a registered box that central rejected, counted per device and reason: a revoked or
 misconfigured box sends the same messages again and again (it never gets a receipt), and storing
 each would grow the dead letters without bound. The first of each kind is kept as a dead letter."""
+
+# the pending states of an obligation (central.obligation_state.PENDING)
+PENDING_OBLIGATION = text("state IN ('open', 'overdue')")
+
+obligations = Table(
+    "obligations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", Integer, nullable=False),
+    Column("verdict_id", String(36)),  # the verdict that prescribed it (null: opened by an import or by staff)
+    Column("pseudonym", String(64)),  # the traveller's, for the evidence that names them
+    Column("kind", String(24), nullable=False),  # a FollowUp value: test_on_arrival, isolation_transfer, ...
+    Column("node", String(20), nullable=False),  # the office that owes it (a region code)
+    Column("destination", String(20), nullable=False),  # the office whose community boxes prove an arrival
+    Column("site", String(32), nullable=False),  # the checkpoint where it was prescribed
+    Column("state", String(8), nullable=False),  # open | done | overdue | waived
+    Column("opened_at", DateTime(timezone=True), nullable=False),  # when the traveller passed
+    Column("deadline", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("overdue_at", DateTime(timezone=True)),  # when central found it overdue: the live feed reads by it
+    Column("closed_at", DateTime(timezone=True)),
+    Column("late", Boolean, nullable=False, server_default=text("false")),  # done after it went overdue
+    Column("proof", String(16)),  # arrival | test_result | staff, once done
+    Column("evidence", JSON),  # what closed or waived it: the verdict, the result line, the note, who
+    # a verdict prescribes each follow-up once, however often it is delivered and to whichever replica
+    Index("obligations_prescribed", "verdict_id", "kind", unique=True),
+    # a person owes each follow-up once at a time: a second checkpoint's verdict does not double it
+    Index("obligations_pending_kind", "case_id", "kind", unique=True,
+          sqlite_where=PENDING_OBLIGATION, postgresql_where=PENDING_OBLIGATION),
+    Index("obligations_due", "state", "deadline"),  # the overdue scan
+    Index("obligations_worklist", "node", "deadline",
+          sqlite_where=PENDING_OBLIGATION, postgresql_where=PENDING_OBLIGATION),
+    Index("obligations_person", "pseudonym", sqlite_where=PENDING_OBLIGATION, postgresql_where=PENDING_OBLIGATION),
+    Index("obligations_case", "case_id"),
+    Index("obligations_overdue_at", "overdue_at", sqlite_where=text("overdue_at IS NOT NULL"),
+          postgresql_where=text("overdue_at IS NOT NULL")),
+)
+"""What the office owes after a verdict (central.obligations): opened in the transaction that stores
+the verdict, closed by evidence, marked overdue by the scheduler of any replica."""
+
+result_imports = Table(
+    "result_imports",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("sha256", String(64), nullable=False, unique=True),  # the file's: importing it again is a no-op
+    Column("filename", String(200), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("username", String(64), nullable=False),
+    Column("lines", Integer, nullable=False),
+    Column("matched", Integer, nullable=False),
+)
+
+test_results = Table(
+    "test_results",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("import_id", Integer, nullable=False),
+    Column("line", Integer, nullable=False),  # in the file as the office's program numbers it
+    Column("pseudonym", String(64), nullable=False),  # keyed on import: the ID number is never stored
+    Column("id_masked", String(36), nullable=False),
+    Column("sampled_at", DateTime(timezone=True), nullable=False),
+    Column("result", String(16), nullable=False),  # negative | positive
+    Column("obligation_id", Integer),  # the 落地检 it closed; null: reported unmatched, kept
+    Index("test_results_sample", "pseudonym", "sampled_at", unique=True),  # a sample counts once, in any file
+    Index("test_results_import", "import_id", "line"),
+)
+"""Every line of every test-result file imported, matched or not (central.results)."""
 
 device_metrics = Table(
     "device_metrics",

@@ -15,7 +15,7 @@ found, for the collector to tell the boxes.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from pathlib import Path
@@ -27,9 +27,10 @@ from alembic.config import Config
 from sqlalchemy import JSON, Connection, Engine, Text, bindparam, cast, create_engine, event, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from central import cases, tally
+from central import cases, obligations, tally
 from central.intake import DeviceKey
 from central.lives import Judgement, Life, Report, judge, refused_of
+from central.obligations import Policy
 from central.regions import WHOLE, RegionError, Scope, node_in, place_site, site_region
 from central.schema import (
     dead_letters,
@@ -44,6 +45,7 @@ from central.schema import (
 )
 from central.sql import aware, encode_json, now
 from common.private import private_file
+from contract.messages import FollowUp
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 _ALEMBIC = threading.Lock()  # alembic keeps its running context in module globals: one migration at a time
@@ -116,10 +118,13 @@ class StillRevoked(ValueError):
 
 
 class Store:
-    def __init__(self, url: str, *, zone: tzinfo = OFFICE_ZONE, alert_urls: Sequence[str] = ()) -> None:
+    def __init__(self, url: str, *, zone: tzinfo = OFFICE_ZONE, alert_urls: Sequence[str] = (),
+                 deadlines: Mapping[FollowUp, float] | None = None) -> None:
         self.url = url
         self.zone = zone  # the office's days, for the daily figures
-        self.alert_urls = list(alert_urls)  # webhooks told of each new case
+        self.alert_urls = list(alert_urls)  # webhooks told of each new case and each obligation gone overdue
+        # the follow-ups offices owe after a verdict, hours each (none: central keeps no obligations)
+        self.obligations = Policy(dict(deadlines or {}), self.alert_urls)
         self.engine = make_engine(url)
         self._insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
 
@@ -200,7 +205,8 @@ class Store:
                 new_ids = self._insert_verdicts(conn, rows)
                 new = [r for r in rows if r["id"] in new_ids]
                 tally.count_new_verdicts(conn, new, self.zone)
-                cases.file_verdicts(conn, new, self.alert_urls)
+                case_ids = cases.file_verdicts(conn, new, self.alert_urls, self.obligations.owed)
+                obligations.file_verdicts(conn, new, case_ids, self.obligations)
             batch.dead += _store_answers(conn, batch.answers)  # those that answer no request are dead letters
             if batch.dead:
                 conn.execute(dead_letters.insert(), batch.dead)

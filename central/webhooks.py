@@ -1,8 +1,10 @@
-"""Webhook alerts for new cases: POST a small JSON document, retry with doubling delays.
+"""Webhook alerts for new cases and for obligations gone overdue: POST a small JSON document,
+retry with doubling delays.
 
 Theory of operation: ingest writes one `alerts` row per URL in the transaction that opens the
-case. Each replica runs a sender that looks for due rows, takes a lease on one with a conditional
-UPDATE (so two replicas never post the same alert at once), posts it, and records the outcome:
+case, and the overdue scan in the transaction that marks an obligation overdue. Each replica runs
+a sender that looks for due rows, takes a lease on one with a conditional UPDATE (so two
+replicas never post the same alert at once), posts it, and records the outcome:
 delivered, or the next attempt `first_retry_s * 2**attempts` later (capped), until
 `max_attempts`, after which the alert is marked given up (and stays visible on the case page). A
 replica that dies holding a lease lets it lapse, and another picks the alert up: a receiver may
@@ -23,7 +25,7 @@ from sqlalchemy import Engine, and_, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from central.config import WebhookSettings
-from central.schema import alerts, cases
+from central.schema import alerts, cases, obligations
 from central.sql import aware, now, storage_error
 from common.logs import Trouble
 
@@ -76,9 +78,14 @@ class AlertSender:
         with self.engine.connect() as conn:
             alert = conn.execute(select(alerts).where(alerts.c.id == alert_id)).mappings().one()
             case = conn.execute(select(cases).where(cases.c.id == alert["case_id"])).mappings().first()
+            owed = None if alert["obligation_id"] is None else conn.execute(
+                select(obligations).where(obligations.c.id == alert["obligation_id"])).mappings().first()
         error = None
         try:
-            response = http.post(alert["url"], json=self.document(alert_id, case))
+            document = self.document(alert_id, case)
+            if alert["obligation_id"] is not None:
+                document = self.overdue(document, owed)
+            response = http.post(alert["url"], json=document)
             if not response.is_success:
                 error = f"HTTP {response.status_code}"
         except httpx.HTTPError as exc:
@@ -114,3 +121,13 @@ class AlertSender:
             "origin": case["origin"],
             "destination": case["destination"],
         }
+
+    def overdue(self, document: dict[str, Any], owed: Any) -> dict[str, Any]:
+        """The case's document, as an obligation on it gone overdue: what is owed, by whom, since when."""
+        document = {**document, "type": "obligation_overdue"}
+        if owed is not None:
+            document["obligation"] = {
+                "id": owed["id"], "kind": owed["kind"], "node": owed["node"], "state": owed["state"],
+                "deadline": aware(owed["deadline"]).isoformat(),
+            }
+        return document
