@@ -337,6 +337,15 @@ def _pushing(action: Any) -> Any:
         raise HTTPException(503, str(exc)) from None
 
 
+# releases
+
+
+@router.get("/releases", tags=["releases"])
+def list_releases(_: Viewer, svc: Svc) -> list[dict[str, Any]]:
+    """The releases of the box software central holds (`checkpoint release publish` adds one)."""
+    return [dict(r) for r in svc.releases.listed()]
+
+
 # exports
 
 
