@@ -55,7 +55,7 @@ def ask(broker: Broker, store: Store, log_lines: int = 20) -> DiagnosticsRequest
 def test_an_answer_is_stored_with_its_request_and_the_request_audited(broker: Broker, collector: Collector) -> None:
     store = collector.store
     request = ask(broker, store)
-    (entry,) = audit.recent(store.engine, action="diagnostics")
+    (entry,) = audit.recent(store.engine, WHOLE, action="diagnostics")
     assert entry["username"] == "admin" and entry["target"] == "box-a" and str(request.id) in entry["detail"]
     wire = answered(request, [json.dumps({"msg": f"line {n}"}) for n in range(30)])
     with mqtt.client(broker) as box:
