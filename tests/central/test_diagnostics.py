@@ -20,6 +20,7 @@ from central.ingest import Collector
 from central.intake import check
 from central.regions import WHOLE
 from central.schema import device_metrics
+from central.schema import diagnostics as diagnostics_table
 from central.sql import now
 from central.store import Batch, Store
 from checkpoint.broker import Broker
@@ -55,7 +56,7 @@ def ask(broker: Broker, store: Store, log_lines: int = 20) -> DiagnosticsRequest
 def test_an_answer_is_stored_with_its_request_and_the_request_audited(broker: Broker, collector: Collector) -> None:
     store = collector.store
     request = ask(broker, store)
-    (entry,) = audit.recent(store.engine, action="diagnostics")
+    (entry,) = audit.recent(store.engine, WHOLE, action="diagnostics")
     assert entry["username"] == "admin" and entry["target"] == "box-a" and str(request.id) in entry["detail"]
     wire = answered(request, [json.dumps({"msg": f"line {n}"}) for n in range(30)])
     with mqtt.client(broker) as box:
@@ -108,7 +109,7 @@ def test_a_bad_answer_is_refused_with_the_reason(
     assert synthetic_id(seq=7).encode() not in dead["payload"]
 
 
-def test_the_metrics_history_is_kept_and_purged_after_its_time(store: Store) -> None:
+def test_the_metrics_history_and_the_answers_are_purged_after_their_time(store: Store) -> None:
     keys = {"box-a": type("K", (), {"site": "site-a", "key": KEY, "revoked": False})()}
     topic = topics.uplink("site-a", "box-a", "metrics")
     reports = [check(topic, signing.sign(KEY, metrics(order=n, outbox_depth=n, cpu_percent=10.0 * n)), keys,  # type: ignore[arg-type]
@@ -120,6 +121,12 @@ def test_the_metrics_history_is_kept_and_purged_after_its_time(store: Store) -> 
         first = conn.scalar(select(device_metrics.c.id).order_by(device_metrics.c.id))
         conn.execute(update(device_metrics).where(device_metrics.c.id == first)
                      .values(received_at=now() - timedelta(days=8)))
-    done = retention.purge(store.engine, RetentionSettings(metrics_days=7))
-    assert done["metrics"] == 1
+    with store.engine.begin() as conn:
+        for days, request_id in ((31, "old"), (29, "recent")):
+            conn.execute(diagnostics_table.insert().values(id=request_id, device="box-a", site="site-a",
+                                                           requested_by="admin", log_lines=1,
+                                                           requested_at=now() - timedelta(days=days)))
+    done = retention.purge(store.engine, RetentionSettings(metrics_days=7, diagnostics_days=30))
+    assert done["metrics"] == 1 and done["diagnostics"] == 1
     assert len(diagnostics.metrics_history(store.engine, "box-a", now() - timedelta(days=30))) == 2
+    assert [r["id"] for r in diagnostics.requests(store.engine, "box-a")] == ["recent"]
