@@ -18,7 +18,7 @@ from central.auth import Role, User
 from central.config import RetentionSettings
 from central.ingest import Collector
 from central.intake import check
-from central.regions import WHOLE
+from central.regions import WHOLE, scope_of
 from central.schema import device_metrics
 from central.schema import diagnostics as diagnostics_table
 from central.sql import now
@@ -28,6 +28,7 @@ from contract import signing, topics
 from contract.messages import Check, CheckState, Diagnostics, DiagnosticsRequest
 from tests import mqtt
 from tests.central.conftest import KEY, settings_for, synthetic_id
+from tests.central.test_regions import add_tree
 from tests.factories import DOWNLINK_KEY, metrics
 
 ADMIN = User(id=1, username="admin", role=Role.ADMIN)
@@ -130,3 +131,16 @@ def test_the_metrics_history_and_the_answers_are_purged_after_their_time(store: 
     assert done["metrics"] == 1 and done["diagnostics"] == 1
     assert len(diagnostics.metrics_history(store.engine, "box-a", now() - timedelta(days=30))) == 2
     assert [r["id"] for r in diagnostics.requests(store.engine, "box-a")] == ["recent"]
+
+
+def test_an_admin_reaches_only_the_boxes_of_their_scope(broker: Broker, store: Store) -> None:
+    add_tree(store)
+    store.register_device("box-w", "west-1", "traffic", KEY.hex(), region="420103")
+    with store.engine.connect() as conn:
+        east, west = scope_of(conn, "420102"), scope_of(conn, "420103")
+    assert diagnostics.visible(store.engine, west, "box-w") and not diagnostics.visible(store.engine, east, "box-w")
+    settings = settings_for(broker)
+    with pytest.raises(diagnostics.NoSuchBox):  # as if it did not exist
+        diagnostics.ask(store.engine, settings.mqtt, settings.downlink_signer, "box-w", 10, ADMIN, east, "")
+    assert diagnostics.requests(store.engine, "box-w") == []
+    assert audit.recent(store.engine, WHOLE, action="diagnostics") == []
