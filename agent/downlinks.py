@@ -1,5 +1,5 @@
 """What central sends a box: receipts, identity conflicts, diagnostics requests, and (retained) the
-policy, the watch-list, the risk areas and settings.
+policy, the watch-list, the risk areas, the pre-registrations and settings.
 
 Nothing is obeyed unless central signed it (contract.signing: Ed25519, the box holds the public
 key): anyone able to publish on the broker could otherwise make a box delete unsent verdicts or
@@ -28,7 +28,7 @@ from pydantic import ValidationError
 
 from agent.config import AgentSettings
 from agent.policy import DEFAULT_POLICY, Policy
-from agent.station import Lists
+from agent.station import Lists, Registrations
 from common.settings import describe
 from contract import signing, topics
 from contract.messages import (
@@ -38,6 +38,7 @@ from contract.messages import (
     IdentityConflict,
     PolicyPush,
     Receipt,
+    RegistrationsPush,
     RiskAreasPush,
     UpdatePush,
     WatchlistPush,
@@ -175,6 +176,8 @@ class Downlinks:
         elif isinstance(message, RiskAreasPush):
             self.lists.risk_areas = frozenset(message.regions)
             self.lists.risk_areas_version = message.version
+        elif isinstance(message, RegistrationsPush):
+            self.lists.registrations = Registrations(message)
         elif isinstance(message, ConfigPush):
             self.metrics_interval_s = message.metrics_interval_s
             self.config_version = message.version

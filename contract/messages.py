@@ -176,6 +176,7 @@ class Registration(Model):
 
     destination: PlaceCode
     expected: date
+    place: Short = ""  # the destination's name, as central named it to the box (for the kiosk)
 
 
 class Inputs(Model):
@@ -370,7 +371,7 @@ class RegistrationsPush(Model):
 
     def people(self) -> dict[str, Registration]:
         """Each person's registration, by pseudonym."""
-        return {p: Registration(destination=place, expected=day)
+        return {p: Registration(destination=place, expected=day, place=self.places.get(place, ""))
                 for place, days in self.arrivals.items() for day, people in days.items() for p in people}
 
     def counts(self, registration: Registration, today: date) -> bool:

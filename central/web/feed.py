@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from central import queries
 from central.auth import Session
 from central.i18n import tr
+from central.regions import Scope
 from central.sql import aware, now
 from central.web.params import Instant
 from central.web.security import lang_of, viewer
@@ -54,7 +55,7 @@ def event_of(row: Mapping[str, Any], lang: str, zone: Any) -> dict[str, Any]:
 
 
 async def flagged_events(
-    request: Request, svc: Services, since: datetime, lang: str, *, poll_s: float = POLL_S
+    request: Request, svc: Services, since: datetime, lang: str, scope: Scope, *, poll_s: float = POLL_S
 ) -> AsyncIterator[str]:
     sent: dict[str, datetime] = {}
     cursor = since
@@ -63,7 +64,7 @@ async def flagged_events(
     while not await request.is_disconnected():
         window, after = cursor - LOOKBACK, ""
         while True:  # page through what is new, however much arrived since the last poll
-            rows = await run_in_threadpool(queries.flagged_since, svc.store.engine, window, PAGE, after)
+            rows = await run_in_threadpool(queries.flagged_since, svc.store.engine, window, scope, PAGE, after)
             for row in rows:
                 at = aware(row["received_at"])
                 if row["id"] in sent:
@@ -88,14 +89,14 @@ async def flagged_events(
 
 @router.get("/api/feed", tags=["verdicts"])
 async def feed(
-    request: Request, _: Annotated[Session, Depends(viewer)], svc: Annotated[Services, Depends(services)],
+    request: Request, session: Annotated[Session, Depends(viewer)], svc: Annotated[Services, Depends(services)],
     since: Instant | None = None,
 ) -> StreamingResponse:
-    """Server-sent events `flagged`, one per flagged verdict as it is stored, from any replica; from
-    `since` (or the browser's Last-Event-ID) on, else from now."""
+    """Server-sent events `flagged`, one per flagged verdict of the user's area as it is stored, from
+    any replica; from `since` (or the browser's Last-Event-ID) on, else from now."""
     since = _parse_time(request.headers.get("last-event-id")) or since or now()
     return StreamingResponse(
-        flagged_events(request, svc, since, lang_of(request)),
+        flagged_events(request, svc, since, lang_of(request), session.scope),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

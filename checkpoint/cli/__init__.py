@@ -79,10 +79,11 @@ def schema(out: Annotated[Path, typer.Option(help="Directory for the JSON Schema
     """Write a JSON Schema of every contract v1 message."""
     from pydantic import BaseModel
 
-    from contract.messages import DOWNLINK_MODELS, UPLINK_MODELS, Receipt
+    from contract.messages import DOWNLINK_MODELS, UPLINK_MODELS, DiagnosticsRequest, Receipt
 
     out.mkdir(parents=True, exist_ok=True)
-    models: dict[str, type[BaseModel]] = {**UPLINK_MODELS, **DOWNLINK_MODELS, "receipt": Receipt}
+    models: dict[str, type[BaseModel]] = {**UPLINK_MODELS, **DOWNLINK_MODELS, "receipt": Receipt,
+                                          "diagnostics_request": DiagnosticsRequest}
     for name, model in models.items():
         path = out / f"{name}.schema.json"
         path.write_text(json.dumps(model.model_json_schema(), indent=2, ensure_ascii=False) + "\n")

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from central import audit
+from central.regions import WHOLE
 from central.releases import ReleaseRefused, Releases
 from central.store import Store
 from common.wheelhouse import sha256_of
@@ -49,7 +50,7 @@ def test_central_takes_in_a_signed_whole_release_once(releases: Built, sqlite_st
     assert kept.file("0.9.1", "../../central.sqlite") is None and kept.file("0.9.9", MANIFEST) is None
     with pytest.raises(ReleaseRefused, match="already here"):
         kept.add(releases["0.9.1"], "cli:deployer")
-    (entry,) = audit.recent(sqlite_store.engine, action="release_add")
+    (entry,) = audit.recent(sqlite_store.engine, WHOLE, action="release_add")
     assert entry["target"] == "0.9.1" and entry["username"] == "cli:deployer"
 
 
