@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, tzinfo
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import Connection, and_, func, select
 
@@ -78,8 +78,7 @@ class Line:
 def daily(conn: Connection, scope: Scope, day: date, zone: tzinfo) -> list[Line]:
     """The report of `day` for the scope's subtree."""
     start, end = day_bounds(day, zone)
-    nodes = [_Node(str(n["code"]), str(n["name"]), cast(int, n["depth"]), str(n["path"]), cast(list[str], n["sites"]))
-             for n in tree(conn, scope)]
+    nodes = tree(conn, scope)
     placed = {s: n.code for n in nodes for s in n.sites}
     at_sites = _checkpoints(conn, scope, day, start, end)
     if scope.whole:  # a checkpoint seen in verdicts but never placed stands at the root
@@ -87,7 +86,9 @@ def daily(conn: Connection, scope: Scope, day: date, zone: tzinfo) -> list[Line]
             placed[site] = ROOT
     owed = _owed(conn, scope, start, end)
     offices = {n.code: Figures() for n in nodes}
-    ancestors = {n.code: [c for c in n.path.split("/") if c in offices] for n in nodes}
+    ancestors: dict[str, list[str]] = {}  # a node and the nodes above it, within the scope
+    for n in nodes:  # a parent comes before its children
+        ancestors[n.code] = [n.code, *ancestors.get(n.parent or "", [])]
     for site, figures in at_sites.items():
         for code in ancestors.get(placed[site], []):
             offices[code].add(figures)
@@ -100,15 +101,6 @@ def daily(conn: Connection, scope: Scope, day: date, zone: tzinfo) -> list[Line]
         here = sorted(s for s, c in placed.items() if c == n.code)
         lines += [Line(n.code, n.name, n.depth + 1, s, at_sites.get(s, Figures())) for s in here]
     return lines
-
-
-@dataclass(frozen=True)
-class _Node:
-    code: str
-    name: str
-    depth: int
-    path: str
-    sites: list[str]
 
 
 def _checkpoints(conn: Connection, scope: Scope, day: date, start: Any, end: Any) -> dict[str, Figures]:
