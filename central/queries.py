@@ -216,7 +216,7 @@ def fleet(
             device_status.c.state, device_status.c.epoch, device_status.c.boot, device_status.c.last_seen,
             device_status.c.software, device_status.c.policy_version, device_status.c.policy_rejected,
             device_status.c.health, device_status.c.metrics, device_status.c.clock_offset_s,
-            device_status.c.conflict,
+            device_status.c.conflict, device_status.c.software_update,
         )
         .select_from(devices.outerjoin(device_status, device_status.c.device == devices.c.device))
         .where(scope.site_in(devices.c.site))

@@ -369,7 +369,7 @@ def list_releases(_: Viewer, svc: Svc) -> list[dict[str, Any]]:
 # exports
 
 
-def _file(name: str, fmt: Format, headers: list[str], rows: list[list[Any]]) -> Response:
+def send_file(name: str, fmt: Format, headers: list[str], rows: list[list[Any]]) -> Response:
     body = exports.to_csv(headers, rows) if fmt == "csv" else exports.to_xlsx(name, headers, rows)
     return Response(body, media_type=MEDIA[fmt],
                     headers={"Content-Disposition": f'attachment; filename="{name}.{fmt}"'})
@@ -383,7 +383,7 @@ def export_ledger(fmt: Format, site: SiteName, day: Day, request: Request, sessi
     if site not in queries.sites(svc.store.engine, session.scope):
         raise HTTPException(404, "no such site")
     rows = queries.ledger(svc.store.engine, site, day, zone, session.scope)
-    return _file(f"ledger-{site}-{day}", fmt, *exports.table(lang, exports.ledger_columns(lang, zone), rows))
+    return send_file(f"ledger-{site}-{day}", fmt, *exports.table(lang, exports.ledger_columns(lang, zone), rows))
 
 
 @router.get("/exports/figures.{fmt}", tags=["exports"])
@@ -392,7 +392,7 @@ def export_figures(fmt: Format, request: Request, session: Viewer, svc: Svc, day
     lang = lang_of(request)
     rows = queries.daily(svc.store.engine, days.first, days.last, session.scope)
     name = f"figures-{session.scope.code}-{days.first}-{days.last}"
-    return _file(name, fmt, *exports.table(lang, exports.figure_columns(lang), rows))
+    return send_file(name, fmt, *exports.table(lang, exports.figure_columns(lang), rows))
 
 
 @router.get("/exports/cases.{fmt}", tags=["exports"])
@@ -404,7 +404,7 @@ def export_cases(fmt: Format, request: Request, session: Viewer, svc: Svc, days:
     _start, end = queries.day_bounds(days.last, zone)
     rows = queries.cases_between(svc.store.engine, start, end, session.scope)
     name = f"cases-{session.scope.code}-{days.first}-{days.last}"
-    return _file(name, fmt, *exports.table(lang, exports.case_columns(lang, zone), rows))
+    return send_file(name, fmt, *exports.table(lang, exports.case_columns(lang, zone), rows))
 
 
 # audit
