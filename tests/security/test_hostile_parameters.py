@@ -53,8 +53,8 @@ BODIES: dict[str, dict[str, Any]] = {
     "/api/policy": {"document": {}},
     "/api/devices/{device}/diagnostics": {"log_lines": 10},
     "/api/sites/{site}": {"region": "0"},
-    "/api/registrations": {"entries": [{"id_number": "11010519491231002X", "name": "测试", "destination": "390102001001",
-                                        "expected": "2026-12-01"}]},
+    "/api/registrations": {"entries": [{"id_number": "11010519491231002X", "name": "测试",
+                                        "destination": "390102001001", "expected": "2026-12-01"}]},
 }
 SKIP = {"/api/feed"}  # a stream: walked by its own query below, where a hostile `since` must fail fast
 
