@@ -174,6 +174,14 @@ WORDS: dict[str, tuple[str, str]] = {
     "to": ("至", "To"),
     "show": ("查询", "Show"),
     "prev": ("上一页", "Previous"),
+    "filter": ("筛选", "Filter"),
+    "fleet_all": ("全部设备", "All boxes"),
+    "fleet_problems": ("有问题的", "With problems"),
+    "fleet_online": ("在线", "Online"),
+    "fleet_offline": ("离线", "Offline"),
+    "fleet_revoked": ("已吊销", "Revoked"),
+    "fleet_matching": ("符合条件的设备：", "Boxes matching:"),
+    "fleet_problems_first": ("有问题的排在前面", "problems first"),
     "next": ("下一页", "Next"),
     # lists
     "watchlist_upload": ("上传协查名单（CSV，身份证号）", "Upload the watch-list (CSV of ID numbers)"),
@@ -185,6 +193,23 @@ WORDS: dict[str, tuple[str, str]] = {
     "version": ("版本", "Version"),
     "entries": ("条目数", "Entries"),
     "rejected_lines": ("无效行", "Rejected lines"),
+    # the daily report (日报)
+    "report": ("辖区日报", "Daily report"),
+    "report_hint": ("各级辖区的数字为其下全部辖区之和；卡口行只有卡口数字。闭环任务按负责单位统计：当日新增、当日闭环、"
+                    "当日到期未闭环（超时）、当日豁免。",
+                    "An office's figures are the sums of everything below it; a checkpoint's row has only the "
+                    "checkpoint figures. Obligations count by the office that owes them: opened, done, gone "
+                    "overdue (their deadline fell that day) and waived that day."),
+    "area": ("辖区", "Area"),
+    "at_checkpoints": ("卡口", "At the checkpoints"),
+    "owed_by_offices": ("闭环任务", "Obligations owed"),
+    "flagged": ("异常", "Flagged"),
+    "other_reasons": ("其他原因", "Other reasons"),
+    "transfers": ("转运", "Transfers"),
+    "owed_opened": ("新增", "Opened"),
+    "owed_done": ("已闭环", "Done"),
+    "owed_overdue": ("超时", "Overdue"),
+    "owed_waived": ("豁免", "Waived"),
     # pre-registration (报备)
     "registrations": ("报备人员", "Pre-registered"),
     "registrations_upload": ("导入报备名单（CSV 或 XLSX）", "Import pre-registrations (CSV or XLSX)"),
