@@ -422,7 +422,7 @@ def _run(agent_settings: AgentSettings, simulate: bool, stop: threading.Event) -
     if not simulate:
         Agent(agent_settings, agent_settings.devices()).run(stop, agent_settings.drain_timeout_s)
     elif sim.mode == "direct":
-        script: Script = functools.partial(direct_station.run, per_minute=sim.passages_per_minute, seed=sim.seed)
+        script: Script = functools.partial(direct_station.run, sim=sim)
         Agent(agent_settings, script=script).run(stop, agent_settings.drain_timeout_s)
     else:
         from agent.simulated_station import SimulatedStation

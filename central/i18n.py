@@ -226,6 +226,33 @@ WORDS: dict[str, tuple[str, str]] = {
     "imported": ("已导入并推送", "Imported and pushed"),
     "bad_lines": ("第", "Line"),
     "expected": ("预计到达", "Expected"),
+    # jurisdictions
+    "regions": ("辖区", "Jurisdictions"),
+    "my_area": ("本账号辖区", "Your area"),
+    "regions_upload": ("导入辖区（区划树）", "Load the region tree"),
+    "regions_columns": ("CSV 或 XLSX，列：代码、名称、上级代码（空：本账号所在节点）。"
+                        "省 2 位、市 4 位、县 6 位、乡镇街道 9 位、村社区 12 位，须以上级代码开头；"
+                        "县以下也可用自编代码（字母、数字、-）。有任何一行错误则不导入，并逐行说明。",
+                        "CSV or XLSX with the columns code, name, parent (empty: your own node). A province has 2 "
+                        "digits, a city 4, a county 6, a township 9, a community 12, each beginning with its "
+                        "parent's; below a county, codes of your own (letters, digits, -) too. One bad line and "
+                        "nothing is loaded; each bad line says why."),
+    "regions_sample": ("下载示例表", "Download the sample table"),
+    "import": ("导入", "Load"),
+    "regions_imported": ("已导入：新增 {added}，修改 {changed}，未变 {unchanged}",
+                         "Loaded: {added} added, {changed} changed, {unchanged} unchanged"),
+    "place_site": ("卡口归属", "Where a checkpoint stands"),
+    "site_placed": ("卡口归属已修改", "Checkpoint placed"),
+    "region_code": ("区划代码", "Code"),
+    "region_name": ("名称", "Name"),
+    "region_level": ("级别", "Level"),
+    "level_root": ("全部", "Whole deployment"),
+    "level_province": ("省", "Province"),
+    "level_city": ("市", "City"),
+    "level_county": ("县（区）", "County"),
+    "level_township": ("乡镇（街道）", "Township"),
+    "level_community": ("村（社区）", "Community"),
+    "level_own": ("自编节点", "Own node"),
     "users": ("用户", "Users"),
     "role": ("角色", "Role"),
     "target": ("对象", "Target"),
