@@ -3,8 +3,8 @@
 Threads, each with one job: paho's network loop; the publisher (outbox -> broker); one per device
 (blocking serial / camera I/O); the station (events -> passages -> verdicts); the kiosk's web
 server; the answers to central's diagnostics requests (agent.diagnostics); optionally a simulation
-script; and the main thread's metrics tick. `run` returns after
-`stop` is set and the outbox has drained (or `drain_timeout_s` passed: what is left stays on disk).
+script; and the main thread's metrics tick. `run` returns after `stop` is set and the outbox has
+drained (or `drain_timeout_s` passed: what is left stays on disk).
 
 No thread dies quietly: if any of them ends with an exception, or the outbox file disappears
 under the running agent, the agent logs why, stops in order and `run` raises AgentFailed, so the
