@@ -286,8 +286,46 @@ def _record(conn: Connection, ob_id: int, case_id: int, actions: Sequence[Action
         elif isinstance(action, Audit):
             audit.record(conn, by, action.action, f"obligation {ob_id}", action.detail, address)
         elif isinstance(action, Alert) and policy.alert_urls:
-            conn.execute(alerts.insert(), [dict(case_id=case_id, obligation_id=ob_id, url=u, created_at=at,
-                                                next_at=at, attempts=0, gave_up=False) for u in policy.alert_urls])
+            sent = now()  # due at once, whatever moment `at` the scan was asked about
+            conn.execute(alerts.insert(), [dict(case_id=case_id, obligation_id=ob_id, url=u, created_at=sent,
+                                                next_at=sent, attempts=0, gave_up=False) for u in policy.alert_urls])
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A test result as evidence: whose (pseudonym), when sampled, the result, and where it came from."""
+
+    ref: str  # e.g. "results 3 line 17"
+    pseudonym: str
+    sampled_at: datetime
+    result: str
+
+
+def prove_tests(conn: Connection, samples: Sequence[Sample], scope: Scope, by: str, policy: Policy) -> dict[str, int]:
+    """Close with each sample the pending 落地检 of its person that an office in `scope` owes and that
+    it was taken for (sampled at or after the passage); the obligation each sample closed, by ref."""
+    closed: dict[str, int] = {}
+    people = sorted({s.pseudonym for s in samples})
+    pending: dict[str, list[Row]] = {}
+    for start in range(0, len(people), 5000):
+        query = (select(obligations).where(obligations.c.pseudonym.in_(people[start:start + 5000]), IS_PENDING,
+                                           obligations.c.kind == FollowUp.TEST_ON_ARRIVAL.value,
+                                           scope.region_in(obligations.c.node))
+                 .order_by(obligations.c.deadline))
+        for found in conn.execute(query).mappings():
+            pending.setdefault(found["pseudonym"], []).append(found)
+    at = now()
+    for sample in sorted(samples, key=lambda s: s.sampled_at):
+        row = next((r for r in pending.get(sample.pseudonym, []) if aware(r["opened_at"]) <= sample.sampled_at), None)
+        if row is None:
+            continue
+        result = step(machine(row), Evidence(Proof.TEST_RESULT, sample.ref, at, note=sample.result, by=by))
+        evidence = {"proof": Proof.TEST_RESULT.value, "ref": sample.ref, "result": sample.result,
+                    "sampled_at": sample.sampled_at.isoformat()}
+        if _write(conn, row["id"], row, State(row["state"]), result, at, by, "", evidence, policy):
+            closed[sample.ref] = row["id"]
+            pending[sample.pseudonym].remove(row)
+    return closed
 
 
 # the scheduler

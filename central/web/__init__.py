@@ -21,7 +21,7 @@ from central.i18n import tr
 from central.push import Pusher
 from central.sql import storage_error
 from central.store import Store
-from central.web import api, device, feed, pages, registrations
+from central.web import api, device, feed, obligations, pages, registrations
 from central.web.headers import SecurityHeaders
 from central.web.security import Forbidden, NeedLogin, current_session, lang_of, viewer
 from central.web.services import Services
@@ -56,6 +56,8 @@ def create_app(
     app.include_router(device.router)
     app.include_router(registrations.api)
     app.include_router(registrations.page)
+    app.include_router(obligations.api)
+    app.include_router(obligations.page)
 
     @app.exception_handler(NeedLogin)
     async def need_login(request: Request, _exc: NeedLogin) -> Response:
