@@ -2,7 +2,8 @@
 
 Threads, each with one job: paho's network loop; the publisher (outbox -> broker); one per device
 (blocking serial / camera I/O); the station (events -> passages -> verdicts); the kiosk's web
-server; optionally a simulation script; and the main thread's metrics tick. `run` returns after
+server; the answers to central's diagnostics requests (agent.diagnostics); optionally a simulation
+script; and the main thread's metrics tick. `run` returns after
 `stop` is set and the outbox has drained (or `drain_timeout_s` passed: what is left stays on disk).
 
 No thread dies quietly: if any of them ends with an exception, or the outbox file disappears
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import queue
 import signal
 import threading
 import time
@@ -28,7 +30,7 @@ from pathlib import Path
 import uvicorn
 from pydantic import BaseModel
 
-from agent import direct_station, metrics
+from agent import diagnostics, direct_station, doctor, metrics
 from agent.config import AgentSettings, load
 from agent.downlinks import Downlinks
 from agent.gate import Gate
@@ -37,12 +39,21 @@ from agent.kiosk.app import create_app
 from agent.kiosk.hub import StateHub
 from agent.kiosk.state import KioskState, LinkView
 from agent.link import Link, Publisher
-from agent.metrics import AgentMetrics, cpu_temperature_c, disk_free_mb
+from agent.metrics import AgentMetrics, CpuUse, cpu_temperature_c, disk_free_mb
 from agent.outbox import LifeRecord, Outbox, OutboxGone
 from agent.passage import BoxIdentity, PassageMachine
 from agent.station import Recorder, Station, StationFull
 from common import __version__, logs, sdnotify
-from contract.messages import DeviceState, IdentityConflict, LostLife, Metrics, Status, Verdict
+from contract.messages import (
+    LOG_LINES_MAX,
+    DeviceState,
+    DiagnosticsRequest,
+    IdentityConflict,
+    LostLife,
+    Metrics,
+    Status,
+    Verdict,
+)
 from drivers.base import Device
 from drivers.camera.device import Camera
 
@@ -82,6 +93,9 @@ class Agent:
         self._twin_told: str | None = None  # the life of another box with this identity, once logged
         self._failed: str | None = None
         self._stop = threading.Event()
+        self._cpu = CpuUse()
+        self._log_tail = logs.Tail(LOG_LINES_MAX)  # what a diagnostics answer sends of the log
+        self._requests: queue.SimpleQueue[DiagnosticsRequest] = queue.SimpleQueue()
 
     # what the box says about itself
 
@@ -116,10 +130,39 @@ class Agent:
             verdicts=dict(self.metrics.counts),
             outbox_depth=outbox.depth(),
             outbox_capacity=outbox.capacity,
-            decode_fps=next((d.stats().decode_fps for d in self._devices if isinstance(d, Camera)), None),
+            decode_fps=self._decode_fps(),
+            cpu_percent=self._cpu.percent(),
             cpu_temp_c=cpu_temperature_c(),
             disk_free_mb=disk_free_mb(s.outbox.path.parent),
         )
+
+    def _decode_fps(self) -> float | None:
+        return next((d.stats().decode_fps for d in self._devices if isinstance(d, Camera)), None)
+
+    def _answer_diagnostics(self, until: threading.Event, outbox: Outbox, link: Link) -> None:
+        """Answer each diagnostics request central signed, once, until `until` (agent.diagnostics)."""
+        answered = diagnostics.Answered()
+        s = self.settings
+        while not until.is_set():
+            try:
+                request = self._requests.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if not answered.first_time(request):
+                log.warning("a diagnostics request came again; answered once", extra={"request": str(request.id)})
+                continue
+            checks = doctor.running(doctor.Running(
+                outbox_path=outbox.path, outbox_depth=outbox.depth(), outbox_capacity=outbox.capacity,
+                outbox_warn_fraction=s.outbox.warn_fraction, connections=link.connections,
+                policy_version=self.downlinks.policy().version, policy_rejected=self.downlinks.policy_rejected,
+                devices=dict(self.station.devices) if self.station else {}, decode_fps=self._decode_fps(),
+            ))
+            wire = diagnostics.answer(s.signing_key.value(), request, site=s.site, software=__version__, checks=checks,
+                                      lines=self._log_tail.last(request.log_lines),
+                                      refused_downlinks=self.downlinks.refused)
+            link.publish(link.topic("diagnostics"), wire)
+            log.info("answered central's diagnostics request",
+                     extra={"request": str(request.id), "log_lines": request.log_lines, "bytes": len(wire)})
 
     # the process
 
@@ -143,6 +186,8 @@ class Agent:
         self.downlinks.on_change = link.publish_birth_if_connected
         self.downlinks.on_receipt = publisher.receipt
         self.downlinks.on_conflict = self._conflict
+        self.downlinks.on_diagnostics = self._requests.put
+        logging.getLogger().addHandler(self._log_tail)
         server = uvicorn.Server(
             uvicorn.Config(
                 create_app(station, hub, s.kiosk, self.metrics.registry),
@@ -161,6 +206,7 @@ class Agent:
         workers += [self._thread(f"device-{i}", d.run, self._emit, inputs) for i, d in enumerate(self._devices)]
         if self._script is not None:
             workers.append(self._thread("simulation", self._script, station, inputs))
+        workers.append(self._thread("diagnostics", self._answer_diagnostics, inputs, outbox, link))
         station_thread = self._thread("station", station.run, inputs)
         publisher_thread = self._thread("publisher", publisher.run, publishing)
         for t in [publisher_thread, station_thread, *workers]:
@@ -194,6 +240,7 @@ class Agent:
             if outbox.still_there():
                 self._lives.update(outbox.epoch, outbox.last_seq)
             log.info("agent stopped", extra={"left_in_outbox": outbox.depth(), "last_seq": outbox.last_seq})
+            logging.getLogger().removeHandler(self._log_tail)
             outbox.close()
         if self._failed is not None:
             raise AgentFailed(self._failed)

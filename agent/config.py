@@ -75,6 +75,21 @@ class KioskSettings(BaseModel):
     voice: bool = True  # spoken prompts (agent/kiosk/voice.py); false: the page beeps
 
 
+class UpdateSettings(BaseModel):
+    """Software updates (agent.update, agent.supervisor): where releases come from and go.
+
+    Each release is installed in its own virtual environment, `root`/releases/<version>; `root`/current
+    links to the one that runs (the supervisor starts `current`/bin/checkpoint)."""
+
+    central_url: str = Field(pattern=r"^https?://[^\s/]+(/\S*)?$")  # central's API, as boxes reach it
+    tls_ca: Path | None = None  # checks central's certificate (the deployment's CA); None: the system's
+    release_key: Secret  # the public half of the deployment's release key: only what it signed is installed
+    root: Path = Path("/opt/checkpoint")
+    python: Path | None = None  # makes the new environments; None: the interpreter this agent runs on
+    health_deadline_s: float = Field(default=180, ge=10, le=3600)  # a new release proves itself within this
+    keep: int = Field(default=2, ge=2, le=10)  # releases kept installed (the running one and the one before)
+
+
 class AgentSettings(FileSettings):
     model_config = SettingsConfigDict(env_prefix="CHECKPOINT_AGENT_", env_nested_delimiter="__", extra="forbid")
 
@@ -99,6 +114,7 @@ class AgentSettings(FileSettings):
     kiosk: KioskSettings = KioskSettings()
     gate: GateSettings | None = None
     simulation: SimulationSettings = SimulationSettings()
+    update: UpdateSettings | None = None  # None: this box takes no software updates over the air
 
     def devices(self) -> list[Device]:
         """The devices this box has; each driver is imported only when the box has that device."""

@@ -1,5 +1,5 @@
-"""What central sends a box: receipts, identity conflicts, and (retained) the policy, the watch-list,
-the risk areas and settings.
+"""What central sends a box: receipts, identity conflicts, diagnostics requests, and (retained) the
+policy, the watch-list, the risk areas, the pre-registrations and settings.
 
 Nothing is obeyed unless central signed it (contract.signing: Ed25519, the box holds the public
 key): anyone able to publish on the broker could otherwise make a box delete unsent verdicts or
@@ -9,7 +9,9 @@ the reason (a refused policy is reported in the next birth message) and the old 
 Accepted pushes are saved in the state directory as received (`<what>.json` from the broadcast,
 `<what>.own.json` addressed to this box), and checked again when loaded, so a box that restarts
 without the broker still applies them. A push addressed to this box wins over the broadcast one
-of the same kind; a push older than the last one from the same source is a replay.
+of the same kind; a push older than the last one from the same source is a replay. Every downlink
+refused (unsigned, forged, malformed, replayed) is counted, and the count goes to central with the
+box's next diagnostics answer.
 """
 
 from __future__ import annotations
@@ -26,21 +28,23 @@ from pydantic import ValidationError
 
 from agent.config import AgentSettings
 from agent.policy import DEFAULT_POLICY, Policy
-from agent.station import Lists
+from agent.station import Lists, Registrations
 from common.settings import describe
 from contract import signing, topics
 from contract.messages import (
     DOWNLINK_MODELS,
     ConfigPush,
+    DiagnosticsRequest,
     IdentityConflict,
     PolicyPush,
     Receipt,
+    RegistrationsPush,
     RiskAreasPush,
     WatchlistPush,
 )
 
 log = logging.getLogger(__name__)
-M = TypeVar("M", Receipt, IdentityConflict)
+M = TypeVar("M", Receipt, IdentityConflict, DiagnosticsRequest)
 
 
 class Downlinks:
@@ -56,11 +60,13 @@ class Downlinks:
         self._issued: dict[tuple[str, bool], datetime] = {}  # (kind, own) -> issue time of the last applied
         self.lists = Lists()
         self.policy_rejected: str | None = None
+        self.refused = 0  # downlinks refused since the agent started
         self.metrics_interval_s: float | None = None  # central's setting, else the box's own
         self.config_version = ""  # of the last settings central pushed
         self.on_change: Callable[[], None] = lambda: None
         self.on_receipt: Callable[[Receipt], None] = lambda _r: None
         self.on_conflict: Callable[[IdentityConflict], None] = lambda _c: None
+        self.on_diagnostics: Callable[[DiagnosticsRequest], None] = lambda _r: None
 
     def policy(self) -> Policy:
         with self._lock:
@@ -99,6 +105,11 @@ class Downlinks:
             if conflict is not None and conflict.device == self._device:
                 self.on_conflict(conflict)
             return
+        if what == "diagnostics":
+            request = self._opened(what, payload, DiagnosticsRequest)
+            if request is not None and request.device == self._device:
+                self.on_diagnostics(request)
+            return
         if what not in DOWNLINK_MODELS:
             return
         own = topic.startswith(self._own_prefix)
@@ -108,6 +119,7 @@ class Downlinks:
                 applied = self._apply(what, payload, own)
         except (ValueError, ValidationError) as exc:
             reason = describe(exc) if isinstance(exc, ValidationError) else str(exc)
+            self.refused += 1
             log.error("refused a pushed document", extra={"what": what, "reason": reason[:500]})
             if what == "policy":
                 self.policy_rejected = reason[:500]
@@ -129,6 +141,7 @@ class Downlinks:
         try:
             return signing.opened(self._central, payload, model)
         except (ValueError, ValidationError) as exc:  # BadSignature is a ValueError
+            self.refused += 1
             log.error("refused a downlink", extra={"what": what, "reason": str(exc)[:300]})
             return None
 
@@ -158,6 +171,8 @@ class Downlinks:
         elif isinstance(message, RiskAreasPush):
             self.lists.risk_areas = frozenset(message.regions)
             self.lists.risk_areas_version = message.version
+        elif isinstance(message, RegistrationsPush):
+            self.lists.registrations = Registrations(message)
         elif isinstance(message, ConfigPush):
             self.metrics_interval_s = message.metrics_interval_s
             self.config_version = message.version

@@ -1,8 +1,8 @@
 """The agent's figures and the host facts they read: a local Prometheus endpoint (/metrics on the
 kiosk server) and the periodic MQTT metrics message come from the same counters.
 
-Host facts: the SoC temperature, the free disk where the outbox lives, and whether the system
-clock is synchronised (boxes without an RTC boot with a wrong time). The last asks the kernel
+Host facts: the box's CPU use, the SoC temperature, the free disk where the outbox lives, and
+whether the system clock is synchronised (boxes without an RTC boot with a wrong time). The last asks the kernel
 (adjtimex): NTP/chrony/systemd-timesyncd clear its "unsynchronised" state once they have set the
 clock. Verdicts record the answer; their order never depends on the clock (sequence numbers do).
 """
@@ -58,6 +58,34 @@ class AgentMetrics:
     def devices(self, health: dict[str, str]) -> None:
         for name, state in health.items():
             self.device_health.labels(name).set(_HEALTH.get(state, 0.0))
+
+
+class CpuUse:
+    """The whole box's CPU use between two readings of the kernel's counters (/proc/stat): busy time
+    over all time, all cores together; None where there are no counters or no time passed."""
+
+    def __init__(self, stat: Path = Path("/proc/stat")) -> None:
+        self._stat = stat
+        self._last = self._read()
+
+    def _read(self) -> tuple[int, int] | None:
+        """(busy, total) clock ticks since boot."""
+        try:
+            ticks = [int(v) for v in self._stat.read_text().split("\n", 1)[0].split()[1:]]
+        except (OSError, ValueError):
+            return None
+        if len(ticks) < 4:
+            return None
+        idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle and waiting for I/O
+        return sum(ticks) - idle, sum(ticks)
+
+    def percent(self) -> float | None:
+        """Since the last call (or since this was made)."""
+        last, now = self._last, self._read()
+        self._last = now
+        if last is None or now is None or now[1] <= last[1]:
+            return None
+        return round(min(100.0, max(0.0, 100.0 * (now[0] - last[0]) / (now[1] - last[1]))), 1)
 
 
 def cpu_temperature_c(zone: Path = Path("/sys/class/thermal/thermal_zone0/temp")) -> float | None:

@@ -166,8 +166,17 @@ def _inputs(box: BoxIdentity, facts: PassageFacts, flagged: bool) -> Inputs:
         )
         if last
         else None,
-        travel=facts.travel,
+        travel=_travel(facts),
+        registration=facts.registration,
     )
+
+
+def _travel(facts: PassageFacts) -> TravelInput | None:
+    """What was registered at the gate; a pre-registered traveller's destination is the one they gave."""
+    travel, registration = facts.travel, facts.registration
+    if registration is None or (travel is not None and travel.destination_code is not None):
+        return travel
+    return (travel or TravelInput()).model_copy(update={"destination_code": registration.destination})
 
 
 @dataclass

@@ -27,6 +27,7 @@ from contract.messages import (
     FollowUp,
     IdSource,
     Reason,
+    Registration,
     TravelInput,
 )
 
@@ -70,6 +71,7 @@ class PassageFacts(Facts):
     code: CodeFacts | None = None
     temps: tuple[TempReading, ...] = ()
     travel: TravelInput | None = None
+    registration: Registration | None = None  # the person's pre-registration (报备) that counts today
 
 
 DEFAULT_POLICY = Path(__file__).with_name("policy_default.yaml")
@@ -109,7 +111,8 @@ class Policy(BaseModel):
     code_forged: Rule
     watchlist: Rule
     risk_area_origin: Rule
-    out_of_province: Rule | None = None  # districts that required outsiders to register (报备)
+    out_of_province: Rule | None = None  # districts that required outsiders to register (报备), or turned them back
+    pre_registered: Rule | None = None  # a registered traveller: by default informative (no out_of_province rule)
 
     @model_validator(mode="after")
     def _consistent(self) -> Policy:
@@ -169,12 +172,18 @@ def decide(
         if pseudonym is not None and pseudonym in watchlist:
             findings.append((Reason.WATCHLIST, policy.watchlist))
         outsider = home_province and facts.person.id_number[:2] != home_province
-        if outsider and policy.out_of_province is not None:
+        if facts.registration is not None:
+            findings.append((Reason.PRE_REGISTERED, policy.pre_registered))
+        elif outsider and policy.out_of_province is not None:
             findings.append((Reason.OUT_OF_PROVINCE, policy.out_of_province))
     origin = facts.travel.origin if facts.travel else None
     if origin and in_risk_area(origin, risk_areas):
         findings.append((Reason.RISK_AREA_ORIGIN, policy.risk_area_origin))
-    return _combine(findings)
+    outcome = _combine(findings)
+    if facts.registration is not None:  # registered already: the destination knows they are coming
+        kept = tuple(f for f in outcome.follow_up if f is not FollowUp.REGISTER_DESTINATION)
+        outcome = outcome.model_copy(update={"follow_up": kept})
+    return outcome
 
 
 def _code_findings(policy: Policy, facts: PassageFacts, required: bool) -> list[tuple[Reason, Rule | None]]:

@@ -39,21 +39,36 @@ from agent.passage import (
 )
 from agent.policy import PassageFacts, PersonFacts, Policy, decide
 from contract import idnumber, signing, topics
-from contract.messages import CodeColour, Decision, IdSource, Verdict
+from contract.messages import CodeColour, Decision, IdSource, Registration, RegistrationsPush, Verdict
 from contract.messages import Override as OverrideRecord
 from drivers.base import DeviceHealth
 from drivers.idcard.reader import CardPresented
 from drivers.thermo.events import TemperatureMeasured
 
 
+class Registrations:
+    """The pre-registrations (报备) in force, looked up by pseudonym."""
+
+    def __init__(self, push: RegistrationsPush | None = None) -> None:
+        self._push = push
+        self._people = push.people() if push else {}
+        self.version = push.version if push else ""
+
+    def find(self, pseudonym: str | None, today: date) -> Registration | None:
+        """The person's registration, if it counts today."""
+        found = self._people.get(pseudonym) if pseudonym else None
+        return found if found is not None and self._push is not None and self._push.counts(found, today) else None
+
+
 class Lists:
-    """The watch-list and risk areas in force, replaced whole when central pushes new ones."""
+    """The watch-list, risk areas and pre-registrations in force, replaced whole when central pushes new ones."""
 
     def __init__(self) -> None:
         self.watchlist: frozenset[str] = frozenset()
         self.watchlist_version = ""
         self.risk_areas: frozenset[str] = frozenset()
         self.risk_areas_version = ""
+        self.registrations = Registrations()
 
 
 class Recorder:
@@ -68,6 +83,7 @@ class Recorder:
         home_province: str | None = None,
         clock_synced: Callable[[], bool] = lambda: True,
         committed: Callable[[], None] = lambda: None,
+        today: Callable[[], date] = date.today,
     ) -> None:
         self.box = box
         self._key = signing_key
@@ -77,6 +93,7 @@ class Recorder:
         self._home_province = home_province
         self._clock_synced = clock_synced
         self._committed = committed
+        self._today = today  # the box's own day, for whether a pre-registration counts
         self._lock = threading.Lock()  # one writer: sequence numbers are assigned in order
         self.counts: Counter[str] = Counter()
 
@@ -86,11 +103,15 @@ class Recorder:
         """Decide, sign and commit; with `override`, staff's decision replaces the policy's (a new verdict
         that `supersedes` the one shown)."""
         policy = self.policy()
+        pseudonym = self.box.pseudonym(facts)
+        registration = self._lists.registrations.find(pseudonym, self._today())
+        if registration is not None:
+            facts = facts.model_copy(update={"registration": registration})
         outcome = decide(
             policy,
             self.box.kind,
             facts,
-            pseudonym=self.box.pseudonym(facts),
+            pseudonym=pseudonym,
             watchlist=self._lists.watchlist,
             risk_areas=self._lists.risk_areas,
             home_province=self._home_province,

@@ -38,7 +38,7 @@ _T0 = time.monotonic()
 
 def note(text: str) -> None:
     """A progress line on stderr (the runner keeps stdout for the figures)."""
-    print(f"bench_agent [{time.monotonic() - _T0:5.1f} s]: {text}", file=sys.stderr, flush=True)
+    print(f"bench [{time.monotonic() - _T0:5.1f} s]: {text}", file=sys.stderr, flush=True)
 
 
 def until(predicate: Callable[[], bool], timeout: float, step: float = 0.0005) -> bool:

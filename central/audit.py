@@ -1,4 +1,6 @@
-"""The audit log: who unmasked whom, who pushed what, who changed users. Append-only."""
+"""The audit log: who unmasked whom, who pushed what, who changed users. Append-only. A reader
+sees the entries of the users who stand in their scope (an entry of a name that is no user's, a
+failed login, only the whole deployment's readers)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
-from central.schema import audit_log
+from central.regions import Scope
+from central.schema import audit_log, users
 from central.sql import now
 
 
@@ -20,8 +23,10 @@ def record(conn: Connection, username: str, action: str, target: str, detail: st
     )
 
 
-def recent(engine: Engine, limit: int = 200, action: str | None = None) -> Sequence[Any]:
+def recent(engine: Engine, scope: Scope, limit: int = 200, action: str | None = None) -> Sequence[Any]:
     query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+    if not scope.whole:
+        query = query.where(audit_log.c.username.in_(select(users.c.username).where(scope.region_in(users.c.region))))
     if action is not None:
         query = query.where(audit_log.c.action == action)
     with engine.connect() as conn:

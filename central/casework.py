@@ -4,7 +4,8 @@ Each action is a row of `ACTIONS`: the states it may start from and the state it
 the state stays). A transfer names where the person went (an isolation site, a fever clinic, home
 quarantine) and the destination. The state change is a conditional UPDATE, so two operators
 clicking at once cannot both move a case from the same state. Every action leaves an event with
-its author and time; unmasking a person's identity also leaves an audit entry.
+its author and time; unmasking a person's identity also leaves an audit entry. A case outside the
+user's scope is refused as if it did not exist (NoCase).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy import Engine, select
 
 from central import audit
 from central.auth import User
+from central.regions import Scope
 from central.schema import case_events, cases
 from central.sql import now
 from central.text import Line, Paragraph
@@ -69,10 +71,14 @@ class CaseAction(BaseModel):
 
 
 class WorkflowError(Exception):
-    """The action does not fit the case (unknown case, or a state it cannot start from)."""
+    """The action does not fit the case (a state it cannot start from)."""
 
 
-def apply(engine: Engine, case_id: int, step: CaseAction, user: User) -> None:
+class NoCase(WorkflowError):
+    """No such case, or none the user's scope covers."""
+
+
+def apply(engine: Engine, case_id: int, step: CaseAction, user: User, scope: Scope) -> None:
     starts, leads_to = ACTIONS[step.action]
     values: dict[str, Any] = {"updated_at": now()}
     if leads_to is not None:
@@ -87,13 +93,13 @@ def apply(engine: Engine, case_id: int, step: CaseAction, user: User) -> None:
     with engine.begin() as conn:
         done = conn.execute(
             cases.update()
-            .where(cases.c.id == case_id, cases.c.status.in_([s.value for s in starts]))
+            .where(cases.c.id == case_id, cases.c.status.in_([s.value for s in starts]), scope.case_in())
             .values(**values)
         )
         if done.rowcount != 1:
-            status = conn.scalar(select(cases.c.status).where(cases.c.id == case_id))
+            status = conn.scalar(select(cases.c.status).where(cases.c.id == case_id, scope.case_in()))
             if status is None:
-                raise WorkflowError(f"no case {case_id}")
+                raise NoCase(f"no case {case_id}")
             raise WorkflowError(f"cannot {step.action} a case that is {status}")
         conn.execute(
             case_events.insert().values(case_id=case_id, at=values["updated_at"], actor=user.username,
@@ -101,12 +107,15 @@ def apply(engine: Engine, case_id: int, step: CaseAction, user: User) -> None:
         )
 
 
-def unmask(engine: Engine, case_id: int, user: User, address: str, why: str) -> dict[str, Any] | None:
+def unmask(
+    engine: Engine, case_id: int, user: User, scope: Scope, address: str, why: str
+) -> dict[str, Any] | None:
     """The person's full identity, recorded in the audit log and on the case in the same transaction."""
     with engine.begin() as conn:
-        row = conn.execute(select(cases.c.identity, cases.c.id_masked).where(cases.c.id == case_id)).first()
+        row = conn.execute(select(cases.c.identity, cases.c.id_masked)
+                           .where(cases.c.id == case_id, scope.case_in())).first()
         if row is None:
-            raise WorkflowError(f"no case {case_id}")
+            raise NoCase(f"no case {case_id}")
         audit.record(conn, user.username, "unmask", f"case {case_id}", why or f"{row.id_masked or ''}", address)
         conn.execute(
             case_events.insert().values(case_id=case_id, at=now(), actor=user.username, action="unmask",

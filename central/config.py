@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import AnyHttpUrl, BaseModel, Field, SecretStr, StringConstraints, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -105,6 +105,10 @@ class CentralSettings(FileSettings):
     # nothing else. `checkpoint provision init` makes it.
     downlink_key: SecretStr | None = None
     downlink_key_file: Path | None = None
+    # The public half of the deployment's release key (hex, in a file): central takes in only releases
+    # it signed (`checkpoint release publish`), and keeps them in `releases_dir` to serve to the boxes.
+    release_key_file: Path | None = None
+    releases_dir: Path = Path("var/central/releases")
     mqtt: MqttSettings = MqttSettings()
     ingest: IngestSettings = IngestSettings()
     http: HttpSettings = HttpSettings()
@@ -149,6 +153,18 @@ class CentralSettings(FileSettings):
             return signing.private_key(text)
         except ValueError:
             raise ConfigError("the downlink key is not 32 bytes in hex") from None
+
+    def release_key(self) -> Ed25519PublicKey:
+        """The key every release must be signed with; a ConfigError that says where it comes from if none."""
+        if self.release_key_file is None:
+            raise ConfigError("central has no release key (`release_key_file` in central.yaml): "
+                              "`checkpoint provision init` writes it beside central.yaml")
+        try:
+            return signing.public_key(self.release_key_file.read_text())
+        except OSError as exc:
+            raise ConfigError(f"release_key_file {self.release_key_file}: {exc.strerror}") from None
+        except ValueError:
+            raise ConfigError("the release key is not 32 bytes in hex") from None
 
     @property
     def zone(self) -> ZoneInfo:

@@ -2,6 +2,10 @@
 
 Nothing here returns a full identity: verdict payloads lose `inputs.person.identity`, and cases
 carry it only through casework.unmask (audited).
+
+Every query takes the reader's Scope (central.regions) and filters on it: rows of checkpoints
+outside the reader's subtree, cases opened there, and links to such cases (a verdict's case id, a
+case's last checkpoint) are not there for them.
 """
 
 from __future__ import annotations
@@ -10,8 +14,10 @@ from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, literal_column, or_, select
+from sqlalchemy import ColumnElement, Engine, and_, func, literal_column, or_, select
+from sqlalchemy import case as when
 
+from central.regions import Scope
 from central.schema import (
     case_events,
     cases,
@@ -24,9 +30,29 @@ from central.schema import (
     rejections,
     verdicts,
 )
+from central.schema import sites as sites_table  # `sites` is the query below
 from central.sql import aware, now, utc
 
-LIST_COLUMNS = [c for c in verdicts.c if c.name != "payload"]
+
+def verdict_columns(scope: Scope) -> list[ColumnElement[Any]]:
+    """A verdict's columns but its payload; its case id only when the case is the reader's."""
+    if scope.whole:
+        return [c for c in verdicts.c if c.name != "payload"]
+    return [c if c.name != "case_id" else _only_if(scope.case_id_in(c), c) for c in verdicts.c if c.name != "payload"]
+
+
+def case_columns(scope: Scope, *without: str) -> list[ColumnElement[Any]]:
+    """A case's columns but its identity (and `without`); where it was last seen only when that
+    checkpoint is the reader's."""
+    chosen = [c for c in cases.c if c.name not in ("identity", *without)]
+    if scope.whole:
+        return list(chosen)
+    seen_here = scope.site_in(cases.c.last_site)
+    return [_only_if(seen_here, c) if c.name in ("last_site", "last_seen") else c for c in chosen]
+
+
+def _only_if(condition: ColumnElement[bool], column: ColumnElement[Any]) -> ColumnElement[Any]:
+    return when((condition, column), else_=None).label(column.name)
 
 
 def day_bounds(day: date, zone: tzinfo) -> tuple[datetime, datetime]:
@@ -47,6 +73,7 @@ def without_identity(payload: dict[str, Any]) -> dict[str, Any]:
 def list_verdicts(
     engine: Engine,
     *,
+    scope: Scope,
     site: str | None = None,
     device: str | None = None,
     flagged: bool | None = None,
@@ -55,7 +82,7 @@ def list_verdicts(
     limit: int = 100,
 ) -> Sequence[Any]:
     """Newest first: by sequence for one box, by device time for one checkpoint, else by arrival."""
-    query = select(*LIST_COLUMNS).limit(limit)
+    query = select(*verdict_columns(scope)).where(scope.site_in(verdicts.c.site)).limit(limit)
     if device is not None:
         query = query.where(verdicts.c.device == device).order_by(verdicts.c.seq.desc())
     elif site is not None:
@@ -74,22 +101,26 @@ def list_verdicts(
         return conn.execute(query).mappings().all()
 
 
-def verdict(engine: Engine, verdict_id: str) -> dict[str, Any] | None:
+def verdict(engine: Engine, verdict_id: str, scope: Scope) -> dict[str, Any] | None:
+    query = select(*verdict_columns(scope), verdicts.c.payload).where(verdicts.c.id == verdict_id,
+                                                                      scope.site_in(verdicts.c.site))
     with engine.connect() as conn:
-        row = conn.execute(select(verdicts).where(verdicts.c.id == verdict_id)).mappings().first()
+        row = conn.execute(query).mappings().first()
     if row is None:
         return None
     return {**row, "payload": without_identity(row["payload"])}
 
 
-def flagged_since(engine: Engine, since: datetime, limit: int = 200, after_id: str = "") -> Sequence[Any]:
+def flagged_since(
+    engine: Engine, since: datetime, scope: Scope, limit: int = 200, after_id: str = ""
+) -> Sequence[Any]:
     """Flagged verdicts stored from `since` on (after `after_id` at that very time), oldest first:
     what the live feed sends. (received_at, id) is the page key: a whole batch shares one time."""
     at = utc(since)
     later = or_(verdicts.c.received_at > at, and_(verdicts.c.received_at == at, verdicts.c.id > after_id))
     query = (
-        select(*LIST_COLUMNS)
-        .where(verdicts.c.flagged.is_(True), later)
+        select(*verdict_columns(scope))
+        .where(verdicts.c.flagged.is_(True), later, scope.site_in(verdicts.c.site))
         .order_by(verdicts.c.received_at, verdicts.c.id)
         .limit(limit)
     )
@@ -98,13 +129,14 @@ def flagged_since(engine: Engine, since: datetime, limit: int = 200, after_id: s
 
 
 def ledger(
-    engine: Engine, site: str, day: date, zone: tzinfo, *, limit: int | None = None, offset: int = 0
+    engine: Engine, site: str, day: date, zone: tzinfo, scope: Scope, *, limit: int | None = None, offset: int = 0
 ) -> Sequence[Any]:
     """A checkpoint's entry-exit ledger for one local day (卡口出入登记台账), in time order."""
     start, end = day_bounds(day, zone)
     query = (
-        select(*LIST_COLUMNS)
-        .where(verdicts.c.site == site, verdicts.c.device_time >= start, verdicts.c.device_time < end)
+        select(*verdict_columns(scope))
+        .where(verdicts.c.site == site, verdicts.c.device_time >= start, verdicts.c.device_time < end,
+               scope.site_in(verdicts.c.site))
         .order_by(verdicts.c.device_time)
         .limit(limit)
         .offset(offset)
@@ -116,34 +148,52 @@ def ledger(
 # figures
 
 
-def daily(engine: Engine, first: date, last: date, site: str | None = None) -> Sequence[Any]:
-    query = select(daily_figures).where(daily_figures.c.day >= first, daily_figures.c.day <= last)
+def daily(engine: Engine, first: date, last: date, scope: Scope, site: str | None = None) -> Sequence[Any]:
+    query = select(daily_figures).where(daily_figures.c.day >= first, daily_figures.c.day <= last,
+                                        scope.site_in(daily_figures.c.site))
     if site is not None:
         query = query.where(daily_figures.c.site == site)
     with engine.connect() as conn:
         return conn.execute(query.order_by(daily_figures.c.day, daily_figures.c.site)).mappings().all()
 
 
-def sites(engine: Engine) -> list[str]:
+def sites(engine: Engine, scope: Scope) -> list[str]:
     with engine.connect() as conn:
-        known = set(conn.scalars(select(devices.c.site).distinct()))
-        known |= set(conn.scalars(select(device_lives.c.site).distinct()))
+        known = set(conn.scalars(select(devices.c.site).where(scope.site_in(devices.c.site)).distinct()))
+        known |= set(conn.scalars(select(device_lives.c.site).where(scope.site_in(device_lives.c.site)).distinct()))
+        known |= set(conn.scalars(select(sites_table.c.site).where(scope.site_in(sites_table.c.site))))
     return sorted(known)
 
 
-def totals(engine: Engine) -> dict[str, int]:
-    """Stored verdicts, open cases, dead letters: cheap counts for the page header."""
+def totals(engine: Engine, scope: Scope) -> dict[str, int]:
+    """Stored verdicts, open cases, dead letters: cheap counts for the page header. Within a scope,
+    the dead letters are the rejections of its own boxes (a message central could not read at all
+    belongs to no checkpoint: the whole deployment's count)."""
     with engine.connect() as conn:
-        stored = conn.scalar(select(func.coalesce(func.sum(device_lives.c.stored), 0))) or 0
-        open_cases = conn.scalar(select(func.count()).select_from(cases).where(cases.c.closed_at.is_(None))) or 0
-        dead = conn.scalar(select(func.count()).select_from(dead_letters)) or 0
-        dead += conn.scalar(select(func.coalesce(func.sum(rejections.c.count - 1), 0))) or 0  # repeats counted
+        stored = conn.scalar(select(func.coalesce(func.sum(device_lives.c.stored), 0))
+                             .where(scope.site_in(device_lives.c.site))) or 0
+        open_cases = conn.scalar(select(func.count()).select_from(cases)
+                                 .where(cases.c.closed_at.is_(None), scope.case_in())) or 0
+        if scope.whole:
+            dead = conn.scalar(select(func.count()).select_from(dead_letters)) or 0
+            dead += conn.scalar(select(func.coalesce(func.sum(rejections.c.count - 1), 0))) or 0  # repeats counted
+        else:
+            dead = conn.scalar(select(func.coalesce(func.sum(rejections.c.count), 0))
+                               .where(_own_device(scope, rejections.c.device))) or 0
     return {"stored": int(stored), "open_cases": int(open_cases), "dead_letters": int(dead)}
 
 
-def rejections_by_device(engine: Engine) -> dict[str, list[Any]]:
+def _own_device(scope: Scope, column: ColumnElement[str]) -> ColumnElement[bool]:
+    """The filter for a row of a box that stands at one of the scope's checkpoints."""
+    if scope.whole:
+        return column.is_not(None)
+    return column.in_(select(devices.c.device).where(scope.site_in(devices.c.site)).scalar_subquery())
+
+
+def rejections_by_device(engine: Engine, scope: Scope) -> dict[str, list[Any]]:
     """What central rejected from each registered box, per reason, most recent first."""
-    query = select(rejections).order_by(rejections.c.device, rejections.c.last_at.desc())
+    query = (select(rejections).where(_own_device(scope, rejections.c.device))
+             .order_by(rejections.c.device, rejections.c.last_at.desc()))
     found: dict[str, list[Any]] = {}
     with engine.connect() as conn:
         for row in conn.execute(query).mappings():
@@ -155,7 +205,7 @@ def rejections_by_device(engine: Engine) -> dict[str, list[Any]]:
 
 
 def fleet(
-    engine: Engine, offline_after: timedelta, clock_skew: timedelta = timedelta(minutes=2)
+    engine: Engine, offline_after: timedelta, scope: Scope, clock_skew: timedelta = timedelta(minutes=2)
 ) -> list[dict[str, Any]]:
     """Every registered box with its state, last contact, sequence gaps, lost outboxes, clock and
     outbox depth. `missing`: verdicts of its current life(s) central has not got yet (on their way,
@@ -169,12 +219,14 @@ def fleet(
             device_status.c.conflict,
         )
         .select_from(devices.outerjoin(device_status, device_status.c.device == devices.c.device))
+        .where(scope.site_in(devices.c.site))
         .order_by(devices.c.site, devices.c.device)
     )
     with engine.connect() as conn:
         rows = conn.execute(query).mappings().all()
         lives: dict[str, list[Any]] = {}
-        for life in conn.execute(select(device_lives).order_by(device_lives.c.first_seen)).mappings():
+        own = select(device_lives).where(_own_device(scope, device_lives.c.device))
+        for life in conn.execute(own.order_by(device_lives.c.first_seen)).mappings():
             lives.setdefault(life["device"], []).append(life)
     at = now()
     out = []
@@ -209,7 +261,9 @@ def fleet(
     return out
 
 
-def gaps(engine: Engine, device: str, limit: int = 100, *, ended: bool = False) -> list[tuple[int, int]]:
+def gaps(
+    engine: Engine, device: str, scope: Scope, limit: int = 100, *, ended: bool = False
+) -> list[tuple[int, int]]:
     """Missing sequence ranges [first, last] of a box's current lives (`ended`: of its lost ones,
     up to the last sequence number each reported producing).
 
@@ -219,6 +273,7 @@ def gaps(engine: Engine, device: str, limit: int = 100, *, ended: bool = False) 
         lives = conn.execute(
             select(device_lives.c.epoch, device_lives.c.max_seq, device_lives.c.stored, device_lives.c.produced)
             .where(device_lives.c.device == device, device_lives.c.refused.is_(False),
+                   _own_device(scope, device_lives.c.device),
                    device_lives.c.ended_at.is_not(None) if ended else device_lives.c.ended_at.is_(None))
             .order_by(device_lives.c.first_seen)
         ).all()
@@ -243,7 +298,10 @@ def gaps(engine: Engine, device: str, limit: int = 100, *, ended: bool = False) 
     return out[:limit]
 
 
-def collector_replicas(engine: Engine) -> Sequence[Any]:
+def collector_replicas(engine: Engine, scope: Scope) -> Sequence[Any]:
+    """Central's own replicas: the whole deployment's, so shown to its root only."""
+    if not scope.whole:
+        return []
     with engine.connect() as conn:
         return conn.execute(select(collectors).order_by(collectors.c.client_id)).mappings().all()
 
@@ -251,9 +309,11 @@ def collector_replicas(engine: Engine) -> Sequence[Any]:
 # cases
 
 
-def list_cases(engine: Engine, status: str | None = None, limit: int = 200, offset: int = 0) -> Sequence[Any]:
-    columns = [c for c in cases.c if c.name != "identity"]
-    query = select(*columns).order_by(cases.c.opened_at.desc(), cases.c.id.desc()).limit(limit).offset(offset)
+def list_cases(
+    engine: Engine, scope: Scope, status: str | None = None, limit: int = 200, offset: int = 0
+) -> Sequence[Any]:
+    query = (select(*case_columns(scope)).where(scope.case_in())
+             .order_by(cases.c.opened_at.desc(), cases.c.id.desc()).limit(limit).offset(offset))
     if status == "open":
         query = query.where(cases.c.closed_at.is_(None))
     elif status and status != "all":
@@ -262,28 +322,43 @@ def list_cases(engine: Engine, status: str | None = None, limit: int = 200, offs
         return conn.execute(query).mappings().all()
 
 
-def case(engine: Engine, case_id: int) -> dict[str, Any] | None:
-    columns = [c for c in cases.c if c.name != "identity"]
+def case(engine: Engine, case_id: int, scope: Scope) -> dict[str, Any] | None:
+    """A case of the reader's, its history and its verdicts; of the passages through other offices'
+    checkpoints, only that they joined the case (no site, device or verdict)."""
     with engine.connect() as conn:
-        row = conn.execute(select(*columns, (cases.c.identity.is_not(None)).label("has_identity"))
-                           .where(cases.c.id == case_id)).mappings().first()
+        row = conn.execute(select(*case_columns(scope), (cases.c.identity.is_not(None)).label("has_identity"))
+                           .where(cases.c.id == case_id, scope.case_in())).mappings().first()
         if row is None:
             return None
         events = conn.execute(
             select(case_events).where(case_events.c.case_id == case_id).order_by(case_events.c.id)
         ).mappings().all()
         linked = conn.execute(
-            select(*LIST_COLUMNS).where(verdicts.c.case_id == case_id).order_by(verdicts.c.device_time)
+            select(*verdict_columns(scope)).where(verdicts.c.case_id == case_id, scope.site_in(verdicts.c.site))
+            .order_by(verdicts.c.device_time)
         ).mappings().all()
-    return {**row, "events": [dict(e) for e in events], "verdicts_list": [dict(v) for v in linked]}
+        own = set(sites(engine, scope)) if not scope.whole else set()
+    return {**row, "events": [_event_seen(dict(e), scope, own) for e in events],
+            "verdicts_list": [dict(v) for v in linked]}
 
 
-def cases_between(engine: Engine, first: datetime, end: datetime) -> Sequence[Any]:
+_PASSAGE = ("verdict", "site", "device", "device_time", "decision")
+
+
+def _event_seen(event: dict[str, Any], scope: Scope, own: set[str]) -> dict[str, Any]:
+    """A case event as the reader may see it: a passage elsewhere keeps only its reasons."""
+    site = event["detail"].get("site") if isinstance(event["detail"], dict) else None
+    if scope.whole or site is None or site in own:
+        return event
+    return {**event, "detail": {k: v for k, v in event["detail"].items() if k not in _PASSAGE}}
+
+
+def cases_between(engine: Engine, first: datetime, end: datetime, scope: Scope) -> Sequence[Any]:
     """Cases opened in [first, end) or still open: the export."""
-    columns = [c for c in cases.c if c.name not in ("identity", "pseudonym")]
     query = (
-        select(*columns)
-        .where(or_(and_(cases.c.opened_at >= utc(first), cases.c.opened_at < utc(end)), cases.c.closed_at.is_(None)))
+        select(*case_columns(scope, "pseudonym"))
+        .where(or_(and_(cases.c.opened_at >= utc(first), cases.c.opened_at < utc(end)), cases.c.closed_at.is_(None)),
+               scope.case_in())
         .order_by(cases.c.opened_at)
     )
     with engine.connect() as conn:

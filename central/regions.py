@@ -10,7 +10,8 @@ single-office deployment has only the root, and its sites and users all stand th
 Each node keeps its `path`, the codes from the root down to it, each followed by "/": a subtree
 is every node whose path begins with its top's path, one range on an index. `Scope.sites()` and
 `Scope.regions()` are the subqueries that every scoped query filters on (`Scope.site_in`,
-`Scope.region_in`): a query for a user of the root gets no filter at all.
+`Scope.region_in`, and for cases `Scope.case_in`): a query for a user of the root gets no filter
+at all. A case belongs to the office of the checkpoint that opened it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Mapping
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import ColumnElement, Connection, Select, and_, select, true
 
-from central.schema import regions, sites
+from central.schema import cases, regions, sites
 
 ROOT = "0"
 ROOT_NAME = "全部辖区"
@@ -29,7 +30,7 @@ LEVELS = {2: "province", 4: "city", 6: "county", 9: "township", 12: "community"}
 OWN_LEVEL = "own"  # a deployment's own code, below a county
 _DIGITS = re.compile(r"^\d+$")
 _OWN = re.compile(r"^[0-9A-Za-z][0-9A-Za-z-]{0,19}$")
-MAX_CODE = 20
+REGION_PATTERN = r"^(0|[0-9A-Za-z][0-9A-Za-z-]{0,19})$"  # a code as a parameter (checked for its level later)
 
 
 class RegionError(ValueError):
@@ -109,6 +110,14 @@ class Scope(BaseModel):
     def region_in(self, column: ColumnElement[str]) -> ColumnElement[bool]:
         """The filter for a row that belongs to the node in `column`."""
         return true() if self.whole else column.in_(self.regions().scalar_subquery())
+
+    def case_in(self) -> ColumnElement[bool]:
+        """The filter for a case: it belongs to the office of the checkpoint that opened it."""
+        return self.site_in(cases.c.first_site)
+
+    def case_id_in(self, column: ColumnElement[int]) -> ColumnElement[bool]:
+        """The filter for a row that points at a case (by id)."""
+        return true() if self.whole else column.in_(select(cases.c.id).where(self.case_in()).scalar_subquery())
 
     def covers(self, path: str) -> bool:
         """Whether a node (by its path) is in the subtree."""

@@ -317,6 +317,20 @@ sites = Table(
 )
 """The node each checkpoint stands at: what it records belongs to that node's office and those above."""
 
+releases = Table(
+    "releases",
+    metadata,
+    Column("version", String(64), primary_key=True),
+    Column("platform", String(16), nullable=False),
+    Column("manifest_sha256", String(64), nullable=False),  # what an update downlink pins
+    Column("files", Integer, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("built_at", DateTime(timezone=True), nullable=False),
+    Column("added_at", DateTime(timezone=True), nullable=False),
+    Column("added_by", String(64), nullable=False),
+)
+"""Releases of the box software central serves (their files in `releases_dir`/<version>/)."""
+
 rejections = Table(
     "rejections",
     metadata,

@@ -67,6 +67,12 @@ class Broker:
         }
         return self.template.read_text().format(**values)
 
+    @property
+    def pid(self) -> int:
+        """The running Mosquitto's process id (for its memory and CPU)."""
+        assert self._proc is not None, "the broker is not running"
+        return self._proc.pid
+
     def start(self, timeout: float = 10.0) -> Broker:
         binary = mosquitto_binary()
         (self.workdir / "data").mkdir(parents=True, exist_ok=True)

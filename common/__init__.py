@@ -5,4 +5,9 @@ The bottom layer: drivers, agent and central import it; it imports none of them 
 `checkpoint` command line, which sits on top of everything).
 """
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:  # the installed release's version (pyproject.toml's), which a box reports and updates compare
+    __version__ = version("checkpoint-station")
+except PackageNotFoundError:  # run from a source tree that was never installed
+    __version__ = "0.0.0+source"

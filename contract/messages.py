@@ -45,6 +45,8 @@ Count = Annotated[int, Field(ge=0, le=2**31 - 1)]
 RegionCode = Annotated[str, StringConstraints(pattern=r"^\d{6}$")]
 PlaceCode = Annotated[str, StringConstraints(pattern=r"^(\d{6}|\d{9}|\d{12})$")]
 """A place in the region tree: a county (GB/T 2260, 6 digits), a township (9) or a community (12)."""
+ReleaseVersion = Annotated[str, StringConstraints(pattern=r"^[0-9][0-9A-Za-z.+]{0,63}$")]
+"""A release's version (PEP 440 without dashes): safe as a directory name on the box and in a URL."""
 
 
 class Model(BaseModel):
@@ -174,6 +176,7 @@ class Registration(Model):
 
     destination: PlaceCode
     expected: date
+    place: Short = ""  # the destination's name, as central named it to the box (for the kiosk)
 
 
 class Inputs(Model):
@@ -365,13 +368,29 @@ class RegistrationsPush(Model):
 
     def people(self) -> dict[str, Registration]:
         """Each person's registration, by pseudonym."""
-        return {p: Registration(destination=place, expected=day)
+        return {p: Registration(destination=place, expected=day, place=self.places.get(place, ""))
                 for place, days in self.arrivals.items() for day, people in days.items() for p in people}
 
     def counts(self, registration: Registration, today: date) -> bool:
         """Whether a registration lets its traveller through as registered today."""
         first = registration.expected - timedelta(days=self.days_before)
         return first <= today <= registration.expected + timedelta(days=self.days_after)
+
+class UpdatePush(Model):
+    """Downlink (retained, on one box's own topic): install this release (docs/deploy.md, releases).
+
+    Central names the release and pins its manifest by SHA-256; the box fetches both from central's
+    HTTPS API and checks the manifest against the deployment's release key before installing. Being
+    retained, it reaches a box that was offline when the rollout sent it.
+    """
+
+    type: Literal["update"] = "update"
+    v: Literal[1] = CONTRACT_VERSION
+    version: ReleaseVersion
+    manifest_sha256: Hex64
+    rollout: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    issued_at: Time
+    sig: CentralSig | None = None
 
 
 class Receipt(Model):
@@ -487,5 +506,6 @@ DOWNLINK_MODELS: dict[str, type[Model]] = {
     "watchlist": WatchlistPush,
     "risk_areas": RiskAreasPush,
     "config": ConfigPush,
+    "update": UpdatePush,
     "registrations": RegistrationsPush,
 }

@@ -57,6 +57,12 @@ def verify(key: bytes, obj: dict[str, Any]) -> bool:
     return isinstance(sig, str) and hmac.compare_digest(sig, signature(key, obj))
 
 
+def request_signature(key: bytes, device: str, method: str, path: str, at: int) -> str:
+    """A box's HMAC on a request to central's HTTPS API (a release download), with the key of its
+    uplinks: `at` (Unix seconds) bounds how long a recorded request could be replayed."""
+    return hmac.new(key, f"{method} {path} {device} {at}".encode(), hashlib.sha256).hexdigest()
+
+
 # downlinks: Ed25519 with central's key
 
 
@@ -80,8 +86,9 @@ def seal(key: Ed25519PrivateKey, message: BaseModel) -> bytes:
     return _wire(obj, key.sign(canonical(obj)).hex())
 
 
-def opened(key: Ed25519PublicKey, payload: bytes, model: type[M]) -> M:
-    """The downlink `payload` as `model` if central signed it; raise BadSignature or ValidationError."""
+def opened(key: Ed25519PublicKey, payload: bytes, model: type[M], signer: str = "central") -> M:
+    """The downlink `payload` as `model` if `signer` (central, or the deployment's release key) signed
+    it; raise BadSignature or ValidationError."""
     try:
         obj = json.loads(payload)
     except (ValueError, RecursionError) as exc:
@@ -90,10 +97,10 @@ def opened(key: Ed25519PublicKey, payload: bytes, model: type[M]) -> M:
         raise BadSignature("not a JSON object")
     sig = obj.get("sig")
     if not isinstance(sig, str) or len(sig) != 128:
-        raise BadSignature("not signed by central (no signature)")
+        raise BadSignature(f"not signed by {signer} (no signature)")
     try:
         key.verify(bytes.fromhex(sig), canonical(obj))
     except (InvalidSignature, ValueError):
-        raise BadSignature("not signed by central (the signature does not match)") from None
+        raise BadSignature(f"not signed by {signer} (the signature does not match)") from None
     return model.model_validate(obj)
 

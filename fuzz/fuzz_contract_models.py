@@ -16,10 +16,10 @@ with instrumented():
     from pydantic import ValidationError
 
     from contract import topics
-    from contract.messages import DOWNLINK_MODELS, UPLINK_MODELS, Model, Receipt
+    from contract.messages import DOWNLINK_MODELS, UPLINK_MODELS, DiagnosticsRequest, Model, Receipt
 
 NAME = "fuzz_contract_models"
-MODELS: list[type[Model]] = [*UPLINK_MODELS.values(), *DOWNLINK_MODELS.values(), Receipt]
+MODELS: list[type[Model]] = [*UPLINK_MODELS.values(), *DOWNLINK_MODELS.values(), Receipt, DiagnosticsRequest]
 
 
 def one_input(data: bytes) -> None:

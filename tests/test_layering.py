@@ -40,7 +40,7 @@ PURE = sorted(
         ROOT / "drivers/thermo/events.py",
         *(ROOT / "drivers/camera" / name for name in ("colour.py", "render.py", "events.py")),
         *(ROOT / "agent/healthcode" / name for name in ("signed_format.py", "keys.py", "status.py")),
-        *(ROOT / "agent" / name for name in ("policy.py", "passage.py", "delivery.py")),
+        *(ROOT / "agent" / name for name in ("switch.py", "policy.py", "passage.py", "delivery.py")),
         *(ROOT / "contract").glob("*.py"),
         ROOT / "central/lives.py",
         ROOT / "central/obligation_state.py",

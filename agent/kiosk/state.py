@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from agent.passage import View
 from agent.policy import PassageFacts, PersonFacts
 from contract import idnumber, labels
-from contract.messages import TravelInput, Verdict
+from contract.messages import Registration, TravelInput, Verdict
 
 
 class Words(BaseModel):
@@ -56,6 +56,7 @@ class VerdictView(BaseModel):
     body_c: float | None
     at: datetime
     overridden: bool
+    registered: Words | None = None  # "已报备 → <destination>": the traveller registered in advance
 
 
 class LinkView(BaseModel):
@@ -122,4 +123,12 @@ def verdict_view(verdict: Verdict, facts: PassageFacts) -> VerdictView:
         body_c=temp.body_c if temp else None,
         at=verdict.device_time,
         overridden=verdict.override is not None,
+        registered=_registered(verdict.inputs.registration),
     )
+
+
+def _registered(registration: Registration | None) -> Words | None:
+    if registration is None:
+        return None
+    place = registration.place or registration.destination
+    return Words(zh=f"已报备 → {place}", en=f"Registered → {place}")

@@ -19,11 +19,12 @@ from central.auth import Accounts, Session
 from central.config import CentralSettings
 from central.i18n import tr
 from central.push import Pusher
+from central.releases import Releases
 from central.sql import storage_error
 from central.store import Store
-from central.web import api, device, feed, obligations, pages, registrations
+from central.web import api, boxes, device, feed, obligations, pages, registrations
 from central.web.headers import SecurityHeaders
-from central.web.security import Forbidden, NeedLogin, current_session, lang_of, viewer
+from central.web.security import Forbidden, NeedLogin, NotABox, current_session, lang_of, viewer
 from central.web.services import Services
 from central.writer_state import Health
 
@@ -48,9 +49,11 @@ def create_app(
     accounts = Accounts(store.engine, settings.http.session_hours)
     app.state.accounts = accounts
     pusher = Pusher(store.engine, settings.mqtt, settings.downlink_signer)
-    app.state.services = Services(settings, store, accounts, pusher, health)
+    releases = Releases(store.engine, settings.releases_dir, settings.release_key)
+    app.state.services = Services(settings, store, accounts, pusher, health, releases)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(api.router)
+    app.include_router(boxes.router)
     app.include_router(feed.router)
     app.include_router(pages.router)
     app.include_router(device.router)
@@ -64,6 +67,10 @@ def create_app(
         if request.url.path.startswith("/api/"):
             return JSONResponse({"detail": "log in first (POST /api/session)"}, status_code=401)
         return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+
+    @app.exception_handler(NotABox)
+    async def not_a_box(_request: Request, exc: NotABox) -> Response:
+        return JSONResponse({"detail": f"not a box's signed request: {exc}"}, status_code=401)
 
     @app.exception_handler(RequestValidationError)
     async def bad_parameter(request: Request, exc: RequestValidationError) -> Response:

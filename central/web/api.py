@@ -16,6 +16,7 @@ from central import audit, casework, diagnostics, exports, queries
 from central.auth import Busy, Session
 from central.i18n import both
 from central.push import PushError
+from central.regions import REGION_PATTERN, RegionError
 from central.sql import now
 from central.store import StillRevoked
 from central.text import Line, Paragraph
@@ -78,6 +79,8 @@ class Device(BaseModel):
     site: str = Field(pattern=NAME_PATTERN)
     kind: Literal["traffic", "community"]
     key_hex: str = Field(pattern=r"^[0-9a-f]{64}$")
+    region: str | None = Field(default=None, pattern=REGION_PATTERN,
+                               description="the node the checkpoint stands at (a new one: yours)")
 
 
 class DiagnosticsAsk(BaseModel):
@@ -149,7 +152,7 @@ def me(session: Viewer) -> dict[str, str]:
 
 @router.get("/verdicts", tags=["verdicts"])
 def list_verdicts(
-    _: Viewer,
+    session: Viewer,
     svc: Svc,
     site: SiteName | None = None,
     device: SiteName | None = None,
@@ -158,14 +161,14 @@ def list_verdicts(
     until: Instant | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
-    rows = queries.list_verdicts(svc.store.engine, site=site, device=device, flagged=flagged, since=since,
-                                 until=until, limit=limit)
+    rows = queries.list_verdicts(svc.store.engine, scope=session.scope, site=site, device=device, flagged=flagged,
+                                 since=since, until=until, limit=limit)
     return [dict(r) for r in rows]
 
 
 @router.get("/verdicts/{verdict_id}", tags=["verdicts"])
-def get_verdict(verdict_id: VerdictId, _: Viewer, svc: Svc) -> dict[str, Any]:
-    found = queries.verdict(svc.store.engine, str(verdict_id))
+def get_verdict(verdict_id: VerdictId, session: Viewer, svc: Svc) -> dict[str, Any]:
+    found = queries.verdict(svc.store.engine, str(verdict_id), session.scope)
     if found is None:
         raise HTTPException(404, "no such verdict")
     return found
@@ -176,15 +179,15 @@ def get_verdict(verdict_id: VerdictId, _: Viewer, svc: Svc) -> dict[str, Any]:
 
 @router.get("/cases", tags=["cases"])
 def list_cases(
-    _: Viewer, svc: Svc, status: CaseFilter | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    session: Viewer, svc: Svc, status: CaseFilter | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     offset: Offset = 0,
 ) -> list[dict[str, Any]]:
-    return [dict(r) for r in queries.list_cases(svc.store.engine, status, limit, offset)]
+    return [dict(r) for r in queries.list_cases(svc.store.engine, session.scope, status, limit, offset)]
 
 
 @router.get("/cases/{case_id}", tags=["cases"])
-def get_case(case_id: CaseId, _: Viewer, svc: Svc) -> dict[str, Any]:
-    found = queries.case(svc.store.engine, case_id)
+def get_case(case_id: CaseId, session: Viewer, svc: Svc) -> dict[str, Any]:
+    found = queries.case(svc.store.engine, case_id, session.scope)
     if found is None:
         raise HTTPException(404, "no such case")
     return found
@@ -194,7 +197,9 @@ def get_case(case_id: CaseId, _: Viewer, svc: Svc) -> dict[str, Any]:
 def act_on_case(case_id: CaseId, step: casework.CaseAction, session: Operator, svc: Svc) -> Response:
     """contact | transfer (transfer_kind, transfer_to) | close | assign (assignee) | note (note)."""
     try:
-        casework.apply(svc.store.engine, case_id, step, session.user)
+        casework.apply(svc.store.engine, case_id, step, session.user, session.scope)
+    except casework.NoCase as exc:
+        raise HTTPException(404, str(exc)) from None
     except casework.WorkflowError as exc:
         raise HTTPException(409, str(exc)) from None
     return Response(status_code=204)
@@ -204,7 +209,8 @@ def act_on_case(case_id: CaseId, step: casework.CaseAction, session: Operator, s
 def unmask_case(case_id: CaseId, body: Unmask, request: Request, session: Operator, svc: Svc) -> dict[str, Any]:
     """The person's full identity. Written to the audit log with the reason given."""
     try:
-        identity = casework.unmask(svc.store.engine, case_id, session.user, client_address(request), body.why)
+        identity = casework.unmask(svc.store.engine, case_id, session.user, session.scope, client_address(request),
+                                   body.why)
     except casework.WorkflowError as exc:
         raise HTTPException(404, str(exc)) from None
     return {"identity": identity}
@@ -214,23 +220,26 @@ def unmask_case(case_id: CaseId, body: Unmask, request: Request, session: Operat
 
 
 @router.get("/devices", tags=["devices"])
-def list_devices(_: Viewer, svc: Svc) -> list[dict[str, Any]]:
-    return queries.fleet(svc.store.engine, svc.offline_after, svc.clock_skew)
+def list_devices(session: Viewer, svc: Svc) -> list[dict[str, Any]]:
+    return queries.fleet(svc.store.engine, svc.offline_after, session.scope, svc.clock_skew)
 
 
 @router.get("/devices/{device}/gaps", tags=["devices"])
-def device_gaps(device: DeviceName, _: Viewer, svc: Svc) -> list[tuple[int, int]]:
+def device_gaps(device: DeviceName, session: Viewer, svc: Svc) -> list[tuple[int, int]]:
     """Sequence ranges [first, last] the box produced and central has not stored."""
-    return queries.gaps(svc.store.engine, device)
+    return queries.gaps(svc.store.engine, device, session.scope)
 
 
 @router.post("/devices", tags=["devices"], status_code=204)
 def register_device(body: Device, request: Request, session: Admin, svc: Svc) -> Response:
     """Register a box or change its record; a revoked box only with a new key (409 otherwise)."""
     try:
-        svc.store.register_device(body.device, body.site, body.kind, body.key_hex)
+        svc.store.register_device(body.device, body.site, body.kind, body.key_hex, region=body.region,
+                                  scope=session.scope)
     except StillRevoked as exc:
         raise HTTPException(409, str(exc)) from None
+    except RegionError as exc:
+        raise HTTPException(404, str(exc)) from None
     with svc.store.engine.begin() as conn:
         audit.record(conn, session.user.username, "register_device", body.device, body.site, client_address(request))
     return Response(status_code=204)
@@ -238,7 +247,7 @@ def register_device(body: Device, request: Request, session: Admin, svc: Svc) ->
 
 @router.delete("/devices/{device}", tags=["devices"], status_code=204)
 def revoke_device(device: DeviceName, request: Request, session: Admin, svc: Svc) -> Response:
-    if not svc.store.revoke_device(device):
+    if not svc.store.revoke_device(device, session.scope):
         raise HTTPException(404, "no such device")
     with svc.store.engine.begin() as conn:
         audit.record(conn, session.user.username, "revoke_device", device, "", client_address(request))
@@ -281,22 +290,22 @@ def metrics_history(device: DeviceName, session: Viewer, svc: Svc, hours: Histor
 
 
 @router.get("/collectors", tags=["devices"])
-def collector_replicas(_: Viewer, svc: Svc) -> list[dict[str, Any]]:
-    return [dict(r) for r in queries.collector_replicas(svc.store.engine)]
+def collector_replicas(session: Viewer, svc: Svc) -> list[dict[str, Any]]:
+    return [dict(r) for r in queries.collector_replicas(svc.store.engine, session.scope)]
 
 
 # figures
 
 
 @router.get("/figures/daily", tags=["figures"])
-def daily_figures(_: Viewer, svc: Svc, days: Days, site: SiteName | None = None) -> list[dict[str, Any]]:
+def daily_figures(session: Viewer, svc: Svc, days: Days, site: SiteName | None = None) -> list[dict[str, Any]]:
     """Per checkpoint and day, `first` to `last` (at most a year; by default the last two weeks)."""
-    return [dict(r) for r in queries.daily(svc.store.engine, days.first, days.last, site)]
+    return [dict(r) for r in queries.daily(svc.store.engine, days.first, days.last, session.scope, site)]
 
 
 @router.get("/counts", tags=["figures"])
-def counts(_: Viewer, svc: Svc) -> dict[str, int]:
-    return queries.totals(svc.store.engine)
+def counts(session: Viewer, svc: Svc) -> dict[str, int]:
+    return queries.totals(svc.store.engine, session.scope)
 
 
 # pushes
@@ -337,6 +346,15 @@ def _pushing(action: Any) -> Any:
         raise HTTPException(503, str(exc)) from None
 
 
+# releases
+
+
+@router.get("/releases", tags=["releases"])
+def list_releases(_: Viewer, svc: Svc) -> list[dict[str, Any]]:
+    """The releases of the box software central holds (`checkpoint release publish` adds one)."""
+    return [dict(r) for r in svc.releases.listed()]
+
+
 # exports
 
 
@@ -347,33 +365,40 @@ def _file(name: str, fmt: Format, headers: list[str], rows: list[list[Any]]) -> 
 
 
 @router.get("/exports/ledger.{fmt}", tags=["exports"])
-def export_ledger(fmt: Format, site: SiteName, day: Day, request: Request, _: Viewer, svc: Svc) -> Response:
-    """A checkpoint's entry-exit ledger for one local day; persons masked."""
+def export_ledger(fmt: Format, site: SiteName, day: Day, request: Request, session: Viewer, svc: Svc) -> Response:
+    """A checkpoint's entry-exit ledger for one local day; persons masked. A checkpoint outside the
+    user's area: 404, as for one that does not exist."""
     lang, zone = lang_of(request), svc.settings.zone
-    rows = queries.ledger(svc.store.engine, site, day, zone)
+    if site not in queries.sites(svc.store.engine, session.scope):
+        raise HTTPException(404, "no such site")
+    rows = queries.ledger(svc.store.engine, site, day, zone, session.scope)
     return _file(f"ledger-{site}-{day}", fmt, *exports.table(lang, exports.ledger_columns(lang, zone), rows))
 
 
 @router.get("/exports/figures.{fmt}", tags=["exports"])
-def export_figures(fmt: Format, request: Request, _: Viewer, svc: Svc, days: Days) -> Response:
+def export_figures(fmt: Format, request: Request, session: Viewer, svc: Svc, days: Days) -> Response:
+    """Per checkpoint and day in the user's area; the file is named after the area's code."""
     lang = lang_of(request)
-    rows = queries.daily(svc.store.engine, days.first, days.last)
-    return _file(f"figures-{days.first}-{days.last}", fmt, *exports.table(lang, exports.figure_columns(lang), rows))
+    rows = queries.daily(svc.store.engine, days.first, days.last, session.scope)
+    name = f"figures-{session.scope.code}-{days.first}-{days.last}"
+    return _file(name, fmt, *exports.table(lang, exports.figure_columns(lang), rows))
 
 
 @router.get("/exports/cases.{fmt}", tags=["exports"])
-def export_cases(fmt: Format, request: Request, _: Viewer, svc: Svc, days: Days) -> Response:
-    """Cases opened between the two days (inclusive), and every case still open."""
+def export_cases(fmt: Format, request: Request, session: Viewer, svc: Svc, days: Days) -> Response:
+    """Cases of the user's area opened between the two days (inclusive), and every one still open;
+    the file is named after the area's code."""
     lang, zone = lang_of(request), svc.settings.zone
     start, _end = queries.day_bounds(days.first, zone)
     _start, end = queries.day_bounds(days.last, zone)
-    rows = queries.cases_between(svc.store.engine, start, end)
-    return _file(f"cases-{days.first}-{days.last}", fmt, *exports.table(lang, exports.case_columns(lang, zone), rows))
+    rows = queries.cases_between(svc.store.engine, start, end, session.scope)
+    name = f"cases-{session.scope.code}-{days.first}-{days.last}"
+    return _file(name, fmt, *exports.table(lang, exports.case_columns(lang, zone), rows))
 
 
 # audit
 
 
 @router.get("/audit", tags=["audit"])
-def audit_log(_: Admin, svc: Svc, action: AuditAction | None = None) -> list[dict[str, Any]]:
-    return [dict(r) for r in audit.recent(svc.store.engine, action=action)]
+def audit_log(session: Admin, svc: Svc, action: AuditAction | None = None) -> list[dict[str, Any]]:
+    return [dict(r) for r in audit.recent(svc.store.engine, session.scope, action=action)]

@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from central import obligations, queries
 from central.auth import Session
 from central.i18n import tr
-from central.regions import WHOLE, Scope
+from central.regions import Scope
 from central.sql import aware, now
 from central.web.params import Instant
 from central.web.security import lang_of, viewer
@@ -84,7 +84,7 @@ async def overdue_events(svc: Services, scope: Scope, since: datetime, sent: dic
 
 
 async def flagged_events(
-    request: Request, svc: Services, since: datetime, lang: str, *, poll_s: float = POLL_S, scope: Scope = WHOLE
+    request: Request, svc: Services, since: datetime, lang: str, scope: Scope, *, poll_s: float = POLL_S
 ) -> AsyncIterator[str]:
     """Flagged verdicts as `flagged` events, and obligations gone overdue as `overdue` events."""
     sent: dict[str, datetime] = {}
@@ -99,7 +99,7 @@ async def flagged_events(
             quiet = 0.0
         window, after = cursor - LOOKBACK, ""
         while True:  # page through what is new, however much arrived since the last poll
-            rows = await run_in_threadpool(queries.flagged_since, svc.store.engine, window, PAGE, after)
+            rows = await run_in_threadpool(queries.flagged_since, svc.store.engine, window, scope, PAGE, after)
             for row in rows:
                 at = aware(row["received_at"])
                 if row["id"] in sent:
@@ -127,12 +127,12 @@ async def feed(
     request: Request, session: Annotated[Session, Depends(viewer)], svc: Annotated[Services, Depends(services)],
     since: Instant | None = None,
 ) -> StreamingResponse:
-    """Server-sent events `flagged`, one per flagged verdict as it is stored, from any replica; from
-    `since` (or the browser's Last-Event-ID) on, else from now. And `overdue`, one per obligation of
-    your area as it goes overdue."""
+    """Server-sent events `flagged`, one per flagged verdict of the user's area as it is stored, from
+    any replica; from `since` (or the browser's Last-Event-ID) on, else from now. And `overdue`, one
+    per obligation of the user's area as it goes overdue."""
     since = _parse_time(request.headers.get("last-event-id")) or since or now()
     return StreamingResponse(
-        flagged_events(request, svc, since, lang_of(request), scope=session.scope),
+        flagged_events(request, svc, since, lang_of(request), session.scope),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -2,7 +2,10 @@
 API and the pages.
 
 Each checks its input, builds the contract message and hands it to the Pusher. Bad input raises
-`Refused` with a message for the user; nothing is published then.
+`Refused` with a message for the user; nothing is published then. The watch-list, the risk areas
+and the policy reach every box of the deployment, so only an admin of the whole deployment (the
+root node) may push them: an admin of a county would otherwise change every county's boxes
+(`Forbidden`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from central import policy_check, registrations, sheets, watchlist
 from central.auth import Session
 from central.push import version_stamp
 from central.sql import now
+from central.web.security import Forbidden
 from central.web.services import Services
 from contract.messages import PolicyPush, RegistrationsPush, RiskAreasPush, WatchlistPush
 
@@ -44,7 +48,13 @@ def _key(svc: Services) -> bytes:
     return key
 
 
+def _whole(session: Session) -> None:
+    if not session.scope.whole:
+        raise Forbidden("this push reaches every box of the deployment: only an admin of the whole deployment")
+
+
 def push_watchlist(svc: Services, data: bytes, session: Session, address: str) -> tuple[str, watchlist.Upload]:
+    _whole(session)
     upload = watchlist.parse(data, _key(svc))
     at = now()
     message = WatchlistPush(version=version_stamp("watchlist", at), issued_at=at, pseudonyms=upload.pseudonyms)
@@ -53,6 +63,7 @@ def push_watchlist(svc: Services, data: bytes, session: Session, address: str) -
 
 
 def push_risk_areas(svc: Services, regions: list[str], session: Session, address: str) -> str:
+    _whole(session)
     codes = sorted({r.strip() for r in regions if r.strip()})
     bad = [c for c in codes if not _REGION.match(c)]
     if bad:
@@ -74,6 +85,7 @@ def parse_policy(text: str) -> dict[str, Any]:
 
 
 def push_policy(svc: Services, document: dict[str, Any], session: Session, address: str) -> str:
+    _whole(session)
     problems = policy_check.problems(document)
     if problems:
         raise Refused("; ".join(problems[:10]))

@@ -148,8 +148,9 @@ def switch_language(request: Request, lang: str, next: str = "/") -> Response:
 
 @router.get("/")
 def feed_page(request: Request, session: Viewer, svc: Svc) -> HTMLResponse:
-    recent = queries.list_verdicts(svc.store.engine, flagged=True, limit=30)
-    return render(request, "feed.html", session, svc, recent=recent, totals=queries.totals(svc.store.engine))
+    recent = queries.list_verdicts(svc.store.engine, scope=session.scope, flagged=True, limit=30)
+    return render(request, "feed.html", session, svc, recent=recent,
+                  totals=queries.totals(svc.store.engine, session.scope))
 
 
 # cases
@@ -163,7 +164,7 @@ LEDGER_ROWS = 300
 def cases_page(
     request: Request, session: Viewer, svc: Svc, status: CaseFilter = "open", page: PageNumber = 0
 ) -> HTMLResponse:
-    rows = queries.list_cases(svc.store.engine, status, PAGE_ROWS + 1, page * PAGE_ROWS)
+    rows = queries.list_cases(svc.store.engine, session.scope, status, PAGE_ROWS + 1, page * PAGE_ROWS)
     return render(request, "cases.html", session, svc, cases=rows[:PAGE_ROWS], status=status, page=page,
                   more=len(rows) > PAGE_ROWS, statuses=get_args(CaseFilter))
 
@@ -174,7 +175,7 @@ def case_page(request: Request, case_id: CaseId, session: Viewer, svc: Svc, erro
 
 
 def _case(request: Request, case_id: int, session: Session, svc: Services, **extra: Any) -> HTMLResponse:
-    found = queries.case(svc.store.engine, case_id)
+    found = queries.case(svc.store.engine, case_id, session.scope)
     if found is None:
         return _no_case(request, case_id, session, svc)
     allowed = {a for a, (starts, _to) in casework.ACTIONS.items() if casework.CaseStatus(found["status"]) in starts}
@@ -203,7 +204,7 @@ def case_action(
     try:
         step = casework.CaseAction(action=action, note=note, transfer_kind=transfer_kind or None,  # type: ignore[arg-type]
                                    transfer_to=transfer_to or None, assignee=assignee or None)
-        casework.apply(svc.store.engine, case_id, step, session.user)
+        casework.apply(svc.store.engine, case_id, step, session.user, session.scope)
     except ValidationError as exc:
         error = "; ".join(e["msg"] for e in exc.errors())
     except casework.WorkflowError as exc:
@@ -219,7 +220,8 @@ def case_unmask(
     if not why.strip():
         return _case(request, case_id, session, svc, error=tr(lang_of(request), "unmask_why"))
     try:
-        identity = casework.unmask(svc.store.engine, case_id, session.user, client_address(request), why.strip())
+        identity = casework.unmask(svc.store.engine, case_id, session.user, session.scope, client_address(request),
+                                   why.strip())
     except casework.WorkflowError:
         return _no_case(request, case_id, session, svc)
     return _case(request, case_id, session, svc, identity=identity, unmasked=True)
@@ -230,12 +232,15 @@ def case_unmask(
 
 @router.get("/devices")
 def devices_page(request: Request, session: Viewer, svc: Svc) -> HTMLResponse:
-    fleet = queries.fleet(svc.store.engine, svc.offline_after, svc.clock_skew)
-    gaps = {d["device"]: queries.gaps(svc.store.engine, d["device"], 5) for d in fleet if d["missing"] > 0}
-    lost = {d["device"]: queries.gaps(svc.store.engine, d["device"], 5, ended=True) for d in fleet if d["lost"]}
+    scope = session.scope
+    fleet = queries.fleet(svc.store.engine, svc.offline_after, scope, svc.clock_skew)
+    gaps = {d["device"]: queries.gaps(svc.store.engine, d["device"], scope, 5) for d in fleet if d["missing"] > 0}
+    lost = {d["device"]: queries.gaps(svc.store.engine, d["device"], scope, 5, ended=True)
+            for d in fleet if d["lost"]}
     return render(request, "devices.html", session, svc, fleet=fleet, gaps=gaps, lost=lost,
-                  replicas=queries.collector_replicas(svc.store.engine), writer=svc.health(),
-                  rejections=queries.rejections_by_device(svc.store.engine))
+                  replicas=queries.collector_replicas(svc.store.engine, scope),
+                  writer=svc.health() if scope.whole else None,
+                  rejections=queries.rejections_by_device(svc.store.engine, scope))
 
 
 # figures and the ledger
@@ -243,9 +248,9 @@ def devices_page(request: Request, session: Viewer, svc: Svc) -> HTMLResponse:
 
 @router.get("/figures")
 def figures_page(request: Request, session: Viewer, svc: Svc, days: Days, site: SiteChoice = "") -> HTMLResponse:
-    rows = queries.daily(svc.store.engine, days.first, days.last, site or None)
+    rows = queries.daily(svc.store.engine, days.first, days.last, session.scope, site or None)
     return render(request, "figures.html", session, svc, rows=rows, first=days.first, last=days.last, site=site,
-                  sites=queries.sites(svc.store.engine), chart=daily_bars(rows, days.first, days.last))
+                  sites=queries.sites(svc.store.engine, session.scope), chart=daily_bars(rows, days.first, days.last))
 
 
 @router.get("/ledger")
@@ -254,9 +259,9 @@ def ledger_page(
 ) -> HTMLResponse:
     """One page of the day's ledger on screen; the exports hold the whole day."""
     day = day or svc.today()
-    all_sites = queries.sites(svc.store.engine)
+    all_sites = queries.sites(svc.store.engine, session.scope)
     site = site or (all_sites[0] if all_sites else "")
-    rows = queries.ledger(svc.store.engine, site, day, svc.settings.zone, limit=LEDGER_ROWS + 1,
+    rows = queries.ledger(svc.store.engine, site, day, svc.settings.zone, session.scope, limit=LEDGER_ROWS + 1,
                           offset=page * LEDGER_ROWS) if site else []
     return render(request, "ledger.html", session, svc, rows=rows[:LEDGER_ROWS], site=site, day=day,
                   sites=all_sites, page=page, more=len(rows) > LEDGER_ROWS)
@@ -314,5 +319,5 @@ def _attempt(action: Any) -> dict[str, Any]:
 
 @router.get("/audit")
 def audit_page(request: Request, session: Admin, svc: Svc) -> HTMLResponse:
-    return render(request, "audit.html", session, svc, entries=audit.recent(svc.store.engine),
+    return render(request, "audit.html", session, svc, entries=audit.recent(svc.store.engine, session.scope),
                   users=svc.accounts.list(session.scope))

@@ -19,6 +19,7 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from central.auth import Accounts, Role, Session
+from contract import signing
 
 SESSION_COOKIE = "cp_session"
 LOGIN_CSRF_COOKIE = "cp_login_csrf"
@@ -95,6 +96,31 @@ def require(role: Role) -> Callable[[Request], Awaitable[Session]]:
         return session
 
     return dependency
+
+
+BOX_HEADERS = ("x-checkpoint-device", "x-checkpoint-time", "x-checkpoint-signature")
+BOX_WINDOW_S = 24 * 3600  # a box's clock may be off by hours before it syncs; a replay only re-reads a file
+
+
+class NotABox(Exception):
+    """A request for a box's resource without a registered, unrevoked box's valid signature: 401."""
+
+
+async def box(request: Request) -> str:
+    """A dependency: the box that signed this request (contract.signing.request_signature)."""
+    device, at, sig = (request.headers.get(h, "") for h in BOX_HEADERS)
+    if not (device and at.isdigit() and len(at) < 12 and sig):
+        raise NotABox("a box's request carries X-Checkpoint-Device, -Time and -Signature")
+    if abs(int(at) - datetime.now(UTC).timestamp()) > BOX_WINDOW_S:
+        raise NotABox("the request's time is more than a day away from central's")
+    keys = await run_in_threadpool(request.app.state.services.store.device_keys)
+    known = keys.get(device)
+    if known is None or known.revoked:
+        raise NotABox("no such box, or revoked")
+    expected = signing.request_signature(known.key, device, request.method, request.url.path, int(at))
+    if not hmac.compare_digest(sig, expected):
+        raise NotABox("the signature does not match")
+    return device
 
 
 viewer = require(Role.VIEWER)

@@ -11,6 +11,7 @@ from fastapi import Request
 from central.auth import Accounts
 from central.config import CentralSettings
 from central.push import Pusher
+from central.releases import Releases
 from central.store import Store
 from central.writer_state import Health
 
@@ -22,6 +23,7 @@ class Services:
     accounts: Accounts
     pusher: Pusher
     health: Callable[[], Health | None]  # this process's collector; None: no collector here
+    releases: Releases
 
     @property
     def offline_after(self) -> timedelta:

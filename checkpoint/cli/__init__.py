@@ -67,10 +67,11 @@ def schema(out: Annotated[Path, typer.Option(help="Directory for the JSON Schema
     """Write a JSON Schema of every contract v1 message."""
     from pydantic import BaseModel
 
-    from contract.messages import DOWNLINK_MODELS, UPLINK_MODELS, Receipt
+    from contract.messages import DOWNLINK_MODELS, UPLINK_MODELS, DiagnosticsRequest, Receipt
 
     out.mkdir(parents=True, exist_ok=True)
-    models: dict[str, type[BaseModel]] = {**UPLINK_MODELS, **DOWNLINK_MODELS, "receipt": Receipt}
+    models: dict[str, type[BaseModel]] = {**UPLINK_MODELS, **DOWNLINK_MODELS, "receipt": Receipt,
+                                          "diagnostics_request": DiagnosticsRequest}
     for name, model in models.items():
         path = out / f"{name}.schema.json"
         path.write_text(json.dumps(model.model_json_schema(), indent=2, ensure_ascii=False) + "\n")
@@ -78,7 +79,7 @@ def schema(out: Annotated[Path, typer.Option(help="Directory for the JSON Schema
 
 
 # The parts' own commands, one module each beside this one (each light; heavy imports inside commands).
-from checkpoint.cli import central, codes, doctor, idcard, provision, qr, thermo  # noqa: E402
+from checkpoint.cli import central, codes, doctor, idcard, provision, qr, release, thermo  # noqa: E402
 
 app.add_typer(central.app, name="central")  # `checkpoint central --config FILE` runs central
 qr.app.command()(codes.keygen)  # making test codes belongs to the health code, not the camera
@@ -87,4 +88,5 @@ app.add_typer(qr.app, name="qr")
 app.add_typer(thermo.app, name="thermo")
 app.add_typer(idcard.app, name="idcard")
 app.add_typer(provision.app, name="provision")
+app.add_typer(release.app, name="release")
 app.command("doctor")(doctor.doctor)

@@ -5,6 +5,7 @@
     checkpoint central --config central.yaml register-device box-1 --site s-1 --kind traffic --key-file k
     checkpoint central --config central.yaml purge                run the retention job once
     checkpoint central --config central.yaml import-results results.xlsx --as li   test results (落地检)
+    checkpoint central --config central.yaml release-add out/0.2.0   take in a release (checkpoint release build)
     checkpoint central keygen --out downlink.key                  central's downlink key (prints the public half)
 
 Light at import: the database and web modules load inside the commands.
@@ -157,6 +158,26 @@ def clear_conflict(ctx: typer.Context, device: str) -> None:
     except PushError as exc:
         raise _fail(f"cleared at central, but the broker still holds the notice ({exc}); run again") from None
     typer.echo(f"conflict of {device} cleared; restart the box that was told to stop")
+
+
+@app.command("release-add")
+def release_add(
+    ctx: typer.Context,
+    directory: Annotated[Path, typer.Argument(help="A release as `checkpoint release build` made it.")],
+) -> None:
+    """Take in a release of the box software: central checks its signature and every file, keeps a
+    copy and serves it to the boxes; a rollout on the devices page sends it."""
+    import getpass
+
+    from central.releases import ReleaseRefused, Releases
+
+    settings = _settings(ctx)
+    try:
+        manifest = _with_store(ctx, lambda store: Releases(store.engine, settings.releases_dir, settings.release_key)
+                               .add(directory, f"cli:{getpass.getuser()}"))
+    except (ReleaseRefused, ConfigError) as exc:
+        raise _fail(f"release refused: {exc}") from None
+    typer.echo(f"release {manifest.version} ({manifest.platform}, {len(manifest.files)} files) taken in")
 
 
 @app.command("revoke-device")

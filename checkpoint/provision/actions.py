@@ -53,6 +53,8 @@ def init(deployment: Deployment, settings: DeploymentSettings) -> Outcome:
     ca = CertificateAuthority(deployment.ca_dir).ensure()
     _keep_hex(deployment.pseudonym_key, rotate=False)
     _keep_hex(deployment.downlink_key, rotate=False)  # an Ed25519 seed is 32 random bytes too
+    _keep_hex(deployment.release_key, rotate=False)
+    write_public(deployment.central_config.with_name("release.pub"), (deployment.release_public_key() + "\n").encode())
     files = BrokerFiles(deployment, settings)
     files.write_conf()
     files.ensure_server_cert(ca)
@@ -102,7 +104,7 @@ def provision(
     files = BrokerFiles(deployment, settings)
     secrets_ = bundle.BoxSecrets(
         signing_hex, deployment.pseudonym_key.read_text().strip(), deployment.central_public_key(),
-        ca.cert_path.read_bytes(),
+        deployment.release_public_key(), ca.cert_path.read_bytes(),
     )
     if login is Login.PASSWORD:
         ca.revoke(device)  # a box moving from certificate to password keeps no valid certificate
@@ -199,6 +201,7 @@ def _write_central_config(deployment: Deployment, settings: DeploymentSettings, 
     config: dict[str, object] = {
         "database_url": settings.central_database_url,
         "downlink_key_file": str(deployment.downlink_key),
+        "release_key_file": str(deployment.central_config.with_name("release.pub")),
         "mqtt": {
             "host": settings.central_broker_host,
             "port": settings.broker.port,

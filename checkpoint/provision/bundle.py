@@ -26,6 +26,7 @@ class BoxSecrets:
     signing_key_hex: str
     pseudonym_key_hex: str
     central_key_hex: str  # public: checks central's signature on everything the box receives
+    release_key_hex: str  # public: checks the deployer's signature on a release before it is installed
     ca_cert: bytes  # the deployment CA's certificate: the box checks the broker with it
     password: str | None = None
     client_cert: bytes | None = None
@@ -61,6 +62,9 @@ def agent_config(
         config["idcard"] = {"port": device_names.IDCARD}
     config["thermo"] = {"port": device_names.THERMO, "protocol": box.thermo_protocol}
     config["camera"] = {"source": device_names.CAMERA}
+    if settings.dashboard_url:  # updates come from central's HTTPS API, by the name the office uses
+        config["update"] = {"central_url": settings.dashboard_url, "tls_ca": str(install_dir / "ca.crt"),
+                            "release_key": {"file": str(install_dir / "release.pub")}}
     return config
 
 
@@ -75,6 +79,7 @@ def write(out: Path, device: str, box: BoxRecord, settings: DeploymentSettings, 
         "signing.key": (secrets.signing_key_hex + "\n").encode(),
         "pseudonym.key": (secrets.pseudonym_key_hex + "\n").encode(),
         "central.pub": (secrets.central_key_hex + "\n").encode(),
+        "release.pub": (secrets.release_key_hex + "\n").encode(),
         "ca.crt": secrets.ca_cert,
     }
     if secrets.client_cert is not None and secrets.client_key is not None:

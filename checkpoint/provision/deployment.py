@@ -3,10 +3,12 @@
     <deployment>/deployment.yaml    DeploymentSettings (written by `checkpoint provision init`)
     <deployment>/boxes.yaml         the registry: every box ever provisioned, revoked or not
     <deployment>/pseudonym.key      the deployment-wide key of the traveller pseudonyms
+    <deployment>/release.key        signs releases of the box software (never leaves this directory)
     <deployment>/ca/                the certificate authority (ca.key never leaves this directory)
     <deployment>/broker/            what Mosquitto reads: mosquitto.conf, passwd, acl, certificates, CRL
     <deployment>/central/           central.yaml: central's settings with its own broker account, and
-                                    downlink.key, which signs what central sends the boxes
+                                    downlink.key, which signs what central sends the boxes, and
+                                    release.pub, which checks the releases central takes in
     <deployment>/boxes/<device>/    each box's kept secrets, so that a re-run gives the same bundle
     <deployment>/bundles/<device>/  what is installed on the box (and <device>.tar.gz)
 
@@ -103,6 +105,15 @@ class Deployment:
     def downlink_key(self) -> Path:
         """Central's Ed25519 seed (hex): it signs receipts and pushes; boxes get its public half."""
         return self.dir / "central" / "downlink.key"
+
+    @property
+    def release_key(self) -> Path:
+        """The deployment's release key (an Ed25519 seed in hex): `checkpoint release build` signs
+        with it; central and the boxes hold only its public half."""
+        return self.dir / "release.key"
+
+    def release_public_key(self) -> str:
+        return signing.private_key(self.release_key.read_text()).public_key().public_bytes_raw().hex()
 
     def central_public_key(self) -> str:
         return signing.private_key(self.downlink_key.read_text()).public_key().public_bytes_raw().hex()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,7 +19,7 @@ from agent.policy import DEFAULT_POLICY, Policy
 from agent.travellers import TravellerMix
 from checkpoint.broker import Broker, free_port
 from contract import signing, topics
-from contract.messages import PolicyPush, Receipt, RiskAreasPush, Status, WatchlistPush
+from contract.messages import PolicyPush, Receipt, RegistrationsPush, RiskAreasPush, Status, WatchlistPush
 from tests import mqtt
 from tests.factories import CENTRAL_KEY, DOWNLINK_KEY
 
@@ -110,6 +110,23 @@ def test_watch_list_and_risk_areas_arrive_and_survive_a_restart(tmp_path: Path, 
             thread.join(20)
     saved = json.loads((tmp_path / "state" / "watchlist.json").read_text())
     assert saved["version"] == "w-1"
+
+
+def test_pre_registrations_arrive_and_count_only_around_their_day(running: Agent, broker: Broker) -> None:
+    today = date.today()
+    now, old, later = "ab" * 32, "cd" * 32, "ef" * 32
+    arrivals = {"420102001003": {today: [now], today - timedelta(days=4): [old]},
+                "420102": {today + timedelta(days=5): [later]}}
+    push(broker, "registrations", RegistrationsPush(version="reg-1", issued_at=datetime.now(UTC), arrivals=arrivals,
+                                                    places={"420102001003": "天声街社区"}))
+    registrations = running.downlinks.lists
+    mqtt.wait_until(lambda: registrations.registrations.version == "reg-1", what="the pre-registrations")
+    found = registrations.registrations.find(now, today)
+    assert found is not None and (found.destination, found.place) == ("420102001003", "天声街社区")
+    assert registrations.registrations.find(old, today) is None  # past its last day (3 after)
+    assert registrations.registrations.find(later, today) is None  # not yet (1 day before)
+    assert registrations.registrations.find(later, today + timedelta(days=4)) is not None
+    assert registrations.registrations.find(None, today) is None
 
 
 def test_garbage_on_a_downlink_topic_changes_nothing(running: Agent, broker: Broker) -> None:

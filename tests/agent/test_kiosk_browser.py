@@ -10,7 +10,7 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import httpx
@@ -23,10 +23,13 @@ from agent.app import Agent
 from agent.config import AgentSettings
 from agent.simulated_station import SimulatedStation, card_of
 from agent.travellers import Traveller
+from central.auth import Accounts, Role
+from central.store import Store
 from checkpoint.broker import Broker, free_port
 from contract import topics
-from contract.messages import CodeColour
+from contract.messages import CodeColour, Verdict
 from tests import mqtt
+from tests.central.conftest import PASSWORD, Server, add_places, settings_for
 from tests.factories import CENTRAL_KEY
 
 pytestmark = pytest.mark.browser
@@ -211,3 +214,31 @@ def test_the_kiosk_answers_only_to_its_own_names(box: Box) -> None:
             answer = httpx.request(method, url + path, headers={"Host": host, "X-Kiosk": "1"})
             assert answer.status_code == 421, (host, path, answer.status_code)
     expect(box.page.get_by_test_id("link")).to_contain_text("在线", timeout=10_000)  # its own page still works
+
+
+def test_a_traveller_registered_at_central_is_shown_as_registered(box: Box, tmp_path: Path) -> None:
+    """The office imports the list at central; the push reaches the box through the real broker; the
+    kiosk shows 已报备 → the destination's name, and the verdict carries the registration."""
+    store = Store(f"sqlite:///{tmp_path / 'central.sqlite'}")
+    store.migrate()
+    add_places(store, {"420102": "江岸区", "420102001": "大智街道", "420102001003": "天声街社区"})
+    Accounts(store.engine).add("admin", PASSWORD, Role.ADMIN)
+    traveller = box.traveller()
+    entry = {"id_number": traveller.id_number, "name": traveller.name, "destination": "420102001003",
+             "expected": date.today().isoformat()}
+    with Server(settings_for(box.broker, pseudonym_key="22" * 32), store) as central:  # the box's key
+        answer = central.login("admin").post("/api/registrations", json={"entries": [entry]})
+    assert answer.status_code == 200, answer.text
+    lists = box.agent.downlinks.lists
+    mqtt.wait_until(lambda: lists.registrations.version == answer.json()["version"], what="the list on the box")
+    page = box.page
+    with mqtt.collect(box.broker, topics.uplink("site-k", "box-k", "verdict")) as sent:
+        box.present(traveller)
+        expect(page.get_by_test_id("registered")).to_have_text("已报备 → 天声街社区", timeout=20_000)
+        expect(page.get_by_test_id("decision")).to_have_text("通行")
+        verdict = Verdict.model_validate_json(sent.get(timeout=10).payload)
+    page.screenshot(path=str(box.shots / "registered.png"))
+    assert verdict.inputs.registration is not None and verdict.inputs.registration.destination == "420102001003"
+    assert verdict.inputs.travel is not None and verdict.inputs.travel.destination_code == "420102001003"
+    assert "pre_registered" in verdict.reasons and "register_destination" not in verdict.follow_up
+    store.dispose()

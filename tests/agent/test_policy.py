@@ -1,10 +1,30 @@
+from datetime import date
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from agent.policy import DEFAULT_POLICY, CodeFacts, PassageFacts, PersonFacts, Policy, TempReading, decide, in_risk_area
-from contract.messages import CheckpointKind, CodeColour, ColourSource, Decision, FollowUp, IdSource, Reason
+from agent.policy import (
+    DEFAULT_POLICY,
+    CodeFacts,
+    PassageFacts,
+    PersonFacts,
+    Policy,
+    Rule,
+    TempReading,
+    decide,
+    in_risk_area,
+)
+from contract.messages import (
+    CheckpointKind,
+    CodeColour,
+    ColourSource,
+    Decision,
+    FollowUp,
+    IdSource,
+    Reason,
+    Registration,
+)
 from contract.messages import TravelInput as Travel
 
 POLICY = Policy.from_yaml(DEFAULT_POLICY)
@@ -124,6 +144,38 @@ def test_outsiders_register_where_policy_says() -> None:
     facts = PassageFacts(person=PERSON, code=GREEN, temps=t(36.5))
     out = decide(POLICY, CheckpointKind.TRAFFIC, facts, pseudonym="p", home_province="44")
     assert out.decision is Decision.PASS and FollowUp.REGISTER_DESTINATION in out.follow_up
+
+
+REGISTERED = Registration(destination="420102001003", expected=date(2026, 12, 1), place="天声街社区")
+TURN_BACK = POLICY.model_copy(update={"out_of_province": Rule(decision=Decision.DENY, follow_up=(FollowUp.TURN_BACK,))})
+ARRIVING = PassageFacts(person=PERSON, code=GREEN, temps=t(36.5))
+OUTSIDERS = [  # (name, policy, home province, facts, decision, reasons that must appear, follow-ups exactly)
+    ("unregistered: registers on the spot", POLICY, "44", ARRIVING, "pass", ["out_of_province"],
+     ["register_destination"]),
+    ("registered in advance", POLICY, "44", ARRIVING.model_copy(update={"registration": REGISTERED}), "pass",
+     ["pre_registered"], []),
+    ("unregistered where the policy turns them back (劝返)", TURN_BACK, "44", ARRIVING, "deny", ["out_of_province"],
+     ["turn_back"]),
+    ("registered where the policy turns the others back", TURN_BACK, "44",
+     ARRIVING.model_copy(update={"registration": REGISTERED}), "pass", ["pre_registered"], []),
+    ("registered, from a risk area: tested, not registered again", POLICY, "44",
+     ARRIVING.model_copy(update={"registration": REGISTERED, "travel": Travel(origin="440305")}), "review",
+     ["pre_registered", "risk_area_origin"], ["test_on_arrival"]),
+    ("registered, from this province", POLICY, "11", ARRIVING.model_copy(update={"registration": REGISTERED}),
+     "pass", ["pre_registered"], []),
+]
+
+
+@pytest.mark.parametrize(("name", "policy", "home", "facts", "decision", "reasons", "follow_up"), OUTSIDERS,
+                         ids=[c[0] for c in OUTSIDERS])
+def test_out_of_province_arrivals_and_pre_registration(
+    name: str, policy: Policy, home: str, facts: PassageFacts, decision: str, reasons: list[str], follow_up: list[str]
+) -> None:
+    out = decide(policy, CheckpointKind.TRAFFIC, facts, pseudonym="p", risk_areas={"440300"}, home_province=home)
+    assert out.decision == Decision(decision)
+    assert set(map(Reason, reasons)) <= set(out.reasons)
+    assert list(out.follow_up) == list(map(FollowUp, follow_up))
+    assert (Reason.OUT_OF_PROVINCE in out.reasons) is (facts.registration is None and home == "44")
 
 
 def test_threshold_is_policy_not_code() -> None:

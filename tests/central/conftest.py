@@ -25,6 +25,8 @@ from central.auth import Accounts, Role
 from central.config import CentralSettings
 from central.ingest import Collector
 from central.intake import check
+from central.regions import ROOT, ROOT_PATH, child_path
+from central.schema import regions
 from central.store import Batch, Store
 from central.web import create_app
 from checkpoint.broker import Broker, free_port
@@ -132,7 +134,8 @@ def rows(*vs: Verdict) -> Batch:
 def settings_for(broker: Broker | None, **changes: Any) -> CentralSettings:
     mqtt = {"host": broker.host, "port": broker.port} if broker else {"port": 1}
     ingest = {"batch_wait_ms": 10, **changes.pop("ingest", {})}
-    return CentralSettings(mqtt=mqtt, ingest=ingest, pseudonym_key=PSEUDONYM_KEY.hex(), downlink_key=DOWNLINK_SEED,
+    pseudonym_key = changes.pop("pseudonym_key", PSEUDONYM_KEY.hex())
+    return CentralSettings(mqtt=mqtt, ingest=ingest, pseudonym_key=pseudonym_key, downlink_key=DOWNLINK_SEED,
                            **changes)
 
 
@@ -151,6 +154,16 @@ def collector(broker: Broker, store: Store) -> Iterator[Collector]:
     yield c
     stop.set()
     thread.join(10)
+
+
+def add_places(store: Store, places: dict[str, str]) -> None:
+    """Nodes of the region tree (code -> name), each under the longest of the others its code begins with."""
+    paths: dict[str, str] = {}
+    with store.engine.begin() as conn:
+        for code in sorted(places, key=len):
+            parent = max((c for c in paths if code.startswith(c)), key=len, default=ROOT)
+            paths[code] = child_path(paths.get(parent, ROOT_PATH), code)
+            conn.execute(regions.insert().values(code=code, name=places[code], parent=parent, path=paths[code]))
 
 
 def add_users(store: Store) -> None:

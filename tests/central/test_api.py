@@ -13,6 +13,7 @@ import pytest
 from openpyxl import load_workbook
 
 from central import audit
+from central.regions import WHOLE
 from central.store import Store
 from checkpoint.broker import Broker
 from contract import idnumber, signing, topics
@@ -125,7 +126,7 @@ def test_the_watchlist_is_pushed_to_the_boxes_as_pseudonyms(
     push = WatchlistPush.model_validate_json(_retained(broker, "watchlist"))
     assert push.pseudonyms == [idnumber.pseudonym(PSEUDONYM_KEY, n) for n in ids]
     assert push.version == answer["version"]
-    (entry,) = audit.recent(sqlite_store.engine, action="push_watchlist")
+    (entry,) = audit.recent(sqlite_store.engine, WHOLE, action="push_watchlist")
     assert entry["username"] == "admin"
 
 

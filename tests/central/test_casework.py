@@ -8,6 +8,7 @@ from pydantic import ValidationError
 from central import audit, queries
 from central.auth import Role, User
 from central.casework import CaseAction, WorkflowError, apply, unmask
+from central.regions import WHOLE
 from central.store import Store
 from tests.central.conftest import flagged, rows, synthetic_id
 
@@ -38,7 +39,7 @@ STEPS = {
 
 def _case(store: Store) -> int:
     store.write_batch(rows(flagged(1)))
-    (case,) = queries.list_cases(store.engine)
+    (case,) = queries.list_cases(store.engine, WHOLE)
     return int(case["id"])
 
 
@@ -46,19 +47,19 @@ def _case(store: Store) -> int:
 def test_the_workflow_table(sqlite_store: Store, before: list[str], step: str, allowed: bool) -> None:
     case_id = _case(sqlite_store)
     for name in before:
-        apply(sqlite_store.engine, case_id, STEPS[name], OPERATOR)
+        apply(sqlite_store.engine, case_id, STEPS[name], OPERATOR, WHOLE)
     if allowed:
-        apply(sqlite_store.engine, case_id, STEPS[step], OPERATOR)
+        apply(sqlite_store.engine, case_id, STEPS[step], OPERATOR, WHOLE)
     else:
         with pytest.raises(WorkflowError, match="cannot"):
-            apply(sqlite_store.engine, case_id, STEPS[step], OPERATOR)
+            apply(sqlite_store.engine, case_id, STEPS[step], OPERATOR, WHOLE)
 
 
 def test_a_transfer_records_where_and_by_whom(sqlite_store: Store) -> None:
     case_id = _case(sqlite_store)
-    apply(sqlite_store.engine, case_id, STEPS["transfer"], OPERATOR)
-    apply(sqlite_store.engine, case_id, STEPS["close"], OPERATOR)
-    case = queries.case(sqlite_store.engine, case_id)
+    apply(sqlite_store.engine, case_id, STEPS["transfer"], OPERATOR, WHOLE)
+    apply(sqlite_store.engine, case_id, STEPS["close"], OPERATOR, WHOLE)
+    case = queries.case(sqlite_store.engine, case_id, WHOLE)
     assert case is not None
     assert (case["status"], case["transfer_kind"], case["transfer_to"]) == ("closed", "isolation_site", "城东隔离酒店")
     assert case["closed_at"] is not None
@@ -78,11 +79,11 @@ def test_incomplete_actions_are_refused(fields: dict[str, str]) -> None:
 
 def test_unmasking_shows_the_identity_and_is_audited(sqlite_store: Store) -> None:
     case_id = _case(sqlite_store)
-    assert "identity" not in (queries.case(sqlite_store.engine, case_id) or {})
-    identity = unmask(sqlite_store.engine, case_id, OPERATOR, "10.0.0.7", "转运前核对身份")
+    assert "identity" not in (queries.case(sqlite_store.engine, case_id, WHOLE) or {})
+    identity = unmask(sqlite_store.engine, case_id, OPERATOR, WHOLE, "10.0.0.7", "转运前核对身份")
     assert identity == {"name": "测试1号", "id_number": synthetic_id(seq=1), "card_type": None}
-    (entry,) = audit.recent(sqlite_store.engine, action="unmask")
+    (entry,) = audit.recent(sqlite_store.engine, WHOLE, action="unmask")
     assert (entry["username"], entry["target"], entry["detail"], entry["address"]) == (
         "op-zhang", f"case {case_id}", "转运前核对身份", "10.0.0.7")
     with pytest.raises(WorkflowError):
-        unmask(sqlite_store.engine, 999, OPERATOR, "", "x")
+        unmask(sqlite_store.engine, 999, OPERATOR, WHOLE, "", "x")

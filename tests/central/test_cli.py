@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from central import queries
 from central.auth import Accounts
+from central.regions import WHOLE
 from central.store import Store
 from checkpoint.cli import app
 
@@ -39,7 +40,7 @@ def test_users_and_devices_from_the_command_line(tmp_path: Path) -> None:
     store = Store(url)
     assert Accounts(store.engine).login("zhou", "a-long-password") is not None
     assert store.device_keys()["box-9"].revoked
-    assert queries.sites(store.engine) == ["g312-k45"]
+    assert queries.sites(store.engine, WHOLE) == ["g312-k45"]
     store.dispose()
 
 

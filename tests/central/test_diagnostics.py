@@ -18,8 +18,9 @@ from central.auth import Role, User
 from central.config import RetentionSettings
 from central.ingest import Collector
 from central.intake import check
-from central.regions import WHOLE
+from central.regions import WHOLE, scope_of
 from central.schema import device_metrics
+from central.schema import diagnostics as diagnostics_table
 from central.sql import now
 from central.store import Batch, Store
 from checkpoint.broker import Broker
@@ -27,6 +28,7 @@ from contract import signing, topics
 from contract.messages import Check, CheckState, Diagnostics, DiagnosticsRequest
 from tests import mqtt
 from tests.central.conftest import KEY, settings_for, synthetic_id
+from tests.central.test_regions import add_tree
 from tests.factories import DOWNLINK_KEY, metrics
 
 ADMIN = User(id=1, username="admin", role=Role.ADMIN)
@@ -55,7 +57,7 @@ def ask(broker: Broker, store: Store, log_lines: int = 20) -> DiagnosticsRequest
 def test_an_answer_is_stored_with_its_request_and_the_request_audited(broker: Broker, collector: Collector) -> None:
     store = collector.store
     request = ask(broker, store)
-    (entry,) = audit.recent(store.engine, action="diagnostics")
+    (entry,) = audit.recent(store.engine, WHOLE, action="diagnostics")
     assert entry["username"] == "admin" and entry["target"] == "box-a" and str(request.id) in entry["detail"]
     wire = answered(request, [json.dumps({"msg": f"line {n}"}) for n in range(30)])
     with mqtt.client(broker) as box:
@@ -108,7 +110,7 @@ def test_a_bad_answer_is_refused_with_the_reason(
     assert synthetic_id(seq=7).encode() not in dead["payload"]
 
 
-def test_the_metrics_history_is_kept_and_purged_after_its_time(store: Store) -> None:
+def test_the_metrics_history_and_the_answers_are_purged_after_their_time(store: Store) -> None:
     keys = {"box-a": type("K", (), {"site": "site-a", "key": KEY, "revoked": False})()}
     topic = topics.uplink("site-a", "box-a", "metrics")
     reports = [check(topic, signing.sign(KEY, metrics(order=n, outbox_depth=n, cpu_percent=10.0 * n)), keys,  # type: ignore[arg-type]
@@ -120,6 +122,25 @@ def test_the_metrics_history_is_kept_and_purged_after_its_time(store: Store) -> 
         first = conn.scalar(select(device_metrics.c.id).order_by(device_metrics.c.id))
         conn.execute(update(device_metrics).where(device_metrics.c.id == first)
                      .values(received_at=now() - timedelta(days=8)))
-    done = retention.purge(store.engine, RetentionSettings(metrics_days=7))
-    assert done["metrics"] == 1
+    with store.engine.begin() as conn:
+        for days, request_id in ((31, "old"), (29, "recent")):
+            conn.execute(diagnostics_table.insert().values(id=request_id, device="box-a", site="site-a",
+                                                           requested_by="admin", log_lines=1,
+                                                           requested_at=now() - timedelta(days=days)))
+    done = retention.purge(store.engine, RetentionSettings(metrics_days=7, diagnostics_days=30))
+    assert done["metrics"] == 1 and done["diagnostics"] == 1
     assert len(diagnostics.metrics_history(store.engine, "box-a", now() - timedelta(days=30))) == 2
+    assert [r["id"] for r in diagnostics.requests(store.engine, "box-a")] == ["recent"]
+
+
+def test_an_admin_reaches_only_the_boxes_of_their_scope(broker: Broker, store: Store) -> None:
+    add_tree(store)
+    store.register_device("box-w", "west-1", "traffic", KEY.hex(), region="420103")
+    with store.engine.connect() as conn:
+        east, west = scope_of(conn, "420102"), scope_of(conn, "420103")
+    assert diagnostics.visible(store.engine, west, "box-w") and not diagnostics.visible(store.engine, east, "box-w")
+    settings = settings_for(broker)
+    with pytest.raises(diagnostics.NoSuchBox):  # as if it did not exist
+        diagnostics.ask(store.engine, settings.mqtt, settings.downlink_signer, "box-w", 10, ADMIN, east, "")
+    assert diagnostics.requests(store.engine, "box-w") == []
+    assert audit.recent(store.engine, WHOLE, action="diagnostics") == []

@@ -10,6 +10,7 @@ from sqlalchemy.exc import DataError
 
 from central import queries
 from central.ingest import Collector
+from central.regions import WHOLE
 from central.sql import aware
 from central.store import Batch, Conflict
 from checkpoint.broker import Broker
@@ -33,7 +34,7 @@ def test_a_verdict_delivered_twice_is_stored_once_and_receipted(broker: Broker, 
         assert Receipt.model_validate_json(receipts.get(timeout=5).payload).expand() == [5]
     assert collector.store.counts() == {"stored": 1, "duplicates": 0, "dead_letters": 0}
     (figures,) = queries.daily(collector.store.engine, verdict().device_time.date().replace(day=1),
-                               verdict().device_time.date().replace(year=2100))
+                               verdict().device_time.date().replace(year=2100), WHOLE)
     assert figures["total"] == 1 and figures["passed"] == 1  # the second delivery did not count
 
 
@@ -85,13 +86,13 @@ def test_statuses_are_ordered_by_the_box_counters_not_its_clock(broker: Broker, 
         assert (row["state"], row["boot"], row["policy_version"]) == ("online", 3, "p-7")  # an old boot's death
         assert row["health"] == {"idcard": "ok"} and row["metrics"]["outbox_depth"] == 4
         send(STATUS_TOPIC, status("offline", boot=3, connection=1, order=WILL_ORDER, at=start))  # the will
-        (device,) = queries.fleet(collector.store.engine, offline_after=timedelta(minutes=3))
+        (device,) = queries.fleet(collector.store.engine, timedelta(minutes=3), WHOLE)
         assert device["state"] == "offline" and not device["online"] and device["outbox_depth"] == 4
         send(STATUS_TOPIC, status(boot=3, connection=2, order=3, at=start))  # clock corrected, back online
-        (device,) = queries.fleet(collector.store.engine, offline_after=timedelta(minutes=3))
+        (device,) = queries.fleet(collector.store.engine, timedelta(minutes=3), WHOLE)
         assert device["state"] == "online" and device["online"]
         send(METRICS_TOPIC, metrics(boot=3, connection=1, order=2, at=ahead))  # a late one of connection 1
-    (device,) = queries.fleet(collector.store.engine, offline_after=timedelta(minutes=3))
+    (device,) = queries.fleet(collector.store.engine, timedelta(minutes=3), WHOLE)
     assert device["state"] == "online" and device["clock_offset_s"] < -3600 and device["clock_off"]
 
 
@@ -111,10 +112,10 @@ def test_sequence_gaps_show_what_a_box_never_delivered(broker: Broker, collector
         for seq in (1, 2, 3, 6, 7, 10):
             mqtt.publish(c, VERDICT_TOPIC, signing.sign(KEY, verdict(seq=seq)))
         mqtt.wait_until(lambda: collector.handled == 6, what="six verdicts")
-    (device,) = queries.fleet(collector.store.engine, offline_after=timedelta(minutes=3))
+    (device,) = queries.fleet(collector.store.engine, timedelta(minutes=3), WHOLE)
     assert (device["max_seq"], device["stored"], device["missing"]) == (10, 6, 4)
     assert device["online"]  # a verdict is a sign of life
-    assert queries.gaps(collector.store.engine, "box-a") == [(4, 5), (8, 9)]
+    assert queries.gaps(collector.store.engine, "box-a", WHOLE) == [(4, 5), (8, 9)]
 
 
 def test_flagged_verdicts_open_one_case_per_person_from_the_first_checkpoint(
@@ -128,9 +129,9 @@ def test_flagged_verdicts_open_one_case_per_person_from_the_first_checkpoint(
         for v in (first, other, verdict(seq=4)):
             mqtt.publish(c, VERDICT_TOPIC, signing.sign(KEY, v))
         mqtt.wait_until(lambda: collector.handled == 4, what="the other verdicts")
-    cases = sorted(queries.list_cases(collector.store.engine), key=lambda r: r["id"])
+    cases = sorted(queries.list_cases(collector.store.engine, WHOLE), key=lambda r: r["id"])
     assert len(cases) == 2
-    seven = queries.case(collector.store.engine, cases[0]["id"])
+    seven = queries.case(collector.store.engine, cases[0]["id"], WHOLE)
     assert seven is not None
     assert seven["verdicts"] == 2 and seven["severity"] == "deny" and seven["status"] == "new"
     assert set(seven["reasons"]) == {"code_red", "fever_confirmed"}
@@ -184,6 +185,6 @@ def test_a_known_box_rejected_again_and_again_is_counted_not_stored_each_time(
     assert set(kept) == {VERDICT_TOPIC, forged}  # the first of each kind
     assert kept[VERDICT_TOPIC]["payload"] == b"" and "revoked" in kept[VERDICT_TOPIC]["reason"]
     assert kept[forged]["payload"] != b"" and "signature" in kept[forged]["reason"]
-    by_device = queries.rejections_by_device(store.engine)
+    by_device = queries.rejections_by_device(store.engine, WHOLE)
     counted = {d: [(r["reason"], r["count"]) for r in rows] for d, rows in by_device.items()}
     assert counted == {"box-a": [("device 'box-a' is revoked", 30)], "box-b": [("bad or missing signature", 10)]}

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from central import queries
 from central.ingest import Collector
 from central.lives import Judgement, Life, Report, judge
+from central.regions import WHOLE
 from checkpoint.broker import Broker
 from checkpoint.cli import app
 from contract import signing, topics
@@ -72,17 +73,17 @@ def test_a_lost_outbox_shows_what_it_never_delivered(broker: Broker, collector: 
         _send(c, collector, STATUS, signing.sign(KEY, status(epoch=B, boot=1)), sent)
         for seq in (1, 2):
             _send(c, collector, VERDICT, signing.sign(KEY, verdict(seq=seq, epoch=B)), sent)
-    (box,) = queries.fleet(collector.store.engine, offline_after=timedelta(minutes=3))
+    (box,) = queries.fleet(collector.store.engine, timedelta(minutes=3), WHOLE)
     assert box["epoch"] == B and box["online"] and box["missing"] == 0
     assert [(life["epoch"], life["count"]) for life in box["lost"]] == [(A, 4)]
-    assert queries.gaps(collector.store.engine, "box-a", ended=True) == [(4, 4), (6, 8)]
+    assert queries.gaps(collector.store.engine, "box-a", WHOLE, ended=True) == [(4, 4), (6, 8)]
     assert collector.store.counts()["duplicates"] == 0  # seq 1 and 2 of the new life are new verdicts
     with mqtt.client(broker) as c:  # the box remembered (beside its outbox) that life A had got to 10
         _send(c, collector, STATUS, signing.sign(KEY, status(epoch=B, order=5, lost_lives=[
             LostLife(epoch=A, last_seq=10)])), sent)
-    (box,) = queries.fleet(collector.store.engine, offline_after=timedelta(minutes=3))
+    (box,) = queries.fleet(collector.store.engine, timedelta(minutes=3), WHOLE)
     assert [(life["epoch"], life["count"]) for life in box["lost"]] == [(A, 6)]
-    assert queries.gaps(collector.store.engine, "box-a", ended=True) == [(4, 4), (6, 10)]
+    assert queries.gaps(collector.store.engine, "box-a", WHOLE, ended=True) == [(4, 4), (6, 10)]
 
 
 def test_two_boxes_with_one_identity_are_detected_and_the_second_refused(
@@ -93,7 +94,8 @@ def test_two_boxes_with_one_identity_are_detected_and_the_second_refused(
     with mqtt.client(broker) as c:
         _send(c, collector, STATUS, signing.sign(KEY, status(epoch=A, connection=1)), sent)
         _send(c, collector, STATUS, signing.sign(KEY, status(epoch=B, connection=1)), sent)  # twin B takes over
-        assert queries.fleet(collector.store.engine, timedelta(minutes=3))[0]["conflict"] is None  # a lost outbox?
+        # a lost outbox?
+        assert queries.fleet(collector.store.engine, timedelta(minutes=3), WHOLE)[0]["conflict"] is None
         _send(c, collector, STATUS, signing.sign(KEY, status(epoch=A, connection=2, order=2)), sent)  # A is back
         _send(c, collector, VERDICT, signing.sign(KEY, flagged(1, epoch=B)), sent)  # B's verdicts still count
         _send(c, collector, STATUS, signing.sign(KEY, status(epoch=B, connection=2, order=2)), sent)  # refused
@@ -101,7 +103,7 @@ def test_two_boxes_with_one_identity_are_detected_and_the_second_refused(
         message = got.get(timeout=5)
     conflict = signing.opened(DOWNLINK_KEY.public_key(), message.payload, IdentityConflict)
     assert (conflict.refused, conflict.kept) == (B, A)
-    (box,) = queries.fleet(collector.store.engine, offline_after=timedelta(minutes=3))
+    (box,) = queries.fleet(collector.store.engine, timedelta(minutes=3), WHOLE)
     assert box["epoch"] == A and box["conflict"]["refused"] == B
     assert collector.store.counts()["stored"] == 1
 
@@ -112,7 +114,7 @@ def test_two_boxes_with_one_identity_are_detected_and_the_second_refused(
     assert done.exit_code == 0, done.output
     with mqtt.client(broker) as c:
         _send(c, collector, STATUS, signing.sign(KEY, status(epoch=B, boot=2, connection=1, order=1)), sent)
-    (box,) = queries.fleet(collector.store.engine, offline_after=timedelta(minutes=3))
+    (box,) = queries.fleet(collector.store.engine, timedelta(minutes=3), WHOLE)
     assert box["epoch"] == B and box["conflict"] is None and box["online"]
     with mqtt.collect(broker, conflict_topic) as got, pytest.raises(queue.Empty):  # the retained notice is gone
         got.get(timeout=1)

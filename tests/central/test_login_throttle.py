@@ -16,6 +16,7 @@ from sqlalchemy import update
 
 from central import audit, auth
 from central.auth import Accounts, HashingSlots, Role
+from central.regions import WHOLE
 from central.schema import login_failures
 from central.sql import now
 from central.store import Store
@@ -63,7 +64,7 @@ def test_wrong_passwords_lock_the_account_on_every_replica(store: Store) -> None
             with pytest.raises(Throttled) as refused:
                 replica.login("wang", PASSWORD, address)
             assert now() < refused.value.until <= now() + ACCOUNT.first_wait
-        entries = audit.recent(store.engine)
+        entries = audit.recent(store.engine, WHOLE)
         assert [e["action"] for e in entries].count("login_failed") == ACCOUNT.free
         assert any(e["action"] == "login_locked" and e["address"] == "10.0.0.7" for e in entries)
         assert all(e["target"] == "wang" for e in entries if e["action"].startswith("login_"))

@@ -15,14 +15,13 @@ from openpyxl import Workbook
 from central import registrations, sheets
 from central.auth import Accounts, Role
 from central.config import RegistrationSettings
-from central.regions import ROOT_PATH, WHOLE, child_path
-from central.schema import regions
+from central.regions import WHOLE
 from central.store import Store
 from checkpoint.broker import Broker
 from contract import idnumber, topics
 from contract.messages import RegistrationsPush
 from tests import mqtt
-from tests.central.conftest import PASSWORD, PSEUDONYM_KEY, Server, settings_for, synthetic_id
+from tests.central.conftest import PASSWORD, PSEUDONYM_KEY, Server, add_places, settings_for, synthetic_id
 
 TODAY = date.today()
 DAY = (TODAY + timedelta(days=1)).isoformat()
@@ -143,14 +142,7 @@ def test_an_xlsx_from_a_spreadsheet_program_with_date_cells_and_gb18030_csv() ->
 @pytest.fixture
 def office(sqlite_store: Store, broker: Broker) -> Iterator[Server]:
     """Central with a small tree: a county admin, and an admin of one of its communities."""
-    with sqlite_store.engine.begin() as conn:
-        parent, path = "0", ROOT_PATH
-        for code, name in TREE.items():
-            path = child_path(path, code)
-            conn.execute(regions.insert().values(code=code, name=name, parent=parent, path=path))
-            parent = code
-        path = child_path(child_path(ROOT_PATH, "420102"), "420102002")
-        conn.execute(regions.insert().values(code="420102002", name="二七街道", parent="420102", path=path))
+    add_places(sqlite_store, {**TREE, "420102002": "二七街道"})
     accounts = Accounts(sqlite_store.engine)
     accounts.add("admin", PASSWORD, Role.ADMIN)
     accounts.add("county", PASSWORD, Role.ADMIN, region="420102")

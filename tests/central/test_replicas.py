@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from central import queries
+from central.regions import WHOLE
 from central.store import Store
 from checkpoint.broker import Broker
 from contract import signing, topics
@@ -35,7 +36,7 @@ def publish_stream(broker: Broker, seqs: range, repeat_every: int = 0) -> None:
 
 
 def stored(store: Store) -> int:
-    return int(queries.totals(store.engine)["stored"])
+    return int(queries.totals(store.engine, WHOLE)["stored"])
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -70,7 +71,7 @@ def test_a_collector_killed_mid_ingest_and_restarted_loses_nothing(
     assert 0 < at_kill < total, "the kill did not land mid-stream"
     counts = store.counts()
     assert counts == {"stored": total, "duplicates": 0, "dead_letters": 0}
-    (device,) = queries.fleet(store.engine, offline_after=timedelta(minutes=1))
+    (device,) = queries.fleet(store.engine, timedelta(minutes=1), WHOLE)
     assert (device["max_seq"], device["missing"]) == (total, 0)
 
 
@@ -100,7 +101,7 @@ def test_two_collectors_split_one_stream_and_store_each_verdict_once(broker: Bro
 
 def _check_split(store: Store) -> None:
     assert store.counts() == {"stored": 2000, "duplicates": 0, "dead_letters": 0}
-    shares = {r["client_id"]: r["handled"] for r in queries.collector_replicas(store.engine)}
+    shares = {r["client_id"]: r["handled"] for r in queries.collector_replicas(store.engine, WHOLE)}
     assert set(shares) == {"central-1", "central-2"} and min(shares.values()) > 200, shares
-    (device,) = queries.fleet(store.engine, offline_after=timedelta(minutes=1))
+    (device,) = queries.fleet(store.engine, timedelta(minutes=1), WHOLE)
     assert (device["stored"], device["missing"]) == (2000, 0)

@@ -7,6 +7,7 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from central.store import Store
@@ -128,3 +129,36 @@ def test_the_broker_going_away_is_said_and_sigterm_stops_central_in_order(tmp_pa
     central.proc.terminate()
     assert central.proc.wait(30) == 0
     assert central.said("central stopped") == 1
+
+
+def test_the_office_pages_are_served_by_a_process_apart_from_the_collector(tmp_path: Path, broker: Broker) -> None:
+    """A heavy page must never take the collector's CPU or interpreter lock: the port that serves the
+    pages belongs to a child process, not to the process that collects."""
+    central = CentralProcess(tmp_path, broker, f"sqlite:///{tmp_path / 'central.sqlite'}")
+    central.start()
+    try:
+        assert central.proc is not None
+        main = psutil.Process(central.proc.pid)
+        listening = {c.laddr.port for c in main.net_connections("tcp") if c.status == psutil.CONN_LISTEN}
+        children = main.children()
+        served_by_child = {
+            child.pid for child in children
+            for c in child.net_connections("tcp") if c.status == psutil.CONN_LISTEN and c.laddr.port == central.port
+        }
+        assert central.port not in listening and len(served_by_child) == 1, (listening, children)
+        mqtt.wait_until(lambda: central.health()[1].get("status") == "ok", timeout=30, what="/healthz ok")
+    finally:
+        central.stop()
+    assert central.said("central stopped") == 1
+
+
+def test_a_web_server_that_cannot_listen_stops_central_with_the_reason(tmp_path: Path, broker: Broker) -> None:
+    central = CentralProcess(tmp_path, broker, f"sqlite:///{tmp_path / 'central.sqlite'}")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", central.port))
+        taken.listen()
+        central.start(wait=False)
+        assert central.proc is not None
+        assert central.proc.wait(60) == 1
+    stopped = [line for line in central.lines() if line["msg"] == "central stopped: a part of it ended by itself"]
+    assert stopped and stopped[0]["part"] == "web", central.log.read_text()[-2000:]

@@ -16,6 +16,7 @@ from central import queries, retention
 from central.auth import Role, User
 from central.casework import CaseAction, apply
 from central.config import RetentionSettings
+from central.regions import WHOLE
 from central.schema import metadata, verdicts
 from central.sql import now
 from central.store import DeviceKey, StillRevoked, Store
@@ -35,11 +36,11 @@ def test_a_batch_with_the_same_verdict_twice_counts_it_once(store: Store) -> Non
     v = flagged(1)
     store.write_batch(rows(v, v, verdict(seq=2)))
     store.write_batch(rows(v))  # redelivered later
-    (device,) = queries.fleet(store.engine, timedelta(minutes=1))
+    (device,) = queries.fleet(store.engine, timedelta(minutes=1), WHOLE)
     assert (device["stored"], device["max_seq"], device["missing"]) == (2, 2, 0)
-    (case,) = queries.list_cases(store.engine)
+    (case,) = queries.list_cases(store.engine, WHOLE)
     assert case["verdicts"] == 1
-    assert queries.totals(store.engine)["stored"] == 2
+    assert queries.totals(store.engine, WHOLE)["stored"] == 2
 
 
 def test_two_writers_give_one_person_one_open_case(store: Store) -> None:
@@ -57,23 +58,23 @@ def test_two_writers_give_one_person_one_open_case(store: Store) -> None:
     for t in threads:
         t.join()
     other.dispose()
-    (case,) = queries.list_cases(store.engine)
+    (case,) = queries.list_cases(store.engine, WHOLE)
     assert case["verdicts"] == 2
 
 
 def test_a_closed_case_frees_the_person_for_a_new_one(store: Store) -> None:
     store.write_batch(rows(flagged(1, person=4)))
-    (case,) = queries.list_cases(store.engine)
-    apply(store.engine, case["id"], CaseAction(action="close"), OPERATOR)
+    (case,) = queries.list_cases(store.engine, WHOLE)
+    apply(store.engine, case["id"], CaseAction(action="close"), OPERATOR, WHOLE)
     store.write_batch(rows(flagged(2, person=4)))
-    assert [c["status"] for c in queries.list_cases(store.engine, "all")] == ["new", "closed"]
+    assert [c["status"] for c in queries.list_cases(store.engine, WHOLE, "all")] == ["new", "closed"]
 
 
 def test_retention_purges_old_verdicts_but_keeps_open_cases_and_figures(store: Store, tmp_path: Path) -> None:
     store.write_batch(rows(verdict(seq=1), flagged(2, person=5), flagged(3, person=6)))
-    cases = {c["pseudonym"]: c["id"] for c in queries.list_cases(store.engine)}
+    cases = {c["pseudonym"]: c["id"] for c in queries.list_cases(store.engine, WHOLE)}
     closed = cases[flagged(3, person=6).inputs.person.pseudonym]
-    apply(store.engine, closed, CaseAction(action="close"), OPERATOR)
+    apply(store.engine, closed, CaseAction(action="close"), OPERATOR, WHOLE)
     with store.engine.begin() as conn:
         conn.execute(update(verdicts).values(received_at=now() - timedelta(days=40)))
     settings = RetentionSettings(verdict_days=30, closed_case_days=1)
@@ -83,8 +84,8 @@ def test_retention_purges_old_verdicts_but_keeps_open_cases_and_figures(store: S
         (kept,) = conn.execute(select(verdicts.c.seq)).scalars()
     assert kept == 2
     done = retention.purge(store.engine, settings, at=now() + timedelta(days=2))
-    assert done["cases"] == 1 and len(queries.list_cases(store.engine, "all")) == 1
-    figures = queries.daily(store.engine, (now() - timedelta(days=1)).date(), (now() + timedelta(days=1)).date())
+    assert done["cases"] == 1 and len(queries.list_cases(store.engine, WHOLE, "all")) == 1
+    figures = queries.daily(store.engine, (now() - timedelta(days=1)).date(), (now() + timedelta(days=1)).date(), WHOLE)
     assert sum(f["total"] for f in figures) == 3  # the daily figures outlive the verdicts
 
 
@@ -92,7 +93,7 @@ def test_the_live_feed_pages_through_a_batch_that_shares_one_arrival_time(sqlite
     sqlite_store.write_batch(rows(*[flagged(n, person=n) for n in range(1, 6)]))
     window, after, seen = now() - timedelta(minutes=1), "", []
     while True:
-        page = queries.flagged_since(sqlite_store.engine, window, 2, after)
+        page = queries.flagged_since(sqlite_store.engine, window, WHOLE, 2, after)
         seen += [r["seq"] for r in page]
         if len(page) < 2:
             break

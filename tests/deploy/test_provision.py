@@ -34,7 +34,7 @@ def test_a_password_box_gets_a_bundle_the_agent_accepts(deployment: Deployment) 
     outcome = actions.provision(deployment, "box-1", "site-1", CheckpointKind.COMMUNITY, Login.PASSWORD)
     bundle = deployment.bundle_dir("box-1")
     assert sorted(p.name for p in bundle.iterdir()) == [
-        "agent.yaml", "ca.crt", "central.pub", "pseudonym.key", "signing.key"]
+        "agent.yaml", "ca.crt", "central.pub", "pseudonym.key", "release.pub", "signing.key"]
     for path in [*bundle.iterdir(), outcome.bundle]:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path  # type: ignore[union-attr]
     with tarfile.open(outcome.bundle) as tar:  # type: ignore[arg-type]
@@ -46,6 +46,9 @@ def test_a_password_box_gets_a_bundle_the_agent_accepts(deployment: Deployment) 
     assert len(box.signing_key.value()) == 32 and len(box.pseudonym_key.value()) == 32
     central = settings_file.load(CentralSettings, deployment.central_config)  # signs what the box obeys
     assert central.downlink_signer().public_key().public_bytes_raw() == box.central_key.value()
+    release_key = deployment.release_key.read_text().strip()  # signs releases; central and boxes check them
+    assert (deployment.bundle_dir("box-1") / "release.pub").read_text().strip() == deployment.release_public_key()
+    assert central.release_key().public_bytes_raw().hex() == deployment.release_public_key() != release_key
     assert registered(deployment) == {"box-1": (box.signing_key.value().hex(), False)}
     assert box.idcard is None  # a community checkpoint reads no ID cards
     assert box.thermo is not None and (box.thermo.port, box.thermo.protocol) == (device_names.THERMO, "gy-mcu")

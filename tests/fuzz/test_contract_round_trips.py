@@ -15,9 +15,13 @@ from contract import topics
 from contract.messages import (
     DOWNLINK_MODELS,
     UPLINK_MODELS,
+    Check,
+    CheckState,
     ConfigPush,
     Decision,
     DeviceState,
+    Diagnostics,
+    DiagnosticsRequest,
     Metrics,
     Model,
     PolicyPush,
@@ -72,10 +76,24 @@ MESSAGES: dict[str, st.SearchStrategy[Model]] = {
         outbox_depth=st.integers(0, 2**31 - 1),
         outbox_capacity=st.integers(1, 2**31 - 1),
         decode_fps=st.none() | st.floats(0, 1000),
+        cpu_percent=st.none() | st.floats(0, 100),
         cpu_temp_c=st.none() | st.floats(-40, 125),
     ),
+    "diagnostics_request": st.builds(
+        DiagnosticsRequest, id=st.uuids(), device=names, log_lines=st.integers(0, 500), issued_at=moments
+    ),
+    "diagnostics": st.builds(
+        Diagnostics,
+        site=names,
+        device=names,
+        request=st.uuids(),
+        device_time=moments,
+        checks=st.lists(st.builds(Check, name=shorts, state=st.sampled_from(CheckState), detail=st.text(max_size=200)),
+                        max_size=5),
+        logs=st.lists(st.text(max_size=300), max_size=10),
+    ),
 }
-ALL_MODELS = [*UPLINK_MODELS.values(), *DOWNLINK_MODELS.values(), Receipt]
+ALL_MODELS = [*UPLINK_MODELS.values(), *DOWNLINK_MODELS.values(), Receipt, DiagnosticsRequest]
 
 
 @pytest.mark.parametrize("kind", sorted(MESSAGES))

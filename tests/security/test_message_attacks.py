@@ -15,6 +15,7 @@ import pytest
 
 from central import queries
 from central.ingest import Collector
+from central.regions import WHOLE
 from checkpoint.broker import Broker
 from contract import signing, topics
 from tests import mqtt
@@ -50,7 +51,7 @@ def test_a_captured_verdict_sent_again_later_is_stored_once_and_opens_no_second_
     _send(broker, collector, (BOX_A, wire))
     _send(broker, collector, (BOX_A, wire), (BOX_A, wire))  # replayed, twice, after it was stored
     assert collector.store.counts() == {"stored": 1, "duplicates": 0, "dead_letters": 0}
-    (case,) = queries.list_cases(collector.store.engine)
+    (case,) = queries.list_cases(collector.store.engine, WHOLE)
     assert case["verdicts"] == 1
 
 
@@ -70,7 +71,7 @@ def test_a_verdict_altered_under_its_signature_is_dead_lettered(
     assert collector.store.counts() == {"stored": 0, "duplicates": 0, "dead_letters": 1}, name
     (dead,) = collector.store.dead_letters()
     assert "signature" in dead["reason"]
-    assert queries.list_cases(collector.store.engine) == []
+    assert queries.list_cases(collector.store.engine, WHOLE) == []
 
 
 def test_one_box_cannot_speak_for_another(broker: Broker, collector: Collector) -> None:

@@ -6,7 +6,7 @@ const WORDS = {
         vehicle: "车辆登记", override: "改判", followup: "处置：", remeasure_now: "请再测一次体温",
         id_number: "身份证号", name: "姓名", reason: "理由", staff: "改判人（工号或姓名）", plate: "车牌",
         origin: "始发地（行政区划代码）",
-        destination: "目的地", ok: "确定", cancel: "取消", next_vehicle: "下一辆车", pass: "通行",
+        destination: "目的地", destination_code: "目的地区划代码（现场报备）", ok: "确定", cancel: "取消", next_vehicle: "下一辆车", pass: "通行",
         review: "人工核验", deny: "禁止通行", online: "在线", offline: "离线", pending: "待上传",
         outbox_full: "待上传记录接近上限", invalid: "无效", typed: "手工", lang: "EN",
         refused: "本机身份与另一台设备重复，已停止上传（记录保存在本机），请联系部署人员" },
@@ -14,7 +14,7 @@ const WORDS = {
         manual: "Type ID", vehicle: "Vehicle", override: "Override", followup: "Follow-up: ",
         remeasure_now: "Please measure again", id_number: "ID number", name: "Name", reason: "Reason",
         staff: "Overridden by (staff number or name)",
-        plate: "Plate", origin: "Origin (region code)", destination: "Destination", ok: "OK", cancel: "Cancel",
+        plate: "Plate", origin: "Origin (region code)", destination: "Destination", destination_code: "Destination code (registers on the spot)", ok: "OK", cancel: "Cancel",
         next_vehicle: "Next vehicle", pass: "Pass", review: "Review", deny: "Deny", online: "Online",
         offline: "Offline", pending: "pending", outbox_full: "Outbox nearly full", invalid: "invalid",
         typed: "typed", lang: "中文",
@@ -90,6 +90,8 @@ function render() {
     $("decision").textContent = say(v.decision_words);
     $("who").textContent = person(v.person);
     $("temp").textContent = v.body_c != null ? `${v.body_c.toFixed(1)} °C` : "";
+    $("registered").hidden = !v.registered;
+    $("registered").textContent = v.registered ? say(v.registered) : "";
     $("reasons").replaceChildren(...v.reasons.map((r) => Object.assign(document.createElement("li"), { textContent: say(r) })));
     $("followup").replaceChildren(...v.follow_up.map((f) => Object.assign(document.createElement("li"), { textContent: say(f) })));
     $("followup-box").hidden = v.follow_up.length === 0;
@@ -110,7 +112,7 @@ function render() {
   spokenRemeasure = !!p.remeasure;
   $("btn-vehicle").hidden = state.kind !== "traffic";
   const car = state.vehicle;
-  $("vehicle-now").textContent = car ? [car.plate, car.origin, car.destination].filter(Boolean).join(" · ") : "";
+  $("vehicle-now").textContent = car ? [car.plate, car.origin, car.destination, car.destination_code].filter(Boolean).join(" · ") : "";
 }
 
 async function act(method, path, body) {

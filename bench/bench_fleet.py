@@ -1,0 +1,236 @@
+"""A province's fleet against one central: 100 → 500 → 2,000 boxes, each a real MQTT 5 client.
+
+For each fleet size: a real Mosquitto (the project's configuration), central's collector in a child
+process of its own over SQLite (bench.agent_rig.Central, as deployed), every box registered with
+its own key, and the boxes in a few child processes (bench.children.fleet: own connection, client
+id, persistent session, retained signed birth, signed will, downlink subscription, verdicts kept
+until central's receipt names them). The boxes send 300 verdicts/s in all for the run's length.
+
+Figures, per size:
+- central's CPU per stored verdict (the collector process's user+system time over the run / verdicts
+  stored), against the smallest fleet's in the same run: the cost per verdict should stay flat as
+  boxes are added;
+- receipt latency p95 (a box's publish → central's receipt naming it), against the smallest fleet's;
+- the broker's memory per connected box (RSS with the fleet connected minus RSS before), against the
+  smallest fleet's;
+- the devices page and /api/devices p95 over real HTTP (uvicorn, a logged-in session), against
+  /healthz on the same server: the office's view of the whole fleet.
+Then, at the largest size, an outage: a tenth of the boxes disconnect at a third of the run, keep
+deciding verdicts, and come back at once after OUTAGE_S; the figure is the time from their return
+until central has receipted everything they decided while away, against the outage's length.
+
+Plot: bench/fleet.png. Run: python -m bench.run --only fleet [--quick].
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sqlite3
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from bench.agent_rig import Central, Device, note
+from bench.children.fleet import Spec
+from bench.harness import Figure, child_processes, percentile
+from central.auth import Accounts, Role
+from central.config import CentralSettings
+from central.web import create_app
+from checkpoint.broker import Broker, free_port
+
+OUT = Path(__file__).parent
+RATE = 300.0  # verdicts/s, the whole fleet (about 250 travellers per checkpoint per hour at 4,000 boxes)
+BOXES_PER_PROCESS = 500
+OUTAGE_S = 60.0
+
+
+def raise_open_files() -> None:
+    """Every box is a socket (here and in the broker): lift the soft limit to the hard one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def stored(central: Central) -> int:
+    with sqlite3.connect(central.url.split("///", 1)[1]) as db:
+        return int(db.execute("SELECT count(*) FROM verdicts").fetchone()[0])
+
+
+def dead_letters(central: Central) -> list[tuple[str, int]]:
+    with sqlite3.connect(central.url.split("///", 1)[1]) as db:
+        return db.execute("SELECT reason, count(*) FROM dead_letters GROUP BY reason").fetchall()
+
+
+def page_latency(central: Central, rounds: int) -> dict[str, float]:
+    """p95 of the office's fleet pages and of /healthz, over real HTTP, after the run."""
+    import uvicorn
+
+    assert central.store is not None
+    Accounts(central.store.engine).add("bench", "bench-password-1", Role.ADMIN)
+    port = free_port()
+    settings = CentralSettings.model_validate({"http": {"port": port}})
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, central.store), host="127.0.0.1", port=port,
+                                           log_level="warning", timeout_graceful_shutdown=1))
+    thread = threading.Thread(target=server.run)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    paths = ["/devices", "/api/devices", "/healthz"]
+    timings: dict[str, list[float]] = {p: [] for p in paths}
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            token = client.post("/api/session", json={"username": "bench", "password": "bench-password-1"}).json()
+            client.headers["Authorization"] = f"Bearer {token['token']}"
+            for path in paths:
+                client.get(path).raise_for_status()
+            for _ in range(rounds):
+                for path in paths:
+                    t0 = time.perf_counter()
+                    client.get(path).raise_for_status()
+                    timings[path].append((time.perf_counter() - t0) * 1000)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    return {p: percentile(ts, 95) for p, ts in timings.items()}
+
+
+def run_fleet(size: int, seconds: float, outage: float) -> dict[str, Any]:
+    note(f"fleet of {size} boxes: starting")
+    with tempfile.TemporaryDirectory(prefix="bench-fleet-") as tmp:
+        work = Path(tmp)
+        broker = Broker(work / "broker").start()
+        try:
+            broker_proc = psutil.Process(broker.pid)
+            rss_before = broker_proc.memory_info().rss
+            devices = [Device(f"fleet-{n:05d}") for n in range(size)]
+            with Central(work / "central", broker.port, devices) as central:
+                groups = [devices[i:i + BOXES_PER_PROCESS] for i in range(0, size, BOXES_PER_PROCESS)]
+                go = work / "go"
+                specs = [
+                    Spec(port=broker.port, site="bench-site", boxes=[(d.name, d.key) for d in group],
+                         rate=RATE * len(group) / size, seconds=seconds, go_file=str(go), outage=outage,
+                         drain_timeout=max(120.0, 3 * outage))
+                    for group in groups
+                ]
+                with child_processes("bench.children.fleet", *[[s.model_dump_json()] for s in specs],
+                                     wait_s=60) as children:
+                    note(f"fleet of {size} boxes: all connected")
+                    rss_fleet = broker_proc.memory_info().rss
+                    collector = psutil.Process(central.pid)
+                    cpu0 = sum(collector.cpu_times()[:2])
+                    stored0 = stored(central)  # births and such are not verdicts: count from here
+                    go.touch()
+                    results = []
+                    for child in children:
+                        assert child.stdout is not None
+                        results.append(json.loads(child.stdout.readline()))
+                    cpu = sum(collector.cpu_times()[:2]) - cpu0
+                    count = stored(central) - stored0
+                    note(f"fleet of {size} boxes: {count} verdicts stored, measuring the pages")
+                    pages = page_latency(central, rounds=10 if size > 500 else 20)
+                    refused = dead_letters(central)
+        finally:
+            broker.stop()
+    published = sum(r["published"] for r in results)
+    unreceipted = sum(r["unreceipted"] for r in results)
+    if unreceipted or count != published:
+        raise RuntimeError(f"fleet of {size}: published {published}, stored {count}, unreceipted {unreceipted}; "
+                           f"refused by central: {refused}")
+    drains = [r["outage_drain_s"] for r in results if r["outage_boxes"]]
+    return {
+        "size": size,
+        "cpu_us": 1e6 * cpu / count,
+        "receipt_p95_ms": 1000 * percentile([x for r in results for x in r["latencies"]], 95),
+        "broker_kb_per_box": (rss_fleet - rss_before) / 1024 / size,
+        "connect_s": max(r["connect_s"] for r in results),
+        "pages": pages,
+        "outage_boxes": sum(r["outage_boxes"] for r in results),
+        "outage_verdicts": sum(r["outage_verdicts"] for r in results),
+        "outage_drain_s": max(drains) if drains and None not in drains else None,
+    }
+
+
+def plot(rows: list[dict[str, Any]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = [r["size"] for r in rows]
+    panels = [
+        ("central CPU per verdict (µs)", [r["cpu_us"] for r in rows]),
+        ("receipt latency p95 (ms)", [r["receipt_p95_ms"] for r in rows]),
+        ("broker memory per box (KB)", [r["broker_kb_per_box"] for r in rows]),
+        ("/devices p95 (ms)", [r["pages"]["/devices"] for r in rows]),
+    ]
+    fig, axes = plt.subplots(1, len(panels), figsize=(14, 3.2))
+    for ax, (title, values) in zip(axes, panels, strict=True):
+        ax.plot(sizes, values, marker="o")
+        ax.set_xscale("log")
+        ax.set_xticks(sizes, [str(s) for s in sizes])
+        ax.set_ylim(bottom=0)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("boxes")
+    fig.suptitle(f"One central, one broker, {RATE:.0f} verdicts/s in all: cost against fleet size")
+    fig.tight_layout()
+    fig.savefig(OUT / "fleet.png", dpi=100)
+    plt.close(fig)
+
+
+def run(quick: bool) -> list[Figure]:
+    raise_open_files()
+    sizes = [int(s) for s in os.environ["FLEET_SIZES"].split(",")] if "FLEET_SIZES" in os.environ else (
+        [50, 200] if quick else [100, 500, 2000])
+    seconds = 10.0 if quick else 30.0
+    outage = 10.0 if quick else OUTAGE_S
+    # the outage starts a third into the run and must end well before it does
+    rows = [run_fleet(size, seconds, 0.0) for size in sizes[:-1]]
+    rows.append(run_fleet(sizes[-1], max(seconds, 1.5 * (outage + 10)), outage))
+    plot(rows)
+    base = rows[0]
+    smallest = f"the same at {base['size']} boxes"
+    figures: list[Figure] = []
+    for row in rows[1:]:
+        n = row["size"]
+        figures += [
+            Figure(bench="fleet", name=f"{n} boxes: central CPU per stored verdict", value=round(row["cpu_us"]),
+                   unit="µs", baseline_name=f"{smallest}: {base['cpu_us']:.0f} µs", baseline=round(base["cpu_us"]),
+                   higher_is_better=False, target="flat: <= 1.2x the smallest fleet's",
+                   met=row["cpu_us"] <= 1.2 * base["cpu_us"]),
+            Figure(bench="fleet", name=f"{n} boxes: receipt latency p95 (publish → receipt)",
+                   value=round(row["receipt_p95_ms"], 1), unit="ms",
+                   baseline_name=f"{smallest}: {base['receipt_p95_ms']:.1f} ms",
+                   baseline=round(base["receipt_p95_ms"], 1), higher_is_better=False),
+            Figure(bench="fleet", name=f"{n} boxes: broker memory per connected box",
+                   value=round(row["broker_kb_per_box"], 1), unit="KB",
+                   baseline_name=f"{smallest}: {base['broker_kb_per_box']:.1f} KB",
+                   baseline=round(base["broker_kb_per_box"], 1), higher_is_better=False),
+        ]
+    for row in rows:
+        n, pages = row["size"], row["pages"]
+        for path in ("/devices", "/api/devices"):
+            figures.append(Figure(
+                bench="fleet", name=f"{n} boxes: {path} p95", value=round(pages[path], 1), unit="ms",
+                baseline_name="GET /healthz on the same server", baseline=round(pages["/healthz"], 1),
+                higher_is_better=False, target="p95 < 200 ms", met=pages[path] < 200))
+    last = rows[-1]
+    if last["outage_drain_s"] is not None:
+        figures.append(Figure(
+            bench="fleet",
+            name=f"{last['size']} boxes: {last['outage_boxes']} away for {outage:.0f} s, back at once: "
+                 f"their {last['outage_verdicts']} verdicts receipted within",
+            value=round(last["outage_drain_s"], 2), unit="s", baseline_name="the outage's length",
+            baseline=outage, higher_is_better=False, target="nothing lost", met=True))
+    note("rows: " + json.dumps(rows))
+    return figures
+
+
+if __name__ == "__main__":
+    for figure in run(quick=True):
+        print(figure.model_dump_json())

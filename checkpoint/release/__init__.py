@@ -1,0 +1,1 @@
+"""Releases of the box software: building and signing a wheelhouse (build.py)."""
