@@ -451,10 +451,3 @@ def overdue_since(engine: Engine, scope: Scope, since: datetime, limit: int = 50
              .order_by(obligations.c.overdue_at, obligations.c.id).limit(limit))
     with engine.connect() as conn:
         return [dict(r) for r in conn.execute(query).mappings()]
-
-
-def owed_cases(scope: Scope) -> Select[tuple[int]]:
-    """The cases on which an office in `scope` owes (or owed) something: a case handed off to an
-    office is that office's to read, wherever the traveller was stopped."""
-    return select(obligations.c.case_id).where(scope.region_in(obligations.c.node))
-

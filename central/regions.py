@@ -20,9 +20,9 @@ import re
 from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import ColumnElement, Connection, Select, and_, select, true
+from sqlalchemy import ColumnElement, Connection, Select, and_, or_, select, true
 
-from central.schema import cases, regions, sites
+from central.schema import cases, obligations, regions, sites
 
 ROOT = "0"
 ROOT_NAME = "全部辖区"
@@ -112,8 +112,13 @@ class Scope(BaseModel):
         return true() if self.whole else column.in_(self.regions().scalar_subquery())
 
     def case_in(self) -> ColumnElement[bool]:
-        """The filter for a case: it belongs to the office of the checkpoint that opened it."""
-        return self.site_in(cases.c.first_site)
+        """The filter for a case: it belongs to the office of the checkpoint that opened it, and to each
+        office that owes (or owed) a follow-up on it (central.obligations): the destination's office,
+        the office a case was handed off to."""
+        if self.whole:
+            return true()
+        owing = select(obligations.c.case_id).where(self.region_in(obligations.c.node))
+        return or_(self.site_in(cases.c.first_site), cases.c.id.in_(owing.scalar_subquery()))
 
     def case_id_in(self, column: ColumnElement[int]) -> ColumnElement[bool]:
         """The filter for a row that points at a case (by id)."""
