@@ -43,6 +43,7 @@ from agent.metrics import AgentMetrics, CpuUse, cpu_temperature_c, disk_free_mb
 from agent.outbox import LifeRecord, Outbox, OutboxGone
 from agent.passage import BoxIdentity, PassageMachine
 from agent.station import Recorder, Station, StationFull
+from agent.update import Progress, Updater, UpdateReport, self_test_decode
 from common import __version__, logs, sdnotify
 from contract.messages import (
     LOG_LINES_MAX,
@@ -54,7 +55,7 @@ from contract.messages import (
     Status,
     Verdict,
 )
-from drivers.base import Device
+from drivers.base import Device, HealthState
 from drivers.camera.device import Camera
 
 log = logging.getLogger(__name__)
@@ -96,11 +97,13 @@ class Agent:
         self._cpu = CpuUse()
         self._log_tail = logs.Tail(LOG_LINES_MAX)  # what a diagnostics answer sends of the log
         self._requests: queue.SimpleQueue[DiagnosticsRequest] = queue.SimpleQueue()
+        self.updater: Updater | None = None
 
     # what the box says about itself
 
     def status(self) -> Status:
         s, outbox = self.settings, self._outbox
+        update = self.updater.report if self.updater else UpdateReport()
         return Status(
             site=s.site,
             device=s.device,
@@ -115,6 +118,9 @@ class Agent:
             policy_rejected=self.downlinks.policy_rejected,
             devices=dict(self.station.devices) if self.station else {},
             lost_lives=[LostLife.model_validate(life) for life in self._lives.lost],
+            update_state=update.state.value if self.updater else "",
+            update_version=update.version,
+            update_reason=update.reason,
         )
 
     def _metrics_message(self, outbox: Outbox) -> Metrics:
@@ -207,6 +213,13 @@ class Agent:
         if self._script is not None:
             workers.append(self._thread("simulation", self._script, station, inputs))
         workers.append(self._thread("diagnostics", self._answer_diagnostics, inputs, outbox, link))
+        if s.update is not None:
+            updater = self.updater = Updater(s, lambda: station.machine.current is not None, self.downlinks.policy,
+                                             link.publish_birth_if_connected)
+            self.downlinks.on_update = updater.offer
+            if self.downlinks.update is not None:  # the one saved by an earlier run: go on with it
+                updater.offer(self.downlinks.update)
+            workers.append(self._thread("updater", updater.run, inputs))
         station_thread = self._thread("station", station.run, inputs)
         publisher_thread = self._thread("publisher", publisher.run, publishing)
         for t in [publisher_thread, station_thread, *workers]:
@@ -364,6 +377,8 @@ class Agent:
                     "starts a new outbox, and central reports what the old one had not delivered"
                 )
             sdnotify.watchdog()
+            if self.updater is not None and self.updater.report.state is Progress.TRIAL:
+                self._prove_healthy(self.updater, link)
             self._lives.update(outbox.epoch, outbox.last_seq)
             self.metrics.outbox_depth.set(outbox.depth())
             self.metrics.connected.set(1 if link.connected.is_set() else 0)
@@ -375,6 +390,19 @@ class Agent:
                     self.metrics.cpu_temp.set(message.cpu_temp_c)
                 link.report(message)
                 last_sent = time.monotonic()
+
+
+    def _prove_healthy(self, updater: Updater, link: Link) -> None:
+        """On trial after a switch: once the birth is out, every device answers and a test code decodes,
+        tell the supervisor (otherwise its deadline rolls this release back)."""
+        answering = self.station is not None and len(self.station.devices) >= len(self._devices) and all(
+            state == HealthState.OK for state in self.station.devices.values())
+        if link.connected.is_set() and answering and self_test_decode():
+            updater.layout.healthy(__version__)
+            updater.report = UpdateReport(state=Progress.UPDATED, version=__version__)
+            log.info("this release is healthy on trial: birth published, devices answering, test code decoded",
+                     extra={"version": __version__})
+            link.publish_birth_if_connected()
 
 
 def main(config: Path | None, simulate: bool) -> None:

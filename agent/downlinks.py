@@ -40,6 +40,7 @@ from contract.messages import (
     Receipt,
     RegistrationsPush,
     RiskAreasPush,
+    UpdatePush,
     WatchlistPush,
 )
 
@@ -63,6 +64,8 @@ class Downlinks:
         self.refused = 0  # downlinks refused since the agent started
         self.metrics_interval_s: float | None = None  # central's setting, else the box's own
         self.config_version = ""  # of the last settings central pushed
+        self.update: UpdatePush | None = None  # the release central last told this box to run
+        self.on_update: Callable[[UpdatePush], None] = lambda _u: None
         self.on_change: Callable[[], None] = lambda: None
         self.on_receipt: Callable[[Receipt], None] = lambda _r: None
         self.on_conflict: Callable[[IdentityConflict], None] = lambda _c: None
@@ -135,6 +138,8 @@ class Downlinks:
         if what == "policy":
             self.policy_rejected = None
         log.info("applied a pushed document", extra={"what": what})
+        if what == "update" and self.update is not None:
+            self.on_update(self.update)
         self.on_change()
 
     def _opened(self, what: str, payload: bytes, model: type[M]) -> M | None:
@@ -176,4 +181,6 @@ class Downlinks:
         elif isinstance(message, ConfigPush):
             self.metrics_interval_s = message.metrics_interval_s
             self.config_version = message.version
+        elif isinstance(message, UpdatePush):
+            self.update = message
         return True

@@ -13,11 +13,13 @@ inputs.
 from __future__ import annotations
 
 from collections.abc import Collection
+from datetime import time
 from enum import StrEnum
 from pathlib import Path
+from typing import Annotated
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from contract.messages import (
     CheckpointKind,
@@ -75,6 +77,7 @@ class PassageFacts(Facts):
 
 
 DEFAULT_POLICY = Path(__file__).with_name("policy_default.yaml")
+HOURS = r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$"
 _SEVERITY = {Decision.PASS: 0, Decision.REVIEW: 1, Decision.DENY: 2}
 
 
@@ -114,6 +117,10 @@ class Policy(BaseModel):
     out_of_province: Rule | None = None  # districts that required outsiders to register (报备), or turned them back
     pre_registered: Rule | None = None  # a registered traveller: by default informative (no out_of_province rule)
 
+    # when a box may switch to a new release: local "HH:MM-HH:MM" spans (one may pass midnight);
+    # none: at any time (a box switches only between passages in any case)
+    update_hours: tuple[Annotated[str, StringConstraints(pattern=HOURS)], ...] = ()
+
     @model_validator(mode="after")
     def _consistent(self) -> Policy:
         if self.plausible_min_c >= self.plausible_max_c:
@@ -128,6 +135,16 @@ class Policy(BaseModel):
     @classmethod
     def from_yaml(cls, path: Path) -> Policy:
         return cls.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+
+    def may_update(self, at: time) -> bool:
+        """Whether `at` (the box's local time of day) lies in one of the update hours."""
+        if not self.update_hours:
+            return True
+        for span in self.update_hours:
+            first, last = (time.fromisoformat(end) for end in span.split("-"))
+            if (first <= at < last) if first <= last else (at >= first or at < last):
+                return True
+        return False
 
     def is_fever(self, reading: TempReading) -> bool:
         return reading.body_c is not None and reading.body_c >= self.fever_c

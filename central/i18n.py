@@ -174,6 +174,14 @@ WORDS: dict[str, tuple[str, str]] = {
     "to": ("至", "To"),
     "show": ("查询", "Show"),
     "prev": ("上一页", "Previous"),
+    "filter": ("筛选", "Filter"),
+    "fleet_all": ("全部设备", "All boxes"),
+    "fleet_problems": ("有问题的", "With problems"),
+    "fleet_online": ("在线", "Online"),
+    "fleet_offline": ("离线", "Offline"),
+    "fleet_revoked": ("已吊销", "Revoked"),
+    "fleet_matching": ("符合条件的设备：", "Boxes matching:"),
+    "fleet_problems_first": ("有问题的排在前面", "problems first"),
     "next": ("下一页", "Next"),
     # lists
     "watchlist_upload": ("上传协查名单（CSV，身份证号）", "Upload the watch-list (CSV of ID numbers)"),
@@ -185,6 +193,23 @@ WORDS: dict[str, tuple[str, str]] = {
     "version": ("版本", "Version"),
     "entries": ("条目数", "Entries"),
     "rejected_lines": ("无效行", "Rejected lines"),
+    # the daily report (日报)
+    "report": ("辖区日报", "Daily report"),
+    "report_hint": ("各级辖区的数字为其下全部辖区之和；卡口行只有卡口数字。闭环任务按负责单位统计：当日新增、当日闭环、"
+                    "当日到期未闭环（超时）、当日豁免。",
+                    "An office's figures are the sums of everything below it; a checkpoint's row has only the "
+                    "checkpoint figures. Obligations count by the office that owes them: opened, done, gone "
+                    "overdue (their deadline fell that day) and waived that day."),
+    "area": ("辖区", "Area"),
+    "at_checkpoints": ("卡口", "At the checkpoints"),
+    "owed_by_offices": ("闭环任务", "Obligations owed"),
+    "flagged": ("异常", "Flagged"),
+    "other_reasons": ("其他原因", "Other reasons"),
+    "transfers": ("转运", "Transfers"),
+    "owed_opened": ("新增", "Opened"),
+    "owed_done": ("已闭环", "Done"),
+    "owed_overdue": ("超时", "Overdue"),
+    "owed_waived": ("豁免", "Waived"),
     # pre-registration (报备)
     "registrations": ("报备人员", "Pre-registered"),
     "registrations_upload": ("导入报备名单（CSV 或 XLSX）", "Import pre-registrations (CSV or XLSX)"),
@@ -241,6 +266,33 @@ WORDS: dict[str, tuple[str, str]] = {
     "matched": ("已办结落地检", "tests on arrival closed"),
     "unmatched": ("未匹配", "unmatched"),
     "already_imported": ("该文件已导入过，未作改动", "This file was imported before; nothing changed"),
+    # jurisdictions
+    "regions": ("辖区", "Jurisdictions"),
+    "my_area": ("本账号辖区", "Your area"),
+    "regions_upload": ("导入辖区（区划树）", "Load the region tree"),
+    "regions_columns": ("CSV 或 XLSX，列：代码、名称、上级代码（空：本账号所在节点）。"
+                        "省 2 位、市 4 位、县 6 位、乡镇街道 9 位、村社区 12 位，须以上级代码开头；"
+                        "县以下也可用自编代码（字母、数字、-）。有任何一行错误则不导入，并逐行说明。",
+                        "CSV or XLSX with the columns code, name, parent (empty: your own node). A province has 2 "
+                        "digits, a city 4, a county 6, a township 9, a community 12, each beginning with its "
+                        "parent's; below a county, codes of your own (letters, digits, -) too. One bad line and "
+                        "nothing is loaded; each bad line says why."),
+    "regions_sample": ("下载示例表", "Download the sample table"),
+    "import": ("导入", "Load"),
+    "regions_imported": ("已导入：新增 {added}，修改 {changed}，未变 {unchanged}",
+                         "Loaded: {added} added, {changed} changed, {unchanged} unchanged"),
+    "place_site": ("卡口归属", "Where a checkpoint stands"),
+    "site_placed": ("卡口归属已修改", "Checkpoint placed"),
+    "region_code": ("区划代码", "Code"),
+    "region_name": ("名称", "Name"),
+    "region_level": ("级别", "Level"),
+    "level_root": ("全部", "Whole deployment"),
+    "level_province": ("省", "Province"),
+    "level_city": ("市", "City"),
+    "level_county": ("县（区）", "County"),
+    "level_township": ("乡镇（街道）", "Township"),
+    "level_community": ("村（社区）", "Community"),
+    "level_own": ("自编节点", "Own node"),
     "users": ("用户", "Users"),
     "role": ("角色", "Role"),
     "target": ("对象", "Target"),

@@ -203,6 +203,8 @@ def status_row(s: Status) -> dict[str, Any]:
         policy_version=s.policy_version,
         policy_rejected=s.policy_rejected,
         health=dict(s.devices),
+        software_update=({"state": s.update_state, "version": s.update_version, "reason": s.update_reason}
+                         if s.update_state else None),
         lost_lives=[(life.epoch or "", life.last_seq) for life in s.lost_lives],
     )
 

@@ -11,17 +11,22 @@ Each node keeps its `path`, the codes from the root down to it, each followed by
 is every node whose path begins with its top's path, one range on an index. `Scope.sites()` and
 `Scope.regions()` are the subqueries that every scoped query filters on (`Scope.site_in`,
 `Scope.region_in`, and for cases `Scope.case_in`): a query for a user of the root gets no filter
-at all. A case belongs to the office of the checkpoint that opened it.
+at all. A case belongs to the office of the checkpoint that opened it, and to each office that
+owes a follow-up on it.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import ColumnElement, Connection, Select, and_, or_, select, true
+from sqlalchemy import ColumnElement, Connection, Select, and_, bindparam, or_, select, true
 
+from central import sheets
 from central.schema import cases, obligations, regions, sites
 
 ROOT = "0"
@@ -30,6 +35,7 @@ LEVELS = {2: "province", 4: "city", 6: "county", 9: "township", 12: "community"}
 OWN_LEVEL = "own"  # a deployment's own code, below a county
 _DIGITS = re.compile(r"^\d+$")
 _OWN = re.compile(r"^[0-9A-Za-z][0-9A-Za-z-]{0,19}$")
+PATH_MAX = 400  # the path column's width
 REGION_PATTERN = r"^(0|[0-9A-Za-z][0-9A-Za-z-]{0,19})$"  # a code as a parameter (checked for its level later)
 
 
@@ -112,13 +118,12 @@ class Scope(BaseModel):
         return true() if self.whole else column.in_(self.regions().scalar_subquery())
 
     def case_in(self) -> ColumnElement[bool]:
-        """The filter for a case: it belongs to the office of the checkpoint that opened it, and to each
-        office that owes (or owed) a follow-up on it (central.obligations): the destination's office,
-        the office a case was handed off to."""
+        """The filter for a case: it belongs to the office of the checkpoint that opened it, and is
+        shown to every office that owes (or owed) a follow-up on it (a hand-off, a destination)."""
         if self.whole:
             return true()
-        owing = select(obligations.c.case_id).where(self.region_in(obligations.c.node))
-        return or_(self.site_in(cases.c.first_site), cases.c.id.in_(owing.scalar_subquery()))
+        owed = select(obligations.c.case_id).where(self.region_in(obligations.c.node)).scalar_subquery()
+        return or_(self.site_in(cases.c.first_site), cases.c.id.in_(owed))
 
     def case_id_in(self, column: ColumnElement[int]) -> ColumnElement[bool]:
         """The filter for a row that points at a case (by id)."""
@@ -173,15 +178,26 @@ def site_region(conn: Connection, scope: Scope, site: str) -> str:
     return str(row.region)
 
 
-def tree(conn: Connection, scope: Scope) -> list[dict[str, object]]:
+@dataclass(frozen=True)
+class TreeNode:
+    code: str
+    name: str
+    parent: str | None
+    level: str  # province ... community, own, or root
+    depth: int  # below the scope's node (which is 0)
+    sites: list[str]  # the checkpoints that stand here
+
+
+def tree(conn: Connection, scope: Scope) -> list[TreeNode]:
     """The scope's nodes in path order (a parent before its children), with their sites."""
     placed: dict[str, list[str]] = {}
     for site, region in conn.execute(select(sites.c.site, sites.c.region).where(scope.site_in(sites.c.site))
                                      .order_by(sites.c.site)):
         placed.setdefault(region, []).append(site)
-    rows = conn.execute(select(regions).where(_under(scope.path)).order_by(regions.c.path)).mappings()
-    return [{**r, "level": level_of(r["code"]) or "root", "depth": r["path"].count("/") - scope.path.count("/"),
-             "sites": placed.get(r["code"], [])} for r in rows]
+    rows = conn.execute(select(regions).where(_under(scope.path)).order_by(regions.c.path))
+    return [TreeNode(code=r.code, name=r.name, parent=r.parent, level=level_of(r.code) or "root",
+                     depth=r.path.count("/") - scope.path.count("/"), sites=placed.get(r.code, []))
+            for r in rows]
 
 
 def paths_of(parents: Mapping[str, str]) -> dict[str, str]:
@@ -203,3 +219,108 @@ def paths_of(parents: Mapping[str, str]) -> dict[str, str]:
     for code in parents:
         walk(code)
     return paths
+
+
+# loading the tree from an office's table
+
+
+COLUMNS: list[sheets.Column] = [
+    sheets.column("code", "代码", "编码", "区划代码", "统计用区划代码", "行政区划代码"),
+    sheets.column("name", "名称", "区划名称", "单位名称"),
+    sheets.column("parent", "上级", "上级代码", "上级编码", "上级区划代码", "parent_code"),
+]
+SAMPLE = Path(__file__).with_name("regions_sample.csv")
+MAX_NAME = 100
+
+
+@dataclass(frozen=True)
+class Node:
+    """One line of the table: a node and its parent ("": the importer's own node)."""
+
+    code: str
+    name: str
+    parent: str
+
+
+@dataclass(frozen=True)
+class Imported:
+    added: int
+    changed: int  # renamed or moved (a moved node's subtree moves with it)
+    unchanged: int
+
+
+class BadLines(RegionError):
+    """Lines of the table are wrong, and nothing was imported. `errors`: (line, why) for each."""
+
+    def __init__(self, errors: list[tuple[int, str]]) -> None:
+        super().__init__(f"{len(errors)} bad lines: nothing imported")
+        self.errors = errors
+
+
+def parse_line(cells: Mapping[str, str], top: str) -> Node:
+    """One line checked on its own: a name, and a code that fits under its parent (`top` when none)."""
+    code, name, parent = cells.get("code", ""), cells.get("name", ""), cells.get("parent", "")
+    if not code:
+        raise sheets.LineError("no code")
+    if not name or len(name) > MAX_NAME or not name.isprintable():
+        raise sheets.LineError(f"{code}: a name of 1 to {MAX_NAME} printable characters is needed")
+    problem = code_problem(code, parent or top)
+    if problem:
+        raise sheets.LineError(problem)
+    return Node(code, name, parent)
+
+
+def load_tree(
+    conn: Connection, scope: Scope, data: bytes, progress: Callable[[int, int], None] = lambda _done, _total: None,
+) -> Imported:
+    """Add or change the nodes of an office's table (code, name, parent) under `scope`'s node, in
+    the caller's transaction, all or none: BadLines with each bad line and why; RegionError when
+    the file is not such a table. Nodes not in the table stay as they are (nothing is removed)."""
+    try:
+        sheet = sheets.read(data, COLUMNS)
+    except sheets.SheetError as exc:
+        raise RegionError(str(exc)) from None
+    checked = sheets.check(sheet, lambda cells: parse_line(cells, scope.code), lambda node: node.code, progress)
+    bad = {line for line, _why in checked.errors}
+    numbered = list(zip([line for line, _cells in sheet.lines if line not in bad], checked.rows, strict=True))
+    if not numbered and not checked.errors:
+        raise RegionError("no nodes in the file")
+    known = {r.code: r for r in conn.execute(select(regions.c.code, regions.c.name, regions.c.parent, regions.c.path))}
+    errors = dict(checked.errors + _misplaced(numbered, known, scope))  # one reason per line
+    parents = {code: row.parent for code, row in known.items() if row.parent is not None}
+    parents.update({node.code: node.parent or scope.code for _line, node in numbered})
+    paths = paths_of(parents)
+    for line, node in numbered:
+        if line in errors:
+            continue
+        if node.code not in paths:
+            errors[line] = f"{node.code}: its parents run in a circle"
+        elif len(paths[node.code]) > PATH_MAX:
+            errors[line] = f"{node.code}: more than {PATH_MAX} characters of codes from the root down"
+    if errors:
+        raise BadLines(sorted(errors.items()))
+    names = {node.code: node.name for _line, node in numbered}
+    new = [dict(code=c, name=names[c], parent=parents[c], path=paths[c]) for c in names if c not in known]
+    changed = [dict(b_code=c, name=names.get(c, row.name), parent=parents[c], path=paths[c])
+               for c, row in known.items() if c != ROOT
+               and (names.get(c, row.name), parents[c], paths[c]) != (row.name, row.parent, row.path)]
+    if new:
+        conn.execute(regions.insert(), new)
+    if changed:
+        conn.execute(regions.update().where(regions.c.code == bindparam("b_code")), changed)
+    return Imported(added=len(new), changed=len(changed), unchanged=len(names) - len(new) - len(changed))
+
+
+def _misplaced(numbered: list[tuple[int, Node]], known: Mapping[str, Any], scope: Scope) -> list[tuple[int, str]]:
+    """Lines that reach outside the importer's subtree, or name a parent that is nowhere."""
+    in_file = {node.code for _line, node in numbered}
+    errors = []
+    for line, node in numbered:
+        parent = node.parent or scope.code
+        if node.code in known and not known[node.code].path.startswith(scope.path) or node.code == scope.code:
+            errors.append((line, f"{node.code}: not a node of your area below {scope.code}"))
+        elif parent in known and not known[parent].path.startswith(scope.path):
+            errors.append((line, f"parent {parent}: no such node in your area"))
+        elif parent not in known and parent not in in_file:
+            errors.append((line, f"parent {parent}: neither in the file nor in the tree"))
+    return errors

@@ -68,30 +68,33 @@ def parse_line(cells: Mapping[str, str], rules: Rules) -> Row:
     """One line of the file (or one entry of the API) checked; LineError says what is wrong."""
     raw = cells.get("id_number", "")
     if not raw:
-        raise LineError("no ID number")
+        raise LineError("缺少身份证号 / no ID number")
     try:
         number = normalise(raw)
     except InvalidIdNumber as exc:
-        raise LineError(f"ID number {mask(raw)}: {exc}") from None
+        raise LineError(f"身份证号 {mask(raw)} 无效 / ID number {mask(raw)}: {exc}") from None
     name = cells.get("name", "")
     if not name or len(name) > 60:
-        raise LineError("a name of 1 to 60 characters is needed")
+        raise LineError("姓名须为 1 到 60 个字 / a name of 1 to 60 characters is needed")
     destination = cells.get("destination", "")
     if not _PLACE.match(destination):
-        raise LineError(f"destination {destination!r}: a region code of 6, 9 or 12 digits")
+        raise LineError(f"目的地 {destination!r} 须为 6、9 或 12 位区划代码 / "
+                        f"destination {destination!r}: a region code of 6, 9 or 12 digits")
     if rules.places is not None and destination not in rules.places:
-        raise LineError(f"destination {destination}: not a place in the region tree")
+        raise LineError(f"目的地 {destination} 不在本辖区 / "
+                        f"destination {destination}: not a place in the region tree (of your area)")
     origin = cells.get("origin", "") or None
     if origin is not None and not _ORIGIN.match(origin):
-        raise LineError(f"origin {origin!r}: a 6-digit region code (GB/T 2260)")
+        raise LineError(f"始发地 {origin!r} 须为 6 位区划代码 / origin {origin!r}: a 6-digit region code (GB/T 2260)")
     plate = "".join(cells.get("plate", "").split()).upper() or None
     if plate is not None and (len(plate) > 16 or not plate.isprintable()):
-        raise LineError("a plate has at most 16 characters")
+        raise LineError("车牌最多 16 个字符 / a plate has at most 16 characters")
     expected = _day(cells.get("expected", ""))
     if expected < rules.today - timedelta(days=rules.window.days_after):
-        raise LineError(f"expected on {expected}: too long ago, the registration would no longer count")
+        raise LineError(f"预计到达日期 {expected} 已过期 / "
+                        f"expected on {expected}: too long ago, the registration would no longer count")
     if expected > rules.today + timedelta(days=366):
-        raise LineError(f"expected on {expected}: more than a year ahead")
+        raise LineError(f"预计到达日期 {expected} 超过一年 / expected on {expected}: more than a year ahead")
     return Row(pseudonym(rules.key, number), mask(number), plate, origin, destination, expected)
 
 
@@ -102,7 +105,7 @@ def _day(cell: str) -> date:
             raise ValueError
         return date(*(int(g) for g in found.groups()))
     except ValueError:
-        raise LineError(f"expected day {cell!r}: a date such as 2026-12-01") from None
+        raise LineError(f"预计到达日期 {cell!r} 无效 / expected day {cell!r}: a date such as 2026-12-01") from None
 
 
 def row_key(row: Row) -> str:

@@ -102,6 +102,7 @@ device_status = Table(
     Column("device_time", DateTime(timezone=True)),  # the box's clock in its newest report
     Column("clock_offset_s", Float),  # the box's clock minus central's, when that report arrived
     Column("conflict", JSON),  # two boxes with this identity: {"kept", "refused", "at"}
+    Column("software_update", JSON),  # the box's last update: {"state", "version", "reason"} (agent.update)
 )
 
 device_lives = Table(
@@ -330,6 +331,37 @@ releases = Table(
     Column("added_by", String(64), nullable=False),
 )
 """Releases of the box software central serves (their files in `releases_dir`/<version>/)."""
+
+rollouts = Table(
+    "rollouts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("version", String(64), nullable=False),  # a release central holds
+    Column("target", JSON, nullable=False),  # {"site", "devices", "percent"} as the admin chose it
+    Column("waves", JSON, nullable=False),  # the boxes of each wave, canaries first (central.rollout.plan)
+    Column("wave", Integer, nullable=False),  # the wave under way
+    Column("max_failed_percent", Integer, nullable=False),  # more failures than this in a wave: pause
+    Column("state", String(16), nullable=False),  # running | paused | done | cancelled
+    Column("reason", Text, nullable=False, server_default=""),  # why it paused
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+"""Staged rollouts of a release to the boxes (central.rollout)."""
+
+rollout_boxes = Table(
+    "rollout_boxes",
+    metadata,
+    Column("rollout", Integer, primary_key=True),
+    Column("device", String(32), primary_key=True),
+    Column("site", String(32), nullable=False),
+    Column("wave", Integer, nullable=False),
+    Column("state", String(16), nullable=False),  # pending | sent | updated | failed
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("sent_at", DateTime(timezone=True)),
+    Index("rollout_boxes_wave", "rollout", "wave"),
+)
+"""Each box of a rollout: its wave, whether the update was sent, and how it ended."""
 
 rejections = Table(
     "rejections",

@@ -71,13 +71,14 @@ def _header(text: str) -> str:
 def read(data: bytes, columns: Sequence[Column]) -> Sheet:
     """The file's lines by column; SheetError when it is not a table with these columns."""
     if not data.strip():
-        raise SheetError("the file is empty")
+        raise SheetError("文件为空 / the file is empty")
     if data.startswith(b"\xd0\xcf\x11\xe0"):
-        raise SheetError("an old Excel (.xls) workbook: save it as .xlsx or CSV")
+        raise SheetError("旧版 Excel（.xls）文件，请另存为 .xlsx 或 CSV / "
+                         "an old Excel (.xls) workbook: save it as .xlsx or CSV")
     table = _xlsx(data) if data.startswith(b"PK\x03\x04") else _csv(data)
     header = next(table, None)
     if header is None:
-        raise SheetError("the file is empty")
+        raise SheetError("文件为空 / the file is empty")
     at: dict[str, int] = {}
     heads = [_header(h) for h in header]
     for col in columns:
@@ -86,34 +87,35 @@ def read(data: bytes, columns: Sequence[Column]) -> Sheet:
             at[col.key] = found[0]
         elif col.required:
             names = "、".join(sorted(col.headers))
-            raise SheetError(f"no column {col.key} (a header named one of: {names}) in the first line")
+            raise SheetError(f"第一行缺少列 {names} / "
+                             f"no column {col.key} (a header named one of: {names}) in the first line")
     lines: list[tuple[int, dict[str, str]]] = []
     for number, row in enumerate(table, start=2):
         if not any(c.strip() for c in row):
             continue
         if len(lines) >= MAX_LINES:
-            raise SheetError(f"more than {MAX_LINES} lines: split the file")
+            raise SheetError(f"超过 {MAX_LINES} 行，请拆分文件 / more than {MAX_LINES} lines: split the file")
         lines.append((number, {key: (row[i].strip() if i < len(row) else "") for key, i in at.items()}))
     return Sheet(lines)
 
 
 def _csv(data: bytes) -> Iterator[list[str]]:
     if b"\x00" in data[:4096]:
-        raise SheetError("not a spreadsheet: neither an XLSX workbook nor CSV text")
+        raise SheetError("不是表格文件 / not a spreadsheet: neither an XLSX workbook nor CSV text")
     text = decode(data)
     if "\ufffd" in text[:4096]:
-        raise SheetError("not a spreadsheet: neither an XLSX workbook nor CSV text (UTF-8 or GB18030)")
+        raise SheetError("不是表格文件 / not a spreadsheet: neither an XLSX workbook nor CSV text (UTF-8 or GB18030)")
     try:
         yield from csv.reader(io.StringIO(text, newline=""))
     except csv.Error as exc:
-        raise SheetError(f"not readable as CSV: {exc}") from None
+        raise SheetError(f"CSV 无法读取 / not readable as CSV: {exc}") from None
 
 
 def _xlsx(data: bytes) -> Iterator[list[str]]:
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise SheetError(f"not a spreadsheet: a ZIP file that is not an XLSX workbook ({exc})") from None
+        raise SheetError(f"不是表格文件 / not a spreadsheet: a ZIP file that is not an XLSX workbook ({exc})") from None
     try:
         sheet = book.worksheets[0]
         for row in sheet.iter_rows(values_only=True):
@@ -154,7 +156,7 @@ def check(
         else:
             k = key(row) if key else None
             if k is not None and k in seen:
-                out.errors.append((line, f"the same as line {seen[k]}"))
+                out.errors.append((line, f"与第 {seen[k]} 行重复 / the same as line {seen[k]}"))
             else:
                 if k is not None:
                     seen[k] = line

@@ -278,6 +278,9 @@ class Status(BoxReport):
     policy_version: Short = ""
     policy_rejected: Text | None = None  # why the last pushed policy was refused, if it was
     devices: dict[Short, Short] = {}  # device name -> health state
+    update_state: Short = ""  # of the last update downlink: fetching, installing, ..., updated, rolled_back, failed
+    update_version: Short = ""  # the release it concerns
+    update_reason: Text = ""  # why it failed or was rolled back
 
 
 class Metrics(BoxReport):

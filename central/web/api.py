@@ -33,7 +33,9 @@ from central.web.params import (
     Instant,
     Offset,
     PushKind,
+    SiteChoice,
     SiteName,
+    SoftwareVersion,
     VerdictId,
 )
 from central.web.security import SESSION_COOKIE, admin, client_address, lang_of, operator, retry_after, viewer
@@ -220,8 +222,17 @@ def unmask_case(case_id: CaseId, body: Unmask, request: Request, session: Operat
 
 
 @router.get("/devices", tags=["devices"])
-def list_devices(session: Viewer, svc: Svc) -> list[dict[str, Any]]:
-    return queries.fleet(svc.store.engine, svc.offline_after, session.scope, svc.clock_skew)
+def list_devices(
+    session: Viewer, svc: Svc, response: Response, state: queries.DeviceFilter = "all", site: SiteChoice = "",
+    software: SoftwareVersion = "", offset: Offset = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+) -> list[dict[str, Any]]:
+    """Boxes in the reader's jurisdiction, problems first; `X-Total-Count` says how many match."""
+    everything = queries.fleet(svc.store.engine, svc.offline_after, session.scope, svc.clock_skew)
+    rows, matching, _ = queries.fleet_page(everything, state=state, site=site or None, software=software or None,
+                                           offset=offset, limit=limit)
+    response.headers["X-Total-Count"] = str(matching)
+    return rows
 
 
 @router.get("/devices/{device}/gaps", tags=["devices"])
@@ -358,7 +369,7 @@ def list_releases(_: Viewer, svc: Svc) -> list[dict[str, Any]]:
 # exports
 
 
-def _file(name: str, fmt: Format, headers: list[str], rows: list[list[Any]]) -> Response:
+def send_file(name: str, fmt: Format, headers: list[str], rows: list[list[Any]]) -> Response:
     body = exports.to_csv(headers, rows) if fmt == "csv" else exports.to_xlsx(name, headers, rows)
     return Response(body, media_type=MEDIA[fmt],
                     headers={"Content-Disposition": f'attachment; filename="{name}.{fmt}"'})
@@ -372,7 +383,7 @@ def export_ledger(fmt: Format, site: SiteName, day: Day, request: Request, sessi
     if site not in queries.sites(svc.store.engine, session.scope):
         raise HTTPException(404, "no such site")
     rows = queries.ledger(svc.store.engine, site, day, zone, session.scope)
-    return _file(f"ledger-{site}-{day}", fmt, *exports.table(lang, exports.ledger_columns(lang, zone), rows))
+    return send_file(f"ledger-{site}-{day}", fmt, *exports.table(lang, exports.ledger_columns(lang, zone), rows))
 
 
 @router.get("/exports/figures.{fmt}", tags=["exports"])
@@ -381,7 +392,7 @@ def export_figures(fmt: Format, request: Request, session: Viewer, svc: Svc, day
     lang = lang_of(request)
     rows = queries.daily(svc.store.engine, days.first, days.last, session.scope)
     name = f"figures-{session.scope.code}-{days.first}-{days.last}"
-    return _file(name, fmt, *exports.table(lang, exports.figure_columns(lang), rows))
+    return send_file(name, fmt, *exports.table(lang, exports.figure_columns(lang), rows))
 
 
 @router.get("/exports/cases.{fmt}", tags=["exports"])
@@ -393,7 +404,7 @@ def export_cases(fmt: Format, request: Request, session: Viewer, svc: Svc, days:
     _start, end = queries.day_bounds(days.last, zone)
     rows = queries.cases_between(svc.store.engine, start, end, session.scope)
     name = f"cases-{session.scope.code}-{days.first}-{days.last}"
-    return _file(name, fmt, *exports.table(lang, exports.case_columns(lang, zone), rows))
+    return send_file(name, fmt, *exports.table(lang, exports.case_columns(lang, zone), rows))
 
 
 # audit

@@ -46,8 +46,8 @@ def device_page(request: Request, device: DeviceName, session: Viewer, svc: Svc,
         newest = asked[0] if asked else None
         waiting = bool(newest and newest["answered_at"] is None
                        and (last - aware(newest["requested_at"])).total_seconds() < WAIT_S)
-    return render(request, "device.html", session, svc, box=box, hours=hours, error=error, asked=asked,
-                  waiting=waiting, most_lines=LOG_LINES_MAX,
+    return render(request, "device.html", session, svc, box=box, hours=hours, first=first, last=last, error=error,
+                  asked=asked, waiting=waiting, most_lines=LOG_LINES_MAX,
                   charts=history_lines(diagnostics.metrics_history(engine, device, first), first, last))
 
 

@@ -37,7 +37,7 @@ class BadLines(Refused):
     """Lines of an import are wrong: nothing was imported. `errors` has (line, why) for each."""
 
     def __init__(self, errors: list[tuple[int, str]]) -> None:
-        super().__init__(f"{len(errors)} bad lines: nothing imported")
+        super().__init__(f"{len(errors)} 行有误，整份未导入 / {len(errors)} bad lines: nothing imported")
         self.errors = errors
 
 
@@ -129,7 +129,7 @@ def push_registrations(svc: Services, rows: list[registrations.Row], session: Se
     """Store the checked rows and push every registration that counts, in one go: if the broker does not
     take the push, nothing is stored."""
     if not rows:
-        raise Refused("no registrations in the file")
+        raise Refused("文件中没有报备人员 / no registrations in the file")
     at = now()
     version = version_stamp("registrations", at)
     counts: list[int] = []

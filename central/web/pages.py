@@ -27,7 +27,7 @@ from central.text import Line, Paragraph
 from central.throttle import Throttled
 from central.web import lists
 from central.web.charts import daily_bars
-from central.web.params import CaseFilter, CaseId, Day, Days, PageNumber, SiteChoice
+from central.web.params import CaseFilter, CaseId, Day, Days, PageNumber, SiteChoice, SoftwareVersion
 from central.web.security import (
     LANG_COOKIE,
     LOGIN_CSRF_COOKIE,
@@ -231,13 +231,21 @@ def case_unmask(
 
 
 @router.get("/devices")
-def devices_page(request: Request, session: Viewer, svc: Svc) -> HTMLResponse:
+def devices_page(
+    request: Request, session: Viewer, svc: Svc, state: queries.DeviceFilter = "all", site: SiteChoice = "",
+    software: SoftwareVersion = "", page: PageNumber = 0,
+) -> HTMLResponse:
     scope = session.scope
-    fleet = queries.fleet(svc.store.engine, svc.offline_after, scope, svc.clock_skew)
+    everything = queries.fleet(svc.store.engine, svc.offline_after, scope, svc.clock_skew)
+    fleet, matching, counts = queries.fleet_page(everything, state=state, site=site or None,
+                                                 software=software or None, offset=page * PAGE_ROWS, limit=PAGE_ROWS)
     gaps = {d["device"]: queries.gaps(svc.store.engine, d["device"], scope, 5) for d in fleet if d["missing"] > 0}
     lost = {d["device"]: queries.gaps(svc.store.engine, d["device"], scope, 5, ended=True)
             for d in fleet if d["lost"]}
     return render(request, "devices.html", session, svc, fleet=fleet, gaps=gaps, lost=lost,
+                  state=state, site=site, software=software, page=page, matching=matching, counts=counts,
+                  more=(page + 1) * PAGE_ROWS < matching, sites=sorted({d["site"] for d in everything}),
+                  filters=get_args(queries.DeviceFilter),
                   replicas=queries.collector_replicas(svc.store.engine, scope),
                   writer=svc.health() if scope.whole else None,
                   rejections=queries.rejections_by_device(svc.store.engine, scope))

@@ -42,6 +42,18 @@ def agent(
 
 
 @app.command()
+def supervise(
+    config: Annotated[Path, typer.Option("--config", "-c", help="The box's agent.yaml (with its `update` section).")],
+    simulate: Annotated[bool, typer.Option(help="Run the agent against simulated devices.")] = False,
+) -> None:
+    """Run the agent of the current release, switch to a new one when the agent asks, and roll back
+    a release that is not healthy in time (docs/deploy.md, releases)."""
+    from agent.supervisor import main
+
+    _run(lambda: main(config, ["--simulate"] if simulate else []))
+
+
+@app.command()
 def demo(
     agents: Annotated[int, typer.Option(min=1, max=50, help="How many simulated boxes.")] = 3,
     duration: Annotated[float | None, typer.Option(min=1, help="Stop by itself after this many seconds.")] = None,

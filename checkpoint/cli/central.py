@@ -1,7 +1,8 @@
 """`checkpoint central`: run the collector and dashboard, and the office's administration.
 
     checkpoint central --config central.yaml                      run (the default)
-    checkpoint central --config central.yaml user add NAME --role operator
+    checkpoint central --config central.yaml user add NAME --role operator --region 390102
+    checkpoint central --config central.yaml regions import tree.xlsx   the region tree (code, name, parent)
     checkpoint central --config central.yaml register-device box-1 --site s-1 --kind traffic --key-file k
     checkpoint central --config central.yaml purge                run the retention job once
     checkpoint central --config central.yaml import-results results.xlsx --as li   test results (落地检)
@@ -29,6 +30,10 @@ if TYPE_CHECKING:
 app = typer.Typer(help="The central collector, its dashboard, and the office's administration.")
 user_app = typer.Typer(help="The office's users (roles: viewer, operator, admin).", no_args_is_help=True)
 app.add_typer(user_app, name="user")
+regions_app = typer.Typer(help="The region tree: the offices' jurisdictions, and where each checkpoint stands.",
+                          no_args_is_help=True)
+app.add_typer(regions_app, name="regions")
+BAD_LINES_SHOWN = 50
 ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="Central's YAML settings file.")]
 T = TypeVar("T")
 
@@ -54,13 +59,20 @@ def _with_store(ctx: typer.Context, action: Callable[[Store], T]) -> T:
 
     from central.auth import AccountError
     from central.main import open_store
+    from central.regions import BadLines, RegionError
     from central.store import StillRevoked
 
     store = open_store(_settings(ctx))
     try:
         store.migrate()
         return action(store)
-    except (AccountError, StillRevoked) as exc:
+    except BadLines as exc:
+        for line, why in exc.errors[:BAD_LINES_SHOWN]:
+            typer.secho(f"line {line}: {why}", fg="red", err=True)
+        if len(exc.errors) > BAD_LINES_SHOWN:
+            typer.secho(f"... and {len(exc.errors) - BAD_LINES_SHOWN} more", fg="red", err=True)
+        raise _fail(str(exc)) from None
+    except (AccountError, StillRevoked, RegionError) as exc:
         raise _fail(str(exc)) from None
     except SQLAlchemyError as exc:
         raise _fail(f"database error: {exc.__class__.__name__}: {str(exc).splitlines()[0]}") from None
@@ -111,6 +123,7 @@ def register_device(
     site: Annotated[str, typer.Option(help="The checkpoint (site id) the box stands at.")],
     kind: Annotated[str, typer.Option(help="traffic or community.")] = "traffic",
     key_file: Annotated[Path | None, typer.Option(help="File holding the box's signing key (hex).")] = None,
+    region: Annotated[str | None, typer.Option(help="The region node (code) the checkpoint stands at.")] = None,
 ) -> None:
     """Register a box and its signing key (hex, from --key-file or standard input)."""
     import re
@@ -121,7 +134,7 @@ def register_device(
         raise _fail("the signing key is 64 hex digits (32 bytes)")
     if kind not in ("traffic", "community"):
         raise _fail("--kind is traffic or community")
-    _with_store(ctx, lambda store: store.register_device(device, site, kind, key))
+    _with_store(ctx, lambda store: store.register_device(device, site, kind, key, region=region))
     typer.echo(f"registered {device} at {site}")
 
 
@@ -308,3 +321,65 @@ def _accounts(store: Store):  # noqa: ANN202 - the type lives in a module loaded
     from central.auth import Accounts
 
     return Accounts(store.engine)
+
+
+@regions_app.command("import")
+def regions_import(
+    ctx: typer.Context,
+    file: Annotated[Path | None, typer.Argument(help="CSV or XLSX with the columns code, name, parent.")] = None,
+    sample: Annotated[bool, typer.Option(help="Import the small built-in sample tree (for a demo).")] = False,
+) -> None:
+    """Add or change nodes of the region tree from a table (code, name, parent; an empty parent is
+    the top). Every line is checked first: one bad line and nothing is imported."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from central import audit, regions
+
+    if (file is None) == (not sample):
+        raise _fail("name a file, or --sample")
+    path = regions.SAMPLE if sample else file
+    assert path is not None
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise _fail(f"cannot read {path}: {exc.strerror}") from None
+
+    def load(store: Store) -> regions.Imported:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), transient=True) as bar:
+            task = bar.add_task("checking lines", total=None)
+            with store.engine.begin() as conn:
+                done = regions.load_tree(conn, regions.WHOLE, data,
+                                         lambda n, total: bar.update(task, completed=n, total=total))
+                audit.record(conn, "command-line", "regions_import", regions.ROOT,
+                             f"{path.name}: {done.added} added, {done.changed} changed")
+        return done
+
+    done = _with_store(ctx, load)
+    typer.echo(f"{path.name}: {done.added} added, {done.changed} changed, {done.unchanged} unchanged")
+
+
+@regions_app.command("list")
+def regions_list(ctx: typer.Context) -> None:
+    """The tree, one node a line, indented, with the checkpoints that stand at each."""
+    from central import regions
+
+    def read(store: Store) -> list[regions.TreeNode]:
+        with store.engine.connect() as conn:
+            return regions.tree(conn, regions.WHOLE)
+
+    for node in _with_store(ctx, read):
+        sites = f"  [{', '.join(node.sites)}]" if node.sites else ""
+        typer.echo(f"{'  ' * node.depth}{node.code}\t{node.name}{sites}")
+
+
+@regions_app.command("place")
+def regions_place(ctx: typer.Context, site: str, region: str) -> None:
+    """Put a checkpoint at a region node (its boxes' records then belong to that node's office)."""
+    from central import regions
+
+    def place(store: Store) -> None:
+        with store.engine.begin() as conn:
+            regions.place_site(conn, site, region)
+
+    _with_store(ctx, place)
+    typer.echo(f"{site} stands at {region}")

@@ -1,7 +1,8 @@
-from datetime import date
+from datetime import date, time
 from pathlib import Path
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from agent.policy import (
@@ -210,3 +211,23 @@ def test_an_inconsistent_policy_is_refused_with_the_reason(tmp_path: Path) -> No
     doc = POLICY.model_dump(mode="json") | {"fever_c": 43.0}
     with pytest.raises(ValidationError, match="fever_c"):
         Policy.model_validate(doc)
+
+
+@pytest.mark.parametrize(("hours", "at", "may"), [
+    ((), time(12, 0), True),  # none set: any time (and always between passages)
+    (("01:00-05:00",), time(3, 0), True),
+    (("01:00-05:00",), time(5, 0), False),
+    (("23:00-04:00",), time(23, 30), True),  # across midnight
+    (("23:00-04:00",), time(3, 59), True),
+    (("23:00-04:00",), time(12, 0), False),
+    (("02:00-03:00", "13:00-14:00"), time(13, 30), True),
+])
+def test_updates_switch_only_within_the_update_hours(hours: tuple[str, ...], at: time, may: bool) -> None:
+    policy = Policy.from_yaml(DEFAULT_POLICY).model_copy(update={"update_hours": hours})
+    assert policy.may_update(at) is may
+
+
+def test_update_hours_are_checked_when_the_policy_is_read() -> None:
+    document = {**yaml.safe_load(DEFAULT_POLICY.read_text()), "update_hours": ["25:00-03:00"]}
+    with pytest.raises(ValidationError, match="update_hours"):
+        Policy.model_validate(document)

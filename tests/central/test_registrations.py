@@ -90,7 +90,8 @@ def test_bad_lines_say_why_and_never_show_the_number(what: str, line: str, word:
 
 def test_the_same_person_twice_names_the_first_line() -> None:
     checked = check((HEAD + f"{A},甲,,,420102,{DAY}\n{B},乙,,,420102,{DAY}\n{A},甲,,,420102001,{DAY}\n").encode())
-    assert checked.errors == [(4, "the same as line 2")]
+    ((line, why),) = checked.errors
+    assert line == 4 and "the same as line 2" in why
 
 
 def test_a_destination_outside_the_tree_is_refused_when_there_is_one() -> None:

@@ -1,0 +1,149 @@
+"""`checkpoint supervise`: runs the agent of the release `current` links to, and switches releases.
+
+The thin shell around agent.switch: it turns what happens (the agent exited, the agent asked for a
+switch, the release on trial wrote its health mark, the deadline passed) into events, and carries
+out the machine's actions in order, persisting the state first. It stays small and rarely changes:
+systemd runs it (deploy/systemd/checkpoint-agent.service), and it outlives every switch.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from agent.config import load
+from agent.switch import (
+    Action,
+    AgentExited,
+    ArmDeadline,
+    DeadlinePassed,
+    Event,
+    Healthy,
+    Link,
+    Persist,
+    Prune,
+    Say,
+    StartAgent,
+    Started,
+    StopAgent,
+    SwitchRequested,
+    SwitchState,
+    step,
+)
+from agent.update import Layout
+from common import logs
+from common.backoff import Backoff
+from common.settings import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+class Supervisor:
+    def __init__(self, layout: Layout, agent_args: list[str], deadline_s: float) -> None:
+        self.layout = layout
+        self._args = agent_args
+        self._deadline_s = deadline_s
+        self._child: subprocess.Popen[bytes] | None = None
+        self._deadline: float | None = None
+        self._restarts = Backoff(first=1.0, cap=30.0)
+        self._started_at = 0.0
+
+    def run(self, stop: threading.Event) -> None:
+        linked = self.layout.linked()
+        state = self.layout.state() or SwitchState(current=linked)
+        state = self._do(state, Started(linked=linked), stop)
+        while not stop.is_set():
+            event = self._next_event(state, stop)
+            if event is not None:
+                state = self._do(state, event, stop)
+        if self._child is not None and self._child.poll() is None:
+            self._child.terminate()  # the agent drains its outbox, then exits
+            self._child.wait()
+        log.info("supervisor stopped", extra={"release": state.current})
+
+    def _next_event(self, state: SwitchState, stop: threading.Event) -> Event | None:
+        child = self._child
+        if child is not None:
+            try:
+                code = child.wait(timeout=0.2)
+            except subprocess.TimeoutExpired:
+                pass
+            else:
+                self._child = None
+                return AgentExited(code)
+        else:
+            stop.wait(0.2)
+        if self.layout.request.exists():
+            version = self.layout.request.read_text().strip()
+            self.layout.request.unlink()
+            return SwitchRequested(version)
+        if state.target is not None and (self.layout.health / state.target).exists():
+            return Healthy(state.target)
+        if self._deadline is not None and time.monotonic() > self._deadline:
+            self._deadline = None
+            return DeadlinePassed()
+        return None
+
+    def _do(self, state: SwitchState, event: Event, stop: threading.Event) -> SwitchState:
+        nxt, actions = step(state, event)
+        for action in actions:
+            self._act(action, stop)
+        return nxt
+
+    def _act(self, action: Action, stop: threading.Event) -> None:
+        if isinstance(action, Persist):
+            self.layout.save(action.state)
+            if action.state.target is None:
+                self._deadline = None
+        elif isinstance(action, Link):
+            self.layout.link(action.version)
+        elif isinstance(action, StartAgent):
+            self._start(action.version, stop)
+        elif isinstance(action, StopAgent):
+            if self._child is not None:
+                self._child.terminate()
+        elif isinstance(action, ArmDeadline):
+            self._deadline = time.monotonic() + self._deadline_s
+        elif isinstance(action, Prune):
+            self._prune(set(action.keep))
+        elif isinstance(action, Say):
+            log.info(action.text)
+
+    def _start(self, version: str, stop: threading.Event) -> None:
+        if time.monotonic() - self._started_at < 60:  # exiting again soon after its start: wait longer each time
+            stop.wait(self._restarts.next_delay())
+        else:
+            self._restarts.reset()
+        (self.layout.health / version).unlink(missing_ok=True)  # a release proves itself anew each start
+        self._started_at = time.monotonic()
+        program = self.layout.current / "bin" / "checkpoint"
+        self._child = subprocess.Popen([str(program), "agent", *self._args])
+        log.info("agent started", extra={"release": version, "pid": self._child.pid})
+
+    def _prune(self, keep: set[str]) -> None:
+        """Remove the releases and downloads no longer kept (the running one and the one before stay)."""
+        for parent in (self.layout.releases, self.layout.downloads):
+            for old in parent.iterdir() if parent.exists() else []:
+                if old.name not in keep:
+                    shutil.rmtree(old, ignore_errors=True)
+        for mark in self.layout.health.iterdir() if self.layout.health.exists() else []:
+            mark.unlink(missing_ok=True)
+
+
+def main(config: Path, agent_args: list[str]) -> None:
+    settings = load(config)
+    if settings.update is None:
+        raise ConfigError("agent.yaml has no `update` section: the supervisor needs its `root`")
+    logs.setup(component=f"supervisor:{settings.device}")
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    layout = Layout(settings.update.root)
+    if not layout.current.is_symlink():
+        raise ConfigError(f"{layout.current} does not exist: install a first release (checkpoint release install)")
+    Supervisor(layout, ["--config", str(config), *agent_args], settings.update.health_deadline_s).run(stop)

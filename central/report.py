@@ -1,0 +1,166 @@
+"""The daily report of a jurisdiction (日报), in the shape offices report upward.
+
+One row per office of the user's subtree (in tree order, each office's figures the sum of
+everything below it) and, under each office, one row per checkpoint standing there. Two groups of
+figures, which the rows label:
+
+- at the checkpoints (cut at the office's midnight, from the verdicts' device time): passages,
+  flagged (review or deny), flagged by reason, and transfers (flagged verdicts that prescribed a
+  point-to-point transfer to isolation or to a fever clinic);
+- owed by the offices (central.obligations; an office's row counts what its whole subtree owes):
+  obligations opened that day, done that day, gone overdue that day (their deadline fell in it and
+  nothing closed them in time), and waived that day. A checkpoint owes nothing: its row leaves
+  these blank.
+
+Passages and decisions come from the daily figures (counted at ingest, they outlive the verdicts'
+retention); the reasons and transfers from that day's flagged verdicts while they are kept.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, tzinfo
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, select
+
+from central.exports import Cell, Column
+from central.obligation_state import State
+from central.queries import day_bounds
+from central.regions import ROOT, Scope, tree
+from central.schema import daily_figures, obligations, verdicts
+from contract.messages import FollowUp, Reason
+
+REASONS = (Reason.CODE_RED, Reason.CODE_YELLOW, Reason.FEVER_CONFIRMED, Reason.WATCHLIST, Reason.RISK_AREA_ORIGIN,
+           Reason.OUT_OF_PROVINCE)
+"""The reasons a report names one by one; the other reasons of flagged verdicts count as `other`."""
+TRANSFERS = {FollowUp.ISOLATION_TRANSFER.value, FollowUp.FEVER_CLINIC.value}
+OWED = ("opened", "done", "overdue", "waived")
+
+
+@dataclass
+class Figures:
+    passages: int = 0
+    flagged: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)  # of flagged verdicts; a verdict counts under each
+    transfers: int = 0
+    owed: Counter[str] = field(default_factory=Counter)  # opened, done, overdue, waived (an office's only)
+
+    def add(self, other: Figures) -> None:
+        self.passages += other.passages
+        self.flagged += other.flagged
+        self.reasons.update(other.reasons)
+        self.transfers += other.transfers
+
+
+@dataclass(frozen=True)
+class Line:
+    """One row of the report: an office (`site` None) or a checkpoint under it."""
+
+    code: str
+    name: str
+    depth: int
+    site: str | None
+    figures: Figures
+
+    def as_dict(self) -> dict[str, Any]:
+        f = self.figures
+        named = {r.value: f.reasons.get(r.value, 0) for r in REASONS}
+        other = sum(f.reasons.values()) - sum(named.values())
+        owed = {k: (None if self.site else f.owed[k]) for k in OWED}  # a checkpoint owes nothing
+        return {"code": self.code, "name": self.name, "depth": self.depth, "site": self.site,
+                "passages": f.passages, "flagged": f.flagged, **named, "other": other, "transfers": f.transfers,
+                **owed}
+
+
+def daily(conn: Connection, scope: Scope, day: date, zone: tzinfo) -> list[Line]:
+    """The report of `day` for the scope's subtree."""
+    start, end = day_bounds(day, zone)
+    nodes = tree(conn, scope)
+    placed = {s: n.code for n in nodes for s in n.sites}
+    at_sites = _checkpoints(conn, scope, day, start, end)
+    if scope.whole:  # a checkpoint seen in verdicts but never placed stands at the root
+        for site in at_sites.keys() - placed.keys():
+            placed[site] = ROOT
+    owed = _owed(conn, scope, start, end)
+    offices = {n.code: Figures() for n in nodes}
+    ancestors: dict[str, list[str]] = {}  # a node and the nodes above it, within the scope
+    for n in nodes:  # a parent comes before its children
+        ancestors[n.code] = [n.code, *ancestors.get(n.parent or "", [])]
+    for site, figures in at_sites.items():
+        for code in ancestors.get(placed[site], []):
+            offices[code].add(figures)
+    for node, counts in owed.items():
+        for code in ancestors.get(node, []):
+            offices[code].owed.update(counts)
+    lines = []
+    for n in nodes:
+        lines.append(Line(n.code, n.name, n.depth, None, offices[n.code]))
+        here = sorted(s for s, c in placed.items() if c == n.code)
+        lines += [Line(n.code, n.name, n.depth + 1, s, at_sites.get(s, Figures())) for s in here]
+    return lines
+
+
+def _checkpoints(conn: Connection, scope: Scope, day: date, start: Any, end: Any) -> dict[str, Figures]:
+    """Each checkpoint's figures of the day."""
+    out: dict[str, Figures] = {}
+    for site, total, review, deny in conn.execute(
+        select(daily_figures.c.site, daily_figures.c.total, daily_figures.c.review, daily_figures.c.deny)
+        .where(daily_figures.c.day == day, scope.site_in(daily_figures.c.site))
+    ):
+        out[site] = Figures(passages=total, flagged=review + deny)
+    flagged = conn.execute(
+        select(verdicts.c.site, verdicts.c.reasons, verdicts.c.follow_up)
+        .where(verdicts.c.flagged.is_(True), verdicts.c.device_time >= start, verdicts.c.device_time < end,
+               scope.site_in(verdicts.c.site))
+    )
+    for site, reasons, follow_up in flagged:
+        figures = out.setdefault(site, Figures())
+        figures.reasons.update(set(reasons))
+        figures.transfers += bool(TRANSFERS.intersection(follow_up))
+    return out
+
+
+def _owed(conn: Connection, scope: Scope, start: Any, end: Any) -> dict[str, Counter[str]]:
+    """Per office (the node that owes them), the obligations opened, done, gone overdue and waived in the day."""
+    within = scope.region_in(obligations.c.node)
+
+    def between(column: Any) -> Any:
+        return and_(column >= start, column < end)
+
+    counts: dict[str, Counter[str]] = {}
+    for what, where in (
+        ("opened", between(obligations.c.opened_at)),
+        ("done", and_(obligations.c.state == State.DONE.value, between(obligations.c.closed_at))),
+        ("overdue", and_(obligations.c.overdue_at.is_not(None), between(obligations.c.deadline))),
+        ("waived", and_(obligations.c.state == State.WAIVED.value, between(obligations.c.closed_at))),
+    ):
+        for node, n in conn.execute(select(obligations.c.node, func.count()).where(within, where)
+                                    .group_by(obligations.c.node)):
+            counts.setdefault(node, Counter())[what] += n
+    return counts
+
+
+def rows(lines: Iterable[Line]) -> list[dict[str, Any]]:
+    return [line.as_dict() for line in lines]
+
+
+def columns() -> list[Column]:
+    """The report as a table (central.exports): an office's name indented by its depth; a checkpoint's
+    obligation cells blank."""
+
+    def get(key: str) -> Callable[[Mapping[str, Any]], Cell]:
+        return lambda row: "" if row[key] is None else row[key]
+
+    return [
+        ("area", lambda r: "\u3000" * r["depth"] + r["name"]),
+        ("site", lambda r: r["site"] or ""),
+        ("total", get("passages")),
+        ("flagged", get("flagged")),
+        *[(r.value, get(r.value)) for r in REASONS],
+        ("other_reasons", get("other")),
+        ("transfers", get("transfers")),
+        *[(f"owed_{k}", get(k)) for k in OWED],
+    ]

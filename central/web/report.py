@@ -1,0 +1,53 @@
+"""The daily report of a jurisdiction (central.report) over the web: the API, the XLSX/CSV file and the page.
+
+Each reads only the user's subtree; the file is named after the area's code.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import HTMLResponse
+
+from central import exports, report
+from central.auth import Session
+from central.web.api import Format, send_file
+from central.web.pages import render
+from central.web.params import Day
+from central.web.security import lang_of, viewer
+from central.web.services import Services, services
+
+api = APIRouter(prefix="/api")
+page = APIRouter(include_in_schema=False)
+Svc = Annotated[Services, Depends(services)]
+Viewer = Annotated[Session, Depends(viewer)]
+
+
+def _rows(svc: Services, session: Session, day: Any) -> list[dict[str, Any]]:
+    with svc.store.engine.connect() as conn:
+        return report.rows(report.daily(conn, session.scope, day, svc.settings.zone))
+
+
+@api.get("/reports/daily", tags=["figures"])
+def daily_report(session: Viewer, svc: Svc, day: Day | None = None) -> dict[str, Any]:
+    """The day's report (today by default) for the user's area: one row per office, its figures those of
+    its whole subtree, and one per checkpoint under its office (obligation figures null)."""
+    day = day or svc.today()
+    return {"day": day, "area": {"code": session.scope.code, "name": session.scope.name},
+            "rows": _rows(svc, session, day)}
+
+
+@api.get("/exports/report.{fmt}", tags=["exports"])
+def export_report(fmt: Format, request: Request, session: Viewer, svc: Svc, day: Day | None = None) -> Response:
+    day = day or svc.today()
+    lang = lang_of(request)
+    return send_file(f"report-{session.scope.code}-{day}", fmt,
+                 *exports.table(lang, report.columns(), _rows(svc, session, day)))
+
+
+@page.get("/report")
+def report_page(request: Request, session: Viewer, svc: Svc, day: Day | None = None) -> HTMLResponse:
+    day = day or svc.today()
+    return render(request, "report.html", session, svc, day=day, rows=_rows(svc, session, day),
+                  reasons=[r.value for r in report.REASONS], owed=report.OWED)
