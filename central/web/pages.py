@@ -18,7 +18,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from central import audit, casework, queries
+from central import audit, casework, obligations, queries
 from central.auth import Busy, Role, Session
 from central.i18n import tr
 from central.push import PushError
@@ -180,7 +180,8 @@ def _case(request: Request, case_id: int, session: Session, svc: Services, **ext
         return _no_case(request, case_id, session, svc)
     allowed = {a for a, (starts, _to) in casework.ACTIONS.items() if casework.CaseStatus(found["status"]) in starts}
     return render(request, "case.html", session, svc, case=found, allowed=allowed,
-                  transfer_kinds=list(casework.TransferKind), **extra)
+                  transfer_kinds=list(casework.TransferKind), owed=obligations.of_case(svc.store.engine, case_id),
+                  may_waive=session.user.role.allows(Role(svc.settings.obligations.waive_role)), **extra)
 
 
 def _no_case(request: Request, case_id: int, session: Session, svc: Services) -> HTMLResponse:
