@@ -10,7 +10,9 @@ Figures, per size:
 - central's CPU per stored verdict (the collector process's user+system time over the run / verdicts
   stored), against the smallest fleet's in the same run: the cost per verdict should stay flat as
   boxes are added;
-- receipt latency p95 (a box's publish → central's receipt naming it), against the smallest fleet's;
+- receipt latency p95 (a box's publish → central's receipt naming it), and of that the arrival p95
+  (made on the box → stored at central: boxes and central share this machine's clock), against the
+  smallest fleet's;
 - the broker's memory per connected box (RSS with the fleet connected minus RSS before), against the
   smallest fleet's;
 - the devices page and /api/devices p95 over real HTTP (uvicorn, a logged-in session), against
@@ -31,6 +33,7 @@ import sqlite3
 import tempfile
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +63,13 @@ def raise_open_files() -> None:
 def stored(central: Central) -> int:
     with sqlite3.connect(central.url.split("///", 1)[1]) as db:
         return int(db.execute("SELECT count(*) FROM verdicts").fetchone()[0])
+
+
+def arrival_lags(central: Central, after: int) -> list[float]:
+    """Seconds from a verdict's making (the box's clock: this machine's) to central storing it."""
+    with sqlite3.connect(central.url.split("///", 1)[1]) as db:
+        rows = db.execute("SELECT device_time, received_at FROM verdicts ORDER BY rowid LIMIT -1 OFFSET ?", (after,))
+        return [(datetime.fromisoformat(r) - datetime.fromisoformat(d)).total_seconds() for d, r in rows]
 
 
 def dead_letters(central: Central) -> list[tuple[str, int]]:
@@ -132,6 +142,7 @@ def run_fleet(size: int, seconds: float, outage: float) -> dict[str, Any]:
                         results.append(json.loads(child.stdout.readline()))
                     cpu = sum(collector.cpu_times()[:2]) - cpu0
                     count = stored(central) - stored0
+                    lags = arrival_lags(central, stored0)
                     note(f"fleet of {size} boxes: {count} verdicts stored, measuring the pages")
                     pages = page_latency(central, rounds=10 if size > 500 else 20)
                     refused = dead_letters(central)
@@ -147,6 +158,7 @@ def run_fleet(size: int, seconds: float, outage: float) -> dict[str, Any]:
         "size": size,
         "cpu_us": 1e6 * cpu / count,
         "receipt_p95_ms": 1000 * percentile([x for r in results for x in r["latencies"]], 95),
+        "arrival_p95_ms": 1000 * percentile(lags, 95),
         "broker_kb_per_box": (rss_fleet - rss_before) / 1024 / size,
         "connect_s": max(r["connect_s"] for r in results),
         "pages": pages,
@@ -207,6 +219,10 @@ def run(quick: bool) -> list[Figure]:
                    value=round(row["receipt_p95_ms"], 1), unit="ms",
                    baseline_name=f"{smallest}: {base['receipt_p95_ms']:.1f} ms",
                    baseline=round(base["receipt_p95_ms"], 1), higher_is_better=False),
+            Figure(bench="fleet", name=f"{n} boxes: arrival p95 (made on the box → stored at central)",
+                   value=round(row["arrival_p95_ms"], 1), unit="ms",
+                   baseline_name=f"{smallest}: {base['arrival_p95_ms']:.1f} ms",
+                   baseline=round(base["arrival_p95_ms"], 1), higher_is_better=False),
             Figure(bench="fleet", name=f"{n} boxes: broker memory per connected box",
                    value=round(row["broker_kb_per_box"], 1), unit="KB",
                    baseline_name=f"{smallest}: {base['broker_kb_per_box']:.1f} KB",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta, tzinfo
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, Engine, and_, func, literal_column, or_, select
 from sqlalchemy import case as when
@@ -259,6 +259,47 @@ def fleet(
             "outbox_capacity": metrics.get("outbox_capacity"),
         })
     return out
+
+
+DeviceFilter = Literal["all", "problems", "online", "offline", "revoked"]
+
+
+def has_problem(box: dict[str, Any]) -> bool:
+    """What the office should look at first: a box away, missing or lost verdicts, a twin, a wrong
+    clock, a refused policy (a revoked box is no longer a problem, only a record)."""
+    if box["revoked"]:
+        return False
+    return bool(not box["online"] or box["missing"] > 0 or box["lost"] or box["conflict"] or box["clock_off"]
+                or box["policy_rejected"])
+
+
+def fleet_page(
+    fleet_rows: list[dict[str, Any]], *, state: DeviceFilter = "all", site: str | None = None,
+    software: str | None = None, offset: int = 0, limit: int = 100,
+) -> tuple[list[dict[str, Any]], int, dict[str, int]]:
+    """One page of `fleet`'s boxes, problems first, then by site and name; with the number that match
+    and how many there are of each kind (for the filter's labels). At thousands of boxes the page
+    shows, and asks the sequence gaps of, only `limit` of them."""
+    counts = {
+        "all": len(fleet_rows),
+        "problems": sum(map(has_problem, fleet_rows)),
+        "online": sum(1 for b in fleet_rows if b["online"]),
+        "offline": sum(1 for b in fleet_rows if not b["online"] and not b["revoked"]),
+        "revoked": sum(1 for b in fleet_rows if b["revoked"]),
+    }
+    wanted = {
+        "all": lambda b: True,
+        "problems": has_problem,
+        "online": lambda b: b["online"],
+        "offline": lambda b: not b["online"] and not b["revoked"],
+        "revoked": lambda b: b["revoked"],
+    }[state]
+    rows = [
+        b for b in fleet_rows
+        if wanted(b) and (site is None or b["site"] == site) and (software is None or b["software"] == software)
+    ]
+    rows.sort(key=lambda b: (not has_problem(b), b["site"], b["device"]))
+    return rows[offset:offset + limit], len(rows), counts
 
 
 def gaps(

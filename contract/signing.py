@@ -1,11 +1,12 @@
 """Signatures on every message that crosses the broker, both ways.
 
-Uplinks (a box's verdicts, statuses and metrics) carry an HMAC-SHA256 with the box's own key,
-which central holds in its registry. Downlinks (receipts, pushed policy, lists, settings, identity
-conflicts) carry an Ed25519 signature with central's downlink key: every box holds only the
-public half, so a box cannot forge what another box would obey, and one broadcast message can be
-checked by thousands of boxes. The broker is not trusted with either: anyone who can publish on it
-could otherwise delete a box's unsent verdicts with a forged receipt.
+Uplinks (a box's verdicts, statuses, metrics and diagnostics answers) carry an HMAC-SHA256 with
+the box's own key, which central holds in its registry. Downlinks (receipts, pushed policy, lists,
+settings, identity conflicts, diagnostics requests) carry an Ed25519 signature with central's
+downlink key: every box holds only the public half, so a box cannot forge what another box would
+obey, and one broadcast message can be checked by thousands of boxes. The broker is not trusted
+with either: anyone who can publish on it could otherwise delete a box's unsent verdicts with a
+forged receipt.
 
 The signed bytes are the canonical payload: the message's JSON object without its `sig` field,
 with sorted keys and no whitespace. The receiver verifies over the JSON it *received* (not a
@@ -47,7 +48,7 @@ def signature(key: bytes, obj: dict[str, Any]) -> str:
 
 
 def sign(key: bytes, message: BaseModel) -> bytes:
-    """An uplink message (verdict, status, metrics) as it goes on the wire: JSON with its `sig`."""
+    """An uplink message (verdict, status, metrics, diagnostics) as it goes on the wire: JSON with its `sig`."""
     obj = message.model_dump(mode="json", exclude={"sig"})
     return _wire(obj, signature(key, obj))
 

@@ -23,7 +23,7 @@ from central.releases import Releases
 from central.rollouts import Rollouts
 from central.sql import storage_error
 from central.store import Store
-from central.web import api, boxes, device, feed, pages, registrations, report
+from central.web import api, boxes, device, feed, obligations, pages, regions, registrations, report
 from central.web.headers import SecurityHeaders
 from central.web.security import Forbidden, NeedLogin, NotABox, current_session, lang_of, viewer
 from central.web.services import Services
@@ -61,8 +61,12 @@ def create_app(
     app.include_router(device.router)
     app.include_router(registrations.api)
     app.include_router(registrations.page)
+    app.include_router(regions.api)
+    app.include_router(regions.page)
     app.include_router(report.api)
     app.include_router(report.page)
+    app.include_router(obligations.api)
+    app.include_router(obligations.page)
 
     @app.exception_handler(NeedLogin)
     async def need_login(request: Request, _exc: NeedLogin) -> Response:

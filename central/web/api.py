@@ -36,7 +36,9 @@ from central.web.params import (
     Instant,
     Offset,
     PushKind,
+    SiteChoice,
     SiteName,
+    SoftwareVersion,
     VerdictId,
 )
 from central.web.security import SESSION_COOKIE, admin, client_address, lang_of, operator, retry_after, viewer
@@ -223,8 +225,17 @@ def unmask_case(case_id: CaseId, body: Unmask, request: Request, session: Operat
 
 
 @router.get("/devices", tags=["devices"])
-def list_devices(session: Viewer, svc: Svc) -> list[dict[str, Any]]:
-    return queries.fleet(svc.store.engine, svc.offline_after, session.scope, svc.clock_skew)
+def list_devices(
+    session: Viewer, svc: Svc, response: Response, state: queries.DeviceFilter = "all", site: SiteChoice = "",
+    software: SoftwareVersion = "", offset: Offset = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+) -> list[dict[str, Any]]:
+    """Boxes in the reader's jurisdiction, problems first; `X-Total-Count` says how many match."""
+    everything = queries.fleet(svc.store.engine, svc.offline_after, session.scope, svc.clock_skew)
+    rows, matching, _ = queries.fleet_page(everything, state=state, site=site or None, software=software or None,
+                                           offset=offset, limit=limit)
+    response.headers["X-Total-Count"] = str(matching)
+    return rows
 
 
 @router.get("/devices/{device}/gaps", tags=["devices"])

@@ -19,7 +19,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from central import audit, casework, queries
+from central import audit, casework, obligations, queries
 from central.auth import Busy, Role, Session
 from central.i18n import tr
 from central.push import PushError
@@ -30,7 +30,7 @@ from central.text import Line, Paragraph
 from central.throttle import Throttled
 from central.web import lists
 from central.web.charts import daily_bars
-from central.web.params import CaseFilter, CaseId, Day, Days, PageNumber, SiteChoice
+from central.web.params import CaseFilter, CaseId, Day, Days, PageNumber, SiteChoice, SoftwareVersion
 from central.web.security import (
     LANG_COOKIE,
     LOGIN_CSRF_COOKIE,
@@ -184,7 +184,8 @@ def _case(request: Request, case_id: int, session: Session, svc: Services, **ext
         return _no_case(request, case_id, session, svc)
     allowed = {a for a, (starts, _to) in casework.ACTIONS.items() if casework.CaseStatus(found["status"]) in starts}
     return render(request, "case.html", session, svc, case=found, allowed=allowed,
-                  transfer_kinds=list(casework.TransferKind), **extra)
+                  transfer_kinds=list(casework.TransferKind), owed=obligations.of_case(svc.store.engine, case_id),
+                  may_waive=session.user.role.allows(Role(svc.settings.obligations.waive_role)), **extra)
 
 
 def _no_case(request: Request, case_id: int, session: Session, svc: Services) -> HTMLResponse:
@@ -234,13 +235,21 @@ def case_unmask(
 
 
 @router.get("/devices")
-def devices_page(request: Request, session: Viewer, svc: Svc) -> HTMLResponse:
+def devices_page(
+    request: Request, session: Viewer, svc: Svc, state: queries.DeviceFilter = "all", site: SiteChoice = "",
+    software: SoftwareVersion = "", page: PageNumber = 0,
+) -> HTMLResponse:
     scope = session.scope
-    fleet = queries.fleet(svc.store.engine, svc.offline_after, scope, svc.clock_skew)
+    everything = queries.fleet(svc.store.engine, svc.offline_after, scope, svc.clock_skew)
+    fleet, matching, counts = queries.fleet_page(everything, state=state, site=site or None,
+                                                 software=software or None, offset=page * PAGE_ROWS, limit=PAGE_ROWS)
     gaps = {d["device"]: queries.gaps(svc.store.engine, d["device"], scope, 5) for d in fleet if d["missing"] > 0}
     lost = {d["device"]: queries.gaps(svc.store.engine, d["device"], scope, 5, ended=True)
             for d in fleet if d["lost"]}
     return render(request, "devices.html", session, svc, fleet=fleet, gaps=gaps, lost=lost,
+                  state=state, site=site, software=software, page=page, matching=matching, counts=counts,
+                  more=(page + 1) * PAGE_ROWS < matching, sites=sorted({d["site"] for d in everything}),
+                  filters=get_args(queries.DeviceFilter),
                   replicas=queries.collector_replicas(svc.store.engine, scope),
                   writer=svc.health() if scope.whole else None,
                   rejections=queries.rejections_by_device(svc.store.engine, scope),

@@ -1,7 +1,8 @@
 """The broker's ACL, generated from the registry: each box may touch only its own topics.
 
-A box may publish only `checkpoint/v1/<its site>/<its device>/{verdict,status,metrics}` (its will
-is its status) and read only its own downlinks and the broadcast ones. Central reads every uplink
+A box may publish only `checkpoint/v1/<its site>/<its device>/<kind>`, the kinds of
+contract.topics.UPLINK_KINDS (its will is its status), and read only its own downlinks and the
+broadcast ones. Central reads every uplink
 (through its shared subscription) and writes every downlink, the receipts included. A revoked box
 has no line at all: with `acl_file` set, Mosquitto denies whatever is not granted.
 """

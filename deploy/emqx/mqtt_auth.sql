@@ -15,7 +15,7 @@ CREATE TABLE IF NOT EXISTS mqtt_user (
 
 CREATE OR REPLACE VIEW mqtt_acl (username, permission, action, topic) AS
     SELECT d.device, 'allow', 'publish', 'checkpoint/v1/' || d.site || '/' || d.device || '/' || k.kind
-      FROM devices d CROSS JOIN (VALUES ('verdict'), ('status'), ('metrics')) AS k(kind)
+      FROM devices d CROSS JOIN (VALUES ('verdict'), ('status'), ('metrics'), ('diagnostics')) AS k(kind)
      WHERE NOT d.revoked
     UNION ALL
     SELECT d.device, 'allow', 'subscribe', 'checkpoint/v1/' || d.site || '/' || d.device || '/down/#'
@@ -25,10 +25,10 @@ CREATE OR REPLACE VIEW mqtt_acl (username, permission, action, topic) AS
       FROM devices d WHERE NOT d.revoked
     UNION ALL
     SELECT 'central', 'allow', 'subscribe', 'checkpoint/v1/+/+/' || k.kind
-      FROM (VALUES ('verdict'), ('status'), ('metrics')) AS k(kind)
+      FROM (VALUES ('verdict'), ('status'), ('metrics'), ('diagnostics')) AS k(kind)
     UNION ALL
     SELECT 'central', 'allow', 'subscribe', '$share/central/checkpoint/v1/+/+/' || k.kind
-      FROM (VALUES ('verdict'), ('status'), ('metrics')) AS k(kind)
+      FROM (VALUES ('verdict'), ('status'), ('metrics'), ('diagnostics')) AS k(kind)
     UNION ALL
     SELECT 'central', 'allow', 'publish', t
       FROM (VALUES ('checkpoint/v1/+/+/down/#'), ('checkpoint/v1/all/down/#')) AS w(t);

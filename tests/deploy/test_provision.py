@@ -117,6 +117,7 @@ def test_the_acl_grants_each_box_its_own_topics_only() -> None:
         "topic write checkpoint/v1/site-1/box-1/verdict",
         "topic write checkpoint/v1/site-1/box-1/status",
         "topic write checkpoint/v1/site-1/box-1/metrics",
+        "topic write checkpoint/v1/site-1/box-1/diagnostics",
         "topic read checkpoint/v1/site-1/box-1/down/#",
         "topic read checkpoint/v1/all/down/#",
     ]
@@ -126,6 +127,7 @@ def test_the_acl_grants_each_box_its_own_topics_only() -> None:
         "topic read checkpoint/v1/+/+/verdict",
         "topic read checkpoint/v1/+/+/status",
         "topic read checkpoint/v1/+/+/metrics",
+        "topic read checkpoint/v1/+/+/diagnostics",
         "topic write checkpoint/v1/+/+/down/#",
         "topic write checkpoint/v1/all/down/#",
     ]
