@@ -16,10 +16,12 @@ from openpyxl import Workbook
 from sqlalchemy import func, select, text
 from typer.testing import CliRunner
 
-from central import results, sheets
+from central import results, retention, sheets
 from central.auth import Accounts, Role
+from central.config import RetentionSettings
 from central.obligations import Policy
 from central.schema import result_imports, test_results
+from central.sql import now
 from central.store import Store
 from checkpoint.cli import app
 from contract import idnumber
@@ -192,3 +194,14 @@ def test_from_the_command_line_with_a_progress_bar(tmp_path: Path) -> None:
     assert runner.invoke(app, [*central, str(good), "--as", "nobody"]).exit_code == 2
     assert [r["state"] for r in owed(store)].count("done") == 1
     store.dispose()
+
+
+def test_results_go_with_the_verdicts_retention(store: Store) -> None:
+    after, _before = _two_yellow(store)
+    _import(store, _file((synthetic_id(seq=1), after, "阴性"), (synthetic_id(seq=9), after, "阴性")))
+    settings = RetentionSettings(verdict_days=30)
+    assert retention.purge(store.engine, settings)["test_results"] == 0
+    assert retention.purge(store.engine, settings, at=now() + timedelta(days=31))["test_results"] == 2
+    with store.engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(test_results)) == 0
+        assert conn.scalar(select(func.count()).select_from(result_imports)) == 1  # the file is still known
