@@ -12,12 +12,14 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Generic, TypeVar
 
 from openpyxl import load_workbook
+
+from contract.idnumber import InvalidIdNumber, mask, normalise
 
 T = TypeVar("T")
 MAX_LINES = 200_000
@@ -58,6 +60,17 @@ def decode(data: bytes) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         return data.decode("gb18030", errors="replace")
+
+
+def id_number(cells: Mapping[str, str]) -> str:
+    """The line's ID number, checked (GB 11643) and normalised; LineError, with the number masked."""
+    raw = cells.get("id_number", "")
+    if not raw:
+        raise LineError("缺少身份证号 / no ID number")
+    try:
+        return normalise(raw)
+    except InvalidIdNumber as exc:
+        raise LineError(f"身份证号 {mask(raw)} 无效 / ID number {mask(raw)}: {exc}") from None
 
 
 def column(key: str, *headers: str, required: bool = True) -> Column:
