@@ -63,7 +63,8 @@ def decode(data: bytes) -> str:
 
 
 def id_number(cells: Mapping[str, str]) -> str:
-    """The line's ID number, checked (GB 11643) and normalised; LineError, with the number masked."""
+    """The line's ID number (column `id_number`), normalised; LineError, the number masked, when it is
+    missing or wrong: every import of people checks them the same way."""
     raw = cells.get("id_number", "")
     if not raw:
         raise LineError("缺少身份证号 / no ID number")

@@ -20,6 +20,7 @@ from central.config import CentralSettings
 from central.i18n import tr
 from central.push import Pusher
 from central.releases import Releases
+from central.rollouts import Rollouts
 from central.sql import storage_error
 from central.store import Store
 from central.web import api, boxes, device, feed, obligations, pages, regions, registrations, report
@@ -50,7 +51,8 @@ def create_app(
     app.state.accounts = accounts
     pusher = Pusher(store.engine, settings.mqtt, settings.downlink_signer)
     releases = Releases(store.engine, settings.releases_dir, settings.release_key)
-    app.state.services = Services(settings, store, accounts, pusher, health, releases)
+    rollouts = Rollouts(store.engine, settings.mqtt, settings.downlink_signer)
+    app.state.services = Services(settings, store, accounts, pusher, health, releases, rollouts)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(api.router)
     app.include_router(boxes.router)
