@@ -344,8 +344,8 @@ def push_policy(body: PolicyDocument, request: Request, session: Admin, svc: Svc
 
 
 @router.get("/pushes", tags=["pushes"])
-def push_history(_: Viewer, svc: Svc, what: PushKind | None = None) -> list[dict[str, Any]]:
-    return svc.pusher.history(what)
+def push_history(session: Viewer, svc: Svc, what: PushKind | None = None) -> list[dict[str, Any]]:
+    return svc.pusher.history(session.scope, what)
 
 
 def _pushing(action: Any) -> Any:

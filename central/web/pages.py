@@ -278,7 +278,7 @@ def ledger_page(
 
 
 def _lists(request: Request, session: Session, svc: Services, **extra: Any) -> HTMLResponse:
-    return render(request, "lists.html", session, svc, history=svc.pusher.history(limit=30),
+    return render(request, "lists.html", session, svc, history=svc.pusher.history(session.scope, limit=30),
                   has_key=svc.settings.pseudonym_key_bytes() is not None, **extra)
 
 

@@ -20,7 +20,7 @@ import typing
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -34,10 +34,11 @@ from sqlalchemy import select, text
 from central import audit, regions
 from central.auth import Accounts, Role
 from central.intake import DeviceKey, check
-from central.schema import metadata
+from central.obligations import Policy
+from central.schema import metadata, pushes, registrations
 from central.store import Batch, Store
 from contract import idnumber, signing, topics
-from contract.messages import Reason
+from contract.messages import FollowUp, Reason
 from tests.central.conftest import KEY, PASSWORD, Server, flagged, settings_for
 from tests.central.conftest import cheap_password_hashes as cheap_password_hashes
 from tests.central.conftest import store as store
@@ -92,6 +93,7 @@ def _batch(site: str, box: str, *vs: Any) -> Batch:
 
 @pytest.fixture
 def area(store: Store) -> Area:
+    store.obligations = Policy({FollowUp.TEST_ON_ARRIVAL: 24.0})  # each red arrival owes a test on arrival
     with store.engine.begin() as conn:
         regions.load_tree(conn, regions.WHOLE, regions.SAMPLE.read_bytes())
     things: list[Thing] = []
@@ -100,7 +102,7 @@ def area(store: Store) -> Area:
     for n, (site, box, node, plate) in enumerate(SITES, start=1):
         store.register_device(box, site, "traffic", KEY.hex(), region=node)
         red = flagged(1, person=n, device=box, site=site)
-        red = red.model_copy(update={"inputs": red.inputs.model_copy(update={
+        red = red.model_copy(update={"follow_up": [FollowUp.TEST_ON_ARRIVAL], "inputs": red.inputs.model_copy(update={
             "travel": red.inputs.travel.model_copy(update={"plate": plate, "destination": f"去{plate}"})})})
         passed = verdict(seq=2, device=box, site=site)
         store.write_batch(_batch(site, box, red, passed))
@@ -125,8 +127,21 @@ def area(store: Store) -> Area:
         with store.engine.begin() as conn:
             audit.record(conn, name, "walk_marker", f"by {name}")
         things.append(Thing(node, {name}))
+    # what the whole deployment's admin pushed, and pre-registrations to each county's communities
+    at = datetime.now(UTC)
+    with store.engine.begin() as conn:
+        conn.execute(pushes.insert().values(what="risk_areas", version="risk-areas-walk", issued_at=at,
+                                            username="u-root", entries=1, document={}))
+        for n, (destination, plate) in enumerate((("390102001001", "鄂T0R01"), ("390103001001", "鄂W0R02"))):
+            conn.execute(registrations.insert().values(
+                pseudonym=f"{n:064x}", id_masked="110***********0000", plate=plate, origin="420100",
+                destination=destination, expected=TODAY, imported_at=at, batch="walk", username="u-root"))
+            things.append(Thing(destination, {plate}))
     with store.engine.connect() as conn:
         cases = conn.execute(text("SELECT id, first_site FROM cases ORDER BY id")).all()
+        owed = dict(conn.execute(text("SELECT site, node FROM obligations")).all())
+    assert owed == {"east-gate": "390102", "town-gate": "390102", "hill-gate": "390102", "west-gate": "390103",
+                    "site-a": regions.ROOT}  # each gate's county owes its arrival's test
     node_of = {site: node for site, _box, node, _plate in SITES}
     values["case_id"] = [str(c.id) for c in cases]
     return Area(store, things, values, {c.id: node_of[c.first_site] for c in cases})
