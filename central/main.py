@@ -25,6 +25,7 @@ import uvicorn
 from central import obligations, retention
 from central.config import CentralSettings
 from central.ingest import Collector
+from central.rollouts import Rollouts
 from central.store import Store
 from central.web import create_app
 from central.webhooks import AlertSender
@@ -69,6 +70,8 @@ def main(config: Path | None) -> None:
         collector, stop, lambda s: obligations.run(store.engine, store.obligations, central_settings.obligations.scan_s,
                                                    s), "overdue"
     ))
+    updates = Rollouts(store.engine, central_settings.mqtt, central_settings.downlink_signer)
+    workers.append(_once_stored(collector, stop, updates.run, "rollouts"))
     web = WebProcess(config)
     log.info("central starting", extra={"database": store.engine.dialect.name, "port": central_settings.http.port})
     web.start()
