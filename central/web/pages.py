@@ -253,7 +253,7 @@ def devices_page(
                   replicas=queries.collector_replicas(svc.store.engine, scope),
                   writer=svc.health() if scope.whole else None,
                   rejections=queries.rejections_by_device(svc.store.engine, scope),
-                  rollouts=svc.rollouts.listed(), releases=svc.releases.listed(),
+                  rollouts=svc.rollouts.listed(session.scope), releases=svc.releases.listed(),
                   is_admin=session.user.role.allows(Role.ADMIN))
 
 
@@ -289,7 +289,7 @@ def change_rollout(rollout: Annotated[int, PathParam(ge=1, le=2**31 - 1)],
                    svc: Svc) -> Response:
     to = {"pause": RolloutState.PAUSED, "resume": RolloutState.RUNNING, "cancel": RolloutState.CANCELLED}[action]
     try:
-        svc.rollouts.change(rollout, to, session.user.username, client_address(request))
+        svc.rollouts.change(rollout, to, session.user.username, session.scope, client_address(request))
     except RolloutRefused as exc:
         raise HTTPException(409, str(exc)) from None
     return RedirectResponse("/devices#rollouts", status_code=303)
