@@ -141,6 +141,12 @@ def install(layout: Layout, wheelhouse: Path, manifest: Manifest, python: Path |
             shutil.rmtree(target, ignore_errors=True)
             words = (done.stderr.strip() or done.stdout.strip()).splitlines()[-3:]
             raise InstallFailed(f"installing {manifest.version} failed: {' / '.join(words)[:400]}")
+    if shutil.which("espeak-ng"):  # the kiosk's spoken prompts live in each release's own package
+        voice = subprocess.run([str(target / "bin" / "python"), "-m", "agent.kiosk.voice"], capture_output=True,
+                               text=True, check=False)
+        if voice.returncode != 0:
+            log.warning("the new release's spoken prompts were not made; its kiosk beeps instead",
+                        extra={"version": manifest.version, "error": voice.stderr.strip()[-300:]})
     try:
         write_atomically(target / COMPLETE, manifest.version.encode())
     except OSError as exc:
