@@ -246,13 +246,18 @@ class Updater:
             self._say(Progress.FAILED, version, f"{exc.strerror or exc}")
             shutil.rmtree(self.layout.downloads / version, ignore_errors=True)
             return
-        self._say(Progress.WAITING, version)
+        self.switch_when_quiet(push, stop)
+
+    def switch_when_quiet(self, push: UpdatePush, stop: threading.Event, every_s: float = 1.0) -> None:
+        """Ask the supervisor to switch to the installed release once no passage is open and the policy's
+        update hours have come (unless a newer update downlink came meanwhile, or the agent stops)."""
+        self._say(Progress.WAITING, push.version)
         while not stop.is_set() and self._offered is push:
             if not self._passage_open() and self._policy().may_update(datetime.now().time()):
-                self.layout.ask_switch(version)
-                self._say(Progress.SWITCHING, version)
+                self.layout.ask_switch(push.version)
+                self._say(Progress.SWITCHING, push.version)
                 return
-            stop.wait(1.0)
+            stop.wait(every_s)
 
     def _fetch(self, push: UpdatePush) -> Manifest:
         """The release's manifest and wheels in downloads/<version>, every one checked."""
