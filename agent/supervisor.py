@@ -44,6 +44,7 @@ from common.backoff import Backoff
 from common.settings import ConfigError
 
 log = logging.getLogger(__name__)
+STOP_TIMEOUT_S = 60.0  # an agent asked to stop drains for at most its drain_timeout_s; one still there is killed
 
 
 class Supervisor:
@@ -55,6 +56,7 @@ class Supervisor:
         self._deadline: float | None = None
         self._restarts = Backoff(first=1.0, cap=30.0)
         self._started_at = 0.0
+        self._stopping_since: float | None = None
 
     def run(self, stop: threading.Event) -> None:
         linked = self.layout.linked()
@@ -77,9 +79,11 @@ class Supervisor:
             try:
                 code = child.wait(timeout=0.2)
             except subprocess.TimeoutExpired:
-                pass
+                if self._stopping_since is not None and time.monotonic() - self._stopping_since > STOP_TIMEOUT_S:
+                    log.error("the agent did not stop when asked: killing it", extra={"pid": child.pid})
+                    child.kill()
             else:
-                self._child = None
+                self._child = self._stopping_since = None
                 return AgentExited(code)
         else:
             stop.wait(0.2)
@@ -112,6 +116,7 @@ class Supervisor:
         elif isinstance(action, StopAgent):
             if self._child is not None:
                 self._child.terminate()
+                self._stopping_since = time.monotonic()
         elif isinstance(action, ArmDeadline):
             self._deadline = time.monotonic() + self._deadline_s
         elif isinstance(action, Prune):
