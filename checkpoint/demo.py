@@ -132,6 +132,7 @@ class Demo:
                 "database_url": self.db_url,
                 "downlink_key": downlink_key.private_bytes_raw().hex(),
                 "pseudonym_key": pseudonym_key,  # imports of registrations and test results are keyed with it
+                "timezone": closed_loop.ZONE,
                 "mqtt": mqtt,
                 **({"obligations": {"deadlines_h": closed_loop.DEADLINES_H, "scan_s": 5}} if self.loop else {}),
                 # the wall page shows the dashboard in a frame; no other page may
