@@ -59,7 +59,6 @@ from common.logs import Trouble
 from contract.messages import CheckpointKind, FollowUp
 
 log = logging.getLogger(__name__)
-PENDING_STATES = sorted(s.value for s in PENDING)
 IS_PENDING = PENDING_OBLIGATION  # as the partial indexes say it, literally: SQLite uses them only then
 SCAN_CHUNK = 1000
 # built once: a scan runs them every few seconds on every replica
@@ -69,6 +68,12 @@ _OVERDUE = (obligations.update()
             .where(obligations.c.id.in_(bindparam("ids", expanding=True)), obligations.c.state == State.OPEN.value)
             .values(state=State.OVERDUE.value, overdue_at=bindparam("at"), updated_at=bindparam("at"))
             .returning(obligations.c.id))
+# one obligation moved from the state (and office) it was read in; one statement for every change
+_MOVED = ("updated_at", "node", "destination", "state", "late", "closed_at", "evidence", "proof", "overdue_at")
+_MOVE = (obligations.update()
+         .where(obligations.c.id == bindparam("oid"), obligations.c.state == bindparam("before"),
+                obligations.c.node == bindparam("was"))
+         .values({name: bindparam(f"to_{name}", type_=obligations.c[name].type) for name in _MOVED}))
 _EVENT = case_events.insert()
 _ALERT = alerts.insert()
 Row = Mapping[Any, Any]  # a row as read (RowMapping) or built (dict)
@@ -87,7 +92,11 @@ class Policy:
 
 
 class Refused(ValueError):
-    """Staff asked for what cannot be done (the message says why)."""
+    """Staff asked for what cannot be done (the message says why, Chinese first)."""
+
+
+class NotOwed(Refused):
+    """No such obligation in the user's area (as if it did not exist)."""
 
 
 # what the machine sees of a row, and back
@@ -241,26 +250,6 @@ def _county(chain: list[str]) -> str:
     return next((c for c in reversed(chain) if c == ROOT or (c.isdigit() and len(c) <= 6)), ROOT)
 
 
-def owe(conn: Connection, *, case_id: int, kind: FollowUp, node: str, site: str, pseudonym: str | None,
-        passed: datetime, hours: float, verdict_id: str | None = None) -> int | None:
-    """Open one obligation on a case (for what central opens other than from a verdict's follow-ups,
-    e.g. a registration owed by the destination community): its id, or None when the case owes that
-    follow-up already. In the caller's transaction."""
-    ob = prescribe([kind], passed, {kind: hours}, Place(county=node, chain=frozenset(), kind=CheckpointKind.TRAFFIC,
-                                                         destination=node))[0]
-    at = now()
-    stmt = insert_for(conn)(obligations).values(
-        case_id=case_id, verdict_id=verdict_id, pseudonym=pseudonym, kind=kind.value, site=site, opened_at=passed,
-        deadline=ob.deadline, updated_at=at, **_columns(ob),
-    ).on_conflict_do_nothing().returning(obligations.c.id)
-    ob_id = conn.scalar(stmt)
-    if ob_id is not None:
-        conn.execute(case_events.insert().values(case_id=case_id, at=at, actor="central", action="owed", detail={
-            "obligation": ob_id, "kind": kind.value, "node": node, "deadline": ob.deadline.isoformat()}))
-        log.info("obligation opened", extra={"obligation": ob_id, "case": case_id, "kind": kind.value, "node": node})
-    return ob_id
-
-
 # one place for every change of state
 
 
@@ -269,15 +258,16 @@ def _write(conn: Connection, ob_id: int, row: Row, before: State, result: Step, 
     """Move the obligation as `result` says if no one moved it since it was read in state `before`;
     then its history, audit entry and alerts. Whether this call moved it."""
     after = result.obligation
-    values: dict[str, Any] = dict(updated_at=at, **_columns(after))
+    values: dict[str, Any] = {name: row[name] for name in _MOVED}
+    values.update(updated_at=at, **_columns(after))
     if after.state in (State.DONE, State.WAIVED) and before in PENDING:
         values.update(closed_at=at, evidence={**evidence, "by": by})
         if after.state is State.DONE:
             values["proof"] = evidence["proof"]
     if after.state is State.OVERDUE and before is State.OPEN:
         values["overdue_at"] = at
-    moved = conn.execute(obligations.update().where(obligations.c.id == ob_id, obligations.c.state == before.value,
-                                                    obligations.c.node == row["node"]).values(**values)).rowcount
+    moved = conn.execute(_MOVE, {"oid": ob_id, "before": before.value, "was": row["node"],
+                                 **{f"to_{name}": value for name, value in values.items()}}).rowcount
     if moved != 1:
         return False
     _record(conn, [(ob_id, row["case_id"], result.actions)], at, by, address, policy)
@@ -412,7 +402,7 @@ def _owed_by(conn: Connection, scope: Scope, ob_id: int) -> Row:
     row = conn.execute(select(obligations).where(obligations.c.id == ob_id, scope.region_in(obligations.c.node))
                        ).mappings().first()
     if row is None:
-        raise Refused(f"no obligation {ob_id}")
+        raise NotOwed(f"本辖区没有跟进事项 {ob_id} / no obligation {ob_id}")
     return row
 
 
@@ -427,7 +417,7 @@ def act(engine: Engine, ob_id: int, scope: Scope, user: User, event: Evidence | 
         evidence = ({"proof": Proof.STAFF.value, "note": event.note.strip()} if isinstance(event, Evidence)
                     else {"reason": event.reason.strip()})
         if not _write(conn, ob_id, row, State(row["state"]), result, now(), user.username, address, evidence, policy):
-            raise Refused("the obligation changed meanwhile: look again")
+            raise Refused("跟进事项刚被他人改动，请刷新 / the obligation changed meanwhile: look again")
 
 
 def hand_off(engine: Engine, case_id: int, scope: Scope, user: User, to: str, note: str, address: str,
@@ -439,19 +429,19 @@ def hand_off(engine: Engine, case_id: int, scope: Scope, user: User, to: str, no
         try:
             scope_of(conn, to)
         except RegionError:
-            raise Refused(f"no office {to!r}") from None
+            raise Refused(f"没有单位 {to!r} / no office {to!r}") from None
         rows = conn.execute(select(obligations).where(obligations.c.case_id == case_id, IS_PENDING,
                                                       scope.region_in(obligations.c.node))
                             .order_by(obligations.c.id)).mappings().all()
         if not rows:
-            raise Refused(f"your office owes nothing on case {case_id}")
+            raise Refused(f"本单位在处置单 {case_id} 上没有待办事项 / your office owes nothing on case {case_id}")
         moved = 0
         for row in rows:
             result = step(machine(row), HandOff(to, user.username, at, note))
             moved += result.changed and _write(conn, row["id"], row, State(row["state"]), result, at, user.username,
                                                address, {}, policy)
         if not moved:
-            raise Refused(f"case {case_id} is owed by {to} already")
+            raise Refused(f"处置单 {case_id} 已由 {to} 负责 / case {case_id} is owed by {to} already")
     return moved
 
 

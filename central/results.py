@@ -29,9 +29,9 @@ from central.auth import Role, User
 from central.obligations import Policy, Sample
 from central.regions import Scope, scope_of
 from central.schema import result_imports, test_results, users
-from central.sheets import Column, LineError, column
+from central.sheets import Column, LineError, column, id_number
 from central.sql import aware, insert_for, now
-from contract.idnumber import InvalidIdNumber, mask, normalise, pseudonym
+from contract.idnumber import mask, pseudonym
 
 COLUMNS: list[Column] = [
     column("id_number", "身份证号", "身份证号码", "证件号码", "idnumber", "id"),
@@ -47,7 +47,7 @@ class BadLines(ValueError):
     """Some lines are wrong: nothing was imported. `errors` holds (line, why) for each."""
 
     def __init__(self, errors: list[tuple[int, str]]) -> None:
-        super().__init__(f"{len(errors)} bad lines: nothing imported")
+        super().__init__(f"{len(errors)} 行有误，整份未导入 / {len(errors)} bad lines: nothing imported")
         self.errors = errors
 
 
@@ -74,13 +74,7 @@ class Imported:
 
 
 def parse_line(cells: Mapping[str, str], key: bytes, zone: tzinfo) -> Result:
-    raw = cells.get("id_number", "")
-    if not raw:
-        raise LineError("no ID number")
-    try:
-        number = normalise(raw)
-    except InvalidIdNumber as exc:
-        raise LineError(f"ID number {mask(raw)}: {exc}") from None
+    number = id_number(cells)
     found = _TIME.match(cells.get("sampled_at", "").strip())
     try:
         if found is None:
@@ -88,24 +82,27 @@ def parse_line(cells: Mapping[str, str], key: bytes, zone: tzinfo) -> Result:
         year, month, day, hour, minute, second = (int(g) if g else 0 for g in found.groups())
         sampled = datetime(year, month, day, hour, minute, second, tzinfo=zone)
     except ValueError:
-        raise LineError(f"sample time {cells.get('sampled_at', '')!r}: a time such as 2026-11-30 08:15") from None
+        raise LineError(f"采样时间 {cells.get('sampled_at', '')!r} 无效，如 2026-11-30 08:15 / "
+                        f"sample time {cells.get('sampled_at', '')!r}: a time such as 2026-11-30 08:15") from None
     result = RESULTS.get(cells.get("result", "").strip().lower())
     if result is None:
-        raise LineError(f"result {cells.get('result', '')!r}: 阴性 or 阳性 (negative or positive)")
+        raise LineError(f"检测结果 {cells.get('result', '')!r} 须为阴性或阳性 / "
+                        f"result {cells.get('result', '')!r}: 阴性 or 阳性 (negative or positive)")
     return Result(0, pseudonym(key, number), mask(number), sampled, result)
 
 
-def check(data: bytes, key: bytes, zone: tzinfo, progress: Callable[[int, int], None] = lambda *_: None
-          ) -> list[Result]:
+def check(data: bytes, key: bytes, zone: tzinfo, progress: Callable[[int, int], None] = lambda *_: None,
+          reading: Callable[[int, int], None] = lambda *_: None) -> list[Result]:
     """Every line of the file checked; sheets.SheetError for a file that is no table of results, BadLines
-    when any line is wrong (nothing is then imported)."""
-    sheet = sheets.read(data, COLUMNS)
+    when any line is wrong (nothing is then imported). `reading` and `progress` hear (lines, of total)
+    as the file is read, then checked."""
+    sheet = sheets.read(data, COLUMNS, reading)
     checked = sheets.check(sheet, lambda cells: parse_line(cells, key, zone), lambda r: (r.pseudonym, r.sampled_at),
                            progress)
     if checked.errors:
         raise BadLines(checked.errors)
     if not checked.rows:
-        raise sheets.SheetError("no results in the file")
+        raise sheets.SheetError("文件中没有检测结果 / no results in the file")
     return [replace(r, line=line) for (line, _cells), r in zip(sheet.lines, checked.rows, strict=True)]
 
 
@@ -140,8 +137,9 @@ def store(engine: Engine, data: bytes, rows: Sequence[Result], filename: str, us
                          .values(obligation_id=bindparam("ob")), links)
         conn.execute(result_imports.update().where(result_imports.c.id == import_id).values(matched=len(closed)))
         outcome = Imported(import_id, len(rows), len(closed), [
-            (r.line, r.id_masked, "already imported from an earlier file" if r.line not in stored
-             else "no open 落地检 of this person in your area taken before this sample")
+            (r.line, r.id_masked, "已在之前的文件中导入 / already imported from an earlier file" if r.line not in stored
+             else "本辖区内没有此人在采样前产生的待办落地检 / no open 落地检 of this person in your area taken "
+                  "before this sample")
             for r in rows if f"results {import_id} line {r.line}" not in closed
         ])
         audit.record(conn, user.username, "import_results", filename[:100],

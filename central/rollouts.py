@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Engine, func, select
 from central import audit
 from central.push import PushError, publish_retained
 from central.regions import Scope
-from central.rollout import Box, BoxState, RolloutState, advance, choose, plan
+from central.rollout import ACTIONS, Box, BoxState, RolloutState, advance, choose, plan
 from central.schema import device_status, devices, releases, rollout_boxes, rollouts
 from central.sql import now
 from common.mqtt import MqttSettings
@@ -116,8 +116,8 @@ class Rollouts:
             conn.execute(rollouts.update().where(rollouts.c.id == rollout)
                          .values(state=to.value, reason="" if to is RolloutState.RUNNING else row["reason"],
                                  updated_at=now()))
-            action = {RolloutState.PAUSED: "pause", RolloutState.RUNNING: "resume", RolloutState.CANCELLED: "cancel"}
-            audit.record(conn, username, f"rollout_{action[to]}", f"rollout {rollout}", row["version"], address)
+            action = next(name for name, state in ACTIONS.items() if state is to)
+            audit.record(conn, username, f"rollout_{action}", f"rollout {rollout}", row["version"], address)
 
     def listed(self, scope: Scope, limit: int = 20) -> list[dict[str, Any]]:
         """The newest rollouts that reach boxes in `scope`, with those boxes counted by state (who

@@ -78,7 +78,8 @@
   const words = form.dataset;
   const show = (event) => {
     if (event.reading !== undefined) state.textContent = words.reading;
-    if (event.total) { bar.max = event.total; bar.value = event.checked; state.textContent = `${words.checked} ${event.checked} / ${event.total}`; }
+    if (event.read !== undefined) { bar.max = event.total; bar.value = event.read; state.textContent = `${words.reading} ${event.read} / ${event.total}`; }
+    if (event.checked !== undefined) { bar.max = event.total; bar.value = event.checked; state.textContent = `${words.checked} ${event.checked} / ${event.total}`; }
     if (event.pushing !== undefined) state.textContent = words.pushing;
     if (event.matching !== undefined) state.textContent = words.matching;
     if (event.done) {

@@ -18,7 +18,7 @@ from central.auth import Busy, Session
 from central.i18n import both
 from central.push import PushError
 from central.regions import REGION_PATTERN, RegionError
-from central.rollout import RolloutState
+from central.rollout import ACTIONS
 from central.rollouts import NewRollout, RolloutRefused
 from central.sql import now
 from central.store import StillRevoked
@@ -398,7 +398,7 @@ def change_rollout(rollout: Annotated[int, PathParam(ge=1, le=2**31 - 1)],
                    action: Literal["pause", "resume", "cancel"], request: Request, session: Admin,
                    svc: Svc) -> Response:
     """Pause, resume (past the paused wave's failures) or cancel a rollout. Admins only; audited."""
-    to = {"pause": RolloutState.PAUSED, "resume": RolloutState.RUNNING, "cancel": RolloutState.CANCELLED}[action]
+    to = ACTIONS[action]
     try:
         svc.rollouts.change(rollout, to, session.user.username, session.scope, client_address(request))
     except RolloutRefused as exc:

@@ -9,6 +9,7 @@ waiving needs the role the settings name (`obligations.waive_role`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -20,7 +21,7 @@ from central import obligations, results, sheets
 from central.auth import Role, Session
 from central.i18n import tr
 from central.obligation_state import Evidence, Proof, Waive
-from central.obligations import Refused
+from central.obligations import NotOwed, Refused
 from central.sql import now
 from central.text import Line, Paragraph
 from central.web.pages import render
@@ -73,7 +74,7 @@ def _hand_off(svc: Services, case_id: int, session: Session, to: str, note: str,
 
 
 def _refused(exc: Refused) -> HTTPException:
-    return HTTPException(404 if str(exc).startswith("no obligation") else 409, str(exc))
+    return HTTPException(404 if isinstance(exc, NotOwed) else 409, str(exc))
 
 
 # the API
@@ -121,9 +122,11 @@ def _import(svc: Services, data: bytes, filename: str, session: Session, address
             lang: str) -> dict[str, Any]:
     key = svc.settings.pseudonym_key_bytes()
     if key is None:
-        raise Refused("central has no pseudonym key (settings: pseudonym_key or pseudonym_key_file)")
+        raise Refused("中心未配置假名密钥 / central has no pseudonym key (settings: pseudonym_key or "
+                      "pseudonym_key_file)")
     report({"reading": len(data)})
-    rows = results.check(data, key, svc.settings.zone, lambda done, total: report({"checked": done, "total": total}))
+    rows = results.check(data, key, svc.settings.zone, lambda done, total: report({"checked": done, "total": total}),
+                         lambda done, total: report({"read": done, "total": total}))
     report({"matching": len(rows)})
     outcome = results.summary(results.store(svc.store.engine, data, rows, filename, session.user, session.scope,
                                             svc.store.obligations, address))
@@ -183,34 +186,31 @@ def _safe(back: str) -> str:
     return back if back.startswith("/") and not back.startswith("//") else "/worklist"
 
 
+def _form(back: str, act: Callable[[], object]) -> Response:
+    """Do what a page's form asked, then back to that page, with why not if it was refused."""
+    try:
+        act()
+    except Refused as exc:
+        return _back(back, str(exc))
+    return _back(back, "")
+
+
 @page.post("/obligations/{ob_id}/done")
 def confirm_form(ob_id: ObligationId, request: Request, session: Operator, svc: Svc,
                  note: Annotated[Paragraph, Form(max_length=2000)] = "",
                  back: Annotated[str, Form(max_length=200)] = "/worklist") -> Response:
-    try:
-        _confirm(svc, ob_id, session, note, client_address(request))
-    except Refused as exc:
-        return _back(_safe(back), str(exc))
-    return _back(_safe(back), "")
+    return _form(_safe(back), lambda: _confirm(svc, ob_id, session, note, client_address(request)))
 
 
 @page.post("/obligations/{ob_id}/waive")
 def waive_form(ob_id: ObligationId, request: Request, session: Operator, svc: Svc,
                reason: Annotated[Paragraph, Form(max_length=2000)] = "",
                back: Annotated[str, Form(max_length=200)] = "/worklist") -> Response:
-    try:
-        _waive(svc, ob_id, session, reason, client_address(request))
-    except Refused as exc:
-        return _back(_safe(back), str(exc))
-    return _back(_safe(back), "")
+    return _form(_safe(back), lambda: _waive(svc, ob_id, session, reason, client_address(request)))
 
 
 @page.post("/cases/{case_id}/handoff")
 def hand_off_form(case_id: CaseId, request: Request, session: Operator, svc: Svc,
                   to: Annotated[Line, Form(max_length=20)] = "",
                   note: Annotated[Paragraph, Form(max_length=2000)] = "") -> Response:
-    try:
-        _hand_off(svc, case_id, session, to, note, client_address(request))
-    except Refused as exc:
-        return _back(f"/cases/{case_id}", str(exc))
-    return _back(f"/cases/{case_id}", "")
+    return _form(f"/cases/{case_id}", lambda: _hand_off(svc, case_id, session, to, note, client_address(request)))

@@ -23,7 +23,7 @@ from central import audit, casework, obligations, queries
 from central.auth import Busy, Role, Session
 from central.i18n import tr
 from central.push import PushError
-from central.rollout import RolloutState
+from central.rollout import ACTIONS
 from central.rollouts import NewRollout, RolloutRefused, Target
 from central.sql import aware
 from central.text import Line, Paragraph
@@ -287,7 +287,7 @@ def start_rollout(
 def change_rollout(rollout: Annotated[int, PathParam(ge=1, le=2**31 - 1)],
                    action: Literal["pause", "resume", "cancel"], request: Request, session: Admin,
                    svc: Svc) -> Response:
-    to = {"pause": RolloutState.PAUSED, "resume": RolloutState.RUNNING, "cancel": RolloutState.CANCELLED}[action]
+    to = ACTIONS[action]
     try:
         svc.rollouts.change(rollout, to, session.user.username, session.scope, client_address(request))
     except RolloutRefused as exc:

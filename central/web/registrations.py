@@ -91,7 +91,7 @@ def import_file(
 
     def read(report: Progress) -> list[tuple[int, Mapping[str, str]]]:
         report({"reading": len(data)})
-        return lists.read_registrations(data)
+        return lists.read_registrations(data, lambda done, total: report({"read": done, "total": total}))
 
     def work(report: Progress) -> dict[str, Any]:
         return _outcome(svc, read, session, client_address(request), report)

@@ -225,9 +225,12 @@ def import_results(
         try:
             who, scope = results.importer(store.engine, user)
             with Progress(transient=True) as bar:
-                task = bar.add_task("checking lines", total=None)
-                rows = results.check(data, key, central_settings.zone,
-                                     lambda done, total: bar.update(task, completed=done, total=total))
+                task = bar.add_task("reading", total=None)
+
+                def step(what: str) -> Callable[[int, int], None]:
+                    return lambda done, total: bar.update(task, description=what, completed=done, total=total)
+
+                rows = results.check(data, key, central_settings.zone, step("checking lines"), step("reading"))
                 bar.update(task, description="matching tests on arrival")
                 return results.store(store.engine, data, rows, file.name, who, scope, store.obligations, "cli")
         except results.BadLines as exc:

@@ -41,7 +41,7 @@ VALID: dict[str, str] = {"fmt": "csv", "site": "site-a", "day": "2026-11-23", "c
                          "verdict_id": str(uuid.uuid4()), "request_id": str(uuid.uuid4()), "lang": "en",
                          "username": "viewer", "password": PASSWORD, "action": "note", "note": "hostile walk",
                          "why": "hostile walk", "version": "1.0.0", "name": "checkpoint-1.0.0.tar.gz",
-                         "region": "0", "ob_id": "1"}
+                         "region": "0", "ob_id": "1", "rollout": "1"}
 # request bodies of the JSON routes, valid but for the one field being walked
 BODIES: dict[str, dict[str, Any]] = {
     "/api/session": {"username": "viewer", "password": "a-wrong-password"},
@@ -55,6 +55,7 @@ BODIES: dict[str, dict[str, Any]] = {
     "/api/sites/{site}": {"region": "0"},
     "/api/registrations": {"entries": [{"id_number": "11010519491231002X", "name": "测试",
                                         "destination": "390102001001", "expected": "2026-12-01"}]},
+    "/api/rollouts": {"version": "1.0.0"},
     "/api/obligations/{ob_id}/done": {"note": "hostile walk"},
     "/api/obligations/{ob_id}/waive": {"reason": "hostile walk"},
     "/api/cases/{case_id}/handoff": {"to": "0", "note": "hostile walk"},
