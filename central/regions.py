@@ -283,12 +283,14 @@ def parse_line(cells: Mapping[str, str], top: str) -> Node:
 
 def load_tree(
     conn: Connection, scope: Scope, data: bytes, progress: Callable[[int, int], None] = lambda _done, _total: None,
+    reading: Callable[[int, int], None] = lambda _done, _total: None,
 ) -> Imported:
     """Add or change the nodes of an office's table (code, name, parent) under `scope`'s node, in
     the caller's transaction, all or none: BadLines with each bad line and why; RegionError when
-    the file is not such a table. Nodes not in the table stay as they are (nothing is removed)."""
+    the file is not such a table. Nodes not in the table stay as they are (nothing is removed).
+    `reading` hears how far the file has been read, `progress` how far its lines are checked."""
     try:
-        sheet = sheets.read(data, COLUMNS)
+        sheet = sheets.read(data, COLUMNS, reading)
     except sheets.SheetError as exc:
         raise RegionError(str(exc)) from None
     checked = sheets.check(sheet, lambda cells: parse_line(cells, scope.code), lambda node: node.code, progress)
