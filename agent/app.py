@@ -3,8 +3,8 @@
 Threads, each with one job: paho's network loop; the publisher (outbox -> broker); one per device
 (blocking serial / camera I/O); the station (events -> passages -> verdicts); the kiosk's web
 server; the answers to central's diagnostics requests (agent.diagnostics); optionally a simulation
-script; and the main thread's metrics tick. `run` returns after
-`stop` is set and the outbox has drained (or `drain_timeout_s` passed: what is left stays on disk).
+script; and the main thread's metrics tick. `run` returns after `stop` is set and the outbox has
+drained (or `drain_timeout_s` passed: what is left stays on disk).
 
 No thread dies quietly: if any of them ends with an exception, or the outbox file disappears
 under the running agent, the agent logs why, stops in order and `run` raises AgentFailed, so the
@@ -422,7 +422,7 @@ def _run(agent_settings: AgentSettings, simulate: bool, stop: threading.Event) -
     if not simulate:
         Agent(agent_settings, agent_settings.devices()).run(stop, agent_settings.drain_timeout_s)
     elif sim.mode == "direct":
-        script: Script = functools.partial(direct_station.run, per_minute=sim.passages_per_minute, seed=sim.seed)
+        script: Script = functools.partial(direct_station.run, sim=sim)
         Agent(agent_settings, script=script).run(stop, agent_settings.drain_timeout_s)
     else:
         from agent.simulated_station import SimulatedStation

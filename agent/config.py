@@ -17,10 +17,11 @@ from pydantic_settings import SettingsConfigDict
 
 from agent.gate import GateSettings
 from agent.healthcode.chain import HealthCodeSettings
+from agent.travellers import TravellerMix
 from common import settings
 from common.mqtt import MqttSettings
 from common.settings import ConfigError, FileSettings
-from contract.messages import CheckpointKind, Name
+from contract.messages import CheckpointKind, Name, PlaceCode, RegionCode
 from drivers.base import Device
 from drivers.camera.capture import CameraConfig
 from drivers.idcard.reader import IdCardConfig
@@ -50,6 +51,20 @@ class OutboxSettings(BaseModel):
     warn_fraction: float = Field(default=0.8, gt=0, le=1)
 
 
+class TravellerSettings(BaseModel):
+    """Who the simulated travellers are (agent.travellers.TravellerMix): the everyday mix by default."""
+
+    yellow: float = Field(default=0.04, ge=0, le=0.5)  # share of yellow codes
+    red: float = Field(default=0.015, ge=0, le=0.5)  # share of red codes
+    destinations: list[PlaceCode] = []  # places of the region tree the travellers say they go to
+    home_regions: list[RegionCode] = []  # local ID numbers' region codes (the rest come from elsewhere)
+    home_share: float = Field(default=0.75, ge=0, le=1)
+
+    def mix(self, seed: int | None) -> TravellerMix:
+        return TravellerMix(seed, yellow=self.yellow, red=self.red, destinations=self.destinations,
+                            home=self.home_regions, home_share=self.home_share)
+
+
 class SimulationSettings(BaseModel):
     """The simulated station used by `--simulate` and the demo.
 
@@ -63,6 +78,10 @@ class SimulationSettings(BaseModel):
     seed: int | None = None
     thermometer: str = "gy-mcu"  # which thermometer protocol the simulator speaks
     workdir: Path = Path("var/agent/sim")  # where the simulators' device links live
+    travellers: TravellerSettings = TravellerSettings()
+    # a hotel's or a community's box: no travellers of its own, only those whose files appear in this
+    # folder (agent.travellers.take_arrivals: the demo sends the transferred travellers who arrive)
+    arrivals_dir: Path | None = None
 
 
 class KioskSettings(BaseModel):
@@ -75,6 +94,10 @@ class KioskSettings(BaseModel):
     voice: bool = True  # spoken prompts (agent/kiosk/voice.py); false: the page beeps
 
 
+RELEASES_ROOT = Path("/opt/checkpoint")  # where the releases live, and `current` links to the one that runs
+HEALTH_DEADLINE_S = 180.0
+
+
 class UpdateSettings(BaseModel):
     """Software updates (agent.update, agent.supervisor): where releases come from and go.
 
@@ -84,10 +107,10 @@ class UpdateSettings(BaseModel):
     central_url: str = Field(pattern=r"^https?://[^\s/]+(/\S*)?$")  # central's API, as boxes reach it
     tls_ca: Path | None = None  # checks central's certificate (the deployment's CA); None: the system's
     release_key: Secret  # the public half of the deployment's release key: only what it signed is installed
-    root: Path = Path("/opt/checkpoint")
+    root: Path = RELEASES_ROOT
     python: Path | None = None  # makes the new environments; None: the interpreter this agent runs on
-    health_deadline_s: float = Field(default=180, ge=10, le=3600)  # a new release proves itself within this
-    keep: int = Field(default=2, ge=2, le=10)  # releases kept installed (the running one and the one before)
+    # a release on trial proves itself healthy within this, or is rolled back
+    health_deadline_s: float = Field(default=HEALTH_DEADLINE_S, ge=10, le=3600)
 
 
 class AgentSettings(FileSettings):

@@ -12,9 +12,10 @@ import random
 import threading
 
 from agent.commands import RecordPassage
+from agent.config import SimulationSettings
 from agent.policy import CodeFacts, PassageFacts, PersonFacts, Policy, TempReading
 from agent.station import Station, StationFull
-from agent.travellers import Traveller, TravellerMix
+from agent.travellers import Traveller, take_arrivals
 from contract.messages import ColourSource, IdSource, TravelInput
 
 log = logging.getLogger(__name__)
@@ -40,17 +41,27 @@ def facts_of(traveller: Traveller, policy: Policy, sensor: str = "simulated") ->
         if traveller.shows_code
         else None,
         temps=tuple(temps),
-        travel=TravelInput(plate=traveller.plate, origin=traveller.origin, destination=traveller.destination),
+        travel=TravelInput(plate=traveller.plate, origin=traveller.origin, destination=traveller.destination,
+                           destination_code=traveller.destination_code),
     )
 
 
-def run(station: Station, stop: threading.Event, per_minute: float, seed: int | None) -> None:
-    """Hand the station complete passages at about `per_minute` (exponential gaps) until `stop` is set."""
-    mix = TravellerMix(seed)
-    gaps = random.Random(seed)
-    while not stop.wait(gaps.expovariate(per_minute / 60.0)):
-        facts = facts_of(mix.next(), station.recorder.policy())
-        try:
-            station.submit(RecordPassage(facts=facts))
-        except StationFull:
-            log.warning("station busy; the simulated traveller waits")
+def run(station: Station, stop: threading.Event, sim: SimulationSettings) -> None:
+    """Hand the station complete passages at about `sim.passages_per_minute` (exponential gaps) until
+    `stop` is set; at a box of arrivals, the passages of those who arrive."""
+    if sim.arrivals_dir is not None:
+        while not stop.wait(1.0):
+            for traveller in take_arrivals(sim.arrivals_dir):
+                _submit(station, traveller)
+        return
+    mix = sim.travellers.mix(sim.seed)
+    gaps = random.Random(sim.seed)
+    while not stop.wait(gaps.expovariate(sim.passages_per_minute / 60.0)):
+        _submit(station, mix.next())
+
+
+def _submit(station: Station, traveller: Traveller) -> None:
+    try:
+        station.submit(RecordPassage(facts=facts_of(traveller, station.recorder.policy())))
+    except StationFull:
+        log.warning("station busy; the simulated traveller waits")

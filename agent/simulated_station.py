@@ -21,7 +21,7 @@ from agent.config import AgentSettings
 from agent.healthcode import keys, signed_format
 from agent.healthcode.chain import HealthCodeSettings
 from agent.station import Station, StationFull
-from agent.travellers import Traveller, TravellerMix
+from agent.travellers import Traveller, take_arrivals
 from contract import idnumber
 from contract.messages import CheckpointKind, CodeColour, TravelInput
 from drivers.base import Device
@@ -70,6 +70,8 @@ class SimulatedStation:
         self._protocol = sim.thermometer
         self._per_minute = sim.passages_per_minute
         self._seed = sim.seed
+        self._travellers = sim.travellers
+        self._arrivals = sim.arrivals_dir
         self._issuer_key = keys.generate_key()
         self.scene = PhoneScene()
         self.reader = IdCardSimulator(self._workdir / "idcard")
@@ -117,8 +119,13 @@ class SimulatedStation:
         return [*devices, Camera(wired.camera, scene=self.scene)]
 
     def run(self, station: Station, stop: threading.Event) -> None:
-        """Travellers, one after another, until `stop`."""
-        mix = TravellerMix(self._seed)
+        """Travellers, one after another, until `stop`; at a box of arrivals, those who arrive."""
+        if self._arrivals is not None:
+            while not stop.wait(1.0):
+                for traveller in take_arrivals(self._arrivals):
+                    self._pass_through(traveller, station, stop, card=True)
+            return
+        mix = self._travellers.mix(self._seed)
         rng = random.Random(self._seed)
         occupants = 0
         while not stop.wait(STEP_AWAY_S + rng.expovariate(self._per_minute / 60.0)):
@@ -126,18 +133,19 @@ class SimulatedStation:
             try:
                 if station.machine.kind is CheckpointKind.TRAFFIC and occupants == 0:
                     occupants = rng.choice((1, 1, 2, 3))
-                    vehicle = TravelInput(
-                        plate=traveller.plate, origin=traveller.origin, destination=traveller.destination
-                    )
+                    vehicle = TravelInput(plate=traveller.plate, origin=traveller.origin,
+                                          destination=traveller.destination,
+                                          destination_code=traveller.destination_code)
                     station.submit(SetVehicle(vehicle=vehicle))
                 occupants = max(occupants - 1, 0)
                 self._pass_through(traveller, station, stop)
             except StationFull:
                 log.warning("station busy; the simulated traveller waits")
 
-    def _pass_through(self, traveller: Traveller, station: Station, stop: threading.Event) -> None:
+    def _pass_through(self, traveller: Traveller, station: Station, stop: threading.Event, card: bool = False) -> None:
+        """`card`: the ID card is read at a community box too (a hotel checks in its guests by their card)."""
         shown = station.shown
-        if station.machine.kind is CheckpointKind.TRAFFIC:
+        if station.machine.kind is CheckpointKind.TRAFFIC or card:
             if traveller.has_card:
                 self.reader.present(card_of(traveller, date.today()))
             else:  # the reader cannot read it: staff type the number

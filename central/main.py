@@ -1,5 +1,6 @@
 """Entry point of `checkpoint central`: side by side the collector, the webhook sender, the retention
-job, the overdue scan of obligations and the web server. Every part may run in several replicas at once.
+job, the overdue scan of obligations, the rollout waves and the web server. Every part may run in
+several replicas at once.
 
 `ingest.workers: N` runs N collectors on the shared subscription, each with a session of its own: the
 first in this process, the others in processes of their own (the collector holds the interpreter
@@ -9,10 +10,10 @@ broker queues a shared subscription's messages for an absent member, so a sessio
 behind would strand them until it expired.
 
 The main thread owns the signals and the order of things. It starts the web server first — in a
-process of its own (WebProcess), so the office's pages never slow the collector — so /healthz
-answers (and systemd hears READY) while the collector still waits for the database; the
-webhook sender, the retention job and the overdue scan start once the collector has the schema in place. SIGTERM or
-SIGINT stop everything in order and end with "central stopped"; a part that dies by itself stops
+process of its own (Child), so the office's pages never slow the collector — so /healthz answers
+(and systemd hears READY) while the collector still waits for the database; the webhook sender, the
+retention job, the overdue scan and the rollouts start once the collector has the schema in place.
+SIGTERM or SIGINT stop everything in order and end with "central stopped"; a part that dies by itself stops
 central with an error, so systemd restarts it instead of leaving half a service running.
 """
 
@@ -35,6 +36,7 @@ import uvicorn
 from central import obligations, retention
 from central.config import CentralSettings
 from central.ingest import Collector, retired_workers, worker_ids, worker_settings
+from central.rollouts import Rollouts
 from central.store import Store
 from central.web import create_app
 from central.webhooks import AlertSender
@@ -79,6 +81,8 @@ def main(config: Path | None) -> None:
         collector, stop, lambda s: obligations.run(store.engine, store.obligations, central_settings.obligations.scan_s,
                                                    s), "overdue"
     ))
+    updates = Rollouts(store.engine, central_settings.mqtt, central_settings.downlink_signer)
+    workers.append(_once_stored(collector, stop, updates.run, "rollouts"))
     workers.append(_once_stored(collector, stop, lambda s: _retire(central_settings, store, s), "retire"))
     health = SharedHealth()
     web = Child("web", serve_web, config, health)

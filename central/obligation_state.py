@@ -36,6 +36,7 @@ class State(StrEnum):
 
 
 PENDING = frozenset({State.OPEN, State.OVERDUE})
+_DONE_WORDS = {State.DONE: "办结", State.WAIVED: "免除"}
 """What an office still owes: the worklist, hand-offs, evidence all work on these."""
 
 
@@ -150,7 +151,7 @@ class Step:
 def step(ob: Obligation, event: Event) -> Step:
     """The obligation after `event`, and what to record."""
     if ob.state not in PENDING:
-        return Step(ob, refused=f"the obligation is already {ob.state.value}")
+        return Step(ob, refused=f"跟进事项已{_DONE_WORDS[ob.state]} / the obligation is already {ob.state.value}")
     match event:
         case Tick(at=at):
             if ob.state is State.OVERDUE or at < ob.deadline:
@@ -159,9 +160,9 @@ def step(ob: Obligation, event: Event) -> Step:
             return Step(overdue, (History("overdue", _about(ob, deadline=ob.deadline.isoformat())), Alert()))
         case Evidence():
             if event.proof not in CLOSED_BY.get(ob.kind, {Proof.STAFF}):
-                return Step(ob, refused=f"{event.proof.value} does not close {ob.kind.value}")
+                return Step(ob, refused=f"此依据不能办结该事项 / {event.proof.value} does not close {ob.kind.value}")
             if event.proof is Proof.STAFF and not event.note.strip():
-                return Step(ob, refused="a confirmation says what was done (a note)")
+                return Step(ob, refused="请填写办理情况 / a confirmation says what was done (a note)")
             late = ob.state is State.OVERDUE
             done = replace(ob, state=State.DONE, late=late)
             detail = _about(ob, proof=event.proof.value, ref=event.ref, late=late, **_note(event.note))
@@ -171,14 +172,14 @@ def step(ob: Obligation, event: Event) -> Step:
             return Step(done, actions)
         case Waive():
             if not event.reason.strip():
-                return Step(ob, refused="a waiver gives its reason")
+                return Step(ob, refused="请填写免除原因 / a waiver gives its reason")
             waived = replace(ob, state=State.WAIVED)
             reason = event.reason.strip()
             return Step(waived, (History("waived", _about(ob, reason=reason)),
                                  Audit("obligation_waive", f"{ob.kind.value}: {reason}"[:500])))
         case HandOff():
             if event.to == ob.node:
-                return Step(ob, refused="the obligation is already owed by that office")
+                return Step(ob, refused="该事项已由该单位负责 / the obligation is already owed by that office")
             moved = replace(ob, node=event.to, destination=event.to)
             detail = _about(ob, to=event.to, **{"from": ob.node}, **_note(event.note))
             return Step(moved, (History("handoff", detail),

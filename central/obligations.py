@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, select
+from sqlalchemy import Connection, Engine, Select, bindparam, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from central import audit
@@ -52,15 +53,29 @@ from central.obligation_state import (
     step,
 )
 from central.regions import ROOT, RegionError, Scope, scope_of
-from central.schema import alerts, case_events, cases, obligations, regions, sites
+from central.schema import OPEN_OBLIGATION, PENDING_OBLIGATION, alerts, case_events, cases, obligations, regions, sites
 from central.sql import aware, insert_for, now, storage_error
 from common.logs import Trouble
 from contract.messages import CheckpointKind, FollowUp
 
 log = logging.getLogger(__name__)
-PENDING_STATES = sorted(s.value for s in PENDING)
-IS_PENDING = obligations.c.state.in_(PENDING_STATES)
+IS_PENDING = PENDING_OBLIGATION  # as the partial indexes say it, literally: SQLite uses them only then
 SCAN_CHUNK = 1000
+# built once: a scan runs them every few seconds on every replica
+_DUE = (select(obligations).where(OPEN_OBLIGATION, obligations.c.deadline <= bindparam("at"))
+        .order_by(obligations.c.deadline).limit(SCAN_CHUNK))
+_OVERDUE = (obligations.update()
+            .where(obligations.c.id.in_(bindparam("ids", expanding=True)), obligations.c.state == State.OPEN.value)
+            .values(state=State.OVERDUE.value, overdue_at=bindparam("at"), updated_at=bindparam("at"))
+            .returning(obligations.c.id))
+# one obligation moved from the state (and office) it was read in; one statement for every change
+_MOVED = ("updated_at", "node", "destination", "state", "late", "closed_at", "evidence", "proof", "overdue_at")
+_MOVE = (obligations.update()
+         .where(obligations.c.id == bindparam("oid"), obligations.c.state == bindparam("before"),
+                obligations.c.node == bindparam("was"))
+         .values({name: bindparam(f"to_{name}", type_=obligations.c[name].type) for name in _MOVED}))
+_EVENT = case_events.insert()
+_ALERT = alerts.insert()
 Row = Mapping[Any, Any]  # a row as read (RowMapping) or built (dict)
 
 
@@ -77,7 +92,11 @@ class Policy:
 
 
 class Refused(ValueError):
-    """Staff asked for what cannot be done (the message says why)."""
+    """Staff asked for what cannot be done (the message says why, Chinese first)."""
+
+
+class NotOwed(Refused):
+    """No such obligation in the user's area (as if it did not exist)."""
 
 
 # what the machine sees of a row, and back
@@ -231,26 +250,6 @@ def _county(chain: list[str]) -> str:
     return next((c for c in reversed(chain) if c == ROOT or (c.isdigit() and len(c) <= 6)), ROOT)
 
 
-def owe(conn: Connection, *, case_id: int, kind: FollowUp, node: str, site: str, pseudonym: str | None,
-        passed: datetime, hours: float, verdict_id: str | None = None) -> int | None:
-    """Open one obligation on a case (for what central opens other than from a verdict's follow-ups,
-    e.g. a registration owed by the destination community): its id, or None when the case owes that
-    follow-up already. In the caller's transaction."""
-    ob = prescribe([kind], passed, {kind: hours}, Place(county=node, chain=frozenset(), kind=CheckpointKind.TRAFFIC,
-                                                         destination=node))[0]
-    at = now()
-    stmt = insert_for(conn)(obligations).values(
-        case_id=case_id, verdict_id=verdict_id, pseudonym=pseudonym, kind=kind.value, site=site, opened_at=passed,
-        deadline=ob.deadline, updated_at=at, **_columns(ob),
-    ).on_conflict_do_nothing().returning(obligations.c.id)
-    ob_id = conn.scalar(stmt)
-    if ob_id is not None:
-        conn.execute(case_events.insert().values(case_id=case_id, at=at, actor="central", action="owed", detail={
-            "obligation": ob_id, "kind": kind.value, "node": node, "deadline": ob.deadline.isoformat()}))
-        log.info("obligation opened", extra={"obligation": ob_id, "case": case_id, "kind": kind.value, "node": node})
-    return ob_id
-
-
 # one place for every change of state
 
 
@@ -259,35 +258,83 @@ def _write(conn: Connection, ob_id: int, row: Row, before: State, result: Step, 
     """Move the obligation as `result` says if no one moved it since it was read in state `before`;
     then its history, audit entry and alerts. Whether this call moved it."""
     after = result.obligation
-    values: dict[str, Any] = dict(updated_at=at, **_columns(after))
+    values: dict[str, Any] = {name: row[name] for name in _MOVED}
+    values.update(updated_at=at, **_columns(after))
     if after.state in (State.DONE, State.WAIVED) and before in PENDING:
         values.update(closed_at=at, evidence={**evidence, "by": by})
         if after.state is State.DONE:
             values["proof"] = evidence["proof"]
     if after.state is State.OVERDUE and before is State.OPEN:
         values["overdue_at"] = at
-    moved = conn.execute(obligations.update().where(obligations.c.id == ob_id, obligations.c.state == before.value,
-                                                    obligations.c.node == row["node"]).values(**values)).rowcount
+    moved = conn.execute(_MOVE, {"oid": ob_id, "before": before.value, "was": row["node"],
+                                 **{f"to_{name}": value for name, value in values.items()}}).rowcount
     if moved != 1:
         return False
-    _record(conn, ob_id, row["case_id"], result.actions, at, by, address, policy)
+    _record(conn, [(ob_id, row["case_id"], result.actions)], at, by, address, policy)
     log.info(f"obligation {after.state.value}" if after.state is not before else "obligation handed off",
              extra={"obligation": ob_id, "case": row["case_id"], "kind": after.kind.value, "node": after.node,
                     "by": by})
     return True
 
 
-def _record(conn: Connection, ob_id: int, case_id: int, actions: Sequence[Action], at: datetime, by: str,
+def _record(conn: Connection, moved: Sequence[tuple[int, int, Sequence[Action]]], at: datetime, by: str,
             address: str, policy: Policy) -> None:
-    for action in actions:
-        if isinstance(action, History):
-            conn.execute(case_events.insert().values(case_id=case_id, at=at, actor=by, action=action.action,
-                                                     detail={"obligation": ob_id, **action.detail}))
-        elif isinstance(action, Audit):
-            audit.record(conn, by, action.action, f"obligation {ob_id}", action.detail, address)
-        elif isinstance(action, Alert) and policy.alert_urls:
-            conn.execute(alerts.insert(), [dict(case_id=case_id, obligation_id=ob_id, url=u, created_at=at,
-                                                next_at=at, attempts=0, gave_up=False) for u in policy.alert_urls])
+    """What the machine said to record for each obligation moved (id, case id, actions): the case
+    histories and the alerts each in one statement (a scan moves many), the audit entries."""
+    events: list[dict[str, Any]] = []
+    queued: list[dict[str, Any]] = []
+    sent = now()  # alerts are due at once, whatever moment `at` a scan was asked about
+    for ob_id, case_id, actions in moved:
+        for action in actions:
+            if isinstance(action, History):
+                events.append(dict(case_id=case_id, at=at, actor=by, action=action.action,
+                                   detail={"obligation": ob_id, **action.detail}))
+            elif isinstance(action, Audit):
+                audit.record(conn, by, action.action, f"obligation {ob_id}", action.detail, address)
+            elif isinstance(action, Alert):
+                queued += [dict(case_id=case_id, obligation_id=ob_id, url=u, created_at=sent, next_at=sent,
+                                attempts=0, gave_up=False) for u in policy.alert_urls]
+    if events:
+        conn.execute(_EVENT, events)
+    if queued:
+        conn.execute(_ALERT, queued)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A test result as evidence: whose (pseudonym), when sampled, the result, and where it came from."""
+
+    ref: str  # e.g. "results 3 line 17"
+    pseudonym: str
+    sampled_at: datetime
+    result: str
+
+
+def prove_tests(conn: Connection, samples: Sequence[Sample], scope: Scope, by: str, policy: Policy) -> dict[str, int]:
+    """Close with each sample the pending 落地检 of its person that an office in `scope` owes and that
+    it was taken for (sampled at or after the passage); the obligation each sample closed, by ref."""
+    closed: dict[str, int] = {}
+    people = sorted({s.pseudonym for s in samples})
+    pending: dict[str, list[Row]] = {}
+    for start in range(0, len(people), 5000):
+        query = (select(obligations).where(obligations.c.pseudonym.in_(people[start:start + 5000]), IS_PENDING,
+                                           obligations.c.kind == FollowUp.TEST_ON_ARRIVAL.value,
+                                           scope.region_in(obligations.c.node))
+                 .order_by(obligations.c.deadline))
+        for found in conn.execute(query).mappings():
+            pending.setdefault(found["pseudonym"], []).append(found)
+    at = now()
+    for sample in sorted(samples, key=lambda s: s.sampled_at):
+        row = next((r for r in pending.get(sample.pseudonym, []) if aware(r["opened_at"]) <= sample.sampled_at), None)
+        if row is None:
+            continue
+        result = step(machine(row), Evidence(Proof.TEST_RESULT, sample.ref, at, note=sample.result, by=by))
+        evidence = {"proof": Proof.TEST_RESULT.value, "ref": sample.ref, "result": sample.result,
+                    "sampled_at": sample.sampled_at.isoformat()}
+        if _write(conn, row["id"], row, State(row["state"]), result, at, by, "", evidence, policy):
+            closed[sample.ref] = row["id"]
+            pending[sample.pseudonym].remove(row)
+    return closed
 
 
 # the scheduler
@@ -295,34 +342,56 @@ def _record(conn: Connection, ob_id: int, case_id: int, actions: Sequence[Action
 
 def mark_overdue(engine: Engine, policy: Policy, at: datetime | None = None) -> int:
     """Mark every open obligation past its deadline overdue, with its history and alert; how many
-    this call marked (another replica's share is not counted here)."""
+    this call marked (another replica's share is not counted here). A chunk at a time, each in one
+    transaction: one select, one conditional update of them all, one insert each of their histories
+    and alerts."""
     at = at or now()
     marked = 0
     while True:
         with engine.begin() as conn:
-            due = select(obligations).where(obligations.c.state == State.OPEN.value, obligations.c.deadline <= at)
-            if conn.dialect.name == "postgresql":
-                due = due.with_for_update(skip_locked=True)  # another replica takes the rest
-            rows = conn.execute(due.order_by(obligations.c.deadline).limit(SCAN_CHUNK)).mappings().all()
-            for row in rows:
-                marked += _write(conn, row["id"], row, State.OPEN, step(machine(row), Tick(at)), at, "central", "",
-                                 {}, policy)
+            due = _DUE.with_for_update(skip_locked=True) if conn.dialect.name == "postgresql" else _DUE
+            rows = conn.execute(due, {"at": at}).mappings().all()  # on PostgreSQL another replica takes the rest
+            steps = {row["id"]: (row, step(machine(row), Tick(at))) for row in rows}
+            going = sorted(i for i, (_row, result) in steps.items() if result.obligation.state is State.OVERDUE)
+            moved = set(conn.scalars(_OVERDUE, {"ids": going, "at": at})) if going else set()
+            _record(conn, [(i, steps[i][0]["case_id"], steps[i][1].actions) for i in sorted(moved)], at, "central",
+                    "", policy)
+        for i in sorted(moved):
+            row = steps[i][0]
+            log.info("obligation overdue", extra={"obligation": i, "case": row["case_id"], "kind": row["kind"],
+                                                  "node": row["node"], "by": "central"})
+        marked += len(moved)
         if len(rows) < SCAN_CHUNK:
             return marked
 
 
-def run(engine: Engine, policy: Policy, scan_s: float, stop: threading.Event) -> None:
-    """Look for overdue obligations now, then every `scan_s`, until `stop`."""
+def run(engine: Engine, policy: Policy, scan_s: float, stop: threading.Event, stats_s: float = 3600) -> None:
+    """Look for overdue obligations now, then every `scan_s`, until `stop`; on SQLite, renew the
+    statistics the worklist's plan needs now and every `stats_s`."""
     trouble = Trouble(log, "overdue scan")
+    stats_due = 0.0
     while not stop.is_set():
         try:
             mark_overdue(engine, policy)
+            if time.monotonic() >= stats_due:
+                refresh_statistics(engine)
+                stats_due = time.monotonic() + stats_s
             trouble.ok()
         except SQLAlchemyError as exc:
             trouble.failed(f"storage unavailable: {storage_error(exc)}")
         except Exception as exc:  # noqa: BLE001 - the top of a long-running loop: log and try next time
             trouble.failed(f"{type(exc).__name__}: {exc}"[:300], traceback=True)
         stop.wait(scan_s)
+
+
+def refresh_statistics(engine: Engine) -> None:
+    """SQLite plans by the statistics ANALYZE leaves (PostgreSQL's autovacuum keeps its own): without
+    them a county's worklist would fetch every pending obligation of its offices and sort them, with
+    them it reads the first page in order of urgency (bench_obligations)."""
+    if engine.dialect.name == "sqlite":
+        with engine.begin() as conn:
+            conn.execute(text("ANALYZE obligations"))
+            conn.execute(text("ANALYZE regions"))
 
 
 # what staff do
@@ -333,7 +402,7 @@ def _owed_by(conn: Connection, scope: Scope, ob_id: int) -> Row:
     row = conn.execute(select(obligations).where(obligations.c.id == ob_id, scope.region_in(obligations.c.node))
                        ).mappings().first()
     if row is None:
-        raise Refused(f"no obligation {ob_id}")
+        raise NotOwed(f"本辖区没有跟进事项 {ob_id} / no obligation {ob_id}")
     return row
 
 
@@ -348,7 +417,7 @@ def act(engine: Engine, ob_id: int, scope: Scope, user: User, event: Evidence | 
         evidence = ({"proof": Proof.STAFF.value, "note": event.note.strip()} if isinstance(event, Evidence)
                     else {"reason": event.reason.strip()})
         if not _write(conn, ob_id, row, State(row["state"]), result, now(), user.username, address, evidence, policy):
-            raise Refused("the obligation changed meanwhile: look again")
+            raise Refused("跟进事项刚被他人改动，请刷新 / the obligation changed meanwhile: look again")
 
 
 def hand_off(engine: Engine, case_id: int, scope: Scope, user: User, to: str, note: str, address: str,
@@ -360,19 +429,19 @@ def hand_off(engine: Engine, case_id: int, scope: Scope, user: User, to: str, no
         try:
             scope_of(conn, to)
         except RegionError:
-            raise Refused(f"no office {to!r}") from None
+            raise Refused(f"没有单位 {to!r} / no office {to!r}") from None
         rows = conn.execute(select(obligations).where(obligations.c.case_id == case_id, IS_PENDING,
                                                       scope.region_in(obligations.c.node))
                             .order_by(obligations.c.id)).mappings().all()
         if not rows:
-            raise Refused(f"your office owes nothing on case {case_id}")
+            raise Refused(f"本单位在处置单 {case_id} 上没有待办事项 / your office owes nothing on case {case_id}")
         moved = 0
         for row in rows:
             result = step(machine(row), HandOff(to, user.username, at, note))
             moved += result.changed and _write(conn, row["id"], row, State(row["state"]), result, at, user.username,
                                                address, {}, policy)
         if not moved:
-            raise Refused(f"case {case_id} is owed by {to} already")
+            raise Refused(f"处置单 {case_id} 已由 {to} 负责 / case {case_id} is owed by {to} already")
     return moved
 
 
@@ -413,10 +482,3 @@ def overdue_since(engine: Engine, scope: Scope, since: datetime, limit: int = 50
              .order_by(obligations.c.overdue_at, obligations.c.id).limit(limit))
     with engine.connect() as conn:
         return [dict(r) for r in conn.execute(query).mappings()]
-
-
-def owed_cases(scope: Scope) -> Select[tuple[int]]:
-    """The cases on which an office in `scope` owes (or owed) something: a case handed off to an
-    office is that office's to read, wherever the traveller was stopped."""
-    return select(obligations.c.case_id).where(scope.region_in(obligations.c.node))
-

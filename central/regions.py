@@ -25,9 +25,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import ColumnElement, Connection, Select, and_, bindparam, or_, select, true
+from sqlalchemy import case as when
 
 from central import sheets
-from central.schema import cases, obligations, regions, sites
+from central.schema import cases, obligations, regions, sites, users
 
 ROOT = "0"
 ROOT_NAME = "全部辖区"
@@ -116,6 +117,16 @@ class Scope(BaseModel):
     def region_in(self, column: ColumnElement[str]) -> ColumnElement[bool]:
         """The filter for a row that belongs to the node in `column`."""
         return true() if self.whole else column.in_(self.regions().scalar_subquery())
+
+    def user_in(self, column: ColumnElement[str]) -> ColumnElement[bool]:
+        """The filter for a row that a user (by name, in `column`) wrote: one who stands in the subtree."""
+        if self.whole:
+            return true()
+        return column.in_(select(users.c.username).where(self.region_in(users.c.region)).scalar_subquery())
+
+    def writer(self, column: ColumnElement[str]) -> ColumnElement[Any]:
+        """A user name (`column`) as a reader in the subtree may see it: null for one above or beside it."""
+        return column if self.whole else when((self.user_in(column), column), else_=None).label(column.name)
 
     def case_in(self) -> ColumnElement[bool]:
         """The filter for a case: it belongs to the office of the checkpoint that opened it, and is

@@ -23,9 +23,9 @@ from sqlalchemy import Connection, func, select, text
 from central.config import RegistrationSettings
 from central.regions import ROOT, Scope
 from central.schema import regions, registrations
-from central.sheets import Column, LineError, column
+from central.sheets import Column, LineError, column, id_number
 from central.sql import insert_for
-from contract.idnumber import InvalidIdNumber, mask, normalise, pseudonym
+from contract.idnumber import mask, pseudonym
 from contract.messages import RegistrationsPush
 
 COLUMNS: list[Column] = [
@@ -66,13 +66,7 @@ class Rules:
 
 def parse_line(cells: Mapping[str, str], rules: Rules) -> Row:
     """One line of the file (or one entry of the API) checked; LineError says what is wrong."""
-    raw = cells.get("id_number", "")
-    if not raw:
-        raise LineError("缺少身份证号 / no ID number")
-    try:
-        number = normalise(raw)
-    except InvalidIdNumber as exc:
-        raise LineError(f"身份证号 {mask(raw)} 无效 / ID number {mask(raw)}: {exc}") from None
+    number = id_number(cells)
     name = cells.get("name", "")
     if not name or len(name) > 60:
         raise LineError("姓名须为 1 到 60 个字 / a name of 1 to 60 characters is needed")
@@ -173,8 +167,9 @@ def push_message(conn: Connection, version: str, at: datetime, today: date, wind
 
 def listing(conn: Connection, scope: Scope, since: date, limit: int = 200) -> list[dict[str, Any]]:
     """The registrations still counting whose destination is in the scope, by day (masked), with the
-    destination's name."""
-    query = (select(registrations, regions.c.name.label("destination_name"))
+    destination's name (and who imported them, when they stand in the scope)."""
+    columns = [c if c.name != "username" else scope.writer(c) for c in registrations.c]
+    query = (select(*columns, regions.c.name.label("destination_name"))
              .outerjoin(regions, regions.c.code == registrations.c.destination)
              .where(registrations.c.expected >= since, scope.region_in(registrations.c.destination))
              .order_by(registrations.c.expected, registrations.c.destination).limit(limit))

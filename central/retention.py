@@ -1,11 +1,12 @@
 """The retention job: verdicts, closed cases and dead letters are purged after their time.
 
 A verdict older than `verdict_days` goes, unless it belongs to a case that is still open (it then
-goes once that case is closed and the verdict is old enough). A closed case goes, with its events,
-its alerts, its obligations and the identity it held, `closed_case_days` after it was closed. A
-box's counted rejections go when none came for `dead_letter_days`; its metrics history after `metrics_days`, and
-diagnostics requests with the boxes' answers (log lines) after `diagnostics_days`. Daily figures,
-the per-box sequence counters and the audit log stay. Deletes run in chunks, each its own short
+goes once that case is closed and the verdict is old enough); an imported test result goes after
+`verdict_days` too. A closed case goes, with its events, its alerts, its obligations and the
+identity it held, `closed_case_days` after it was closed. A box's counted rejections go when none
+came for `dead_letter_days`; its metrics history after `metrics_days`, and diagnostics requests
+with the boxes' answers (log lines) after `diagnostics_days`. Daily figures, the per-box sequence
+counters and the audit log stay. Deletes run in chunks, each its own short
 transaction, so ingest is never held up for long; two replicas running it at once do no harm.
 """
 
@@ -29,6 +30,7 @@ from central.schema import (
     diagnostics,
     obligations,
     rejections,
+    test_results,
     verdicts,
 )
 from central.sql import now, storage_error
@@ -57,8 +59,12 @@ def purge(engine: Engine, settings: RetentionSettings, at: datetime | None = Non
     old_diagnostics = select(diagnostics.c.id).where(
         diagnostics.c.requested_at < at - timedelta(days=settings.diagnostics_days)
     )
+    old_results = select(test_results.c.id).where(  # keyed people who may never have been flagged: kept as verdicts
+        test_results.c.sampled_at < at - timedelta(days=settings.verdict_days)
+    )
     done = {
         "verdicts": _chunked(engine, verdicts, verdicts.c.id, old_verdicts),
+        "test_results": _chunked(engine, test_results, test_results.c.id, old_results),
         "dead_letters": _chunked(engine, dead_letters, dead_letters.c.id, old_dead),
         "metrics": _chunked(engine, device_metrics, device_metrics.c.id, old_metrics),
         "diagnostics": _chunked(engine, diagnostics, diagnostics.c.id, old_diagnostics),

@@ -378,6 +378,7 @@ each would grow the dead letters without bound. The first of each kind is kept a
 
 # the pending states of an obligation (central.obligation_state.PENDING)
 PENDING_OBLIGATION = text("state IN ('open', 'overdue')")
+OPEN_OBLIGATION = text("state = 'open'")  # what the overdue scan looks at
 
 obligations = Table(
     "obligations",
@@ -404,8 +405,11 @@ obligations = Table(
     # a person owes each follow-up once at a time: a second checkpoint's verdict does not double it
     Index("obligations_pending_kind", "case_id", "kind", unique=True,
           sqlite_where=PENDING_OBLIGATION, postgresql_where=PENDING_OBLIGATION),
-    Index("obligations_due", "state", "deadline"),  # the overdue scan
+    Index("obligations_due", "deadline", sqlite_where=OPEN_OBLIGATION, postgresql_where=OPEN_OBLIGATION),  # the scan
     Index("obligations_worklist", "node", "deadline",
+          sqlite_where=PENDING_OBLIGATION, postgresql_where=PENDING_OBLIGATION),  # one office's own
+    # a county's or a city's worklist: every pending one by urgency, the scope checked on the way
+    Index("obligations_pending_deadline", "deadline", "id", "node",
           sqlite_where=PENDING_OBLIGATION, postgresql_where=PENDING_OBLIGATION),
     Index("obligations_person", "pseudonym", sqlite_where=PENDING_OBLIGATION, postgresql_where=PENDING_OBLIGATION),
     Index("obligations_case", "case_id"),

@@ -12,12 +12,14 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Generic, TypeVar
 
 from openpyxl import load_workbook
+
+from contract.idnumber import InvalidIdNumber, mask, normalise
 
 T = TypeVar("T")
 MAX_LINES = 200_000
@@ -60,6 +62,18 @@ def decode(data: bytes) -> str:
         return data.decode("gb18030", errors="replace")
 
 
+def id_number(cells: Mapping[str, str]) -> str:
+    """The line's ID number (column `id_number`), normalised; LineError, the number masked, when it is
+    missing or wrong: every import of people checks them the same way."""
+    raw = cells.get("id_number", "")
+    if not raw:
+        raise LineError("缺少身份证号 / no ID number")
+    try:
+        return normalise(raw)
+    except InvalidIdNumber as exc:
+        raise LineError(f"身份证号 {mask(raw)} 无效 / ID number {mask(raw)}: {exc}") from None
+
+
 def column(key: str, *headers: str, required: bool = True) -> Column:
     return Column(key, frozenset(_header(h) for h in (key, *headers)), required)
 
@@ -68,14 +82,17 @@ def _header(text: str) -> str:
     return "".join(text.split()).lower().lstrip("\ufeff")
 
 
-def read(data: bytes, columns: Sequence[Column]) -> Sheet:
-    """The file's lines by column; SheetError when it is not a table with these columns."""
+def read(data: bytes, columns: Sequence[Column], progress: Callable[[int, int], None] = lambda _n, _total: None
+         ) -> Sheet:
+    """The file's lines by column; SheetError when it is not a table with these columns. `progress`
+    hears (lines read, lines in the file as far as it says) as reading goes: an XLSX of 100,000 lines
+    takes openpyxl some 20 s."""
     if not data.strip():
         raise SheetError("文件为空 / the file is empty")
     if data.startswith(b"\xd0\xcf\x11\xe0"):
         raise SheetError("旧版 Excel（.xls）文件，请另存为 .xlsx 或 CSV / "
                          "an old Excel (.xls) workbook: save it as .xlsx or CSV")
-    table = _xlsx(data) if data.startswith(b"PK\x03\x04") else _csv(data)
+    total, table = _xlsx(data) if data.startswith(b"PK\x03\x04") else _csv(data)
     header = next(table, None)
     if header is None:
         raise SheetError("文件为空 / the file is empty")
@@ -91,6 +108,8 @@ def read(data: bytes, columns: Sequence[Column]) -> Sheet:
                              f"no column {col.key} (a header named one of: {names}) in the first line")
     lines: list[tuple[int, dict[str, str]]] = []
     for number, row in enumerate(table, start=2):
+        if number % PROGRESS_EVERY == 0:
+            progress(number, max(total, number))
         if not any(c.strip() for c in row):
             continue
         if len(lines) >= MAX_LINES:
@@ -99,29 +118,39 @@ def read(data: bytes, columns: Sequence[Column]) -> Sheet:
     return Sheet(lines)
 
 
-def _csv(data: bytes) -> Iterator[list[str]]:
+def _csv(data: bytes) -> tuple[int, Iterator[list[str]]]:
+    """About how many lines, and the rows."""
     if b"\x00" in data[:4096]:
         raise SheetError("不是表格文件 / not a spreadsheet: neither an XLSX workbook nor CSV text")
     text = decode(data)
     if "\ufffd" in text[:4096]:
         raise SheetError("不是表格文件 / not a spreadsheet: neither an XLSX workbook nor CSV text (UTF-8 or GB18030)")
-    try:
-        yield from csv.reader(io.StringIO(text, newline=""))
-    except csv.Error as exc:
-        raise SheetError(f"CSV 无法读取 / not readable as CSV: {exc}") from None
+
+    def rows() -> Iterator[list[str]]:
+        try:
+            yield from csv.reader(io.StringIO(text, newline=""))
+        except csv.Error as exc:
+            raise SheetError(f"CSV 无法读取 / not readable as CSV: {exc}") from None
+
+    return text.count("\n"), rows()
 
 
-def _xlsx(data: bytes) -> Iterator[list[str]]:
+def _xlsx(data: bytes) -> tuple[int, Iterator[list[str]]]:
+    """The first sheet's size as the workbook states it (0 if it does not), and its rows."""
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise SheetError(f"不是表格文件 / not a spreadsheet: a ZIP file that is not an XLSX workbook ({exc})") from None
-    try:
         sheet = book.worksheets[0]
-        for row in sheet.iter_rows(values_only=True):
-            yield [_cell(c) for c in row]
-    finally:
-        book.close()
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, IndexError) as exc:
+        raise SheetError(f"不是表格文件 / not a spreadsheet: a ZIP file that is not an XLSX workbook ({exc})") from None
+
+    def rows() -> Iterator[list[str]]:
+        try:
+            for row in sheet.iter_rows(values_only=True):
+                yield [_cell(c) for c in row]
+        finally:
+            book.close()
+
+    return sheet.max_row or 0, rows()
 
 
 def _cell(value: object) -> str:

@@ -20,6 +20,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -32,6 +33,7 @@ from agent.config import render as agent_yaml
 from agent.outbox import Outbox
 from central.auth import Accounts, Role
 from central.store import Store
+from checkpoint import loop as closed_loop
 from checkpoint.broker import Broker, free_port
 from common.private import private_dir, private_file
 from contract import signing
@@ -66,6 +68,10 @@ class Demo:
     wall: _WallServer | None = None
     password: str = field(default_factory=lambda: secrets.token_urlsafe(9))  # the dashboard login
     database_url: str = ""  # central's database; SQLite in the work folder when empty
+    loop: bool = False  # the closed loop (checkpoint.loop): a region tree, offices, obligations kept by themselves
+    pseudonym_key: str = field(default_factory=lambda: secrets.token_hex(32))
+    conductor: threading.Thread | None = None
+    _conducting: threading.Event = field(default_factory=threading.Event)
 
     @property
     def db_url(self) -> str:
@@ -78,7 +84,7 @@ class Demo:
         self.broker = Broker(self.workdir / "broker")
         self.http_port = free_port()
         self.wall_port = free_port()
-        pseudonym_key = secrets.token_hex(32)
+        pseudonym_key = self.pseudonym_key
         downlink_key = signing.new_downlink_key()
         central_key = downlink_key.public_key().public_bytes_raw().hex()
         mqtt = {"host": "127.0.0.1", "port": self.broker.port}
@@ -88,6 +94,19 @@ class Demo:
             box = Box(
                 f"demo-site-{n}", f"box-{n}", kind, box_dir / "agent.yaml", box_dir / "outbox.sqlite", free_port()
             )
+            simulation = {
+                "mode": self.mode,
+                "passages_per_minute": self.passages_per_minute,
+                "seed": n,
+                "thermometer": ("gy-mcu", "aa-a5", "modbus", "ascii")[(n - 1) % 4],
+                "workdir": str(box_dir / "devices"),
+            }
+            looped: dict[str, object] = {}
+            if self.loop and kind == "traffic":
+                simulation["travellers"] = closed_loop.TRAVELLERS.model_dump()
+                looped["home_province"] = closed_loop.COUNTIES[0][:2]  # outsiders register (报备)
+            elif self.loop and closed_loop.place_of(n, kind) == closed_loop.HOTEL:
+                simulation["arrivals_dir"] = str(self.arrivals)
             _write_yaml(
                 box.config,
                 agent_yaml({
@@ -102,13 +121,8 @@ class Demo:
                     "state_dir": str(box_dir / "state"),
                     "metrics_interval_s": 5,
                     "kiosk": {"port": box.kiosk_port, "venue_code": f"https://venue.example/checkpoint/{box.site}"},
-                    "simulation": {
-                        "mode": self.mode,
-                        "passages_per_minute": self.passages_per_minute,
-                        "seed": n,
-                        "thermometer": ("gy-mcu", "aa-a5", "modbus", "ascii")[(n - 1) % 4],
-                        "workdir": str(box_dir / "devices"),
-                    },
+                    "simulation": simulation,
+                    **looped,
                 }),
             )
             self.boxes.append(box)
@@ -117,7 +131,10 @@ class Demo:
             yaml.safe_dump({
                 "database_url": self.db_url,
                 "downlink_key": downlink_key.private_bytes_raw().hex(),
+                "pseudonym_key": pseudonym_key,  # imports of registrations and test results are keyed with it
+                "timezone": closed_loop.ZONE,
                 "mqtt": mqtt,
+                **({"obligations": {"deadlines_h": closed_loop.DEADLINES_H, "scan_s": 5}} if self.loop else {}),
                 # the wall page shows the dashboard in a frame; no other page may
                 "http": {"host": "127.0.0.1", "port": self.http_port,
                          "frame_ancestors": [f"http://127.0.0.1:{self.wall_port}", f"http://localhost:{self.wall_port}"]},
@@ -126,9 +143,17 @@ class Demo:
         store = Store(self.db_url)
         store.migrate()
         Accounts(store.engine).add(DEMO_USER, self.password, Role.ADMIN)
-        for box in self.boxes:
-            store.register_device(box.device, box.site, box.kind, box.signing_key)
+        if self.loop:
+            closed_loop.plant(store, self.password)
+        for n, box in enumerate(self.boxes, start=1):
+            region = closed_loop.place_of(n, box.kind) if self.loop else None
+            store.register_device(box.device, box.site, box.kind, box.signing_key, region=region)
         store.dispose()
+
+    @property
+    def arrivals(self) -> Path:
+        """Where the conductor sends the travellers who arrive at the hotel's box."""
+        return self.workdir / "box-2" / "arrivals"
 
     def start(self) -> None:
         assert self.broker is not None
@@ -136,6 +161,19 @@ class Demo:
         self.start_central()
         for box in self.boxes:
             self.start_box(box)
+        if self.loop:
+            self.start_conductor()
+
+    def start_conductor(self) -> None:
+        """The people and offices outside the boxes (checkpoint.loop.Conductor), in a thread."""
+        seeds = [n for n, box in enumerate(self.boxes, start=1) if box.kind == "traffic"]
+        conductor = closed_loop.Conductor(
+            Store(self.db_url), f"http://127.0.0.1:{self.http_port}", (DEMO_USER, self.password),
+            bytes.fromhex(self.pseudonym_key), seeds, self.arrivals, said=lambda line: console.log(line),
+        )
+        self.conductor = threading.Thread(target=conductor.run, args=(self._conducting,), daemon=True,
+                                          name="conductor")
+        self.conductor.start()
 
     def start_central(self, wait: bool = True) -> None:
         """Start central and (`wait`) wait until its collector is subscribed."""
@@ -184,6 +222,9 @@ class Demo:
         table = Table(title="Checkpoint demo", show_header=False)
         table.add_row("Dashboard 中心看板", f"http://127.0.0.1:{self.http_port}/")
         table.add_row("Login 登录", f"{DEMO_USER} / {self.password}")
+        if self.loop:
+            for user, (node, name) in closed_loop.LOGINS.items():
+                table.add_row(f"Login {name} {node} (its area only 仅本辖区)", f"{user} / {self.password}")
         for box in self.boxes:
             table.add_row(f"Kiosk 卡口 {box.device} ({box.kind})", f"http://127.0.0.1:{box.kiosk_port}/")
         table.add_row("All side by side 总览", self.serve_wall())
@@ -231,13 +272,25 @@ class Demo:
         table = Table(show_header=True)
         for title in ("produced", "stored", "duplicates", "rejected"):
             table.add_column(title, justify="right")
-        table.add_row(
-            str(self.produced()), str(counts["stored"]), str(counts["duplicates"]), str(counts["dead_letters"])
-        )
+        cells = [str(self.produced()), str(counts["stored"]), str(counts["duplicates"]), str(counts["dead_letters"])]
+        if self.loop:  # the obligations: still owed, closed by evidence, gone overdue
+            store = Store(self.db_url)
+            try:
+                loop = closed_loop.closed_by_themselves(store)
+            finally:
+                store.dispose()
+            for title in ("owed 待闭环", "closed by evidence 自动闭环", "overdue 超时"):
+                table.add_column(title, justify="right")
+            cells += [str(loop["open"]), str(sum(k["count"] for k in loop["closed_by_themselves"].values())),
+                      str(loop["overdue"])]
+        table.add_row(*cells)
         return table
 
     def stop(self, timeout: float = 30.0) -> None:
         """Boxes first (each drains its outbox for up to its drain_timeout_s), then central, then the broker."""
+        self._conducting.set()
+        if self.conductor is not None:
+            self.conductor.join(30)
         for box in self.boxes:
             _terminate(box.proc)
         for box in self.boxes:
@@ -254,18 +307,25 @@ class Demo:
             self.wall.server_close()
             self.wall = None
 
-    def summary(self) -> dict[str, int]:
+    def summary(self) -> dict[str, Any]:
         counts = self.counts()
-        return {
+        result: dict[str, Any] = {
             "produced": self.produced(),
             "stored": counts["stored"],
             "duplicates": counts["duplicates"],
             "rejected": counts["dead_letters"],
         }
+        if self.loop:
+            store = Store(self.db_url)
+            try:
+                result["loop"] = closed_loop.closed_by_themselves(store)
+            finally:
+                store.dispose()
+        return result
 
 
 def run(workdir: Path, agents: int, duration: float | None, summary_json: Path | None, rate: float, mode: str) -> int:
-    demo = Demo(workdir, agents, rate, mode)
+    demo = Demo(workdir, agents, rate, mode, loop=True)
     demo.prepare()
     try:
         demo.start()
@@ -284,6 +344,12 @@ def run(workdir: Path, agents: int, duration: float | None, summary_json: Path |
         demo.stop()
     result = demo.summary()
     console.print(result)
+    if "loop" in result:
+        closed = result["loop"]["closed_by_themselves"]
+        console.print("The loop 闭环: obligations closed by themselves (from the passage to the evidence):")
+        for what, figures in closed.items():
+            console.print(f"  {what}: {figures['count']}, median {figures['median_s']:.0f} s")
+        console.print(f"  gone overdue 超时: {result['loop']['overdue']}; still owed 待闭环: {result['loop']['open']}")
     if summary_json is not None:
         summary_json.write_text(json.dumps(result) + "\n")
     if result["produced"] != result["stored"] or result["duplicates"]:

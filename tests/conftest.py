@@ -21,6 +21,7 @@ REALTIME = {  # tests that keep real time: run apart from the rest (`make test`)
     "drivers/thermo/test_device.py",
     "deploy/test_capture_replay.py",
     "agent/test_kiosk_screens.py",
+    "test_loop.py",
 }
 
 

@@ -45,6 +45,7 @@ PURE = sorted(
         ROOT / "central/lives.py",
         ROOT / "central/obligation_state.py",
         ROOT / "central/intake.py",
+        ROOT / "central/rollout.py",
         ROOT / "central/writer_state.py",
     ]
 )

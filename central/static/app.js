@@ -36,6 +36,21 @@
     const empty = document.getElementById("feed-empty");
     if (empty) empty.remove();
   });
+  // an obligation of this office's area gone overdue: on top of the page, with its case
+  const overdue = document.getElementById("overdue-feed");
+  source.addEventListener("overdue", (event) => {
+    const o = JSON.parse(event.data);
+    if (!overdue || overdue.querySelector(`li[data-obligation="${o.id}"]`)) return;
+    const item = document.createElement("li");
+    item.dataset.obligation = o.id;
+    item.className = "fresh error";
+    const a = document.createElement("a");
+    a.href = "/cases/" + o.case_id;
+    a.textContent = "#" + o.case_id;
+    item.append(`${o.time} ${o.text}: ${o.kind_text} · ${o.node} · ${o.person} ${o.plate} (${o.deadline}) `, a);
+    overdue.prepend(item);
+    overdue.hidden = false;
+  });
 })();
 
 // The header figures on the feed page, refreshed every 10 s.
@@ -51,10 +66,11 @@
   setInterval(refresh, 10000);
 })();
 
-// The pre-registration import: the file goes up, its lines are checked (a progress bar), then the
-// outcome: how many were imported and pushed, or every bad line (and nothing imported).
+// A file import (pre-registrations, test results): the file goes up, its lines are checked (a progress
+// bar), then the outcome: what was imported (and what matched nothing), or every bad line (and nothing
+// imported).
 (function () {
-  const form = document.getElementById("registrations-form");
+  const form = document.getElementById("registrations-form") || document.getElementById("results-form");
   if (!form) return;
   const bar = document.getElementById("import-progress");
   const state = document.getElementById("import-state");
@@ -62,9 +78,16 @@
   const words = form.dataset;
   const show = (event) => {
     if (event.reading !== undefined) state.textContent = words.reading;
-    if (event.total) { bar.max = event.total; bar.value = event.checked; state.textContent = `${words.checked} ${event.checked} / ${event.total}`; }
+    if (event.read !== undefined) { bar.max = event.total; bar.value = event.read; state.textContent = `${words.reading} ${event.read} / ${event.total}`; }
+    if (event.checked !== undefined) { bar.max = event.total; bar.value = event.checked; state.textContent = `${words.checked} ${event.checked} / ${event.total}`; }
     if (event.pushing !== undefined) state.textContent = words.pushing;
-    if (event.done) { state.textContent = `${words.done}: ${event.done.added + event.done.replaced} (${event.done.version})`; state.className = "ok"; }
+    if (event.matching !== undefined) state.textContent = words.matching;
+    if (event.done) {
+      state.textContent = event.done.message || `${words.done}: ${event.done.added + event.done.replaced} (${event.done.version})`;
+      state.className = "ok";
+      errors.className = "";
+      errors.replaceChildren(...(event.done.unmatched || []).map((u) => Object.assign(document.createElement("li"), { textContent: `${words.bad} ${u.line}: ${u.person} ${u.why}` })));
+    }
     if (event.error) {
       state.textContent = event.error;
       state.className = "error";
@@ -74,8 +97,8 @@
   form.addEventListener("submit", async (submit) => {
     submit.preventDefault();
     const body = new FormData(form);
-    bar.hidden = false; bar.value = 0; state.className = ""; errors.replaceChildren();
-    const answer = await fetch("/api/registrations/file?progress=true", { method: "POST", body, headers: { "X-CSRF-Token": words.csrf } });
+    bar.hidden = false; bar.value = 0; state.className = ""; errors.className = "error"; errors.replaceChildren();
+    const answer = await fetch(words.import || "/api/registrations/file?progress=true", { method: "POST", body, headers: { "X-CSRF-Token": words.csrf } });
     if (!answer.ok) {
       const detail = (await answer.json().catch(() => ({}))).detail || answer.statusText;
       show(typeof detail === "string" ? { error: detail } : detail.error ? detail : { error: JSON.stringify(detail) });

@@ -20,9 +20,10 @@ from central.config import CentralSettings
 from central.i18n import tr
 from central.push import Pusher
 from central.releases import Releases
+from central.rollouts import Rollouts
 from central.sql import storage_error
 from central.store import Store
-from central.web import api, boxes, device, feed, pages, registrations, report
+from central.web import api, boxes, device, feed, obligations, pages, regions, registrations, report
 from central.web.headers import SecurityHeaders
 from central.web.security import Forbidden, NeedLogin, NotABox, current_session, lang_of, viewer
 from central.web.services import Services
@@ -50,7 +51,8 @@ def create_app(
     app.state.accounts = accounts
     pusher = Pusher(store.engine, settings.mqtt, settings.downlink_signer)
     releases = Releases(store.engine, settings.releases_dir, settings.release_key)
-    app.state.services = Services(settings, store, accounts, pusher, health, releases)
+    rollouts = Rollouts(store.engine, settings.mqtt, settings.downlink_signer)
+    app.state.services = Services(settings, store, accounts, pusher, health, releases, rollouts)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(api.router)
     app.include_router(boxes.router)
@@ -59,8 +61,12 @@ def create_app(
     app.include_router(device.router)
     app.include_router(registrations.api)
     app.include_router(registrations.page)
+    app.include_router(regions.api)
+    app.include_router(regions.page)
     app.include_router(report.api)
     app.include_router(report.page)
+    app.include_router(obligations.api)
+    app.include_router(obligations.page)
 
     @app.exception_handler(NeedLogin)
     async def need_login(request: Request, _exc: NeedLogin) -> Response:

@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, Response, UploadFile
+from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
 from central import audit, casework, diagnostics, exports, queries
@@ -17,6 +18,8 @@ from central.auth import Busy, Session
 from central.i18n import both
 from central.push import PushError
 from central.regions import REGION_PATTERN, RegionError
+from central.rollout import ACTIONS
+from central.rollouts import NewRollout, RolloutRefused
 from central.sql import now
 from central.store import StillRevoked
 from central.text import Line, Paragraph
@@ -344,8 +347,8 @@ def push_policy(body: PolicyDocument, request: Request, session: Admin, svc: Svc
 
 
 @router.get("/pushes", tags=["pushes"])
-def push_history(_: Viewer, svc: Svc, what: PushKind | None = None) -> list[dict[str, Any]]:
-    return svc.pusher.history(what)
+def push_history(session: Viewer, svc: Svc, what: PushKind | None = None) -> list[dict[str, Any]]:
+    return svc.pusher.history(session.scope, what)
 
 
 def _pushing(action: Any) -> Any:
@@ -362,8 +365,45 @@ def _pushing(action: Any) -> Any:
 
 @router.get("/releases", tags=["releases"])
 def list_releases(_: Viewer, svc: Svc) -> list[dict[str, Any]]:
-    """The releases of the box software central holds (`checkpoint release publish` adds one)."""
+    """The releases of the box software central holds (`checkpoint central release-add` adds one)."""
     return [dict(r) for r in svc.releases.listed()]
+
+
+@router.get("/rollouts", tags=["releases"])
+def list_rollouts(session: Viewer, svc: Svc) -> list[dict[str, Any]]:
+    """The newest rollouts that reach your area's boxes, with how many of those are pending, sent,
+    updated, failed."""
+    return svc.rollouts.listed(session.scope)
+
+
+@router.get("/rollouts/{rollout}", tags=["releases"])
+def rollout_boxes(rollout: Annotated[int, PathParam(ge=1, le=2**31 - 1)], session: Viewer, svc: Svc
+                  ) -> list[dict[str, Any]]:
+    """The rollout's boxes in your area."""
+    return svc.rollouts.boxes(rollout, session.scope)
+
+
+@router.post("/rollouts", tags=["releases"])
+def start_rollout(body: NewRollout, request: Request, session: Admin, svc: Svc) -> dict[str, int]:
+    """Send a release to boxes in waves, canaries first; it pauses by itself when a wave's failures pass
+    `max_failed_percent`. Admins only; audited."""
+    try:
+        return {"id": svc.rollouts.start(body, session.user.username, session.scope, client_address(request))}
+    except RolloutRefused as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
+@router.post("/rollouts/{rollout}/{action}", tags=["releases"], status_code=204)
+def change_rollout(rollout: Annotated[int, PathParam(ge=1, le=2**31 - 1)],
+                   action: Literal["pause", "resume", "cancel"], request: Request, session: Admin,
+                   svc: Svc) -> Response:
+    """Pause, resume (past the paused wave's failures) or cancel a rollout. Admins only; audited."""
+    to = ACTIONS[action]
+    try:
+        svc.rollouts.change(rollout, to, session.user.username, session.scope, client_address(request))
+    except RolloutRefused as exc:
+        raise HTTPException(409, str(exc)) from None
+    return Response(status_code=204)
 
 
 # exports

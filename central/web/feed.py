@@ -20,7 +20,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from central import queries
+from central import obligations, queries
 from central.auth import Session
 from central.i18n import tr
 from central.regions import Scope
@@ -54,14 +54,49 @@ def event_of(row: Mapping[str, Any], lang: str, zone: Any) -> dict[str, Any]:
     }
 
 
+def overdue_of(row: Mapping[str, Any], lang: str, zone: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "time": aware(row["overdue_at"]).astimezone(zone).strftime("%H:%M:%S"),
+        "deadline": aware(row["deadline"]).astimezone(zone).strftime("%m-%d %H:%M"),
+        "kind": row["kind"],
+        "kind_text": tr(lang, row["kind"]),
+        "node": row["node"],
+        "person": row["id_masked"] or "",
+        "plate": row["plate"] or "",
+        "case_id": row["case_id"],
+        "text": tr(lang, "overdue_alert"),
+    }
+
+
+async def overdue_events(svc: Services, scope: Scope, since: datetime, sent: dict[int, datetime],
+                         lang: str) -> AsyncIterator[tuple[datetime, str]]:
+    """The obligations of `scope` that went overdue since `since` (less the lookback) and were not sent."""
+    rows = await run_in_threadpool(obligations.overdue_since, svc.store.engine, scope, since - LOOKBACK, PAGE)
+    for row in rows:
+        if row["id"] in sent:
+            continue
+        at = sent[row["id"]] = aware(row["overdue_at"])
+        yield at, json.dumps(overdue_of(row, lang, svc.settings.zone), ensure_ascii=False)
+    horizon = since - LOOKBACK * 2
+    for key in [k for k, at in sent.items() if at < horizon]:
+        del sent[key]
+
+
 async def flagged_events(
     request: Request, svc: Services, since: datetime, lang: str, scope: Scope, *, poll_s: float = POLL_S
 ) -> AsyncIterator[str]:
+    """Flagged verdicts as `flagged` events, and obligations gone overdue as `overdue` events."""
     sent: dict[str, datetime] = {}
-    cursor = since
+    late: dict[int, datetime] = {}
+    cursor = late_cursor = since
     quiet = 0.0
     yield "retry: 2000\n\n"
     while not await request.is_disconnected():
+        async for at, data in overdue_events(svc, scope, late_cursor, late, lang):
+            late_cursor = max(late_cursor, at)
+            yield f"event: overdue\ndata: {data}\n\n"
+            quiet = 0.0
         window, after = cursor - LOOKBACK, ""
         while True:  # page through what is new, however much arrived since the last poll
             rows = await run_in_threadpool(queries.flagged_since, svc.store.engine, window, scope, PAGE, after)
@@ -93,7 +128,8 @@ async def feed(
     since: Instant | None = None,
 ) -> StreamingResponse:
     """Server-sent events `flagged`, one per flagged verdict of the user's area as it is stored, from
-    any replica; from `since` (or the browser's Last-Event-ID) on, else from now."""
+    any replica; from `since` (or the browser's Last-Event-ID) on, else from now. And `overdue`, one
+    per obligation of the user's area as it goes overdue."""
     since = _parse_time(request.headers.get("last-event-id")) or since or now()
     return StreamingResponse(
         flagged_events(request, svc, since, lang_of(request), session.scope),

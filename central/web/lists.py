@@ -118,9 +118,10 @@ def check_registrations(
     return checked.rows
 
 
-def read_registrations(data: bytes) -> list[tuple[int, Mapping[str, str]]]:
+def read_registrations(data: bytes, progress: Callable[[int, int], None] = lambda *_: None
+                       ) -> list[tuple[int, Mapping[str, str]]]:
     try:
-        return list(sheets.read(data, registrations.COLUMNS).lines)
+        return list(sheets.read(data, registrations.COLUMNS, progress).lines)
     except sheets.SheetError as exc:
         raise Refused(str(exc)) from None
 

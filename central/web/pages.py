@@ -9,19 +9,22 @@ from __future__ import annotations
 import math
 import secrets
 from pathlib import Path
-from typing import Annotated, Any, get_args
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from central import audit, casework, queries
+from central import audit, casework, obligations, queries
 from central.auth import Busy, Role, Session
 from central.i18n import tr
 from central.push import PushError
+from central.rollout import ACTIONS
+from central.rollouts import NewRollout, RolloutRefused, Target
 from central.sql import aware
 from central.text import Line, Paragraph
 from central.throttle import Throttled
@@ -42,6 +45,7 @@ from central.web.security import (
     viewer,
 )
 from central.web.services import Services, services
+from common.settings import describe
 
 router = APIRouter(include_in_schema=False)
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent.parent / "templates")
@@ -180,7 +184,8 @@ def _case(request: Request, case_id: int, session: Session, svc: Services, **ext
         return _no_case(request, case_id, session, svc)
     allowed = {a for a, (starts, _to) in casework.ACTIONS.items() if casework.CaseStatus(found["status"]) in starts}
     return render(request, "case.html", session, svc, case=found, allowed=allowed,
-                  transfer_kinds=list(casework.TransferKind), **extra)
+                  transfer_kinds=list(casework.TransferKind), owed=obligations.of_case(svc.store.engine, case_id),
+                  may_waive=session.user.role.allows(Role(svc.settings.obligations.waive_role)), **extra)
 
 
 def _no_case(request: Request, case_id: int, session: Session, svc: Services) -> HTMLResponse:
@@ -247,7 +252,47 @@ def devices_page(
                   filters=get_args(queries.DeviceFilter),
                   replicas=queries.collector_replicas(svc.store.engine, scope),
                   writer=svc.health() if scope.whole else None,
-                  rejections=queries.rejections_by_device(svc.store.engine, scope))
+                  rejections=queries.rejections_by_device(svc.store.engine, scope),
+                  rollouts=svc.rollouts.listed(session.scope), releases=svc.releases.listed(),
+                  is_admin=session.user.role.allows(Role.ADMIN))
+
+
+@router.post("/rollouts")
+def start_rollout(
+    request: Request,
+    session: Admin,
+    svc: Svc,
+    version: Annotated[str, Form(max_length=64)],
+    site: Annotated[str, Form(max_length=32)] = "",
+    devices: Annotated[str, Form(max_length=100_000)] = "",
+    percent: Annotated[int, Form()] = 100,
+    canaries: Annotated[int, Form()] = 1,
+    wave_size: Annotated[int, Form()] = 10,
+    max_failed_percent: Annotated[int, Form()] = 0,
+) -> Response:
+    """The devices page's rollout form: what POST /api/rollouts takes, as a form (admins only)."""
+    try:
+        order = NewRollout(version=version, target=Target(
+            site=site.strip() or None, devices=[d.strip() for d in devices.split(",") if d.strip()], percent=percent,
+        ), canaries=canaries, wave_size=wave_size, max_failed_percent=max_failed_percent)
+        svc.rollouts.start(order, session.user.username, session.scope, client_address(request))
+    except ValidationError as exc:
+        raise HTTPException(422, describe(exc)) from None
+    except RolloutRefused as exc:
+        raise HTTPException(422, str(exc)) from None
+    return RedirectResponse("/devices#rollouts", status_code=303)
+
+
+@router.post("/rollouts/{rollout}/{action}")
+def change_rollout(rollout: Annotated[int, PathParam(ge=1, le=2**31 - 1)],
+                   action: Literal["pause", "resume", "cancel"], request: Request, session: Admin,
+                   svc: Svc) -> Response:
+    to = ACTIONS[action]
+    try:
+        svc.rollouts.change(rollout, to, session.user.username, session.scope, client_address(request))
+    except RolloutRefused as exc:
+        raise HTTPException(409, str(exc)) from None
+    return RedirectResponse("/devices#rollouts", status_code=303)
 
 
 # figures and the ledger
@@ -278,7 +323,7 @@ def ledger_page(
 
 
 def _lists(request: Request, session: Session, svc: Services, **extra: Any) -> HTMLResponse:
-    return render(request, "lists.html", session, svc, history=svc.pusher.history(limit=30),
+    return render(request, "lists.html", session, svc, history=svc.pusher.history(session.scope, limit=30),
                   has_key=svc.settings.pseudonym_key_bytes() is not None, **extra)
 
 

@@ -48,6 +48,7 @@ VerdictId = Annotated[UUID, Path()]
 # a site or device named in a query or path: checked like the contract's names, so it is safe in a file name
 SiteName = Annotated[str, Query(pattern=NAME_PATTERN)]
 DeviceName = Annotated[str, Path(pattern=NAME_PATTERN)]
+SitePath = Annotated[str, Path(pattern=NAME_PATTERN)]
 # the site picker of a page: a site name, or empty for "all" / "the first"
 SiteChoice = Annotated[str, Query(pattern=f"^$|{NAME_PATTERN}")]
 # a software version to filter the fleet by, or empty for all

@@ -7,16 +7,13 @@ page shows a progress bar while a 100,000-line file is read and checked, then th
 
 from __future__ import annotations
 
-import json
-import queue
-import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, UploadFile
-from fastapi.responses import HTMLResponse, StreamingResponse
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from central import registrations
@@ -24,6 +21,7 @@ from central.auth import Session
 from central.push import PushError
 from central.web import lists
 from central.web.pages import render
+from central.web.progress import Progress, answer, streamed
 from central.web.security import admin, client_address, viewer
 from central.web.services import Services, services
 
@@ -33,7 +31,6 @@ Svc = Annotated[Services, Depends(services)]
 Viewer = Annotated[Session, Depends(viewer)]
 Admin = Annotated[Session, Depends(admin)]
 MAX_BYTES = 50 * 1024 * 1024
-Progress = Callable[[dict[str, Any]], None]
 
 
 class Entry(BaseModel):
@@ -61,40 +58,16 @@ def _outcome(svc: Services, lines: Callable[[Progress], list[tuple[int, Mapping[
     return asdict(lists.push_registrations(svc, rows, session, address))
 
 
-def _refusal(exc: Exception) -> tuple[int, dict[str, Any]]:
+def _refusal(exc: Exception) -> tuple[int, dict[str, Any]] | None:
     if isinstance(exc, lists.BadLines):
         return 422, {"error": str(exc), "errors": [{"line": n, "error": why} for n, why in exc.errors]}
-    return (503 if isinstance(exc, PushError) else 422), {"error": str(exc)}
+    if isinstance(exc, (lists.Refused, PushError)):
+        return (503 if isinstance(exc, PushError) else 422), {"error": str(exc)}
+    return None
 
 
 def _answer(work: Callable[[Progress], dict[str, Any]]) -> dict[str, Any]:
-    try:
-        return work(lambda _event: None)
-    except (lists.Refused, PushError) as exc:
-        status, body = _refusal(exc)
-        raise HTTPException(status, body) from None
-
-
-def _streamed(work: Callable[[Progress], dict[str, Any]]) -> StreamingResponse:
-    """The import in a thread of its own, its progress and outcome as lines of JSON as they come."""
-    events: queue.Queue[tuple[bool, dict[str, Any]]] = queue.Queue()
-
-    def run() -> None:
-        try:
-            events.put((True, {"done": work(lambda event: events.put((False, event)))}))
-        except (lists.Refused, PushError) as exc:
-            events.put((True, _refusal(exc)[1]))
-
-    threading.Thread(target=run, name="registrations-import", daemon=True).start()
-
-    def lines() -> Iterator[bytes]:
-        while True:
-            last, event = events.get()
-            yield json.dumps(event, ensure_ascii=False).encode() + b"\n"
-            if last:
-                return
-
-    return StreamingResponse(lines(), media_type="application/x-ndjson")
+    return answer(work, _refusal)
 
 
 @api.post("/registrations")
@@ -108,7 +81,8 @@ def import_entries(body: Batch, request: Request, session: Admin, svc: Svc) -> d
 @api.post("/registrations/file")
 def import_file(
     file: Annotated[UploadFile, File()], request: Request, session: Admin, svc: Svc,
-    progress: Annotated[bool, Query(description="answer with progress lines (NDJSON), the outcome last")] = False,
+    stream: Annotated[bool, Query(alias="progress",
+                                  description="answer with progress lines (NDJSON), the outcome last")] = False,
 ) -> Any:
     """A CSV or XLSX file with the columns 身份证号, 姓名, 车牌, 始发地, 目的地 (region code), 预计到达日期."""
     data = file.file.read(MAX_BYTES + 1)
@@ -117,12 +91,12 @@ def import_file(
 
     def read(report: Progress) -> list[tuple[int, Mapping[str, str]]]:
         report({"reading": len(data)})
-        return lists.read_registrations(data)
+        return lists.read_registrations(data, lambda done, total: report({"read": done, "total": total}))
 
     def work(report: Progress) -> dict[str, Any]:
         return _outcome(svc, read, session, client_address(request), report)
 
-    return _streamed(work) if progress else _answer(work)
+    return streamed(work, _refusal, "registrations-import") if stream else _answer(work)
 
 
 @api.get("/registrations")

@@ -12,6 +12,7 @@ from central.auth import Accounts
 from central.config import CentralSettings
 from central.push import Pusher
 from central.releases import Releases
+from central.rollouts import Rollouts
 from central.store import Store
 from central.writer_state import Health
 
@@ -24,6 +25,7 @@ class Services:
     pusher: Pusher
     health: Callable[[], Health | None]  # this process's collector; None: no collector here
     releases: Releases
+    rollouts: Rollouts
 
     @property
     def offline_after(self) -> timedelta:

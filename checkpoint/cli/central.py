@@ -5,6 +5,7 @@
     checkpoint central --config central.yaml regions import tree.xlsx   the region tree (code, name, parent)
     checkpoint central --config central.yaml register-device box-1 --site s-1 --kind traffic --key-file k
     checkpoint central --config central.yaml purge                run the retention job once
+    checkpoint central --config central.yaml import-results results.xlsx --as li   test results (落地检)
     checkpoint central --config central.yaml release-add out/0.2.0   take in a release (checkpoint release build)
     checkpoint central keygen --out downlink.key                  central's downlink key (prints the public half)
 
@@ -198,6 +199,55 @@ def revoke_device(ctx: typer.Context, device: str) -> None:
     if not _with_store(ctx, lambda store: store.revoke_device(device)):
         raise _fail(f"no device {device!r}")
     typer.echo(f"revoked {device}")
+
+
+@app.command("import-results")
+def import_results(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="CSV or XLSX: 身份证号, 采样时间, 检测结果.", exists=True,
+                                         dir_okay=False)],
+    user: Annotated[str, typer.Option("--as", help="The office user (operator or above) importing: their area, "
+                                                   "their name in the audit log.")],
+) -> None:
+    """Import test results: each closes the open 落地检 of its person in the user's area. Any bad line:
+    nothing imported, each bad line listed. The same file again changes nothing."""
+    from rich.progress import Progress
+
+    from central import results, sheets
+
+    central_settings = _settings(ctx)
+    key = central_settings.pseudonym_key_bytes()
+    if key is None:
+        raise _fail("central has no pseudonym key (settings: pseudonym_key or pseudonym_key_file)")
+    data = file.read_bytes()
+
+    def act(store: Store) -> results.Imported:
+        try:
+            who, scope = results.importer(store.engine, user)
+            with Progress(transient=True) as bar:
+                task = bar.add_task("reading", total=None)
+
+                def step(what: str) -> Callable[[int, int], None]:
+                    return lambda done, total: bar.update(task, description=what, completed=done, total=total)
+
+                rows = results.check(data, key, central_settings.zone, step("checking lines"), step("reading"))
+                bar.update(task, description="matching tests on arrival")
+                return results.store(store.engine, data, rows, file.name, who, scope, store.obligations, "cli")
+        except results.BadLines as exc:
+            for line, why in exc.errors[:200]:
+                typer.secho(f"line {line}: {why}", fg="red", err=True)
+            raise _fail(str(exc)) from None
+        except (sheets.SheetError, ValueError) as exc:
+            raise _fail(str(exc)) from None
+
+    outcome = _with_store(ctx, act)
+    if outcome.already:
+        typer.echo(f"already imported ({outcome.already}): nothing changed")
+        return
+    typer.echo(f"{outcome.lines} lines imported, {outcome.matched} tests on arrival closed, "
+               f"{len(outcome.unmatched)} unmatched")
+    for line, person, why in outcome.unmatched:
+        typer.echo(f"  line {line}: {person}: {why}")
 
 
 def _password(from_stdin: bool) -> str:

@@ -31,7 +31,7 @@ from central.regions import (
 )
 from central.schema import regions, sites, users
 from central.store import MIGRATIONS, Store
-from tests.central.conftest import KEY
+from tests.central.conftest import KEY, Server
 
 CODES = [  # (code, parent, fine)
     ("42", ROOT, True),
@@ -277,3 +277,23 @@ def test_a_hundred_thousand_lines_load_with_progress(store: Store) -> None:
     with store.engine.connect() as conn:
         town = scope_of(conn, "390102050")
         assert conn.scalar(select(func.count()).select_from(town.regions().subquery())) == 991
+
+
+def test_an_admin_loads_the_tree_and_places_a_checkpoint_over_the_api(any_server: Server) -> None:
+    admin = any_server.login("admin")
+    bad = admin.post("/api/regions/file", files={"file": ("t.csv", BAD.encode())})
+    assert bad.status_code == 422
+    assert [e["line"] for e in bad.json()["detail"]["errors"]] == [4, 5, 6, 7, 8, 10]
+    assert admin.get("/api/regions").json()[0]["code"] == ROOT and len(admin.get("/api/regions").json()) == 1
+    not_a_table = admin.post("/api/regions/file", files={"file": ("t.xlsx", b"PK\x03\x04junk")})
+    assert not_a_table.status_code == 422 and "not a spreadsheet" in not_a_table.json()["detail"]["error"]
+    done = admin.post("/api/regions/file", files={"file": ("t.csv", SAMPLE.read_bytes())})
+    assert done.status_code == 200 and done.json() == {"added": 15, "changed": 0, "unchanged": 0}
+    assert admin.put("/api/sites/site-a", json={"region": "390102001"}).status_code == 204
+    assert admin.put("/api/sites/site-a", json={"region": "999999"}).status_code == 404
+    (town,) = [n for n in admin.get("/api/regions").json() if n["code"] == "390102001"]
+    assert town["sites"] == ["site-a"] and town["level"] == "township"
+    page = admin.get("/regions")
+    assert "新华街道" in page.text and "site-a" in page.text
+    entries = admin.get("/api/audit", params={"action": "regions_import"}).json()
+    assert [e["detail"] for e in entries] == ["15 added, 0 changed, 0 unchanged"]

@@ -127,6 +127,13 @@ def xlsx(rows: list[list[Any]]) -> bytes:
     return out.getvalue()
 
 
+def test_reading_an_xlsx_says_how_far_it_is() -> None:
+    data = xlsx([["身份证号", "姓名", "目的地", "预计到达日期"], *([n, "甲", "420102", DAY] for n in people(2100))])
+    heard: list[tuple[int, int]] = []
+    assert len(sheets.read(data, registrations.COLUMNS, lambda n, total: heard.append((n, total))).lines) == 2100
+    assert heard == [(1000, 2101), (2000, 2101)]
+
+
 def test_an_xlsx_from_a_spreadsheet_program_with_date_cells_and_gb18030_csv() -> None:
     day = TODAY + timedelta(days=2)
     data = xlsx([["身份证号码", "姓名", "车牌号", "出发地", "目的地代码", "到达日期"],
@@ -208,6 +215,7 @@ def test_the_page_gets_progress_then_the_outcome(office: Server, broker: Broker)
                                         files={"file": ("list.csv", (HEAD + lines).encode(), "text/csv")})
     events = [json.loads(line) for line in answer.text.splitlines()]
     assert events[0] == {"reading": len((HEAD + lines).encode())}
+    assert [(e["read"], e["total"]) for e in events if "read" in e] == [(1000, 2501), (2000, 2501)]
     assert [e["checked"] for e in events if "checked" in e] == [1000, 2000, 2500]
     assert events[-1]["done"]["added"] == 2500
     push = _retained(broker)

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from contract import signing, topics
-from contract.messages import DOWNLINK_MODELS, UPLINK_MODELS, Receipt, Verdict
+from contract.messages import DOWNLINK_MODELS, UPLINK_MODELS, Receipt, TravelInput, Verdict
 from tests.factories import verdict
 
 
@@ -77,3 +77,12 @@ def test_arbitrary_bytes_never_crash_validation(data: bytes) -> None:
 
 def test_verdict_id_is_a_uuid() -> None:
     assert isinstance(verdict().id, uuid.UUID)
+
+
+@pytest.mark.parametrize(("code", "fine"), [
+    ("420102", True), ("420102001", True), ("420102001003", True), (None, True),  # county, township, community
+    ("42", False), ("4201", False), ("4201020", False), ("42010200100", False), ("42010200100a", False), ("", False),
+])
+def test_the_declared_destination_is_a_place_code_or_nothing(code: str | None, fine: bool) -> None:
+    with contextlib.nullcontext() if fine else pytest.raises(ValidationError, match="destination_code"):
+        TravelInput(plate="鄂A12345", destination="幸福小区", destination_code=code)

@@ -15,6 +15,7 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from central.cases import opens_case
+from central.config import CentralSettings
 from central.schema import cases, device_lives, verdicts
 from central.store import Store
 from checkpoint.demo import Box, Demo
@@ -87,7 +88,8 @@ def tally(demo: Demo, faults: list[str], title: str, extra_logs: tuple[Path, ...
         ended = {(life.device, life.epoch): 0 if life.refused else max(life.produced, life.max_seq) - life.stored
                  for life in conn.execute(select(device_lives).where(device_lives.c.ended_at.is_not(None)))}
     store.dispose()
-    flagged = [r for r in rows if opens_case(r)]  # nothing is closed during a fault run:
+    owed = frozenset(CentralSettings().obligations.deadlines_h)  # the demo's central keeps the defaults
+    flagged = [r for r in rows if opens_case(r, owed)]  # nothing is closed during a fault run:
     expected_cases = len({r["pseudonym"] for r in flagged if r["pseudonym"]}) + sum(not r["pseudonym"] for r in flagged)
     stored_ids = {r["id"] for r in rows}
     logs = [demo.workdir / "logs" / f"{b.device}.log" for b in demo.boxes] + list(extra_logs)

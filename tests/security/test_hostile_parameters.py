@@ -40,7 +40,8 @@ HOSTILE: dict[type, list[str]] = {
 VALID: dict[str, str] = {"fmt": "csv", "site": "site-a", "day": "2026-11-23", "case_id": "1", "device": "box-a",
                          "verdict_id": str(uuid.uuid4()), "request_id": str(uuid.uuid4()), "lang": "en",
                          "username": "viewer", "password": PASSWORD, "action": "note", "note": "hostile walk",
-                         "why": "hostile walk"}
+                         "why": "hostile walk", "version": "1.0.0", "name": "checkpoint-1.0.0.tar.gz",
+                         "region": "0", "ob_id": "1", "rollout": "1"}
 # request bodies of the JSON routes, valid but for the one field being walked
 BODIES: dict[str, dict[str, Any]] = {
     "/api/session": {"username": "viewer", "password": "a-wrong-password"},
@@ -51,6 +52,13 @@ BODIES: dict[str, dict[str, Any]] = {
     "/api/risk-areas": {"regions": []},
     "/api/policy": {"document": {}},
     "/api/devices/{device}/diagnostics": {"log_lines": 10},
+    "/api/sites/{site}": {"region": "0"},
+    "/api/registrations": {"entries": [{"id_number": "11010519491231002X", "name": "测试",
+                                        "destination": "390102001001", "expected": "2026-12-01"}]},
+    "/api/rollouts": {"version": "1.0.0"},
+    "/api/obligations/{ob_id}/done": {"note": "hostile walk"},
+    "/api/obligations/{ob_id}/waive": {"reason": "hostile walk"},
+    "/api/cases/{case_id}/handoff": {"to": "0", "note": "hostile walk"},
 }
 SKIP = {"/api/feed"}  # a stream: walked by its own query below, where a hostile `since` must fail fast
 
