@@ -19,13 +19,15 @@ from typing import Annotated, Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel, Field, StringConstraints
 from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from central import audit
 from central.push import PushError, publish_retained
 from central.regions import Scope
 from central.rollout import ACTIONS, Box, BoxState, RolloutState, advance, choose, plan
 from central.schema import device_status, devices, releases, rollout_boxes, rollouts
-from central.sql import now
+from central.sql import now, storage_error
+from common.logs import Trouble
 from common.mqtt import MqttSettings
 from common.settings import ConfigError
 from contract import signing, topics
@@ -150,11 +152,17 @@ class Rollouts:
     # the worker
 
     def run(self, stop: threading.Event, every_s: float = 2.0) -> None:
+        """Every `every_s` until `stop`; neither the broker nor the database away ends it (a part of
+        central that ends stops central)."""
+        trouble = Trouble(log, "rollouts")
         while not stop.wait(every_s):
             try:
                 self.tick()
+                trouble.ok()
             except (PushError, ConfigError) as exc:  # the broker away: the next tick tries again
-                log.warning("rollouts could not send", extra={"error": str(exc)[:300]})
+                trouble.failed(f"could not send: {str(exc)[:300]}")
+            except SQLAlchemyError as exc:
+                trouble.failed(f"storage unavailable: {storage_error(exc)}")
 
     def tick(self) -> None:
         """Move every running rollout on by one step."""
