@@ -68,6 +68,12 @@ _OVERDUE = (obligations.update()
             .where(obligations.c.id.in_(bindparam("ids", expanding=True)), obligations.c.state == State.OPEN.value)
             .values(state=State.OVERDUE.value, overdue_at=bindparam("at"), updated_at=bindparam("at"))
             .returning(obligations.c.id))
+# one obligation moved from the state (and office) it was read in; one statement for every change
+_MOVED = ("updated_at", "node", "destination", "state", "late", "closed_at", "evidence", "proof", "overdue_at")
+_MOVE = (obligations.update()
+         .where(obligations.c.id == bindparam("oid"), obligations.c.state == bindparam("before"),
+                obligations.c.node == bindparam("was"))
+         .values({name: bindparam(f"to_{name}", type_=obligations.c[name].type) for name in _MOVED}))
 _EVENT = case_events.insert()
 _ALERT = alerts.insert()
 Row = Mapping[Any, Any]  # a row as read (RowMapping) or built (dict)
@@ -252,15 +258,16 @@ def _write(conn: Connection, ob_id: int, row: Row, before: State, result: Step, 
     """Move the obligation as `result` says if no one moved it since it was read in state `before`;
     then its history, audit entry and alerts. Whether this call moved it."""
     after = result.obligation
-    values: dict[str, Any] = dict(updated_at=at, **_columns(after))
+    values: dict[str, Any] = {name: row[name] for name in _MOVED}
+    values.update(updated_at=at, **_columns(after))
     if after.state in (State.DONE, State.WAIVED) and before in PENDING:
         values.update(closed_at=at, evidence={**evidence, "by": by})
         if after.state is State.DONE:
             values["proof"] = evidence["proof"]
     if after.state is State.OVERDUE and before is State.OPEN:
         values["overdue_at"] = at
-    moved = conn.execute(obligations.update().where(obligations.c.id == ob_id, obligations.c.state == before.value,
-                                                    obligations.c.node == row["node"]).values(**values)).rowcount
+    moved = conn.execute(_MOVE, {"oid": ob_id, "before": before.value, "was": row["node"],
+                                 **{f"to_{name}": value for name, value in values.items()}}).rowcount
     if moved != 1:
         return False
     _record(conn, [(ob_id, row["case_id"], result.actions)], at, by, address, policy)

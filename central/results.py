@@ -91,11 +91,12 @@ def parse_line(cells: Mapping[str, str], key: bytes, zone: tzinfo) -> Result:
     return Result(0, pseudonym(key, number), mask(number), sampled, result)
 
 
-def check(data: bytes, key: bytes, zone: tzinfo, progress: Callable[[int, int], None] = lambda *_: None
-          ) -> list[Result]:
+def check(data: bytes, key: bytes, zone: tzinfo, progress: Callable[[int, int], None] = lambda *_: None,
+          reading: Callable[[int, int], None] = lambda *_: None) -> list[Result]:
     """Every line of the file checked; sheets.SheetError for a file that is no table of results, BadLines
-    when any line is wrong (nothing is then imported)."""
-    sheet = sheets.read(data, COLUMNS)
+    when any line is wrong (nothing is then imported). `reading` and `progress` hear (lines, of total)
+    as the file is read, then checked."""
+    sheet = sheets.read(data, COLUMNS, reading)
     checked = sheets.check(sheet, lambda cells: parse_line(cells, key, zone), lambda r: (r.pseudonym, r.sampled_at),
                            progress)
     if checked.errors:

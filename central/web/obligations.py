@@ -125,7 +125,8 @@ def _import(svc: Services, data: bytes, filename: str, session: Session, address
         raise Refused("中心未配置假名密钥 / central has no pseudonym key (settings: pseudonym_key or "
                       "pseudonym_key_file)")
     report({"reading": len(data)})
-    rows = results.check(data, key, svc.settings.zone, lambda done, total: report({"checked": done, "total": total}))
+    rows = results.check(data, key, svc.settings.zone, lambda done, total: report({"checked": done, "total": total}),
+                         lambda done, total: report({"read": done, "total": total}))
     report({"matching": len(rows)})
     outcome = results.summary(results.store(svc.store.engine, data, rows, filename, session.user, session.scope,
                                             svc.store.obligations, address))
