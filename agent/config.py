@@ -94,6 +94,10 @@ class KioskSettings(BaseModel):
     voice: bool = True  # spoken prompts (agent/kiosk/voice.py); false: the page beeps
 
 
+RELEASES_ROOT = Path("/opt/checkpoint")  # where the releases live, and `current` links to the one that runs
+HEALTH_DEADLINE_S = 180.0
+
+
 class UpdateSettings(BaseModel):
     """Software updates (agent.update, agent.supervisor): where releases come from and go.
 
@@ -103,10 +107,10 @@ class UpdateSettings(BaseModel):
     central_url: str = Field(pattern=r"^https?://[^\s/]+(/\S*)?$")  # central's API, as boxes reach it
     tls_ca: Path | None = None  # checks central's certificate (the deployment's CA); None: the system's
     release_key: Secret  # the public half of the deployment's release key: only what it signed is installed
-    root: Path = Path("/opt/checkpoint")
+    root: Path = RELEASES_ROOT
     python: Path | None = None  # makes the new environments; None: the interpreter this agent runs on
-    health_deadline_s: float = Field(default=180, ge=10, le=3600)  # a new release proves itself within this
-    keep: int = Field(default=2, ge=2, le=10)  # releases kept installed (the running one and the one before)
+    # a release on trial proves itself healthy within this, or is rolled back
+    health_deadline_s: float = Field(default=HEALTH_DEADLINE_S, ge=10, le=3600)
 
 
 class AgentSettings(FileSettings):

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import secrets
 import sqlite3
@@ -36,6 +37,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+log = logging.getLogger(__name__)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY,
@@ -50,6 +52,11 @@ CREATE INDEX IF NOT EXISTS outbox_pass ON outbox (flagged, seq);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS life (epoch TEXT NOT NULL);
 """
+SCHEMA_VERSION = 1
+"""The outbox's layout, kept in the file (PRAGMA user_version; 0: from before it was kept). A release
+changes the layout only by adding (a table, a column with a default) and raises this number, migrating
+older outboxes forward when it opens them; a release rolled back to still reads and writes the newer
+layout, since it names every column it uses. So a switch either way loses nothing (docs/deploy.md)."""
 
 
 class OutboxError(Exception):
@@ -112,6 +119,7 @@ class Outbox:
         """Open the file; with `new_boot` count one more start of the agent."""
         self._db = connect(self.path, self.durable)
         self._db.executescript(_SCHEMA)
+        self._check_layout(self._db)
         stat = os.stat(self.path)
         self._inode = (stat.st_dev, stat.st_ino)
         with self._tx() as db:
@@ -119,6 +127,14 @@ class Outbox:
             if new_boot:
                 self._bump(db, "boot")
         return self
+
+    def _check_layout(self, db: sqlite3.Connection) -> None:
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        if version < SCHEMA_VERSION:
+            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        elif version > SCHEMA_VERSION:
+            log.warning("the outbox was written by a newer release (a rollback?): reading it as this release's",
+                        extra={"outbox_schema": version, "this_release_reads": SCHEMA_VERSION})
 
     def _life(self, db: sqlite3.Connection) -> str | None:
         row = db.execute("SELECT epoch FROM life").fetchone()

@@ -3,12 +3,15 @@
 The thin shell around agent.switch: it turns what happens (the agent exited, the agent asked for a
 switch, the release on trial wrote its health mark, the deadline passed) into events, and carries
 out the machine's actions in order, persisting the state first. It stays small and rarely changes:
-systemd runs it (deploy/systemd/checkpoint-agent.service), and it outlives every switch.
+systemd runs it (deploy/systemd/checkpoint-agent.service), and it outlives every switch. It speaks
+systemd's notify protocol itself (ready once an agent runs, the watchdog while one runs), since its
+agents come and go; they are started without NOTIFY_SOCKET.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import signal
 import subprocess
@@ -16,7 +19,7 @@ import threading
 import time
 from pathlib import Path
 
-from agent.config import load
+from agent.config import HEALTH_DEADLINE_S, RELEASES_ROOT, load
 from agent.switch import (
     Action,
     AgentExited,
@@ -36,11 +39,12 @@ from agent.switch import (
     step,
 )
 from agent.update import Layout
-from common import logs
+from common import logs, sdnotify
 from common.backoff import Backoff
 from common.settings import ConfigError
 
 log = logging.getLogger(__name__)
+STOP_TIMEOUT_S = 60.0  # an agent asked to stop drains for at most its drain_timeout_s; one still there is killed
 
 
 class Supervisor:
@@ -52,6 +56,7 @@ class Supervisor:
         self._deadline: float | None = None
         self._restarts = Backoff(first=1.0, cap=30.0)
         self._started_at = 0.0
+        self._stopping_since: float | None = None
 
     def run(self, stop: threading.Event) -> None:
         linked = self.layout.linked()
@@ -61,6 +66,7 @@ class Supervisor:
             event = self._next_event(state, stop)
             if event is not None:
                 state = self._do(state, event, stop)
+        sdnotify.stopping()
         if self._child is not None and self._child.poll() is None:
             self._child.terminate()  # the agent drains its outbox, then exits
             self._child.wait()
@@ -68,13 +74,16 @@ class Supervisor:
 
     def _next_event(self, state: SwitchState, stop: threading.Event) -> Event | None:
         child = self._child
+        sdnotify.watchdog()  # this loop turns: a switch or a restart is under way, or an agent runs
         if child is not None:
             try:
                 code = child.wait(timeout=0.2)
             except subprocess.TimeoutExpired:
-                pass
+                if self._stopping_since is not None and time.monotonic() - self._stopping_since > STOP_TIMEOUT_S:
+                    log.error("the agent did not stop when asked: killing it", extra={"pid": child.pid})
+                    child.kill()
             else:
-                self._child = None
+                self._child = self._stopping_since = None
                 return AgentExited(code)
         else:
             stop.wait(0.2)
@@ -107,6 +116,7 @@ class Supervisor:
         elif isinstance(action, StopAgent):
             if self._child is not None:
                 self._child.terminate()
+                self._stopping_since = time.monotonic()
         elif isinstance(action, ArmDeadline):
             self._deadline = time.monotonic() + self._deadline_s
         elif isinstance(action, Prune):
@@ -122,7 +132,9 @@ class Supervisor:
         (self.layout.health / version).unlink(missing_ok=True)  # a release proves itself anew each start
         self._started_at = time.monotonic()
         program = self.layout.current / "bin" / "checkpoint"
-        self._child = subprocess.Popen([str(program), "agent", *self._args])
+        env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
+        self._child = subprocess.Popen([str(program), "agent", *self._args], env=env)
+        sdnotify.ready(f"agent of {version} started")
         log.info("agent started", extra={"release": version, "pid": self._child.pid})
 
     def _prune(self, keep: set[str]) -> None:
@@ -137,13 +149,13 @@ class Supervisor:
 
 def main(config: Path, agent_args: list[str]) -> None:
     settings = load(config)
-    if settings.update is None:
-        raise ConfigError("agent.yaml has no `update` section: the supervisor needs its `root`")
+    update = settings.update  # without updates it still runs `current`
+    root, deadline_s = (update.root, update.health_deadline_s) if update else (RELEASES_ROOT, HEALTH_DEADLINE_S)
     logs.setup(component=f"supervisor:{settings.device}")
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    layout = Layout(settings.update.root)
+    layout = Layout(root)
     if not layout.current.is_symlink():
         raise ConfigError(f"{layout.current} does not exist: install a first release (checkpoint release install)")
-    Supervisor(layout, ["--config", str(config), *agent_args], settings.update.health_deadline_s).run(stop)
+    Supervisor(layout, ["--config", str(config), *agent_args], deadline_s).run(stop)

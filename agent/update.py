@@ -141,6 +141,12 @@ def install(layout: Layout, wheelhouse: Path, manifest: Manifest, python: Path |
             shutil.rmtree(target, ignore_errors=True)
             words = (done.stderr.strip() or done.stdout.strip()).splitlines()[-3:]
             raise InstallFailed(f"installing {manifest.version} failed: {' / '.join(words)[:400]}")
+    if shutil.which("espeak-ng"):  # the kiosk's spoken prompts live in each release's own package
+        voice = subprocess.run([str(target / "bin" / "python"), "-m", "agent.kiosk.voice"], capture_output=True,
+                               text=True, check=False)
+        if voice.returncode != 0:
+            log.warning("the new release's spoken prompts were not made; its kiosk beeps instead",
+                        extra={"version": manifest.version, "error": voice.stderr.strip()[-300:]})
     try:
         write_atomically(target / COMPLETE, manifest.version.encode())
     except OSError as exc:
@@ -240,13 +246,18 @@ class Updater:
             self._say(Progress.FAILED, version, f"{exc.strerror or exc}")
             shutil.rmtree(self.layout.downloads / version, ignore_errors=True)
             return
-        self._say(Progress.WAITING, version)
+        self.switch_when_quiet(push, stop)
+
+    def switch_when_quiet(self, push: UpdatePush, stop: threading.Event, every_s: float = 1.0) -> None:
+        """Ask the supervisor to switch to the installed release once no passage is open and the policy's
+        update hours have come (unless a newer update downlink came meanwhile, or the agent stops)."""
+        self._say(Progress.WAITING, push.version)
         while not stop.is_set() and self._offered is push:
             if not self._passage_open() and self._policy().may_update(datetime.now().time()):
-                self.layout.ask_switch(version)
-                self._say(Progress.SWITCHING, version)
+                self.layout.ask_switch(push.version)
+                self._say(Progress.SWITCHING, push.version)
                 return
-            stop.wait(1.0)
+            stop.wait(every_s)
 
     def _fetch(self, push: UpdatePush) -> Manifest:
         """The release's manifest and wheels in downloads/<version>, every one checked."""

@@ -37,6 +37,8 @@ class BoxState(StrEnum):
     ACCEPTED = "accepted"  # failed, and an admin resumed the rollout past it
 
 
+ACTIONS = {"pause": RolloutState.PAUSED, "resume": RolloutState.RUNNING, "cancel": RolloutState.CANCELLED}
+"""What an admin may do to a rollout, and the state it leads to."""
 FAILED_STATES = {"failed", "rolled_back"}  # agent.update.Progress values that end an update badly
 
 

@@ -18,7 +18,7 @@ from central.auth import Busy, Session
 from central.i18n import both
 from central.push import PushError
 from central.regions import REGION_PATTERN, RegionError
-from central.rollout import RolloutState
+from central.rollout import ACTIONS
 from central.rollouts import NewRollout, RolloutRefused
 from central.sql import now
 from central.store import StillRevoked
@@ -347,8 +347,8 @@ def push_policy(body: PolicyDocument, request: Request, session: Admin, svc: Svc
 
 
 @router.get("/pushes", tags=["pushes"])
-def push_history(_: Viewer, svc: Svc, what: PushKind | None = None) -> list[dict[str, Any]]:
-    return svc.pusher.history(what)
+def push_history(session: Viewer, svc: Svc, what: PushKind | None = None) -> list[dict[str, Any]]:
+    return svc.pusher.history(session.scope, what)
 
 
 def _pushing(action: Any) -> Any:
@@ -370,14 +370,17 @@ def list_releases(_: Viewer, svc: Svc) -> list[dict[str, Any]]:
 
 
 @router.get("/rollouts", tags=["releases"])
-def list_rollouts(_: Viewer, svc: Svc) -> list[dict[str, Any]]:
-    """The newest rollouts, with how many of their boxes are pending, sent, updated, failed."""
-    return svc.rollouts.listed()
+def list_rollouts(session: Viewer, svc: Svc) -> list[dict[str, Any]]:
+    """The newest rollouts that reach your area's boxes, with how many of those are pending, sent,
+    updated, failed."""
+    return svc.rollouts.listed(session.scope)
 
 
 @router.get("/rollouts/{rollout}", tags=["releases"])
-def rollout_boxes(rollout: Annotated[int, PathParam(ge=1, le=2**31 - 1)], _: Viewer, svc: Svc) -> list[dict[str, Any]]:
-    return svc.rollouts.boxes(rollout)
+def rollout_boxes(rollout: Annotated[int, PathParam(ge=1, le=2**31 - 1)], session: Viewer, svc: Svc
+                  ) -> list[dict[str, Any]]:
+    """The rollout's boxes in your area."""
+    return svc.rollouts.boxes(rollout, session.scope)
 
 
 @router.post("/rollouts", tags=["releases"])
@@ -395,9 +398,9 @@ def change_rollout(rollout: Annotated[int, PathParam(ge=1, le=2**31 - 1)],
                    action: Literal["pause", "resume", "cancel"], request: Request, session: Admin,
                    svc: Svc) -> Response:
     """Pause, resume (past the paused wave's failures) or cancel a rollout. Admins only; audited."""
-    to = {"pause": RolloutState.PAUSED, "resume": RolloutState.RUNNING, "cancel": RolloutState.CANCELLED}[action]
+    to = ACTIONS[action]
     try:
-        svc.rollouts.change(rollout, to, session.user.username, client_address(request))
+        svc.rollouts.change(rollout, to, session.user.username, session.scope, client_address(request))
     except RolloutRefused as exc:
         raise HTTPException(409, str(exc)) from None
     return Response(status_code=204)

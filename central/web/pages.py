@@ -23,7 +23,7 @@ from central import audit, casework, obligations, queries
 from central.auth import Busy, Role, Session
 from central.i18n import tr
 from central.push import PushError
-from central.rollout import RolloutState
+from central.rollout import ACTIONS
 from central.rollouts import NewRollout, RolloutRefused, Target
 from central.sql import aware
 from central.text import Line, Paragraph
@@ -253,7 +253,7 @@ def devices_page(
                   replicas=queries.collector_replicas(svc.store.engine, scope),
                   writer=svc.health() if scope.whole else None,
                   rejections=queries.rejections_by_device(svc.store.engine, scope),
-                  rollouts=svc.rollouts.listed(), releases=svc.releases.listed(),
+                  rollouts=svc.rollouts.listed(session.scope), releases=svc.releases.listed(),
                   is_admin=session.user.role.allows(Role.ADMIN))
 
 
@@ -287,9 +287,9 @@ def start_rollout(
 def change_rollout(rollout: Annotated[int, PathParam(ge=1, le=2**31 - 1)],
                    action: Literal["pause", "resume", "cancel"], request: Request, session: Admin,
                    svc: Svc) -> Response:
-    to = {"pause": RolloutState.PAUSED, "resume": RolloutState.RUNNING, "cancel": RolloutState.CANCELLED}[action]
+    to = ACTIONS[action]
     try:
-        svc.rollouts.change(rollout, to, session.user.username, client_address(request))
+        svc.rollouts.change(rollout, to, session.user.username, session.scope, client_address(request))
     except RolloutRefused as exc:
         raise HTTPException(409, str(exc)) from None
     return RedirectResponse("/devices#rollouts", status_code=303)
@@ -323,7 +323,7 @@ def ledger_page(
 
 
 def _lists(request: Request, session: Session, svc: Services, **extra: Any) -> HTMLResponse:
-    return render(request, "lists.html", session, svc, history=svc.pusher.history(limit=30),
+    return render(request, "lists.html", session, svc, history=svc.pusher.history(session.scope, limit=30),
                   has_key=svc.settings.pseudonym_key_bytes() is not None, **extra)
 
 

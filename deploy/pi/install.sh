@@ -4,8 +4,9 @@
 #   sudo deploy/pi/install.sh --bundle box-1.tar.gz --wheel checkpoint_station-0.1.0-py3-none-any.whl
 #   sudo deploy/pi/install.sh --bundle box-1.tar.gz --source /path/to/checkout      (builds it here)
 # Options: --kiosk-url URL (default http://127.0.0.1:8000/), --no-kiosk (no Chromium, no autostart).
-# What it does: system packages; a `checkpoint` user in the dialout and video groups; a virtual
-# environment in /opt/checkpoint/venv; the bundle in /etc/checkpoint (mode 0600, owned by the user);
+# What it does: system packages; a `checkpoint` user in the dialout and video groups; the first release
+# in its own virtual environment /opt/checkpoint/releases/<version>, linked as /opt/checkpoint/current
+# (later releases come through central: docs/deploy.md); the bundle in /etc/checkpoint (0600, the user's);
 # the systemd unit, udev rules, journald and logrotate settings; Chromium in kiosk mode at login
 # (started again whenever it exits) and the kiosk's spoken prompts (espeak-ng).
 # Safe to run again (a new bundle replaces the old one; the outbox in /var/lib/checkpoint is kept).
@@ -51,14 +52,20 @@ id checkpoint >/dev/null 2>&1 || useradd --system --user-group --home-dir /var/l
 usermod -a -G dialout,video checkpoint
 getent group gpio >/dev/null && usermod -a -G gpio checkpoint   # the gate relay (Raspberry Pi OS)
 
-say "virtual environment in /opt/checkpoint/venv"
-[ -x /opt/checkpoint/venv/bin/python ] || python3 -m venv /opt/checkpoint/venv
-/opt/checkpoint/venv/bin/python -m pip install -q --upgrade pip
-if [ -n "$wheel" ]; then
-    /opt/checkpoint/venv/bin/python -m pip install -q --upgrade "$wheel"
-else
-    /opt/checkpoint/venv/bin/python -m pip install -q --upgrade "$source"
+if [ -n "$wheel" ]; then version=$(basename "$wheel" | cut -d- -f2)
+else version=$(python3 -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["project"]["version"])' \
+    "$source/pyproject.toml"); fi
+release=/opt/checkpoint/releases/$version
+say "release $version in $release, linked as /opt/checkpoint/current"
+install -d -m 0755 -o checkpoint -g checkpoint /opt/checkpoint /opt/checkpoint/releases
+if [ ! -f "$release/.complete" ]; then   # the same marker the box's own updates write last
+    rm -rf "$release"
+    python3 -m venv "$release"
+    "$release/bin/python" -m pip install -q --upgrade pip
+    "$release/bin/python" -m pip install -q "$wheel$source"
+    echo "$version" > "$release/.complete"
 fi
+ln -sfn "releases/$version" /opt/checkpoint/.current.tmp && mv -T /opt/checkpoint/.current.tmp /opt/checkpoint/current
 
 say "the bundle in /etc/checkpoint"
 unpack=$(mktemp -d)
@@ -85,8 +92,9 @@ if [ "$kiosk" = 1 ]; then
     [ -z "$desktop_user" ] || install -d -m 0750 -o "$desktop_user" /var/log/checkpoint/kiosk
     sed "s|@KIOSK_URL@|$kiosk_url|" "$here/kiosk/checkpoint-kiosk.desktop" > /etc/xdg/autostart/checkpoint-kiosk.desktop
     say "kiosk: the spoken prompts (espeak-ng, Mandarin)"
-    /opt/checkpoint/venv/bin/python -m agent.kiosk.voice >/dev/null
+    /opt/checkpoint/current/bin/python -m agent.kiosk.voice >/dev/null
 fi
+chown -R checkpoint:checkpoint /opt/checkpoint   # the supervisor installs and switches releases as this user
 
 if systemd_running; then
     say "starting the agent"
@@ -97,4 +105,4 @@ if systemd_running; then
 else
     say "no systemd running here (a chroot?): installed, not started"
 fi
-say "done. Check the hardware with: sudo -u checkpoint /opt/checkpoint/venv/bin/checkpoint doctor"
+say "done. Check the hardware with: sudo -u checkpoint /opt/checkpoint/current/bin/checkpoint doctor"

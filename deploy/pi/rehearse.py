@@ -59,7 +59,7 @@ with IdCardSimulator(Path("/tmp/sim-idcard")) as reader, \\
     # what the udev rules do on a box: the configured device names lead to the devices
     config["idcard"]["port"], config["thermo"]["port"] = reader.path, str(thermo.link)
     Path("/tmp/doctor-agent.yaml").write_text(yaml.safe_dump(config))
-    done = subprocess.run(["/opt/checkpoint/venv/bin/checkpoint", "doctor", "--config", "/tmp/doctor-agent.yaml",
+    done = subprocess.run(["/opt/checkpoint/current/bin/checkpoint", "doctor", "--config", "/tmp/doctor-agent.yaml",
                            "--no-scan", "--port", reader.path, "--port", str(thermo.link),
                            "--skip", "camera", "--skip", "clock"], env={"COLUMNS": "160"})
 sys.exit(done.returncode)
@@ -78,7 +78,7 @@ def kiosk_start(root: Path, work: Path, url: str) -> None:
     (its GPU and zygote processes crash); where it does, it takes a screenshot of the page and exits."""
     autostart = (root / "etc/xdg/autostart/checkpoint-kiosk.desktop").read_text()
     assert f"Exec=/usr/local/bin/checkpoint-kiosk {url}" in autostart, autostart
-    assert list(root.glob("opt/checkpoint/venv/lib/*/site-packages/agent/kiosk/static/voice/pass.wav"))
+    assert list(root.glob("opt/checkpoint/current/lib/*/site-packages/agent/kiosk/static/voice/pass.wav"))
     for stale in (KIOSK_LOG, KIOSK_SHOT):
         (root / stale.lstrip("/")).unlink(missing_ok=True)
     flags = f"--headless=new --no-sandbox --disable-gpu --window-size=800,480 --screenshot={KIOSK_SHOT}"
@@ -178,7 +178,7 @@ def main() -> int:
     step("install.sh in the arm64 root (pip under emulation)", timings,
          lambda: subprocess.run(install, check=True))
     step("native libraries on arm64", timings, lambda: subprocess.run(
-        in_root(root, "/opt/checkpoint/venv/bin/python", "-c", SMOKE), check=True))
+        in_root(root, "/opt/checkpoint/current/bin/python", "-c", SMOKE), check=True))
 
     broker = TrialBroker.of(deployment).start()
     store = Store(settings.central_database_url)
@@ -189,14 +189,14 @@ def main() -> int:
     agent: subprocess.Popen[bytes] | None = None
     try:
         step("checkpoint doctor in the arm64 root, against the simulators", timings, lambda: subprocess.run(
-            in_root(root, "/opt/checkpoint/venv/bin/python", "-c", DOCTOR), check=True))
+            in_root(root, "/opt/checkpoint/current/bin/python", "-c", DOCTOR), check=True))
 
         def run_agent() -> None:
             nonlocal agent
             command = in_root(root, "env", "PYTHONUNBUFFERED=1", f"CHECKPOINT_AGENT_KIOSK__PORT={kiosk_port}",
                               "CHECKPOINT_AGENT_SIMULATION__PASSAGES_PER_MINUTE=60",
                               "CHECKPOINT_AGENT_PASSAGE_TIMEOUT_S=5",
-                              "/opt/checkpoint/venv/bin/checkpoint", "agent", "--config", "/etc/checkpoint/agent.yaml",
+                              "/opt/checkpoint/current/bin/checkpoint", "agent", "--config", "/etc/checkpoint/agent.yaml",
                               "--simulate", user="checkpoint", cwd="/var/lib/checkpoint")
             agent = subprocess.Popen(command, stdout=(work / "agent.log").open("wb"), stderr=subprocess.STDOUT,
                                      start_new_session=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.outbox import LifeRecord, Outbox, OutboxFull, OutboxGone
+from agent.outbox import SCHEMA_VERSION, LifeRecord, Outbox, OutboxFull, OutboxGone
 
 
 def add(outbox: Outbox, flagged: bool = False) -> int:
@@ -158,3 +158,23 @@ def test_the_life_record_remembers_how_far_a_lost_outbox_had_got(tmp_path: Path)
     assert later.start("b" * 16, 3) is None and later.lost == again.lost  # still told at every birth
     record.write_text("not json")
     assert LifeRecord(record).start("b" * 16, 3) is None  # unreadable: nothing to tell, and rewritten
+
+
+def test_the_layout_is_kept_in_the_file_and_a_newer_one_is_still_read(tmp_path: Path,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    """A rollback: the release on trial migrated the outbox forward (a column with a default, a higher
+    version) and recorded into it; the release rolled back to reads, sends and records as before."""
+    path = tmp_path / "outbox.sqlite"
+    with Outbox(path).open(new_boot=True) as o:
+        add(o)
+        assert o.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        o.db.execute("ALTER TABLE outbox ADD COLUMN priority INTEGER NOT NULL DEFAULT 0")  # the newer release
+        o.db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+        o.db.execute("INSERT INTO outbox (seq, verdict_id, boot, flagged, topic, payload, created, priority) "
+                     "VALUES (2, 'newer-2', 1, 1, 't', x'00', 0, 5)")
+        o.db.execute("UPDATE counters SET value = 2 WHERE name = 'seq'")
+    with Outbox(path).open(new_boot=True) as o:
+        assert [r.seq for r in o.pending()] == [1, 2] and add(o) == 3
+        assert o.remove([1, 2]) == 2 and [r.seq for r in o.pending()] == [3]
+        assert o.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1  # left as it is
+    assert any("written by a newer release" in r.getMessage() for r in caplog.records)

@@ -27,10 +27,11 @@ def test_systemd_analyze_verify_passes_on_the_units(tmp_path: Path) -> None:
     (root / "etc/systemd/system").mkdir(parents=True)
     for unit in UNITS:
         shutil.copy(unit, root / "etc/systemd/system" / unit.name)
-    program = root / "opt/checkpoint/venv/bin/checkpoint"
-    program.parent.mkdir(parents=True)
-    program.write_text("#!/bin/sh\n")
-    program.chmod(0o755)
+    for where in ("venv", "current"):  # central's environment; a box's current release
+        program = root / f"opt/checkpoint/{where}/bin/checkpoint"
+        program.parent.mkdir(parents=True)
+        program.write_text("#!/bin/sh\n")
+        program.chmod(0o755)
     done = subprocess.run([analyzer, "verify", f"--root={root}", *(u.name for u in UNITS)],
                           capture_output=True, text=True, check=False)
     assert done.returncode == 0 and not done.stderr.strip() and not done.stdout.strip(), done.stderr + done.stdout
@@ -42,7 +43,7 @@ def test_units_restart_on_failure_and_are_watched(unit: Path) -> None:
     for line in ("Type=notify", "Restart=on-failure", "NoNewPrivileges=yes", "ProtectSystem=strict"):
         assert line in text.splitlines(), line
     assert re.search(r"^WatchdogSec=\d+$", text, re.M)
-    assert "ExecStart=/opt/checkpoint/venv/bin/checkpoint " in text
+    assert re.search(r"^ExecStart=/opt/checkpoint/(current|venv)/bin/checkpoint ", text, re.M)
 
 
 RULE_KEYS = {"ACTION", "SUBSYSTEM", "ATTRS{idVendor}", "ATTRS{idProduct}", "ATTRS{bInterfaceClass}",

@@ -86,6 +86,7 @@ def software(central: Central) -> Any:
     return row and row["state"] == "online" and row["software"]
 
 
+@pytest.mark.slow
 def test_a_rollout_updates_a_box_then_a_broken_release_rolls_back_and_pauses_its_rollout(
     box: Box, central: Central, broker: Broker, releases: Built
 ) -> None:
@@ -135,6 +136,7 @@ def test_a_rollout_updates_a_box_then_a_broken_release_rolls_back_and_pauses_its
     assert any("healthy" in m for m in said) and any("rolled back" in m for m in said)
 
 
+@pytest.mark.slow
 def test_a_release_that_is_not_whole_or_not_signed_is_not_installed(
     box: Box, central: Central, broker: Broker, releases: Built, tmp_path: Path
 ) -> None:
@@ -170,6 +172,7 @@ def push_other_manifest(kept: Path) -> None:
     (kept / MANIFEST).write_bytes(signing.seal(signing.new_downlink_key(), manifest))
 
 
+@pytest.mark.slow
 def test_a_box_killed_during_the_trial_comes_back_on_the_old_release(
     box: Box, central: Central, broker: Broker, releases: Built
 ) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -20,7 +22,7 @@ from common.wheelhouse import sha256_of
 from contract import signing
 from contract.release import MANIFEST, Manifest
 from tests.central.conftest import KEY, Server, add_users, settings_for
-from tests.updates.conftest import RELEASE_KEY, RELEASE_PUBLIC
+from tests.updates.conftest import RELEASE_KEY, RELEASE_PUBLIC, ROOT
 from tests.updates.conftest import Releases as Built
 
 
@@ -120,3 +122,28 @@ def test_boxes_download_releases_with_signed_requests(releases: Built, sqlite_st
         assert signed_get(client, "/api/box/releases/0.9.1/..%2Fcentral.sqlite").status_code in (404, 422)
         listed = server.login("viewer").get("/api/releases").json()
         assert [r["version"] for r in listed] == ["0.9.1"]
+
+
+def test_an_arm64_release_is_built_on_any_machine(tmp_path: Path) -> None:
+    """`checkpoint release build --platform arm64`: the Pi's wheels, fetched for its platform (pip
+    download --platform), signed with the deployment's release key."""
+    deployment = tmp_path / "deployment"
+    deployment.mkdir()
+    (deployment / "release.key").write_text(signing.new_downlink_key().private_bytes_raw().hex())
+    done = subprocess.run([sys.executable, "-m", "checkpoint", "release", "build", "--deployment", str(deployment),
+                           "--out", str(tmp_path / "out"), "--source", str(ROOT), "--platform", "arm64"],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (release,) = (tmp_path / "out").iterdir()
+    key = signing.private_key((deployment / "release.key").read_text()).public_key()
+    manifest = signing.opened(key, (release / MANIFEST).read_bytes(), Manifest)
+    assert manifest.platform == "aarch64" and manifest.version == release.name
+    native = [f.name for f in manifest.files if not f.name.endswith("-none-any.whl")]
+    assert native and all("aarch64" in name for name in native)  # numpy, OpenCV, cryptography, ... for the Pi
+    assert any(name.startswith("opencv_python_headless") for name in native)
+
+
+def test_a_build_without_the_release_key_says_what_to_do(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "checkpoint", "release", "build", "--deployment", str(tmp_path),
+                           "--out", str(tmp_path / "out")], capture_output=True, text=True, check=False)
+    assert done.returncode == 2 and "checkpoint provision init" in done.stderr
