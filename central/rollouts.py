@@ -18,7 +18,8 @@ from typing import Annotated, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel, Field, StringConstraints
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from central import audit
 from central.push import PushError, publish_retained
@@ -94,14 +95,17 @@ class Rollouts:
         log.info("rollout started", extra={"rollout": rollout, "version": order.version, "boxes": len(chosen)})
         return int(rollout)
 
-    def change(self, rollout: int, to: RolloutState, username: str, address: str = "") -> None:
-        """Pause, resume (accepting the paused wave's failures) or cancel."""
+    def change(self, rollout: int, to: RolloutState, username: str, scope: Scope, address: str = "") -> None:
+        """Pause, resume (accepting the paused wave's failures) or cancel: a rollout whose every box is
+        within the admin's jurisdiction."""
         allowed = {RolloutState.PAUSED: {RolloutState.RUNNING}, RolloutState.RUNNING: {RolloutState.PAUSED},
                    RolloutState.CANCELLED: {RolloutState.RUNNING, RolloutState.PAUSED}}[to]
         with self.engine.begin() as conn:
             row = conn.execute(select(rollouts).where(rollouts.c.id == rollout)).mappings().first()
-            if row is None:
-                raise RolloutRefused(f"no rollout {rollout}")
+            outside = select(rollout_boxes.c.device).where(rollout_boxes.c.rollout == rollout,
+                                                           ~scope.site_in(rollout_boxes.c.site)).limit(1)
+            if row is None or conn.scalar(outside) is not None:
+                raise RolloutRefused(f"no rollout {rollout} (within your jurisdiction)")
             if RolloutState(row["state"]) not in allowed:
                 raise RolloutRefused(f"rollout {rollout} is {row['state']}")
             if to is RolloutState.RUNNING:
@@ -114,19 +118,28 @@ class Rollouts:
             action = next(name for name, state in ACTIONS.items() if state is to)
             audit.record(conn, username, f"rollout_{action}", f"rollout {rollout}", row["version"], address)
 
-    def listed(self, limit: int = 20) -> list[dict[str, Any]]:
+    def listed(self, scope: Scope, limit: int = 20) -> list[dict[str, Any]]:
+        """The newest rollouts with a box in `scope`, showing only their boxes there."""
+        mine = select(rollout_boxes.c.rollout, rollout_boxes.c.device, rollout_boxes.c.state).where(
+            scope.site_in(rollout_boxes.c.site))
         with self.engine.connect() as conn:
-            found = conn.execute(select(rollouts).order_by(rollouts.c.id.desc()).limit(limit)).mappings().all()
-            counts: dict[int, dict[str, int]] = {}
-            query = select(rollout_boxes.c.rollout, rollout_boxes.c.state, func.count()).group_by(
-                rollout_boxes.c.rollout, rollout_boxes.c.state)
-            for r, state, n in conn.execute(query):
-                counts.setdefault(r, {})[state] = n
-        return [{**r, "counts": counts.get(r["id"], {})} for r in found]
+            boxes: dict[int, dict[str, str]] = {}
+            for r, device, state in conn.execute(mine):
+                boxes.setdefault(r, {})[device] = state
+            query = select(rollouts).where(rollouts.c.id.in_(list(boxes))).order_by(rollouts.c.id.desc()).limit(limit)
+            found = conn.execute(query).mappings().all()
+        out = []
+        for r in found:
+            here = boxes[r["id"]]
+            counts: dict[str, int] = {}
+            for state in here.values():
+                counts[state] = counts.get(state, 0) + 1
+            out.append({**r, "waves": [[d for d in wave if d in here] for wave in r["waves"]], "counts": counts})
+        return out
 
-    def boxes(self, rollout: int) -> list[dict[str, Any]]:
+    def boxes(self, rollout: int, scope: Scope) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
-            query = select(rollout_boxes).where(rollout_boxes.c.rollout == rollout)
+            query = select(rollout_boxes).where(rollout_boxes.c.rollout == rollout, scope.site_in(rollout_boxes.c.site))
             return [dict(r) for r in conn.execute(query.order_by(rollout_boxes.c.wave, rollout_boxes.c.device))
                     .mappings()]
 
@@ -136,8 +149,8 @@ class Rollouts:
         while not stop.wait(every_s):
             try:
                 self.tick()
-            except (PushError, ConfigError) as exc:  # the broker away: the next tick tries again
-                log.warning("rollouts could not send", extra={"error": str(exc)[:300]})
+            except (PushError, ConfigError, SQLAlchemyError) as exc:  # the broker or the database away
+                log.warning("rollouts could not move on; the next tick tries again", extra={"error": str(exc)[:300]})
 
     def tick(self) -> None:
         """Move every running rollout on by one step."""
