@@ -1,12 +1,14 @@
 """A province's fleet against one central: 100 → 500 → 2,000 boxes, each a real MQTT 5 client.
 
-For each fleet size: a real Mosquitto (the project's configuration), central's collector in a child
-process of its own over SQLite (bench.agent_rig.Central, as deployed), every box registered with
-its own key, and the boxes in a few child processes (bench.children.fleet: own connection, client
+For each fleet size: a real Mosquitto (the project's configuration), `checkpoint central` as deployed
+over SQLite (the collector in its main process, the office's web server in a child), every box
+registered with its own key, and the boxes in a few child processes (bench.children.fleet: own connection, client
 id, persistent session, retained signed birth, signed will, downlink subscription, verdicts kept
 until central's receipt names them). The boxes send 300 verdicts/s in all for the run's length.
 
 Figures, per size:
+- the receipt p95 of the run's second half, while someone reloads the devices page back to back,
+  against the first, quiet half's: the office's screens must not slow the collector (target 1.2x);
 - central's CPU per stored verdict (the collector process's user+system time over the run / verdicts
   stored), against the smallest fleet's in the same run: the cost per verdict should stay flat as
   boxes are added;
@@ -30,6 +32,8 @@ import json
 import os
 import resource
 import sqlite3
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -40,12 +44,11 @@ from typing import Any
 import httpx
 import psutil
 
-from bench.agent_rig import Central, Device, note
+from bench.agent_rig import Device, note
 from bench.children.fleet import Spec
-from bench.harness import Figure, child_processes, percentile
+from bench.harness import DOWNLINK_SEED, ROOT, Figure, child_processes, percentile
 from central.auth import Accounts, Role
-from central.config import CentralSettings
-from central.web import create_app
+from central.store import Store
 from checkpoint.broker import Broker, free_port
 
 OUT = Path(__file__).parent
@@ -60,54 +63,89 @@ def raise_open_files() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def stored(central: Central) -> int:
-    with sqlite3.connect(central.url.split("///", 1)[1]) as db:
+def stored(url: str) -> int:
+    with sqlite3.connect(url.split("///", 1)[1]) as db:
         return int(db.execute("SELECT count(*) FROM verdicts").fetchone()[0])
 
 
-def arrival_lags(central: Central, after: int) -> list[float]:
+def arrival_lags(url: str, after: int) -> list[float]:
     """Seconds from a verdict's making (the box's clock: this machine's) to central storing it."""
-    with sqlite3.connect(central.url.split("///", 1)[1]) as db:
+    with sqlite3.connect(url.split("///", 1)[1]) as db:
         rows = db.execute("SELECT device_time, received_at FROM verdicts ORDER BY rowid LIMIT -1 OFFSET ?", (after,))
         return [(datetime.fromisoformat(r) - datetime.fromisoformat(d)).total_seconds() for d, r in rows]
 
 
-def dead_letters(central: Central) -> list[tuple[str, int]]:
-    with sqlite3.connect(central.url.split("///", 1)[1]) as db:
+def dead_letters(url: str) -> list[tuple[str, int]]:
+    with sqlite3.connect(url.split("///", 1)[1]) as db:
         return db.execute("SELECT reason, count(*) FROM dead_letters GROUP BY reason").fetchall()
 
 
-def page_latency(central: Central, rounds: int) -> dict[str, float]:
-    """p95 of the office's fleet pages and of /healthz, over real HTTP, after the run."""
-    import uvicorn
+class CentralService:
+    """`checkpoint central` as deployed — the collector in its main process, the office's web server in
+    a child — over SQLite, with the fleet registered and an admin to read the pages."""
 
-    assert central.store is not None
-    Accounts(central.store.engine).add("bench", "bench-password-1", Role.ADMIN)
-    port = free_port()
-    settings = CentralSettings.model_validate({"http": {"port": port}})
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, central.store), host="127.0.0.1", port=port,
-                                           log_level="warning", timeout_graceful_shutdown=1))
-    thread = threading.Thread(target=server.run)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
+    def __init__(self, work: Path, broker_port: int, devices: list[Device]) -> None:
+        work.mkdir(parents=True, exist_ok=True)
+        self.url = f"sqlite:///{work / 'central.sqlite'}"
+        self.port = free_port()
+        self.config = work / "central.yaml"
+        self.config.write_text(json.dumps({
+            "database_url": self.url, "downlink_key": DOWNLINK_SEED,
+            "mqtt": {"host": "127.0.0.1", "port": broker_port}, "http": {"host": "127.0.0.1", "port": self.port},
+            "ingest": {"client_id": "central-1"},
+        }))
+        store = Store(self.url)
+        store.migrate()
+        for device in devices:
+            store.register_device(device.name, "bench-site", "traffic", device.key)
+        Accounts(store.engine).add("bench", "bench-password-1", Role.ADMIN)
+        store.dispose()
+        self.log = (work / "central.log").open("wb")
+        self.proc = subprocess.Popen([sys.executable, "-m", "checkpoint", "central", "--config", str(self.config)],
+                                     stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT)
+        self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=60)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if self.http.get("/healthz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        else:
+            raise RuntimeError("central did not become healthy")
+        token = self.http.post("/api/session", json={"username": "bench", "password": "bench-password-1"}).json()
+        self.http.headers["Authorization"] = f"Bearer {token['token']}"
+
+    def close(self) -> None:
+        self.http.close()
+        self.proc.terminate()
+        self.proc.wait(30)
+        self.log.close()
+
+
+def page_latency(central: CentralService, rounds: int) -> dict[str, float]:
+    """p95 of the office's fleet pages and of /healthz, over real HTTP, after the run."""
     paths = ["/devices", "/api/devices", "/healthz"]
     timings: dict[str, list[float]] = {p: [] for p in paths}
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
-            token = client.post("/api/session", json={"username": "bench", "password": "bench-password-1"}).json()
-            client.headers["Authorization"] = f"Bearer {token['token']}"
-            for path in paths:
-                client.get(path).raise_for_status()
-            for _ in range(rounds):
-                for path in paths:
-                    t0 = time.perf_counter()
-                    client.get(path).raise_for_status()
-                    timings[path].append((time.perf_counter() - t0) * 1000)
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    for path in paths:
+        central.http.get(path).raise_for_status()
+    for _ in range(rounds):
+        for path in paths:
+            t0 = time.perf_counter()
+            central.http.get(path).raise_for_status()
+            timings[path].append((time.perf_counter() - t0) * 1000)
     return {p: percentile(ts, 95) for p, ts in timings.items()}
+
+
+def reload_back_to_back(central: CentralService, stop: threading.Event) -> int:
+    """The heaviest office page, reloaded as fast as it comes, until `stop`: how many times."""
+    with httpx.Client(base_url=central.http.base_url, headers=central.http.headers, timeout=60) as client:
+        count = 0
+        while not stop.is_set():
+            client.get("/devices?state=all").raise_for_status()
+            count += 1
+        return count
 
 
 def run_fleet(size: int, seconds: float, outage: float) -> dict[str, Any]:
@@ -119,7 +157,8 @@ def run_fleet(size: int, seconds: float, outage: float) -> dict[str, Any]:
             broker_proc = psutil.Process(broker.pid)
             rss_before = broker_proc.memory_info().rss
             devices = [Device(f"fleet-{n:05d}") for n in range(size)]
-            with Central(work / "central", broker.port, devices) as central:
+            central = CentralService(work / "central", broker.port, devices)
+            try:
                 groups = [devices[i:i + BOXES_PER_PROCESS] for i in range(0, size, BOXES_PER_PROCESS)]
                 go = work / "go"
                 specs = [
@@ -132,20 +171,34 @@ def run_fleet(size: int, seconds: float, outage: float) -> dict[str, Any]:
                                      wait_s=60) as children:
                     note(f"fleet of {size} boxes: all connected")
                     rss_fleet = broker_proc.memory_info().rss
-                    collector = psutil.Process(central.pid)
+                    collector = psutil.Process(central.proc.pid)  # the main process: the web is a child
                     cpu0 = sum(collector.cpu_times()[:2])
-                    stored0 = stored(central)  # births and such are not verdicts: count from here
+                    stored0 = stored(central.url)  # births and such are not verdicts: count from here
                     go.touch()
+                    start = time.perf_counter()
+                    busy_from = start + seconds / 2 if not outage else float("inf")
+                    stop_reloading = threading.Event()
+                    reloads: list[int] = []
+                    if not outage:  # the second half of the run with someone reloading the devices page
+                        time.sleep(seconds / 2)
+                        reloader = threading.Thread(
+                            target=lambda: reloads.append(reload_back_to_back(central, stop_reloading)))
+                        reloader.start()
                     results = []
                     for child in children:
                         assert child.stdout is not None
                         results.append(json.loads(child.stdout.readline()))
+                    stop_reloading.set()
+                    if not outage:
+                        reloader.join()
                     cpu = sum(collector.cpu_times()[:2]) - cpu0
-                    count = stored(central) - stored0
-                    lags = arrival_lags(central, stored0)
+                    count = stored(central.url) - stored0
+                    lags = arrival_lags(central.url, stored0)
                     note(f"fleet of {size} boxes: {count} verdicts stored, measuring the pages")
                     pages = page_latency(central, rounds=10 if size > 500 else 20)
-                    refused = dead_letters(central)
+                    refused = dead_letters(central.url)
+            finally:
+                central.close()
         finally:
             broker.stop()
     published = sum(r["published"] for r in results)
@@ -157,7 +210,11 @@ def run_fleet(size: int, seconds: float, outage: float) -> dict[str, Any]:
     return {
         "size": size,
         "cpu_us": 1e6 * cpu / count,
-        "receipt_p95_ms": 1000 * percentile([x for r in results for x in r["latencies"]], 95),
+        "receipt_p95_ms": 1000 * percentile([x for r in results for _, x in r["latencies"]], 95),
+        "quiet_p95_ms": 1000 * percentile([x for r in results for at, x in r["latencies"] if at < busy_from], 95),
+        "busy_p95_ms": (1000 * percentile([x for r in results for at, x in r["latencies"] if at >= busy_from], 95)
+                        if not outage else None),
+        "reloads": reloads[0] if reloads else 0,
         "arrival_p95_ms": 1000 * percentile(lags, 95),
         "broker_kb_per_box": (rss_fleet - rss_before) / 1024 / size,
         "connect_s": max(r["connect_s"] for r in results),
@@ -228,6 +285,14 @@ def run(quick: bool) -> list[Figure]:
                    baseline_name=f"{smallest}: {base['broker_kb_per_box']:.1f} KB",
                    baseline=round(base["broker_kb_per_box"], 1), higher_is_better=False),
         ]
+    for row in rows:
+        if row["busy_p95_ms"] is not None:
+            figures.append(Figure(
+                bench="fleet", name=f"{row['size']} boxes: receipt p95 while /devices is reloaded back to back "
+                                    f"({row['reloads']} reloads)",
+                value=round(row["busy_p95_ms"], 1), unit="ms", baseline_name="the same run's quiet half",
+                baseline=round(row["quiet_p95_ms"], 1), higher_is_better=False, target="<= 1.2x quiet",
+                met=row["busy_p95_ms"] <= 1.2 * row["quiet_p95_ms"]))
     for row in rows:
         n, pages = row["size"], row["pages"]
         for path in ("/devices", "/api/devices"):

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select
 
 from central.regions import Scope
-from central.schema import audit_log, users
+from central.schema import audit_log
 from central.sql import now
 
 
@@ -25,8 +25,7 @@ def record(conn: Connection, username: str, action: str, target: str, detail: st
 
 def recent(engine: Engine, scope: Scope, limit: int = 200, action: str | None = None) -> Sequence[Any]:
     query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
-    if not scope.whole:
-        query = query.where(audit_log.c.username.in_(select(users.c.username).where(scope.region_in(users.c.region))))
+    query = query.where(scope.user_in(audit_log.c.username))
     if action is not None:
         query = query.where(audit_log.c.action == action)
     with engine.connect() as conn:

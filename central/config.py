@@ -23,6 +23,9 @@ class IngestSettings(BaseModel):
 
     group: str = Field(default="central", pattern=r"^[A-Za-z0-9_-]+$")  # the shared-subscription group
     client_id: str = "central-1"  # stable per replica: a restart resumes its own session
+    # collectors of this replica, each its own process and session: the first is `client_id`, the
+    # others `client_id`-w2, -w3, …; lowering it retires the ones above (central.main)
+    workers: int = Field(default=1, ge=1, le=32)
     session_expiry_s: int = Field(default=7 * 24 * 3600, ge=60)
     batch_max: int = Field(default=500, ge=1)
     batch_wait_ms: int = Field(default=50, ge=1)

@@ -299,6 +299,7 @@ WORDS: dict[str, tuple[str, str]] = {
     # jurisdictions
     "regions": ("辖区", "Jurisdictions"),
     "my_area": ("本账号辖区", "Your area"),
+    "higher_office": ("上级单位", "a higher office"),
     "regions_upload": ("导入辖区（区划树）", "Load the region tree"),
     "regions_columns": ("CSV 或 XLSX，列：代码、名称、上级代码（空：本账号所在节点）。"
                         "省 2 位、市 4 位、县 6 位、乡镇街道 9 位、村社区 12 位，须以上级代码开头；"

@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import logging
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -36,7 +37,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
-from central.config import CentralSettings
+from central.config import CentralSettings, IngestSettings
 from central.intake import DeviceKey, Intake, Message, Rejected, Stored, check
 from central.sql import now, storage_error
 from central.store import Batch, Conflict, Store
@@ -53,10 +54,36 @@ log = logging.getLogger(__name__)
 _CONNECTED = object()  # queued by `_connected`: what follows came on a new connection
 
 
+RETIRE_QUIET_S = 2.0  # a retiring worker's session is drained once nothing came for this long
+
+
+def worker_ids(ingest: IngestSettings) -> list[str]:
+    """The client ids of this replica's ingest workers: `client_id`, then `client_id`-w2, -w3, …"""
+    return [ingest.client_id] + [f"{ingest.client_id}-w{n}" for n in range(2, ingest.workers + 1)]
+
+
+def retired_workers(ingest: IngestSettings, known: list[str]) -> list[str]:
+    """Workers of this replica that an earlier run had (they committed here) and this one has not."""
+    mine = re.compile(re.escape(ingest.client_id) + r"-w([0-9]+)")
+    return sorted((k for k in known if (m := mine.fullmatch(k)) and int(m.group(1)) > ingest.workers),
+                  key=lambda k: int(k.rsplit("-w", 1)[1]))
+
+
+def worker_settings(settings: CentralSettings, client_id: str) -> CentralSettings:
+    return settings.model_copy(update={"ingest": settings.ingest.model_copy(update={"client_id": client_id})})
+
+
 class Collector:
-    def __init__(self, settings: CentralSettings, store: Store) -> None:
+    """One ingest worker. `retiring`: connect to the session once more, leave the shared subscription,
+    store what the session still holds, then end the session (`retired` says it was)."""
+
+    def __init__(self, settings: CentralSettings, store: Store, *, retiring: bool = False) -> None:
         self.settings = settings
         self.store = store
+        self.retiring = retiring
+        self.retired = False
+        self.on_health: Callable[[Health], None] = lambda _health: None  # told at once of each change
+        self._last_received = time.monotonic()
         self._signer = settings.downlink_signer()
         self.subscribed = threading.Event()  # connected, and the broker confirmed the subscriptions
         self.storage_ready = threading.Event()  # the database answered and its schema is current
@@ -103,18 +130,29 @@ class Collector:
         client.loop_start()
         self._client = client
         try:
-            while not stop.is_set():
+            while not stop.is_set() and not self._drained():
                 self._write_one_batch(client, stop)
                 self._heartbeat.beat()  # only from this loop: a stuck writer stops the beat
         finally:
             client.on_disconnect = lambda *_: self.subscribed.clear()  # our own leaving is no news
-            client.disconnect()
+            self.retired = self._drained()
+            end = Properties(PacketTypes.DISCONNECT)
+            end.SessionExpiryInterval = 0  # a retired worker's session goes with it
+            client.disconnect(properties=end if self.retired else None)
             client.loop_stop()
 
+    def _drained(self) -> bool:
+        """A retiring worker is done: out of the subscription, nothing held, nothing new for a while."""
+        return (self.retiring and self.subscribed.is_set() and self._backlog() == 0
+                and time.monotonic() - self._last_received > RETIRE_QUIET_S)
+
     def _event(self, change: Callable[[WriterState], list[Line]]) -> None:
-        """Feed the state machine; say what changed, in the log and to systemd."""
+        """Feed the state machine; say what changed — to whoever serves /healthz first, then in the
+        log and to systemd."""
         with self._state_lock:
             lines = change(self._state)
+        if lines:
+            self.on_health(self.health())
         for line in lines:
             log.log(line.level, line.msg, extra=line.fields)
         if lines:
@@ -155,7 +193,12 @@ class Collector:
         log.info("collector connected", extra={"session_present": flags.session_present})
         self._inbox.put(_CONNECTED)
         no_delay(client)
-        client.subscribe([(t, 1) for t in topics.central_subscriptions(self.settings.ingest.group)])
+        wanted = topics.central_subscriptions(self.settings.ingest.group)
+        if self.retiring:  # nothing new for this session; what it holds still arrives
+            client.on_unsubscribe = self._subscribed
+            client.unsubscribe(wanted)
+        else:
+            client.subscribe([(t, 1) for t in wanted])
 
     def _disconnected(self, _c: mqtt.Client, _u: Any, _flags: Any, rc: Any, _p: Any = None) -> None:
         self.subscribed.clear()
@@ -166,6 +209,7 @@ class Collector:
         self._event(lambda state: state.broker_subscribed(now()))
 
     def _received(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        self._last_received = time.monotonic()
         user = dict(getattr(msg.properties, "UserProperty", []) or [])
         self._inbox.put(Message(msg.mid, msg.qos, msg.topic, bytes(msg.payload), user.get("replayed") == "1"))
 

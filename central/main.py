@@ -1,11 +1,19 @@
 """Entry point of `checkpoint central`: side by side the collector, the webhook sender, the retention
-job, the overdue scan of obligations and the web server. Every part may run in several replicas at once.
+job, the overdue scan of obligations, the rollout waves and the web server. Every part may run in
+several replicas at once.
+
+`ingest.workers: N` runs N collectors on the shared subscription, each with a session of its own: the
+first in this process, the others in processes of their own (the collector holds the interpreter
+lock while it checks and stores). Lowering N retires the workers above it: each connects once more,
+leaves the shared subscription, stores what its session still holds, and ends its session — the
+broker queues a shared subscription's messages for an absent member, so a session merely left
+behind would strand them until it expired.
 
 The main thread owns the signals and the order of things. It starts the web server first — in a
-process of its own (WebProcess), so the office's pages never slow the collector — so /healthz
-answers (and systemd hears READY) while the collector still waits for the database; the
-webhook sender, the retention job and the overdue scan start once the collector has the schema in place. SIGTERM or
-SIGINT stop everything in order and end with "central stopped"; a part that dies by itself stops
+process of its own (Child), so the office's pages never slow the collector — so /healthz answers
+(and systemd hears READY) while the collector still waits for the database; the webhook sender, the
+retention job, the overdue scan and the rollouts start once the collector has the schema in place.
+SIGTERM or SIGINT stop everything in order and end with "central stopped"; a part that dies by itself stops
 central with an error, so systemd restarts it instead of leaving half a service running.
 """
 
@@ -14,17 +22,20 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
+import pickle
 import signal
+import struct
 import threading
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
 from central import obligations, retention
 from central.config import CentralSettings
-from central.ingest import Collector
+from central.ingest import Collector, retired_workers, worker_ids, worker_settings
 from central.rollouts import Rollouts
 from central.store import Store
 from central.web import create_app
@@ -72,15 +83,24 @@ def main(config: Path | None) -> None:
     ))
     updates = Rollouts(store.engine, central_settings.mqtt, central_settings.downlink_signer)
     workers.append(_once_stored(collector, stop, updates.run, "rollouts"))
-    web = WebProcess(config)
-    log.info("central starting", extra={"database": store.engine.dialect.name, "port": central_settings.http.port})
-    web.start()
+    workers.append(_once_stored(collector, stop, lambda s: _retire(central_settings, store, s), "retire"))
+    health = SharedHealth()
+    web = Child("web", serve_web, config, health)
+    collector.on_health = health.put  # at once on each change; and every fifth of a second (_supervise)
+    children = [web] + [
+        Child(f"ingest worker {n}", serve_collector, config, n) for n in range(2, central_settings.ingest.workers + 1)
+    ]
+    log.info("central starting", extra={"database": store.engine.dialect.name, "port": central_settings.http.port,
+                                        "ingest_workers": central_settings.ingest.workers})
+    for child in children:
+        child.start()
     for worker in workers:
         worker.start()
-    failed = _supervise(stop, web, collector, workers)
+    failed = _supervise(stop, web, health, collector, children, workers)
     sdnotify.stopping()
     stop.set()
-    web.stop()
+    for child in children:
+        child.stop()
     for worker in workers:
         worker.join()
     store.dispose()
@@ -104,78 +124,134 @@ def _once_stored(collector: Collector, stop: threading.Event, run: Callable[[thr
     return threading.Thread(target=wait_then_run, name=name)
 
 
-def _supervise(stop: threading.Event, web: WebProcess, collector: Collector, parts: list[threading.Thread]) -> str:
+def _retire(central_settings: CentralSettings, store: Store, stop: threading.Event) -> None:
+    """Retire the ingest workers above `ingest.workers` that earlier runs left sessions for, one after
+    the other; then wait with the other parts (a part that ends stops central)."""
+    for client_id in retired_workers(central_settings.ingest, store.collector_ids()):
+        if stop.is_set():
+            break
+        log.info("retiring an ingest worker: storing what its session holds", extra={"worker": client_id})
+        retiring = Collector(worker_settings(central_settings, client_id), store, retiring=True)
+        retiring.run(stop)
+        if retiring.retired:
+            store.forget_collector(client_id)
+            log.info("ingest worker retired", extra={"worker": client_id, "stored": retiring.handled})
+    stop.wait()
+
+
+def _supervise(stop: threading.Event, web: Child, health: SharedHealth, collector: Collector, children: list[Child],
+               parts: list[threading.Thread]) -> str:
     """Until `stop`: the collector's health to the web server; READY to systemd once the web server
     listens; the name of a part that ended by itself (central then stops), or "" after a signal."""
     told = False
     while not stop.wait(0.2):
-        web.tell(collector.health())
-        if not told and web.listening():
+        health.put(collector.health())
+        if not told and web.said(LISTENING):
             sdnotify.ready("web server listening; collector starting")
             told = True
-        if not web.alive():
-            return "web"
+        for child in children:
+            if not child.alive():
+                return child.name
         for part in parts:
             if not part.is_alive():
                 return part.name
     return ""
 
 
-class WebProcess:
-    """The office's web server in a process of its own, so that no page ever takes the collector's
-    CPU or interpreter lock (one person reloading a heavy page used to delay every box's receipt).
+class Child:
+    """A part of central in a process of its own: the web server, so that no page ever takes the
+    collector's CPU or interpreter lock (one person reloading a heavy page used to delay every box's
+    receipt), and the ingest workers after the first.
 
-    It is started first, so /healthz answers while the collector still waits for its database. The
-    collector's health reaches it over a pipe — sent every fifth of a second from the main thread — and
-    /healthz answers from it as before. The web process ignores SIGINT and SIGTERM (a terminal's Ctrl-C
-    and systemd's stop reach every process of the service): the main process stops it, in order, by a
-    word on the pipe, and when the main process is gone its end of the pipe closes and the web server
-    stops by itself.
+    Started spawned (not forked from a process that holds threads and sockets). It ignores SIGINT and
+    SIGTERM (a terminal's Ctrl-C and systemd's stop reach every process of the service): the main
+    process stops it, in order, with a word on the pipe, and when the main process is gone its end of
+    the pipe closes and the child stops by itself. The web server says "listening" on it.
     """
 
-    def __init__(self, config: Path | None) -> None:
-        context = multiprocessing.get_context("spawn")  # no fork of a process that holds threads and sockets
+    def __init__(self, name: str, target: Callable[..., None], *args: Any) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.name = name
         self._pipe, child_end = context.Pipe()
-        self._process = context.Process(target=serve_web, args=(config, child_end), name="central-web", daemon=True)
-        self._listening = False
+        self._process = context.Process(target=target, args=(*args, child_end), name=f"central {name}", daemon=True)
+        self._heard: list[str] = []
 
     def start(self) -> None:
         self._process.start()
 
-    def tell(self, health: Health | None) -> None:
-        with contextlib.suppress(BrokenPipeError, OSError):
-            self._pipe.send(health)
-
-    def listening(self) -> bool:
+    def said(self, word: str) -> bool:
+        """Whether the child has said `word` so far."""
         with contextlib.suppress(EOFError, OSError):
             while self._pipe.poll():
-                self._listening = self._pipe.recv() == "listening" or self._listening
-        return self._listening
+                self._heard.append(self._pipe.recv())
+        return word in self._heard
 
     def alive(self) -> bool:
         return self._process.is_alive()
 
     def stop(self) -> None:
         with contextlib.suppress(BrokenPipeError, OSError):
-            self._pipe.send("stop")
-        self._process.join(10)
+            self._pipe.send(STOP)
+        self._process.join(15)
         if self._process.is_alive():
             self._process.kill()
             self._process.join()
 
 
-def serve_web(config: Path | None, pipe: Connection) -> None:
-    """The web process: the office's pages and API, with the collector's health from `pipe`."""
+STOP, LISTENING = "stop", "listening"
+
+
+class SharedHealth:
+    """The collector's latest health in shared memory, for /healthz in the web process: written by the
+    collector on each change (and by the main thread five times a second), read for each request. A
+    slot, not a queue: the writer never waits for the reader, and the reader always gets the newest."""
+
+    SIZE = 16 * 1024
+
+    def __init__(self) -> None:
+        self._slot: Any = multiprocessing.get_context("spawn").Array("c", self.SIZE)  # bytes with .raw
+
+    def put(self, health: Health) -> None:
+        data = pickle.dumps(health)
+        if len(data) + 4 > self.SIZE:
+            return
+        with self._slot.get_lock():
+            self._slot.raw = (struct.pack("<I", len(data)) + data).ljust(self.SIZE, b"\0")
+
+    def get(self) -> Health | None:
+        with self._slot.get_lock():
+            raw: bytes = self._slot.raw
+        (size,) = struct.unpack_from("<I", raw)
+        health: Health | None = pickle.loads(raw[4: 4 + size]) if size else None
+        return health
+
+
+def _as_child() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def _until_stopped(pipe: Connection, running: Callable[[], bool], tick: Callable[[], None] = lambda: None) -> None:
+    """Until the main process says stop or is gone, or `running()` fails; `tick` every fifth of a second."""
+    while running():
+        tick()
+        try:
+            if pipe.poll(0.2) and pipe.recv() == STOP:
+                return
+        except (EOFError, OSError):  # the main process is gone
+            return
+
+
+def serve_web(config: Path | None, health: SharedHealth, pipe: Connection) -> None:
+    """The web process: the office's pages and API, /healthz from the collector's `health`."""
+    _as_child()
     central_settings = settings.load(CentralSettings, config)
     logs.setup(component=f"central-web:{central_settings.ingest.client_id}")
     store = open_store(central_settings)
-    latest: list[Health | None] = [None]
     http = central_settings.http
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(central_settings, store, lambda: latest[0]),
+            create_app(central_settings, store, health.get),
             host=http.host,
             port=http.port,
             log_config=None,
@@ -185,22 +261,33 @@ def serve_web(config: Path | None, pipe: Connection) -> None:
     # In a thread, uvicorn installs no signal handlers (its own re-raise the signal after shutdown).
     thread = threading.Thread(target=server.run, name="web")
     thread.start()
-    told = False
-    while thread.is_alive():
-        if not told and server.started:
-            pipe.send("listening")
-            told = True
-        try:
-            if not pipe.poll(0.2):
-                continue
-            message = pipe.recv()
-        except (EOFError, OSError):  # the main process is gone
-            break
-        if message == "stop":
-            break
-        latest[0] = message
+    told = [False]
+
+    def tell_when_listening() -> None:
+        if server.started and not told[0]:
+            pipe.send(LISTENING)
+            told[0] = True
+
+    _until_stopped(pipe, thread.is_alive, tell_when_listening)
     server.should_exit = True
     thread.join()
     store.dispose()
     if not server.started:
         raise SystemExit(1)
+
+
+def serve_collector(config: Path | None, worker: int, pipe: Connection) -> None:
+    """An ingest worker after the first: a collector with a session of its own on the shared subscription."""
+    _as_child()
+    central_settings = settings.load(CentralSettings, config)
+    client_id = worker_ids(central_settings.ingest)[worker - 1]
+    logs.setup(component=f"central:{client_id}")
+    store = open_store(central_settings)
+    collector = Collector(worker_settings(central_settings, client_id), store)
+    stop = threading.Event()
+    thread = threading.Thread(target=collector.run, args=(stop,), name="ingest")
+    thread.start()
+    _until_stopped(pipe, thread.is_alive)
+    stop.set()
+    thread.join()
+    store.dispose()

@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Engine, select
 
 from central import audit
 from central.auth import User
+from central.regions import Scope
 from central.schema import pushes
 from common.mqtt import MqttSettings, new_client
 from common.settings import ConfigError
@@ -94,8 +95,9 @@ class Pusher:
                          f"{entries} entries{'; ' + note if note else ''}", address)
         return message
 
-    def history(self, what: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
-        columns = [c for c in pushes.c if c.name != "document"]
+    def history(self, scope: Scope, what: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        """The newest pushes (every office's boxes run them); who pushed, when they stand in `scope`."""
+        columns = [c if c.name != "username" else scope.writer(c) for c in pushes.c if c.name != "document"]
         query = select(*columns).order_by(pushes.c.id.desc()).limit(limit)
         if what is not None:
             query = query.where(pushes.c.what == what)

@@ -25,9 +25,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import ColumnElement, Connection, Select, and_, bindparam, or_, select, true
+from sqlalchemy import case as when
 
 from central import sheets
-from central.schema import cases, obligations, regions, sites
+from central.schema import cases, obligations, regions, sites, users
 
 ROOT = "0"
 ROOT_NAME = "全部辖区"
@@ -116,6 +117,16 @@ class Scope(BaseModel):
     def region_in(self, column: ColumnElement[str]) -> ColumnElement[bool]:
         """The filter for a row that belongs to the node in `column`."""
         return true() if self.whole else column.in_(self.regions().scalar_subquery())
+
+    def user_in(self, column: ColumnElement[str]) -> ColumnElement[bool]:
+        """The filter for a row that a user (by name, in `column`) wrote: one who stands in the subtree."""
+        if self.whole:
+            return true()
+        return column.in_(select(users.c.username).where(self.region_in(users.c.region)).scalar_subquery())
+
+    def writer(self, column: ColumnElement[str]) -> ColumnElement[Any]:
+        """A user name (`column`) as a reader in the subtree may see it: null for one above or beside it."""
+        return column if self.whole else when((self.user_in(column), column), else_=None).label(column.name)
 
     def case_in(self) -> ColumnElement[bool]:
         """The filter for a case: it belongs to the office of the checkpoint that opened it, and is
@@ -272,12 +283,14 @@ def parse_line(cells: Mapping[str, str], top: str) -> Node:
 
 def load_tree(
     conn: Connection, scope: Scope, data: bytes, progress: Callable[[int, int], None] = lambda _done, _total: None,
+    reading: Callable[[int, int], None] = lambda _done, _total: None,
 ) -> Imported:
     """Add or change the nodes of an office's table (code, name, parent) under `scope`'s node, in
     the caller's transaction, all or none: BadLines with each bad line and why; RegionError when
-    the file is not such a table. Nodes not in the table stay as they are (nothing is removed)."""
+    the file is not such a table. Nodes not in the table stay as they are (nothing is removed).
+    `reading` hears how far the file has been read, `progress` how far its lines are checked."""
     try:
-        sheet = sheets.read(data, COLUMNS)
+        sheet = sheets.read(data, COLUMNS, reading)
     except sheets.SheetError as exc:
         raise RegionError(str(exc)) from None
     checked = sheets.check(sheet, lambda cells: parse_line(cells, scope.code), lambda node: node.code, progress)

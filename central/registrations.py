@@ -167,8 +167,9 @@ def push_message(conn: Connection, version: str, at: datetime, today: date, wind
 
 def listing(conn: Connection, scope: Scope, since: date, limit: int = 200) -> list[dict[str, Any]]:
     """The registrations still counting whose destination is in the scope, by day (masked), with the
-    destination's name."""
-    query = (select(registrations, regions.c.name.label("destination_name"))
+    destination's name (and who imported them, when they stand in the scope)."""
+    columns = [c if c.name != "username" else scope.writer(c) for c in registrations.c]
+    query = (select(*columns, regions.c.name.label("destination_name"))
              .outerjoin(regions, regions.c.code == registrations.c.destination)
              .where(registrations.c.expected >= since, scope.region_in(registrations.c.destination))
              .order_by(registrations.c.expected, registrations.c.destination).limit(limit))

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel, Field, StringConstraints
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from central import audit
@@ -26,7 +26,8 @@ from central.push import PushError, publish_retained
 from central.regions import Scope
 from central.rollout import ACTIONS, Box, BoxState, RolloutState, advance, choose, plan
 from central.schema import device_status, devices, releases, rollout_boxes, rollouts
-from central.sql import now
+from central.sql import now, storage_error
+from common.logs import Trouble
 from common.mqtt import MqttSettings
 from common.settings import ConfigError
 from contract import signing, topics
@@ -96,16 +97,18 @@ class Rollouts:
         return int(rollout)
 
     def change(self, rollout: int, to: RolloutState, username: str, scope: Scope, address: str = "") -> None:
-        """Pause, resume (accepting the paused wave's failures) or cancel: a rollout whose every box is
-        within the admin's jurisdiction."""
+        """Pause, resume (accepting the paused wave's failures) or cancel; only a rollout whose boxes all
+        stand in `scope` (one with none there is answered as if it did not exist)."""
         allowed = {RolloutState.PAUSED: {RolloutState.RUNNING}, RolloutState.RUNNING: {RolloutState.PAUSED},
                    RolloutState.CANCELLED: {RolloutState.RUNNING, RolloutState.PAUSED}}[to]
         with self.engine.begin() as conn:
-            row = conn.execute(select(rollouts).where(rollouts.c.id == rollout)).mappings().first()
-            outside = select(rollout_boxes.c.device).where(rollout_boxes.c.rollout == rollout,
-                                                           ~scope.site_in(rollout_boxes.c.site)).limit(1)
-            if row is None or conn.scalar(outside) is not None:
-                raise RolloutRefused(f"no rollout {rollout} (within your jurisdiction)")
+            row = conn.execute(select(rollouts).where(rollouts.c.id == rollout, _reaches(scope))).mappings().first()
+            if row is None:
+                raise RolloutRefused(f"no rollout {rollout}")
+            if not scope.whole and conn.scalar(select(func.count()).where(
+                    rollout_boxes.c.rollout == rollout, ~scope.site_in(rollout_boxes.c.site))):
+                raise RolloutRefused(f"rollout {rollout} reaches boxes outside your area: an office above yours "
+                                     "changes it")
             if RolloutState(row["state"]) not in allowed:
                 raise RolloutRefused(f"rollout {rollout} is {row['state']}")
             if to is RolloutState.RUNNING:
@@ -119,25 +122,28 @@ class Rollouts:
             audit.record(conn, username, f"rollout_{action}", f"rollout {rollout}", row["version"], address)
 
     def listed(self, scope: Scope, limit: int = 20) -> list[dict[str, Any]]:
-        """The newest rollouts with a box in `scope`, showing only their boxes there."""
-        mine = select(rollout_boxes.c.rollout, rollout_boxes.c.device, rollout_boxes.c.state).where(
-            scope.site_in(rollout_boxes.c.site))
+        """The newest rollouts that reach boxes in `scope`, with those boxes counted by state (who
+        started one, when they stand in `scope`)."""
+        columns = [c if c.name != "created_by" else scope.writer(c) for c in rollouts.c]
         with self.engine.connect() as conn:
-            boxes: dict[int, dict[str, str]] = {}
-            for r, device, state in conn.execute(mine):
-                boxes.setdefault(r, {})[device] = state
-            query = select(rollouts).where(rollouts.c.id.in_(list(boxes))).order_by(rollouts.c.id.desc()).limit(limit)
-            found = conn.execute(query).mappings().all()
-        out = []
-        for r in found:
-            here = boxes[r["id"]]
-            counts: dict[str, int] = {}
-            for state in here.values():
-                counts[state] = counts.get(state, 0) + 1
-            out.append({**r, "waves": [[d for d in wave if d in here] for wave in r["waves"]], "counts": counts})
-        return out
+            found = conn.execute(select(*columns).where(_reaches(scope)).order_by(rollouts.c.id.desc())
+                                 .limit(limit)).mappings().all()
+            counts: dict[int, dict[str, int]] = {}
+            query = select(rollout_boxes.c.rollout, rollout_boxes.c.state, func.count()).where(
+                scope.site_in(rollout_boxes.c.site)).group_by(rollout_boxes.c.rollout, rollout_boxes.c.state)
+            for r, state, n in conn.execute(query):
+                counts.setdefault(r, {})[state] = n
+            own: dict[int, set[str]] = {}
+            if not scope.whole:
+                mine = select(rollout_boxes.c.rollout, rollout_boxes.c.device, rollout_boxes.c.site).where(
+                    scope.site_in(rollout_boxes.c.site))
+                for r, device, site in conn.execute(mine):
+                    own.setdefault(r, set()).update((device, site))
+        return [{**r, **(_within(r, own.get(r["id"], set())) if not scope.whole else {}),
+                 "counts": counts.get(r["id"], {})} for r in found]
 
     def boxes(self, rollout: int, scope: Scope) -> list[dict[str, Any]]:
+        """The rollout's boxes that stand in `scope`."""
         with self.engine.connect() as conn:
             query = select(rollout_boxes).where(rollout_boxes.c.rollout == rollout, scope.site_in(rollout_boxes.c.site))
             return [dict(r) for r in conn.execute(query.order_by(rollout_boxes.c.wave, rollout_boxes.c.device))
@@ -146,11 +152,17 @@ class Rollouts:
     # the worker
 
     def run(self, stop: threading.Event, every_s: float = 2.0) -> None:
+        """Every `every_s` until `stop`; neither the broker nor the database away ends it (a part of
+        central that ends stops central)."""
+        trouble = Trouble(log, "rollouts")
         while not stop.wait(every_s):
             try:
                 self.tick()
-            except (PushError, ConfigError, SQLAlchemyError) as exc:  # the broker or the database away
-                log.warning("rollouts could not move on; the next tick tries again", extra={"error": str(exc)[:300]})
+                trouble.ok()
+            except (PushError, ConfigError) as exc:  # the broker away: the next tick tries again
+                trouble.failed(f"could not send: {str(exc)[:300]}")
+            except SQLAlchemyError as exc:
+                trouble.failed(f"storage unavailable: {storage_error(exc)}")
 
     def tick(self) -> None:
         """Move every running rollout on by one step."""
@@ -219,3 +231,20 @@ class Rollouts:
             return None
         return conn.scalar(select(rollout_boxes.c.site).where(rollout_boxes.c.rollout == rollout,
                                                               rollout_boxes.c.device == device))
+
+
+def _reaches(scope: Scope) -> Any:
+    """The filter for a rollout with at least one box in `scope`."""
+    if scope.whole:
+        return rollouts.c.id.is_not(None)
+    return rollouts.c.id.in_(select(rollout_boxes.c.rollout).where(scope.site_in(rollout_boxes.c.site))
+                             .scalar_subquery())
+
+
+def _within(row: Any, own: set[str]) -> dict[str, Any]:
+    """A rollout's waves and target as a reader sees them who has only the boxes and sites in `own`."""
+    target = dict(row["target"])
+    target["devices"] = [d for d in target.get("devices") or [] if d in own]
+    if target.get("site") not in own:
+        target["site"] = None
+    return {"waves": [[d for d in wave if d in own] for wave in row["waves"]], "target": target}

@@ -33,6 +33,7 @@ from central.lives import Judgement, Life, Report, judge, refused_of
 from central.obligations import Policy
 from central.regions import WHOLE, RegionError, Scope, node_in, place_site, site_region
 from central.schema import (
+    collectors,
     dead_letters,
     device_lives,
     device_metrics,
@@ -188,6 +189,16 @@ class Store:
             conn.execute(device_status.update().where(device_status.c.device == device)
                          .values(conflict=None, epoch=None))
         return str(site)
+
+    def collector_ids(self) -> list[str]:
+        """The client ids of every collector that ever committed here."""
+        with self.engine.connect() as conn:
+            return list(conn.scalars(select(collectors.c.client_id)))
+
+    def forget_collector(self, client_id: str) -> None:
+        """A retired ingest worker leaves the fleet page's list of collectors."""
+        with self.engine.begin() as conn:
+            conn.execute(collectors.delete().where(collectors.c.client_id == client_id))
 
     def device_keys(self) -> dict[str, DeviceKey]:
         with self.engine.connect() as conn:

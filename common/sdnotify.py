@@ -16,14 +16,20 @@ import time
 
 
 def notify(*fields: str) -> bool:
-    """Send `fields` (e.g. "READY=1", "STATUS=...") to systemd; False when not run by systemd."""
+    """Send `fields` (e.g. "READY=1", "STATUS=...") to systemd; False when not run by systemd, or
+    when its socket is full: the message is dropped rather than waited for, because the callers are
+    the loops that do the work (a collector blocked on a busy service manager would stop collecting;
+    a missed beat is told again half a watchdog interval later)."""
     address = os.environ.get("NOTIFY_SOCKET")
     if not address:
         return False
     if address.startswith("@"):
         address = "\0" + address[1:]
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
-        sock.sendto("\n".join(fields).encode(), address)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK) as sock:
+        try:
+            sock.sendto("\n".join(fields).encode(), address)
+        except BlockingIOError:
+            return False
     return True
 
 

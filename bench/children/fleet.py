@@ -17,7 +17,8 @@ file `go` (so every child starts at once), publishes `rate` verdicts/s in all fo
 `outage` set, a tenth of its boxes disconnect at a third of the run, keep deciding verdicts into
 their backlog and come back at once `outage` seconds later, sending everything un-receipted (the
 drain is timed from their return until the last of it is receipted). Then it waits until everything is
-receipted (or `drain_timeout`) and prints one JSON line of results.
+receipted (or `drain_timeout`) and prints one JSON line of results (times are perf_counter's, the
+machine's monotonic clock, comparable with the parent's).
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ class Fleet:
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
         self.selector = selectors.DefaultSelector()
-        self.latencies: list[float] = []
+        self.latencies: list[tuple[float, float]] = []  # (sent at, seconds to its receipt)
         self.owed = 0  # verdicts the returning boxes send at once, not yet receipted
         self.outage_verdicts = 0
         self.receipts = 0
@@ -180,7 +181,7 @@ class Fleet:
                     if not self.owed:
                         self.drained_at = now
                 else:
-                    self.latencies.append(now - sent)
+                    self.latencies.append((sent, now - sent))
 
     def pump(self, timeout: float) -> None:
         for key, _ in self.selector.select(timeout):

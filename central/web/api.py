@@ -347,8 +347,8 @@ def push_policy(body: PolicyDocument, request: Request, session: Admin, svc: Svc
 
 
 @router.get("/pushes", tags=["pushes"])
-def push_history(_: Viewer, svc: Svc, what: PushKind | None = None) -> list[dict[str, Any]]:
-    return svc.pusher.history(what)
+def push_history(session: Viewer, svc: Svc, what: PushKind | None = None) -> list[dict[str, Any]]:
+    return svc.pusher.history(session.scope, what)
 
 
 def _pushing(action: Any) -> Any:
@@ -371,53 +371,39 @@ def list_releases(_: Viewer, svc: Svc) -> list[dict[str, Any]]:
 
 @router.get("/rollouts", tags=["releases"])
 def list_rollouts(session: Viewer, svc: Svc) -> list[dict[str, Any]]:
-    """The newest rollouts with a box in your jurisdiction: how many of those are pending, sent,
+    """The newest rollouts that reach your area's boxes, with how many of those are pending, sent,
     updated, failed."""
     return svc.rollouts.listed(session.scope)
 
 
-RolloutId = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
-
-
-@router.get("/rollouts/{rollout_id}", tags=["releases"])
-def rollout_boxes(rollout_id: RolloutId, session: Viewer, svc: Svc) -> list[dict[str, Any]]:
-    """Each box of the rollout (in your jurisdiction): its wave, state and failure reason."""
-    return svc.rollouts.boxes(rollout_id, session.scope)
+@router.get("/rollouts/{rollout}", tags=["releases"])
+def rollout_boxes(rollout: Annotated[int, PathParam(ge=1, le=2**31 - 1)], session: Viewer, svc: Svc
+                  ) -> list[dict[str, Any]]:
+    """The rollout's boxes in your area."""
+    return svc.rollouts.boxes(rollout, session.scope)
 
 
 @router.post("/rollouts", tags=["releases"])
 def start_rollout(body: NewRollout, request: Request, session: Admin, svc: Svc) -> dict[str, int]:
     """Send a release to boxes in waves, canaries first; it pauses by itself when a wave's failures pass
-    `max_failed_percent`. Admins only, their jurisdiction only; audited."""
+    `max_failed_percent`. Admins only; audited."""
     try:
         return {"id": svc.rollouts.start(body, session.user.username, session.scope, client_address(request))}
     except RolloutRefused as exc:
         raise HTTPException(422, str(exc)) from None
 
 
-def _change_rollout(action: str, rollout_id: int, request: Request, session: Session, svc: Services) -> Response:
+@router.post("/rollouts/{rollout}/{action}", tags=["releases"], status_code=204)
+def change_rollout(rollout: Annotated[int, PathParam(ge=1, le=2**31 - 1)],
+                   action: Literal["pause", "resume", "cancel"], request: Request, session: Admin,
+                   svc: Svc) -> Response:
+    """Pause, resume (past the paused wave's failures) or cancel a rollout. Admins only; audited."""
+    to = ACTIONS[action]
     try:
-        svc.rollouts.change(rollout_id, ACTIONS[action], session.user.username, session.scope,
-                            client_address(request))
+        svc.rollouts.change(rollout, to, session.user.username, session.scope, client_address(request))
     except RolloutRefused as exc:
         raise HTTPException(409, str(exc)) from None
     return Response(status_code=204)
-
-
-@router.post("/rollouts/{rollout_id}/pause", tags=["releases"], status_code=204)
-def pause_rollout(rollout_id: RolloutId, request: Request, session: Admin, svc: Svc) -> Response:
-    return _change_rollout("pause", rollout_id, request, session, svc)
-
-
-@router.post("/rollouts/{rollout_id}/resume", tags=["releases"], status_code=204)
-def resume_rollout(rollout_id: RolloutId, request: Request, session: Admin, svc: Svc) -> Response:
-    """Go on past the paused wave's failures."""
-    return _change_rollout("resume", rollout_id, request, session, svc)
-
-
-@router.post("/rollouts/{rollout_id}/cancel", tags=["releases"], status_code=204)
-def cancel_rollout(rollout_id: RolloutId, request: Request, session: Admin, svc: Svc) -> Response:
-    return _change_rollout("cancel", rollout_id, request, session, svc)
 
 
 # exports

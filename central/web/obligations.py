@@ -25,7 +25,7 @@ from central.obligations import NotOwed, Refused
 from central.sql import now
 from central.text import Line, Paragraph
 from central.web.pages import render
-from central.web.params import CaseId, Offset
+from central.web.params import CaseId, Offset, PageNumber
 from central.web.progress import Progress, answer, streamed
 from central.web.security import Forbidden, client_address, lang_of, operator, viewer
 from central.web.services import Services, services
@@ -168,12 +168,10 @@ def import_results(
 
 
 @page.get("/worklist")
-def worklist_page(request: Request, session: Viewer, svc: Svc, page: Annotated[int, Query(ge=0, le=10_000)] = 0,
-                  error: str = "") -> HTMLResponse:
+def worklist_page(request: Request, session: Viewer, svc: Svc, page: PageNumber = 0, error: str = "") -> HTMLResponse:
     rows = obligations.worklist(svc.store.engine, session.scope, PAGE_ROWS + 1, page * PAGE_ROWS)
-    return render(request, "worklist.html", session, svc, rows=rows[:PAGE_ROWS], page=page, more=len(rows) > PAGE_ROWS,
-                  now=now(), error=error, has_key=svc.settings.pseudonym_key_bytes() is not None,
-                  may_waive=session.user.role.allows(Role(svc.settings.obligations.waive_role)))
+    return render(request, "worklist.html", session, svc, rows=rows[:PAGE_ROWS], page=page,
+                  more=len(rows) > PAGE_ROWS, error=error, has_key=svc.settings.pseudonym_key_bytes() is not None)
 
 
 def _back(target: str, error: str) -> RedirectResponse:

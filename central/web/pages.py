@@ -253,7 +253,7 @@ def devices_page(
                   replicas=queries.collector_replicas(svc.store.engine, scope),
                   writer=svc.health() if scope.whole else None,
                   rejections=queries.rejections_by_device(svc.store.engine, scope),
-                  rollouts=svc.rollouts.listed(scope), releases=svc.releases.listed(),
+                  rollouts=svc.rollouts.listed(session.scope), releases=svc.releases.listed(),
                   is_admin=session.user.role.allows(Role.ADMIN))
 
 
@@ -283,14 +283,13 @@ def start_rollout(
     return RedirectResponse("/devices#rollouts", status_code=303)
 
 
-@router.post("/rollouts/{rollout_id}")
-def change_rollout(rollout_id: Annotated[int, PathParam(ge=1, le=2**31 - 1)],
-                   action: Annotated[Literal["pause", "resume", "cancel"], Form()], request: Request, session: Admin,
+@router.post("/rollouts/{rollout}/{action}")
+def change_rollout(rollout: Annotated[int, PathParam(ge=1, le=2**31 - 1)],
+                   action: Literal["pause", "resume", "cancel"], request: Request, session: Admin,
                    svc: Svc) -> Response:
-    """The devices page's pause, resume and cancel buttons (admins only)."""
+    to = ACTIONS[action]
     try:
-        svc.rollouts.change(rollout_id, ACTIONS[action], session.user.username, session.scope,
-                            client_address(request))
+        svc.rollouts.change(rollout, to, session.user.username, session.scope, client_address(request))
     except RolloutRefused as exc:
         raise HTTPException(409, str(exc)) from None
     return RedirectResponse("/devices#rollouts", status_code=303)
@@ -324,7 +323,7 @@ def ledger_page(
 
 
 def _lists(request: Request, session: Session, svc: Services, **extra: Any) -> HTMLResponse:
-    return render(request, "lists.html", session, svc, history=svc.pusher.history(limit=30),
+    return render(request, "lists.html", session, svc, history=svc.pusher.history(session.scope, limit=30),
                   has_key=svc.settings.pseudonym_key_bytes() is not None, **extra)
 
 

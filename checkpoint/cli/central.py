@@ -349,10 +349,12 @@ def regions_import(
 
     def load(store: Store) -> regions.Imported:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), transient=True) as bar:
-            task = bar.add_task("checking lines", total=None)
+            read = bar.add_task("reading lines", total=None)
+            checked = bar.add_task("checking lines", total=None)
             with store.engine.begin() as conn:
                 done = regions.load_tree(conn, regions.WHOLE, data,
-                                         lambda n, total: bar.update(task, completed=n, total=total))
+                                         lambda n, total: bar.update(checked, completed=n, total=total),
+                                         lambda n, total: bar.update(read, completed=n, total=total or None))
                 audit.record(conn, "command-line", "regions_import", regions.ROOT,
                              f"{path.name}: {done.added} added, {done.changed} changed")
         return done

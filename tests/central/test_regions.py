@@ -172,9 +172,10 @@ def test_users_stand_at_a_node_and_their_session_carries_its_scope(store: Store)
 # loading the tree
 
 
-def _load(store: Store, data: bytes, scope: Scope = WHOLE, progress: Any = None) -> Imported:
+def _load(store: Store, data: bytes, scope: Scope = WHOLE, progress: Any = None, reading: Any = None) -> Imported:
     with store.engine.begin() as conn:
-        return load_tree(conn, scope, data, progress or (lambda _done, _total: None))
+        return load_tree(conn, scope, data, progress or (lambda _done, _total: None),
+                         reading or (lambda _done, _total: None))
 
 
 def _codes(store: Store) -> dict[str, str]:
@@ -271,9 +272,12 @@ def test_a_hundred_thousand_lines_load_with_progress(store: Store) -> None:
         lines.append(f"390102{town:03d},第{town}街道,390102")
         lines += [f"390102{town:03d}{n:03d},第{town}街道第{n}社区,390102{town:03d}" for n in range(1, 991)]
     seen: list[tuple[int, int]] = []
-    done = _load(store, "\n".join(lines).encode(), progress=lambda n, total: seen.append((n, total)))
+    read: list[int] = []
+    done = _load(store, "\n".join(lines).encode(), progress=lambda n, total: seen.append((n, total)),
+                 reading=lambda n, _total: read.append(n))
     assert done.added == len(lines) - 1 > 100_000
     assert seen[-1] == (done.added, done.added) and len(seen) > 100
+    assert len(read) >= 100  # the reading was heard too, as it went
     with store.engine.connect() as conn:
         town = scope_of(conn, "390102050")
         assert conn.scalar(select(func.count()).select_from(town.regions().subquery())) == 991

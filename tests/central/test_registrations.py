@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
 from openpyxl import Workbook
+from sqlalchemy import text
 
 from central import registrations, sheets
 from central.auth import Accounts, Role
@@ -262,3 +264,36 @@ def test_what_counts_is_pushed_and_what_no_longer_counts_is_not(sqlite_store: St
     assert later.counts(registration, TODAY) and not later.counts(registration, TODAY - timedelta(days=1))
     assert later.counts(registration, TODAY + timedelta(days=4))
     assert not later.counts(registration, TODAY + timedelta(days=5))
+
+
+@pytest.mark.postgres
+def test_two_imports_at_once_each_push_what_the_other_committed(pg_url: str) -> None:
+    """Two offices import at the same moment on two replicas: the later push holds both lists (the
+    imports take turns), so no box is left with only one of them."""
+    store = Store(pg_url)
+    store.migrate()
+    first = [registrations.parse_line({"id_number": A, "name": "甲", "destination": "420102", "expected": DAY}, RULES)]
+    second = [registrations.parse_line({"id_number": B, "name": "乙", "destination": "420102", "expected": DAY},
+                                       RULES)]
+    seen: list[set[str]] = []
+    holding = threading.Event()
+
+    def other() -> None:
+        holding.wait(10)
+        with store.engine.begin() as conn:
+            registrations.save(conn, second, "v2", "b", datetime.now())  # waits for the first import's commit
+            message, _ = registrations.push_message(conn, "v2", datetime.now(), TODAY, RegistrationSettings())
+            seen.append(set(message.people()))
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    with store.engine.begin() as conn:
+        registrations.save(conn, first, "v1", "a", datetime.now())
+        holding.set()
+        waiting = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+        with store.engine.connect() as watch:  # the other import waits for this one to end
+            mqtt.wait_until(lambda: watch.scalar(waiting), what="the second import to wait for the first")
+        assert not seen
+    thread.join(10)
+    store.dispose()
+    assert seen == [{p(A), p(B)}]

@@ -31,6 +31,14 @@ def test_ready_watchdog_and_stopping_arrive_as_datagrams(listener: socket.socket
     assert listener.recv(4096) == b"STOPPING=1"
 
 
+def test_a_service_manager_that_does_not_read_never_blocks_the_sender(listener: socket.socket) -> None:
+    """The loops that beat are the ones doing the work: a full socket drops the message, it does not
+    stop the collector (it did, once its queue of ten datagrams was full)."""
+    sent = [sdnotify.watchdog() for _ in range(1000)]  # without the fix the eleventh or so waits forever
+    assert sent[0] and not all(sent)
+    assert listener.recv(4096) == b"WATCHDOG=1"
+
+
 def test_abstract_namespace_socket(monkeypatch: pytest.MonkeyPatch) -> None:
     name = f"checkpoint-test-{os.getpid()}"
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:

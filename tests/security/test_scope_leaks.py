@@ -20,7 +20,7 @@ import typing
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -34,10 +34,11 @@ from sqlalchemy import select, text
 from central import audit, regions
 from central.auth import Accounts, Role
 from central.intake import DeviceKey, check
-from central.schema import metadata
+from central.obligations import Policy
+from central.schema import metadata, pushes, registrations, rollout_boxes, rollouts
 from central.store import Batch, Store
 from contract import idnumber, signing, topics
-from contract.messages import Reason
+from contract.messages import FollowUp, Reason
 from tests.central.conftest import KEY, PASSWORD, Server, flagged, settings_for
 from tests.central.conftest import cheap_password_hashes as cheap_password_hashes
 from tests.central.conftest import store as store
@@ -71,6 +72,7 @@ class Area:
     things: list[Thing]
     values: dict[str, list[str]]  # path and search parameters: every known object of each kind
     case_node: dict[int, str]  # each case's node (where it was opened)
+    ob_node: dict[str, str]  # each obligation's node (the office that owes it)
 
     def inside(self, user: str, node: str) -> bool:
         with self.store.engine.connect() as conn:
@@ -92,6 +94,7 @@ def _batch(site: str, box: str, *vs: Any) -> Batch:
 
 @pytest.fixture
 def area(store: Store) -> Area:
+    store.obligations = Policy({FollowUp.TEST_ON_ARRIVAL: 24.0})  # each red arrival owes a test on arrival
     with store.engine.begin() as conn:
         regions.load_tree(conn, regions.WHOLE, regions.SAMPLE.read_bytes())
     things: list[Thing] = []
@@ -100,7 +103,7 @@ def area(store: Store) -> Area:
     for n, (site, box, node, plate) in enumerate(SITES, start=1):
         store.register_device(box, site, "traffic", KEY.hex(), region=node)
         red = flagged(1, person=n, device=box, site=site)
-        red = red.model_copy(update={"inputs": red.inputs.model_copy(update={
+        red = red.model_copy(update={"follow_up": [FollowUp.TEST_ON_ARRIVAL], "inputs": red.inputs.model_copy(update={
             "travel": red.inputs.travel.model_copy(update={"plate": plate, "destination": f"去{plate}"})})})
         passed = verdict(seq=2, device=box, site=site)
         store.write_batch(_batch(site, box, red, passed))
@@ -125,11 +128,34 @@ def area(store: Store) -> Area:
         with store.engine.begin() as conn:
             audit.record(conn, name, "walk_marker", f"by {name}")
         things.append(Thing(node, {name}))
+    # what the whole deployment's admin pushed, and pre-registrations to each county's communities
+    at = datetime.now(UTC)
+    with store.engine.begin() as conn:
+        conn.execute(pushes.insert().values(what="risk_areas", version="risk-areas-walk", issued_at=at,
+                                            username="u-root", entries=1, document={}))
+        for n, (destination, plate) in enumerate((("390102001001", "鄂T0R01"), ("390103001001", "鄂W0R02"))):
+            conn.execute(registrations.insert().values(
+                pseudonym=f"{n:064x}", id_masked="110***********0000", plate=plate, origin="420100",
+                destination=destination, expected=TODAY, imported_at=at, batch="walk", username="u-root"))
+            things.append(Thing(destination, {plate}))
+        boxes = [(box, site) for site, box, _node, _plate in SITES]  # a rollout to every box, by the root
+        conn.execute(rollouts.insert().values(
+            version="9.9.9", target={"site": None, "devices": [b for b, _s in boxes], "percent": 100},
+            waves=[[b for b, _s in boxes]], wave=0, max_failed_percent=0, state="running", reason="",
+            created_by="u-root", created_at=at, updated_at=at))
+        conn.execute(rollout_boxes.insert(), [dict(rollout=1, device=b, site=s, wave=0, state="pending", reason="")
+                                              for b, s in boxes])
     with store.engine.connect() as conn:
         cases = conn.execute(text("SELECT id, first_site FROM cases ORDER BY id")).all()
+        owed = dict(conn.execute(text("SELECT site, node FROM obligations")).all())
+        obligations = conn.execute(text("SELECT id, node FROM obligations ORDER BY id")).all()
+    assert owed == {"east-gate": "390102", "town-gate": "390102", "hill-gate": "390102", "west-gate": "390103",
+                    "site-a": regions.ROOT}  # each gate's county owes its arrival's test
     node_of = {site: node for site, _box, node, _plate in SITES}
     values["case_id"] = [str(c.id) for c in cases]
-    return Area(store, things, values, {c.id: node_of[c.first_site] for c in cases})
+    values["ob_id"] = [str(o.id) for o in obligations]
+    return Area(store, things, values, {c.id: node_of[c.first_site] for c in cases},
+                {str(o.id): o.node for o in obligations})
 
 
 def _number(person: int) -> str:
@@ -154,7 +180,7 @@ def _gets(app: FastAPI, values: dict[str, list[str]]) -> Iterator[tuple[str, dic
         in_path = [f.alias for f in fields if isinstance(f.field_info, params.Path)]
         queries = [f for f in fields if isinstance(f.field_info, params.Query)]
         required = {f.alias: _one(f.alias, values) for f in queries if f.field_info.is_required()}
-        choices = [_all(name, values, template) for name in in_path]
+        choices = [_all(f, values, template) for f in fields if isinstance(f.field_info, params.Path)]
         for chosen in itertools.product(*choices):
             path = template
             for name, value in zip(in_path, chosen, strict=True):
@@ -176,12 +202,16 @@ def _one(name: str, values: dict[str, list[str]]) -> str:
     return WHEN[name]
 
 
-def _all(name: str, values: dict[str, list[str]], template: str) -> list[str]:
-    fixed = {"fmt": ["csv", "xlsx"], "request_id": [str(uuid.uuid4())], "version": ["1.0.0"], "name": ["x.whl"]}
+def _all(param: Any, values: dict[str, list[str]], template: str) -> list[str]:
+    """Every value to try for a path parameter: the known objects of its kind; for a number of a kind
+    the walk does not know, the first thirty."""
+    name = param.alias
+    fixed = {"fmt": ["csv", "xlsx"], "request_id": [str(uuid.uuid4())], "version": ["1.0.0"], "name": ["x.whl"],
+             "action": ["pause", "resume", "cancel"]}
     if name in values or name in fixed:
         return values.get(name) or fixed[name]
-    assert name.endswith("_id"), f"{template}: add the known values of path parameter {name!r} to the walk"
-    return [str(n) for n in range(1, 31)]  # a new kind of id: the first thirty of them
+    assert _kind(param.field_info.annotation) is int, f"{template}: add the known values of {name!r} to the walk"
+    return [str(n) for n in range(1, 31)]
 
 
 def _text(answer: httpx.Response) -> str:
@@ -209,13 +239,17 @@ def _actions(app: FastAPI, theirs: dict[str, list[str]]) -> Iterator[tuple[str, 
         if not methods or template in ("/api/session", "/login", "/logout", "/api/me/password"):
             continue
         fields = get_flat_params(route.dependant)
-        in_path = [f.alias for f in fields if isinstance(f.field_info, params.Path)]
+        path_params = [f for f in fields if isinstance(f.field_info, params.Path)]
+        in_path = [f.alias for f in path_params]
         body = route.dependant.body_params
         forms = {f.alias for f in body if isinstance(f.field_info, params.Form) and not isinstance(
             f.field_info, params.File)}
         files = {f.alias for f in body if isinstance(f.field_info, params.File)}
         model = body[0].field_info.annotation if len(body) == 1 and not forms and not files else None
-        for chosen in itertools.product(*[theirs.get(n) or _all(n, theirs, template) for n in in_path]):
+        for f in path_params:
+            assert f.alias in theirs or f.alias in ("fmt", "action"), \
+                f"{template}: add another area's {f.alias!r} values to the walk (the fixture's `values`)"
+        for chosen in itertools.product(*[theirs.get(f.alias) or _all(f, theirs, template) for f in path_params]):
             path = template
             for name, value in zip(in_path, chosen, strict=True):
                 path = path.replace("{" + name + "}", value)
@@ -283,6 +317,8 @@ def test_a_user_finds_nothing_outside_their_area_on_any_route(area: Area, user: 
         # every action on another area's objects is refused, and changes nothing
         theirs = {kind: [v for v in known if v in foreign] for kind, known in area.values.items()}
         theirs["case_id"] = sorted(set(area.values["case_id"]) - mine)
+        theirs["ob_id"] = [ob for ob, node in area.ob_node.items() if not area.inside(user, node)]
+        theirs["rollout"] = ["1"]  # it reaches boxes outside the walker's area
         theirs["region"] = [r for r in area.values["region"] if not area.inside(user, r)
                             and r in {"390102", "390103", "390102002"}]
         before = _snapshot(area.store)
