@@ -54,7 +54,7 @@ def init(deployment: Deployment, settings: DeploymentSettings) -> Outcome:
     _keep_hex(deployment.pseudonym_key, rotate=False)
     _keep_hex(deployment.downlink_key, rotate=False)  # an Ed25519 seed is 32 random bytes too
     _keep_hex(deployment.release_key, rotate=False)
-    write_public(deployment.central_config.with_name("release.pub"), (deployment.release_public_key() + "\n").encode())
+    write_private(deployment.central_config.with_name("release.pub"), (deployment.release_public_key() + "\n").encode())
     files = BrokerFiles(deployment, settings)
     files.write_conf()
     files.ensure_server_cert(ca)

@@ -87,6 +87,7 @@ def software(central: Central) -> Any:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # three releases built and installed in real environments
 def test_a_rollout_updates_a_box_then_a_broken_release_rolls_back_and_pauses_its_rollout(
     box: Box, central: Central, broker: Broker, releases: Built
 ) -> None:
@@ -137,6 +138,7 @@ def test_a_rollout_updates_a_box_then_a_broken_release_rolls_back_and_pauses_its
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # three releases built and installed in real environments
 def test_a_release_that_is_not_whole_or_not_signed_is_not_installed(
     box: Box, central: Central, broker: Broker, releases: Built, tmp_path: Path
 ) -> None:
@@ -173,6 +175,7 @@ def push_other_manifest(kept: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # three releases built and installed in real environments
 def test_a_box_killed_during_the_trial_comes_back_on_the_old_release(
     box: Box, central: Central, broker: Broker, releases: Built
 ) -> None:
