@@ -19,7 +19,8 @@ Figures, per size:
   smallest fleet's;
 - the devices page and /api/devices p95 over real HTTP (uvicorn, a logged-in session), against
   /healthz on the same server: the office's view of the whole fleet.
-Then, at the largest size, an outage: a tenth of the boxes disconnect at a third of the run, keep
+Then, at the largest size, an outage (its receipt and arrival figures are the run's first third,
+before the outage): a tenth of the boxes disconnect at a third of the run, keep
 deciding verdicts, and come back at once after OUTAGE_S; the figure is the time from their return
 until central has receipted everything they decided while away, against the outage's length.
 
@@ -37,7 +38,7 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -68,11 +69,13 @@ def stored(url: str) -> int:
         return int(db.execute("SELECT count(*) FROM verdicts").fetchone()[0])
 
 
-def arrival_lags(url: str, after: int) -> list[float]:
-    """Seconds from a verdict's making (the box's clock: this machine's) to central storing it."""
+def arrival_lags(url: str, after: int, made_before: datetime) -> list[float]:
+    """Seconds from a verdict's making (the box's clock: this machine's) to central storing it, for
+    verdicts made before `made_before`."""
     with sqlite3.connect(url.split("///", 1)[1]) as db:
         rows = db.execute("SELECT device_time, received_at FROM verdicts ORDER BY rowid LIMIT -1 OFFSET ?", (after,))
-        return [(datetime.fromisoformat(r) - datetime.fromisoformat(d)).total_seconds() for d, r in rows]
+        lags = [(datetime.fromisoformat(d), datetime.fromisoformat(r)) for d, r in rows]
+    return [(stored - made).total_seconds() for made, stored in lags if made.replace(tzinfo=UTC) < made_before]
 
 
 def dead_letters(url: str) -> list[tuple[str, int]]:
@@ -177,6 +180,9 @@ def run_fleet(size: int, seconds: float, outage: float) -> dict[str, Any]:
                     go.touch()
                     start = time.perf_counter()
                     busy_from = start + seconds / 2 if not outage else float("inf")
+                    # with an outage, the steady figures are those of the first third, before it
+                    steady_until = start + seconds / 3 if outage else float("inf")
+                    steady_wall = datetime.now(UTC) + timedelta(seconds=seconds / 3 if outage else 10 * seconds)
                     stop_reloading = threading.Event()
                     reloads: list[int] = []
                     if not outage:  # the second half of the run with someone reloading the devices page
@@ -193,7 +199,7 @@ def run_fleet(size: int, seconds: float, outage: float) -> dict[str, Any]:
                         reloader.join()
                     cpu = sum(collector.cpu_times()[:2]) - cpu0
                     count = stored(central.url) - stored0
-                    lags = arrival_lags(central.url, stored0)
+                    lags = arrival_lags(central.url, stored0, steady_wall)
                     note(f"fleet of {size} boxes: {count} verdicts stored, measuring the pages")
                     pages = page_latency(central, rounds=10 if size > 500 else 20)
                     refused = dead_letters(central.url)
@@ -210,7 +216,7 @@ def run_fleet(size: int, seconds: float, outage: float) -> dict[str, Any]:
     return {
         "size": size,
         "cpu_us": 1e6 * cpu / count,
-        "receipt_p95_ms": 1000 * percentile([x for r in results for _, x in r["latencies"]], 95),
+        "receipt_p95_ms": 1000 * percentile([x for r in results for at, x in r["latencies"] if at < steady_until], 95),
         "quiet_p95_ms": 1000 * percentile([x for r in results for at, x in r["latencies"] if at < busy_from], 95),
         "busy_p95_ms": (1000 * percentile([x for r in results for at, x in r["latencies"] if at >= busy_from], 95)
                         if not outage else None),
