@@ -23,12 +23,11 @@ from central import audit, casework, obligations, queries
 from central.auth import Busy, Role, Session
 from central.i18n import tr
 from central.push import PushError
-from central.rollout import ACTIONS
 from central.rollouts import NewRollout, RolloutRefused, Target
 from central.sql import aware
 from central.text import Line, Paragraph
 from central.throttle import Throttled
-from central.web import lists
+from central.web import api, lists
 from central.web.charts import daily_bars
 from central.web.params import CaseFilter, CaseId, Day, Days, PageNumber, SiteChoice, SoftwareVersion
 from central.web.security import (
@@ -287,11 +286,8 @@ def start_rollout(
 def change_rollout(rollout: Annotated[int, PathParam(ge=1, le=2**31 - 1)],
                    action: Literal["pause", "resume", "cancel"], request: Request, session: Admin,
                    svc: Svc) -> Response:
-    to = ACTIONS[action]
-    try:
-        svc.rollouts.change(rollout, to, session.user.username, session.scope, client_address(request))
-    except RolloutRefused as exc:
-        raise HTTPException(409, str(exc)) from None
+    """The devices page's buttons: the API's change, then back to the page."""
+    api.change_rollout(rollout, action, request, session, svc)
     return RedirectResponse("/devices#rollouts", status_code=303)
 
 
