@@ -9,12 +9,12 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, Response, UploadFile
+from fastapi import APIRouter, File, HTTPException, Query, Request, Response, UploadFile
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
 from central import audit, casework, diagnostics, exports, queries
-from central.auth import Busy, Session
+from central.auth import Busy
 from central.i18n import both
 from central.push import PushError
 from central.regions import REGION_PATTERN, RegionError
@@ -40,16 +40,21 @@ from central.web.params import (
     SiteName,
     SoftwareVersion,
     VerdictId,
+    read_upload,
 )
-from central.web.security import SESSION_COOKIE, admin, client_address, lang_of, operator, retry_after, viewer
-from central.web.services import Services, services
+from central.web.security import (
+    SESSION_COOKIE,
+    Admin,
+    Operator,
+    Viewer,
+    client_address,
+    lang_of,
+    retry_after,
+)
+from central.web.services import Services, Svc
 from contract.messages import LOG_LINES_MAX, NAME_PATTERN
 
 router = APIRouter(prefix="/api")
-Svc = Annotated[Services, Depends(services)]
-Viewer = Annotated[Session, Depends(viewer)]
-Operator = Annotated[Session, Depends(operator)]
-Admin = Annotated[Session, Depends(admin)]
 Format = Literal["csv", "xlsx"]
 T = TypeVar("T")
 MEDIA = {"csv": "text/csv; charset=utf-8", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
@@ -328,9 +333,7 @@ def counts(session: Viewer, svc: Svc) -> dict[str, int]:
 @router.post("/watchlist", tags=["pushes"])
 def upload_watchlist(file: Annotated[UploadFile, File()], request: Request, session: Admin, svc: Svc) -> dict[str, Any]:
     """A CSV of ID numbers; pushed to every box (retained) as keyed pseudonyms."""
-    data = file.file.read(50 * 1024 * 1024 + 1)
-    if len(data) > 50 * 1024 * 1024:
-        raise HTTPException(413, "the file is over 50 MB")
+    data = read_upload(file)
     version, upload = _pushing(lambda: lists.push_watchlist(svc, data, session, client_address(request)))
     return {"version": version, "entries": len(upload.pseudonyms), "rejected": upload.rejected}
 

@@ -12,12 +12,11 @@ from fastapi import APIRouter, Depends, HTTPException, Path
 from fastapi.responses import FileResponse
 
 from central.web.security import box
-from central.web.services import Services, services
+from central.web.services import Svc
 from contract.release import MANIFEST
 
 router = APIRouter(prefix="/api/box", tags=["boxes"])
 Box = Annotated[str, Depends(box)]
-Svc = Annotated[Services, Depends(services)]
 Version = Annotated[str, Path(pattern=r"^[0-9][0-9A-Za-z.+]{0,63}$")]
 FileName = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.+-]{1,200}\.(whl|json)$")]
 

@@ -7,24 +7,21 @@ from datetime import timedelta
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from central import diagnostics, queries
-from central.auth import Role, Session
+from central.auth import Role
 from central.i18n import tr
 from central.sql import aware, now
 from central.web.charts import history_lines
 from central.web.pages import render
 from central.web.params import DeviceName, HistoryHours
-from central.web.security import admin, client_address, lang_of, viewer
-from central.web.services import Services, services
+from central.web.security import Admin, Viewer, client_address, lang_of
+from central.web.services import Svc
 from contract.messages import LOG_LINES_MAX
 
 router = APIRouter(include_in_schema=False)
-Svc = Annotated[Services, Depends(services)]
-Viewer = Annotated[Session, Depends(viewer)]
-Admin = Annotated[Session, Depends(admin)]
 WAIT_S = 60  # the page reloads itself this long while the newest request has no answer
 
 

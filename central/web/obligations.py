@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
@@ -25,18 +25,14 @@ from central.obligations import NotOwed, Refused
 from central.sql import now
 from central.text import Line, Paragraph
 from central.web.pages import render
-from central.web.params import CaseId, Offset, PageNumber
+from central.web.params import CaseId, Offset, PageNumber, read_upload
 from central.web.progress import Progress, answer, streamed
-from central.web.security import Forbidden, client_address, lang_of, operator, viewer
-from central.web.services import Services, services
+from central.web.security import Forbidden, Operator, Viewer, client_address, lang_of
+from central.web.services import Services, Svc
 
 api = APIRouter(prefix="/api", tags=["obligations"])
 page = APIRouter(include_in_schema=False)
-Svc = Annotated[Services, Depends(services)]
-Viewer = Annotated[Session, Depends(viewer)]
-Operator = Annotated[Session, Depends(operator)]
 ObligationId = Annotated[int, Field(ge=1, le=2**31 - 1)]
-MAX_BYTES = 50 * 1024 * 1024
 PAGE_ROWS = 100
 
 
@@ -153,9 +149,7 @@ def import_results(
     """Test results (CSV or XLSX: 身份证号, 采样时间, 检测结果): each closes the open 落地检 of its person
     in your area; lines that close nothing are listed. Any bad line: nothing imported (422, each line
     and why). The same file again changes nothing."""
-    data = file.file.read(MAX_BYTES + 1)
-    if len(data) > MAX_BYTES:
-        raise HTTPException(413, "the file is over 50 MB")
+    data = read_upload(file)
     name, address, lang = file.filename or "results", client_address(request), lang_of(request)
 
     def work(report: Progress) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
+from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -34,24 +34,20 @@ from central.web.security import (
     LANG_COOKIE,
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
-    admin,
+    Admin,
+    Operator,
+    Viewer,
     client_address,
     csrf_ok,
     lang_of,
-    operator,
     retry_after,
     secure_cookies,
-    viewer,
 )
-from central.web.services import Services, services
+from central.web.services import Services, Svc
 from common.settings import describe
 
 router = APIRouter(include_in_schema=False)
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent.parent / "templates")
-Svc = Annotated[Services, Depends(services)]
-Viewer = Annotated[Session, Depends(viewer)]
-Operator = Annotated[Session, Depends(operator)]
-Admin = Annotated[Session, Depends(admin)]
 
 
 def render(

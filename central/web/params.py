@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import Depends, HTTPException, Path, Query
+from fastapi import Depends, HTTPException, Path, Query, UploadFile
 from pydantic import AfterValidator
 
 from central.web.services import Services, services
@@ -80,3 +80,14 @@ def day_range(
 
 
 Days = Annotated[DayRange, Depends(day_range)]
+
+
+UPLOAD_MAX_BYTES = 50 * 1024 * 1024
+
+
+def read_upload(file: UploadFile) -> bytes:
+    """An uploaded file's bytes, refused (413) past 50 MB without reading more than that."""
+    data = file.file.read(UPLOAD_MAX_BYTES + 1)
+    if len(data) > UPLOAD_MAX_BYTES:
+        raise HTTPException(413, "the file is over 50 MB")
+    return data

@@ -7,24 +7,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
+from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
 from central import audit, regions
 from central.auth import Session
 from central.web.pages import render
-from central.web.params import SitePath
-from central.web.security import admin, client_address, viewer
-from central.web.services import Services, services
+from central.web.params import UPLOAD_MAX_BYTES, SitePath
+from central.web.security import Admin, Viewer, client_address
+from central.web.services import Services, Svc
 from contract.messages import NAME_PATTERN
 
 api = APIRouter(prefix="/api", tags=["regions"])
 page = APIRouter(include_in_schema=False)
-Svc = Annotated[Services, Depends(services)]
-Viewer = Annotated[Session, Depends(viewer)]
-Admin = Annotated[Session, Depends(admin)]
-MAX_BYTES = 50 * 1024 * 1024
 
 
 class Placement(BaseModel):
@@ -33,7 +29,7 @@ class Placement(BaseModel):
 
 def load(svc: Services, session: Session, data: bytes, address: str) -> regions.Imported:
     """The table loaded below the user's node, and audited; BadLines or RegionError when refused."""
-    if len(data) > MAX_BYTES:
+    if len(data) > UPLOAD_MAX_BYTES:
         raise regions.RegionError("the file is over 50 MB")
     with svc.store.engine.begin() as conn:
         done = regions.load_tree(conn, session.scope, data)
@@ -69,7 +65,7 @@ def import_regions(file: Annotated[UploadFile, File()], request: Request, sessio
     """A CSV or XLSX table with the columns 代码 (code), 名称 (name), 上级代码 (parent; empty: your own
     node), loaded below your node: all of it, or nothing (422 with every bad line and why)."""
     try:
-        done = load(svc, session, file.file.read(MAX_BYTES + 1), client_address(request))
+        done = load(svc, session, file.file.read(UPLOAD_MAX_BYTES + 1), client_address(request))
     except regions.RegionError as exc:
         raise HTTPException(422, _refusal(exc)) from None
     return vars(done)
@@ -94,7 +90,7 @@ def regions_page(request: Request, session: Viewer, svc: Svc) -> HTMLResponse:
 @page.post("/regions/import")
 def regions_import(request: Request, session: Admin, svc: Svc, file: Annotated[UploadFile, File()]) -> HTMLResponse:
     try:
-        done = load(svc, session, file.file.read(MAX_BYTES + 1), client_address(request))
+        done = load(svc, session, file.file.read(UPLOAD_MAX_BYTES + 1), client_address(request))
     except regions.RegionError as exc:
         return _page(request, session, svc, status_code=422, refused=_refusal(exc))
     return _page(request, session, svc, imported=done)

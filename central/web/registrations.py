@@ -12,7 +12,7 @@ from dataclasses import asdict
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, UploadFile
+from fastapi import APIRouter, File, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
@@ -21,16 +21,13 @@ from central.auth import Session
 from central.push import PushError
 from central.web import lists
 from central.web.pages import render
+from central.web.params import read_upload
 from central.web.progress import Progress, answer, streamed
-from central.web.security import admin, client_address, viewer
-from central.web.services import Services, services
+from central.web.security import Admin, Viewer, client_address
+from central.web.services import Services, Svc
 
 api = APIRouter(prefix="/api", tags=["registrations"])
 page = APIRouter(include_in_schema=False)
-Svc = Annotated[Services, Depends(services)]
-Viewer = Annotated[Session, Depends(viewer)]
-Admin = Annotated[Session, Depends(admin)]
-MAX_BYTES = 50 * 1024 * 1024
 
 
 class Entry(BaseModel):
@@ -85,9 +82,7 @@ def import_file(
                                   description="answer with progress lines (NDJSON), the outcome last")] = False,
 ) -> Any:
     """A CSV or XLSX file with the columns 身份证号, 姓名, 车牌, 始发地, 目的地 (region code), 预计到达日期."""
-    data = file.file.read(MAX_BYTES + 1)
-    if len(data) > MAX_BYTES:
-        raise HTTPException(413, "the file is over 50 MB")
+    data = read_upload(file)
 
     def read(report: Progress) -> list[tuple[int, Mapping[str, str]]]:
         report({"reading": len(data)})

@@ -5,9 +5,9 @@ Each reads only the user's subtree; the file is named after the area's code.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 
 from central import exports, report
@@ -15,13 +15,11 @@ from central.auth import Session
 from central.web.api import Format, send_file
 from central.web.pages import render
 from central.web.params import Day
-from central.web.security import lang_of, viewer
-from central.web.services import Services, services
+from central.web.security import Viewer, lang_of
+from central.web.services import Services, Svc
 
 api = APIRouter(prefix="/api")
 page = APIRouter(include_in_schema=False)
-Svc = Annotated[Services, Depends(services)]
-Viewer = Annotated[Session, Depends(viewer)]
 
 
 def _rows(svc: Services, session: Session, day: Any) -> list[dict[str, Any]]:

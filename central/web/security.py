@@ -14,8 +14,9 @@ import hmac
 import math
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from central.auth import Accounts, Role, Session
@@ -126,3 +127,9 @@ async def box(request: Request) -> str:
 viewer = require(Role.VIEWER)
 operator = require(Role.OPERATOR)
 admin = require(Role.ADMIN)
+
+
+# the session a route needs, as a FastAPI dependency: `session: Viewer` in its signature
+Viewer = Annotated[Session, Depends(viewer)]
+Operator = Annotated[Session, Depends(operator)]
+Admin = Annotated[Session, Depends(admin)]
