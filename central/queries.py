@@ -256,13 +256,16 @@ def fleet(
         mine = lives.get(r["device"], [])
         live = [life for life in mine if life["ended_at"] is None]
         verdict_times = [aware(life["last_verdict_at"]) for life in mine if life["last_verdict_at"] is not None]
-        last = _last_contact(r["last_seen"], verdict_times)
+        seen = [aware(r["last_seen"])] if r["last_seen"] is not None else []
+        last = max(seen + verdict_times) if seen or verdict_times else None
+        fresh = last is not None and at - last <= offline_after
         metrics = r["metrics"] or {}
+        offset = r["clock_offset_s"]
         out.append({
             **r,
             "last_contact": last,
             "last_verdict_at": max(verdict_times) if verdict_times else None,
-            "online": _online(r["state"], r["revoked"], last, at, offline_after),
+            "online": bool(fresh and r["state"] != "offline" and not r["revoked"]),
             "max_seq": max((life["max_seq"] for life in live), default=0),
             "stored": sum(life["stored"] for life in mine),
             "missing": sum(life["max_seq"] - life["stored"] for life in live),
@@ -273,33 +276,19 @@ def fleet(
                 if life["ended_at"] is not None and not life["refused"]
                 and max(life["produced"], life["max_seq"]) > life["stored"]
             ],
-            "clock_off": _clock_off(r["clock_offset_s"], clock_skew),
+            "clock_off": offset is not None and abs(offset) > clock_skew.total_seconds(),
             "outbox_depth": metrics.get("outbox_depth"),
             "outbox_capacity": metrics.get("outbox_capacity"),
         })
     return out
 
 
-def _last_contact(last_seen: datetime | None, verdict_times: list[datetime]) -> datetime | None:
-    seen = [aware(last_seen)] if last_seen is not None else []
-    return max(seen + verdict_times) if seen or verdict_times else None
-
-
-def _online(state: str | None, revoked: bool, last: datetime | None, at: datetime, offline_after: timedelta) -> bool:
-    fresh = last is not None and at - last <= offline_after
-    return bool(fresh and state != "offline" and not revoked)
-
-
-def _clock_off(offset: float | None, clock_skew: timedelta) -> bool:
-    return offset is not None and abs(offset) > clock_skew.total_seconds()
-
-
 def fleet_summary(
     engine: Engine, offline_after: timedelta, scope: Scope, clock_skew: timedelta = timedelta(minutes=2)
-) -> list[dict[str, Any]]:
+) -> Sequence[Any]:
     """Every box of the scope with only what `fleet_page` filters, counts and orders by (what
-    `has_problem` reads), its lives summed by the database: at 10,000 boxes the devices page reads
-    these, then `fleet(only=...)` for the page's own boxes."""
+    `has_problem` reads), worked out by the database as `fleet` works it out: at 10,000 boxes the
+    devices page reads these, then `fleet(only=...)` for the page's own boxes."""
     ended = device_lives.c.ended_at.is_not(None)
     undelivered = and_(ended, device_lives.c.refused.is_(False),
                        larger(device_lives.c.produced, device_lives.c.max_seq) > device_lives.c.stored)
@@ -314,26 +303,22 @@ def fleet_summary(
         .group_by(device_lives.c.device)
         .subquery()
     )
+    since = now() - offline_after
+    fresh = or_(device_status.c.last_seen >= since, lives.c.last_verdict_at >= since)
+    online = and_(fresh, func.coalesce(device_status.c.state, "") != "offline", devices.c.revoked.is_(False))
     query = (
-        select(devices.c.device, devices.c.site, devices.c.revoked, device_status.c.state, device_status.c.last_seen,
-               device_status.c.software, device_status.c.policy_rejected, device_status.c.clock_offset_s,
-               device_status.c.conflict, lives.c.last_verdict_at, lives.c.missing, lives.c.lost)
+        select(devices.c.device, devices.c.site, devices.c.revoked, device_status.c.software,
+               when((online, True), else_=False).label("online"),
+               func.coalesce(lives.c.missing, 0).label("missing"), func.coalesce(lives.c.lost, 0).label("lost"),
+               device_status.c.conflict, device_status.c.policy_rejected,
+               when((func.abs(device_status.c.clock_offset_s) > clock_skew.total_seconds(), True), else_=False)
+               .label("clock_off"))
         .select_from(devices.outerjoin(device_status, device_status.c.device == devices.c.device)
                      .outerjoin(lives, lives.c.device == devices.c.device))
         .where(scope.site_in(devices.c.site))
     )
     with engine.connect() as conn:
-        rows = conn.execute(query).mappings().all()
-    at = now()
-    out = []
-    for r in rows:
-        last = _last_contact(r["last_seen"], [aware(r["last_verdict_at"])] if r["last_verdict_at"] else [])
-        out.append(dict(device=r["device"], site=r["site"], revoked=r["revoked"], software=r["software"],
-                        online=_online(r["state"], r["revoked"], last, at, offline_after),
-                        missing=int(r["missing"] or 0), lost=bool(r["lost"]), conflict=r["conflict"],
-                        policy_rejected=r["policy_rejected"],
-                        clock_off=_clock_off(r["clock_offset_s"], clock_skew)))
-    return out
+        return conn.execute(query).mappings().all()
 
 
 DeviceFilter = Literal["all", "problems", "online", "offline", "revoked"]
@@ -349,9 +334,9 @@ def has_problem(box: Mapping[str, Any]) -> bool:
 
 
 def fleet_page(
-    fleet_rows: list[dict[str, Any]], *, state: DeviceFilter = "all", site: str | None = None,
+    fleet_rows: Sequence[Mapping[str, Any]], *, state: DeviceFilter = "all", site: str | None = None,
     software: str | None = None, offset: int = 0, limit: int = 100,
-) -> tuple[list[dict[str, Any]], int, dict[str, int]]:
+) -> tuple[list[Mapping[str, Any]], int, dict[str, int]]:
     """One page of `fleet`'s (or `fleet_summary`'s) boxes, problems first, then by site and name; with
     the number that match and how many there are of each kind (for the filter's labels)."""
     counts = {
