@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -285,14 +285,15 @@ def samples(day: str, ids: dict[str, str]) -> dict[str, list[str]]:
                      "/devices?state=online&page=20", f"/devices?site={site}", "/devices?software=1.5.0",
                      "/devices?state=all&page=99"],
         "/devices/{device}": [f"/devices/{box}", f"/devices/{gappy}"],
-        "/figures": ["/figures", "/figures?days=30"],
+        "/figures": ["/figures", f"/figures?first={date.fromisoformat(day) - timedelta(days=26)}&page=50",
+                     f"/figures?site={site}"],
         "/ledger": [f"/ledger?site={site}&day={day}"],
         "/lists": ["/lists"],
         "/audit": ["/audit"],
         "/worklist": ["/worklist"],
         "/regions": ["/regions"],
         "/registrations": ["/registrations"],
-        "/report": ["/report", f"/report?day={day}"],
+        "/report": ["/report", f"/report?day={day}", f"/report?day={day}&page=5"],
         "/api/me": ["/api/me"],
         "/api/verdicts": ["/api/verdicts", "/api/verdicts?flagged=true&limit=50", f"/api/verdicts?site={site}",
                           f"/api/verdicts?device={box}", f"/api/verdicts?site={site}&flagged=true",
@@ -379,7 +380,7 @@ def log_in(http: httpx.Client, username: str) -> httpx.Client:
 
 def run(quick: bool) -> list[Figure]:
     total = 1_000_000 if quick else 10_000_000
-    rounds = int(os.environ.get("DASH_ROUNDS", 5 if quick else 20))
+    rounds = 5 if quick else 10
     county = COUNTIES[17]  # some_ids's
     figures: list[Figure] = []
     with tempfile.TemporaryDirectory(prefix="bench-dashboard-") as tmp, postgres_database() as url:

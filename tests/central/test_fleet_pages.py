@@ -65,7 +65,8 @@ LIFE = dict(site="site-a", epoch="e1", max_seq=5, stored=5, produced=5, last_ver
 STORED = [
     ("quiet", STATUS, [LIFE]),
     ("never-seen", None, []),
-    ("away", {**STATUS, "last_seen": NOW - timedelta(hours=1)}, [{**LIFE, "last_verdict_at": NOW - timedelta(hours=1)}]),
+    ("away", {**STATUS, "last_seen": NOW - timedelta(hours=1)},
+     [{**LIFE, "last_verdict_at": NOW - timedelta(hours=1)}]),
     ("said-offline", {**STATUS, "state": "offline"}, [LIFE]),
     ("verdicts-only", {**STATUS, "last_seen": NOW - timedelta(hours=1)}, [LIFE]),
     ("gap", STATUS, [{**LIFE, "max_seq": 8}]),
