@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the checkpoint agent on a Raspberry Pi OS (bookworm, arm64) box, from a provisioning
 # bundle. Run as root on the box, from a copy of this repository (or its deploy/ folder):
-#   sudo deploy/pi/install.sh --bundle box-1.tar.gz --wheel checkpoint_station-0.1.0-py3-none-any.whl
+#   sudo deploy/pi/install.sh --bundle box-1.tar.gz --wheel releases/0.1.0/checkpoint_station-0.1.0-py3-none-any.whl
+#       (a wheel in a release that `checkpoint release build` made installs from that release only, offline;
+#        a wheel alone fetches what it needs from PyPI)
 #   sudo deploy/pi/install.sh --bundle box-1.tar.gz --source /path/to/checkout      (builds it here)
 # Options: --kiosk-url URL (default http://127.0.0.1:8000/), --no-kiosk (no Chromium, no autostart).
 # What it does: system packages; a `checkpoint` user in the dialout and video groups; the first release
@@ -61,8 +63,13 @@ install -d -m 0755 -o checkpoint -g checkpoint /opt/checkpoint /opt/checkpoint/r
 if [ ! -f "$release/.complete" ]; then   # the same marker the box's own updates write last
     rm -rf "$release"
     python3 -m venv "$release"
-    "$release/bin/python" -m pip install -q --upgrade pip
-    "$release/bin/python" -m pip install -q "$wheel$source"
+    if [ -n "$wheel" ] && [ -f "$(dirname "$wheel")/manifest.json" ]; then
+        # a release from `checkpoint release build`: every wheel it needs is beside it, for this platform
+        "$release/bin/python" -m pip install -q --no-index --find-links "$(dirname "$wheel")" "$wheel"
+    else
+        "$release/bin/python" -m pip install -q --upgrade pip
+        "$release/bin/python" -m pip install -q "$wheel$source"
+    fi
     echo "$version" > "$release/.complete"
 fi
 ln -sfn "releases/$version" /opt/checkpoint/.current.tmp && mv -T /opt/checkpoint/.current.tmp /opt/checkpoint/current
