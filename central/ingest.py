@@ -23,11 +23,12 @@ once per change.
 from __future__ import annotations
 
 import functools
+import gc
 import logging
-import queue
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -55,6 +56,16 @@ _CONNECTED = object()  # queued by `_connected`: what follows came on a new conn
 
 
 RETIRE_QUIET_S = 2.0  # a retiring worker's session is drained once nothing came for this long
+
+
+def calm_gc() -> None:
+    """Tune the cycle collector for an ingest process, once its start-up is done. Each message makes a
+    few hundred short-lived objects that form no cycles (parsed JSON, a model, a row); at Python's
+    default threshold the collector then runs every few messages and scans what start-up made each
+    time it reaches the old generation (bench/README: its share of ingest CPU). Start-up's objects are
+    frozen out of its scans, and the young generation is collected every 50,000 allocations."""
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 def worker_ids(ingest: IngestSettings) -> list[str]:
@@ -88,10 +99,13 @@ class Collector:
         self.subscribed = threading.Event()  # connected, and the broker confirmed the subscriptions
         self.storage_ready = threading.Event()  # the database answered and its schema is current
         self.handled = 0  # messages committed (as rows or dead letters) and acknowledged by this process
-        self._inbox: queue.Queue[Message | object] = queue.Queue()
+        # paho's thread appends, the writer takes (a deque's append and popleft are thread-safe)
+        self._inbox: deque[Message | object] = deque()
+        self._arrived = threading.Event()
         self._intake = Intake(settings.ingest.batch_max, settings.ingest.batch_wait_ms / 1000)
         self._keys: dict[str, DeviceKey] = {}
         self._keys_at = 0.0
+        self._known_topics: set[str] = set()  # uplink topics of boxes in `_keys`
         self._client: mqtt.Client | None = None
         self._state = WriterState(now())
         self._state_lock = threading.Lock()  # the writer, paho's thread and the web server all reach it
@@ -103,7 +117,7 @@ class Collector:
 
     def _backlog(self) -> int:
         """Messages received and not yet committed: held un-acknowledged at the broker."""
-        return self._inbox.qsize() + self._intake.backlog
+        return len(self._inbox) + self._intake.backlog
 
     def run(self, stop: threading.Event) -> None:
         """Wait for the database (migrating it), then take messages until `stop`."""
@@ -191,7 +205,8 @@ class Collector:
             log.warning("broker refused the collector", extra={"reason": str(rc)})
             return
         log.info("collector connected", extra={"session_present": flags.session_present})
-        self._inbox.put(_CONNECTED)
+        self._inbox.append(_CONNECTED)
+        self._arrived.set()
         no_delay(client)
         wanted = topics.central_subscriptions(self.settings.ingest.group)
         if self.retiring:  # nothing new for this session; what it holds still arrives
@@ -211,22 +226,22 @@ class Collector:
     def _received(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         self._last_received = time.monotonic()
         user = dict(getattr(msg.properties, "UserProperty", []) or [])
-        self._inbox.put(Message(msg.mid, msg.qos, msg.topic, bytes(msg.payload), user.get("replayed") == "1"))
+        self._inbox.append(Message(msg.mid, msg.qos, msg.topic, bytes(msg.payload), user.get("replayed") == "1"))
+        self._arrived.set()
 
     def _write_one_batch(self, client: mqtt.Client, stop: threading.Event) -> None:
         intake = self._intake
         wait = intake.due_in(time.monotonic())
-        try:
-            item = self._inbox.get(timeout=0.2 if wait is None else wait)
-            while True:  # everything that has arrived, in order
-                if item is _CONNECTED:
-                    intake.connected()
-                else:
-                    assert isinstance(item, Message)
-                    intake.received(item, now=time.monotonic())
-                item = self._inbox.get_nowait()
-        except queue.Empty:
-            pass
+        if not self._inbox:
+            self._arrived.wait(0.2 if wait is None else wait)
+        self._arrived.clear()  # before taking: whatever arrives from now on sets it again
+        while self._inbox:  # everything that has arrived, in order
+            item = self._inbox.popleft()
+            if item is _CONNECTED:
+                intake.connected()
+            else:
+                assert isinstance(item, Message)
+                intake.received(item, now=time.monotonic())
         messages = intake.take(time.monotonic())
         if not messages:
             return
@@ -318,9 +333,10 @@ class Collector:
     def _rows(self, messages: list[Message]) -> Batch:
         batch = Batch(collector=self.settings.ingest.client_id, messages=len(messages))
         limit = self.settings.ingest.max_payload_bytes
+        keys = self._keys_for(messages)
         for m in messages:
             try:
-                accepted = check(m.topic, m.payload, self._keys_for(m.topic), max_bytes=limit, replayed=m.replayed)
+                accepted = check(m.topic, m.payload, keys, max_bytes=limit, replayed=m.replayed)
             except Rejected as exc:
                 where = topics.parse_uplink(m.topic)
                 if where is not None and where.device in self._keys:  # a registered box: counted
@@ -339,15 +355,25 @@ class Collector:
                 batch.reports.append(accepted.row)
         return batch
 
-    def _keys_for(self, topic: str) -> dict[str, DeviceKey]:
+    def _keys_for(self, messages: list[Message]) -> dict[str, DeviceKey]:
         """The registry, re-read every 5 s (revocations take effect within that), and at most once a
         second when a message names a box not seen yet (one registered since the last look)."""
         age = time.monotonic() - self._keys_at
-        where = topics.parse_uplink(topic)
-        if age > 5 or (age > 1 and where is not None and where.device not in self._keys):
+        if age > 5 or (age > 1 and any(self._unknown(m.topic) for m in messages)):
             self._keys = self.store.device_keys()
             self._keys_at = time.monotonic()
+            self._known_topics = set()
         return self._keys
+
+    def _unknown(self, topic: str) -> bool:
+        """The topic names a box the registry, as last read, does not hold."""
+        if topic in self._known_topics:
+            return False
+        where = topics.parse_uplink(topic)
+        if where is not None and where.device in self._keys:
+            self._known_topics.add(topic)
+            return False
+        return where is not None
 
 
 def _failed(state: WriterState, reason: str, backlog: int) -> list[Line]:

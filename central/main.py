@@ -35,7 +35,7 @@ import uvicorn
 
 from central import obligations, retention
 from central.config import CentralSettings
-from central.ingest import Collector, retired_workers, worker_ids, worker_settings
+from central.ingest import Collector, calm_gc, retired_workers, worker_ids, worker_settings
 from central.rollouts import Rollouts
 from central.store import Store
 from central.web import create_app
@@ -90,6 +90,7 @@ def main(config: Path | None) -> None:
     children = [web] + [
         Child(f"ingest worker {n}", serve_collector, config, n) for n in range(2, central_settings.ingest.workers + 1)
     ]
+    calm_gc()
     log.info("central starting", extra={"database": store.engine.dialect.name, "port": central_settings.http.port,
                                         "ingest_workers": central_settings.ingest.workers})
     for child in children:
@@ -284,6 +285,7 @@ def serve_collector(config: Path | None, worker: int, pipe: Connection) -> None:
     logs.setup(component=f"central:{client_id}")
     store = open_store(central_settings)
     collector = Collector(worker_settings(central_settings, client_id), store)
+    calm_gc()
     stop = threading.Event()
     thread = threading.Thread(target=collector.run, args=(stop,), name="ingest")
     thread.start()

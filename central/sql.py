@@ -35,18 +35,18 @@ def utc(at: datetime) -> datetime:
 
 
 class AsReceived(dict[str, Any]):
-    """A JSON object that keeps the text it was parsed from: stored as that text (not re-encoded),
-    so the database holds the message exactly as signed, and ingest skips one encoding per row."""
+    """A JSON object that keeps the bytes it was parsed from: stored as those (not re-encoded), so
+    the database holds the message exactly as signed, and ingest skips one encoding per row."""
 
-    def __init__(self, obj: dict[str, Any], text: str) -> None:
+    def __init__(self, obj: dict[str, Any], raw: bytes) -> None:
         super().__init__(obj)
-        self.text = text
+        self.raw = raw
 
 
 def encode_json(value: Any) -> str:
     """The engines' JSON serialiser (make_engine)."""
     if isinstance(value, AsReceived):
-        return value.text
+        return value.raw.decode()
     return json.dumps(value, ensure_ascii=False)
 
 

@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import orjson
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import JSON, Connection, Engine, Text, bindparam, cast, create_engine, event, func, literal, select
+from sqlalchemy import Connection, Engine, create_engine, event, func, literal, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from central import cases, obligations, tally
@@ -44,7 +45,7 @@ from central.schema import (
     sites,
     verdicts,
 )
-from central.sql import aware, encode_json, now
+from central.sql import AsReceived, aware, encode_json, now
 from common.private import private_file
 from contract.messages import FollowUp
 
@@ -284,31 +285,16 @@ class Store:
     def _insert_verdicts(self, conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
         """Insert what is not there yet; the ids that were new.
 
-        On PostgreSQL the batch goes as one array per column (INSERT ... SELECT unnest(...), and a
-        JSON array per JSON column): a statement of constant text with 27 parameters, where a
-        multi-row VALUES list has thousands of placeholders for psycopg to parse on every batch.
+        On PostgreSQL the batch goes as one JSON document, turned into rows by the server
+        (json_populate_recordset): orjson writes it in one call, with each payload embedded as the
+        bytes received, where per-column arrays or a multi-row VALUES list cost the driver a
+        conversion per value.
         """
         if self.engine.dialect.name != "postgresql":
             each = self._insert(verdicts).on_conflict_do_nothing(index_elements=["id"]).returning(verdicts.c.id)
-            return set(conn.execute(each, rows).scalars())
-        json_columns = {c.name for c in verdicts.c if isinstance(c.type, JSON)}  # one JSON array each
-        arrays = select(*[
-            func.json_array_elements(cast(bindparam(c.name, type_=Text), JSON)) if c.name in json_columns
-            else func.unnest(bindparam(c.name, type_=postgresql.ARRAY(c.type)))
-            for c in verdicts.c
-        ])
-        batch = (
-            postgresql.insert(verdicts)
-            .from_select([c.name for c in verdicts.c], arrays)
-            .on_conflict_do_nothing(index_elements=["id"])
-            .returning(verdicts.c.id)
-        )
-        columns = {
-            c.name: "[" + ",".join(encode_json(r[c.name]) for r in rows) + "]" if c.name in json_columns
-            else [r.get(c.name) for r in rows]
-            for c in verdicts.c
-        }
-        return set(conn.execute(batch, columns).scalars())
+            return set(conn.execute(each, rows).scalars().all())
+        document = orjson.dumps([{**r, "payload": _as_json(r["payload"])} for r in rows])
+        return set(conn.execute(_INSERT_FROM_JSON, {"rows": document.decode()}).scalars().all())
 
     # reading
 
@@ -340,6 +326,18 @@ class Store:
     def device_status(self) -> Sequence[Any]:
         with self.engine.connect() as conn:
             return conn.execute(select(device_status).order_by(device_status.c.device)).mappings().all()
+
+
+_ROW_COLUMNS = ", ".join(c.name for c in verdicts.c if c.name != "case_id")  # what verdict_row fills
+_INSERT_FROM_JSON = text(
+    f"INSERT INTO verdicts ({_ROW_COLUMNS}) SELECT {_ROW_COLUMNS} FROM json_populate_recordset(NULL::verdicts, "
+    f"CAST(:rows AS json)) ON CONFLICT (id) DO NOTHING RETURNING id"
+)
+
+
+def _as_json(value: Any) -> Any:
+    """A payload as orjson embeds it: the bytes received, else the object."""
+    return orjson.Fragment(value.raw) if isinstance(value, AsReceived) else value
 
 
 _STATUS_COLUMNS = {c.name for c in device_status.c} - {"device", "conflict"}

@@ -10,12 +10,12 @@ two transactions never wait on each other in a circle.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, tzinfo
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Insert
 
 from central.schema import collectors, daily_figures, device_lives
 from central.sql import insert_for, larger, now
@@ -24,22 +24,22 @@ from contract.messages import Reason
 FIGURES = ("total", "passed", "review", "deny", "fever", "code_yellow", "code_red", "watchlist", "overridden")
 
 
-def figures_of(row: Mapping[str, Any]) -> Counter[str]:
-    """What one verdict adds to its checkpoint's day."""
-    reasons = set(row["reasons"])
-    decision = row["decision"]
-    flags = dict(
-        total=True,
-        passed=decision == "pass",
-        review=decision == "review",
-        deny=decision == "deny",
-        fever=Reason.FEVER_CONFIRMED in reasons,
-        code_yellow=Reason.CODE_YELLOW in reasons,
-        code_red=Reason.CODE_RED in reasons,
-        watchlist=Reason.WATCHLIST in reasons,
-        overridden=bool(row["overridden"]),
-    )
-    return Counter({name: int(flag) for name, flag in flags.items()})
+_BY_REASON = {"fever": Reason.FEVER_CONFIRMED, "code_yellow": Reason.CODE_YELLOW, "code_red": Reason.CODE_RED,
+              "watchlist": Reason.WATCHLIST}
+_BY_DECISION = {"pass": "passed", "review": "review", "deny": "deny"}
+
+
+def add_figures(day: dict[str, int], row: Mapping[str, Any]) -> None:
+    """Add what one verdict adds to its checkpoint's day (`day`: FIGURES to counts)."""
+    day["total"] += 1
+    if (decision := _BY_DECISION.get(row["decision"])) is not None:
+        day[decision] += 1
+    reasons = row["reasons"]
+    for name, reason in _BY_REASON.items():
+        if reason in reasons:
+            day[name] += 1
+    if row["overridden"]:
+        day["overridden"] += 1
 
 
 def local_day(at: datetime, zone: tzinfo) -> date:
@@ -48,46 +48,60 @@ def local_day(at: datetime, zone: tzinfo) -> date:
 
 def count_new_verdicts(conn: Connection, rows: Iterable[Mapping[str, Any]], zone: tzinfo) -> None:
     per_life: dict[tuple[str, str], tuple[str, int, int]] = {}
-    per_day: dict[tuple[str, date], Counter[str]] = defaultdict(Counter)
+    per_day: dict[tuple[str, date], dict[str, int]] = {}
     for row in rows:
         life = (row["device"], row["epoch"])
         site, top, n = per_life.get(life, (row["site"], 0, 0))
         per_life[life] = (site, max(top, row["seq"]), n + 1)
-        per_day[(row["site"], local_day(row["device_time"], zone))].update(figures_of(row))
-    insert = insert_for(conn)
+        key = (row["site"], local_day(row["device_time"], zone))
+        if key not in per_day:
+            per_day[key] = dict.fromkeys(FIGURES, 0)
+        add_figures(per_day[key], row)
     at = now()
     if per_life:
-        stmt = insert(device_lives)
         conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["device", "epoch"],
-                set_=dict(
-                    site=stmt.excluded.site,
-                    max_seq=larger(stmt.excluded.max_seq, device_lives.c.max_seq),
-                    stored=device_lives.c.stored + stmt.excluded.stored,
-                    last_verdict_at=stmt.excluded.last_verdict_at,
-                ),
-            ),
+            _count_lives(insert_for(conn)),
             [dict(device=d, epoch=e, site=site, max_seq=top, stored=n, last_verdict_at=at, first_seen=at)
              for (d, e), (site, top, n) in sorted(per_life.items())],
         )
     if per_day:
-        stmt = insert(daily_figures)
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["site", "day"],
-                set_={name: daily_figures.c[name] + stmt.excluded[name] for name in FIGURES},
-            ),
-            [dict(site=site, day=day, **{name: per_day[(site, day)][name] for name in FIGURES})
-             for site, day in sorted(per_day)],
-        )
+        conn.execute(_count_days(insert_for(conn)),
+                     [dict(site=site, day=day, **per_day[(site, day)]) for site, day in sorted(per_day)])
+
+
+# built once per dialect: the statements' construction costs more than their (cached) compilation
+
+
+@cache
+def _count_lives(insert: Callable[..., Any]) -> Insert:
+    stmt = insert(device_lives)
+    return stmt.on_conflict_do_update(
+        index_elements=["device", "epoch"],
+        set_=dict(
+            site=stmt.excluded.site,
+            max_seq=larger(stmt.excluded.max_seq, device_lives.c.max_seq),
+            stored=device_lives.c.stored + stmt.excluded.stored,
+            last_verdict_at=stmt.excluded.last_verdict_at,
+        ),
+    )
+
+
+@cache
+def _count_days(insert: Callable[..., Any]) -> Insert:
+    stmt = insert(daily_figures)
+    return stmt.on_conflict_do_update(
+        index_elements=["site", "day"], set_={name: daily_figures.c[name] + stmt.excluded[name] for name in FIGURES}
+    )
 
 
 def count_commit(conn: Connection, client_id: str, messages: int) -> None:
-    stmt = insert_for(conn)(collectors).values(client_id=client_id, handled=messages, last_commit_at=now())
-    conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["client_id"],
-            set_=dict(handled=collectors.c.handled + messages, last_commit_at=stmt.excluded.last_commit_at),
-        )
+    conn.execute(_count_commit(insert_for(conn)), dict(client_id=client_id, handled=messages, last_commit_at=now()))
+
+
+@cache
+def _count_commit(insert: Callable[..., Any]) -> Insert:
+    stmt = insert(collectors)
+    return stmt.on_conflict_do_update(
+        index_elements=["client_id"],
+        set_=dict(handled=collectors.c.handled + stmt.excluded.handled, last_commit_at=stmt.excluded.last_commit_at),
     )

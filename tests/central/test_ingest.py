@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import pytest
+from sqlalchemy import text
 from sqlalchemy.exc import DataError
 
 from central import queries
@@ -15,7 +17,7 @@ from central.sql import aware
 from central.store import Batch, Conflict
 from checkpoint.broker import Broker
 from contract import signing, topics
-from contract.messages import WILL_ORDER, Metrics, Reason, Receipt, Status
+from contract.messages import WILL_ORDER, Metrics, Reason, Receipt, Status, TemperatureInput
 from tests import mqtt
 from tests.central.conftest import KEY, flagged
 from tests.factories import metrics, status, verdict
@@ -36,6 +38,33 @@ def test_a_verdict_delivered_twice_is_stored_once_and_receipted(broker: Broker, 
     (figures,) = queries.daily(collector.store.engine, verdict().device_time.date().replace(day=1),
                                verdict().device_time.date().replace(year=2100), WHOLE)
     assert figures["total"] == 1 and figures["passed"] == 1  # the second delivery did not count
+
+
+def test_a_verdict_is_stored_as_the_bytes_it_came_in(broker: Broker, collector: Collector) -> None:
+    """Not re-encoded on the way in: the database holds the message exactly as the box sent it (here
+    with whitespace a box would not send, which the signature, over the canonical form, allows)."""
+    spaced = json.dumps(json.loads(signing.sign(KEY, verdict(seq=3))), indent=1, ensure_ascii=False)
+    with mqtt.client(broker) as c:
+        mqtt.publish(c, VERDICT_TOPIC, spaced.encode())
+        mqtt.wait_until(lambda: collector.handled == 1, what="the verdict")
+    with collector.store.engine.connect() as conn:
+        assert conn.scalar(text("SELECT CAST(payload AS TEXT) FROM verdicts")) == spaced
+
+
+def test_a_verdict_is_verified_where_orjson_writes_its_canonical_form_otherwise(
+    broker: Broker, collector: Collector
+) -> None:
+    """Central writes the canonical form with orjson, the box with json.dumps; where they differ (a float
+    json.dumps writes as 1e-05) the signature is checked over json.dumps's form too."""
+    reading = TemperatureInput(body_c=36.6, object_c=36.6, offset_c=1e-05, sensor="gy-mcu")
+    v = verdict(seq=4, inputs=verdict().inputs.model_copy(update={"temperature": reading}))
+    obj = json.loads(signing.sign(KEY, v))
+    assert orjson.dumps({k: x for k, x in obj.items() if k != "sig"}, option=orjson.OPT_SORT_KEYS) \
+        != signing.canonical(obj)  # the case this test is about
+    with mqtt.client(broker) as c:
+        mqtt.publish(c, VERDICT_TOPIC, signing.sign(KEY, v))
+        mqtt.wait_until(lambda: collector.handled == 1, what="the verdict")
+    assert collector.store.counts() == {"stored": 1, "duplicates": 0, "dead_letters": 0}
 
 
 BAD = [
