@@ -11,8 +11,9 @@
    synchronous=FULL) and PostgreSQL (the machine's server). Reported as a ratio of (1); target
    >= 0.8. Beside each rate, the collector's CPU per verdict (this process, every thread, from the
    first message to the last) against the bare subscriber's CPU per message in (1): target <= 2x.
-   Both run under central.ingest.calm_gc, as central's processes do. Then the scale-out lever: two collector processes on the one shared subscription into
-   the same PostgreSQL (as deploy/SCALE-OUT.md runs them), counted from central's own tally.
+   Both run under central.ingest.calm_gc, as central's processes do. Then the scale-out lever: two
+   collector processes on the one shared subscription into the same PostgreSQL (as
+   deploy/SCALE-OUT.md runs them), counted from central's own tally.
 3. dashboard latency: a database loaded with 1,000,000 verdicts (quick: 100,000) of 50 boxes over
    14 days, 1 % flagged (so cases too), through `Store.write_batch`; then the dashboard's pages and
    API reads over real HTTP (uvicorn, a logged-in session), each many times; p95 of all. Baseline:
