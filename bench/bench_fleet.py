@@ -85,11 +85,12 @@ def dead_letters(url: str) -> list[tuple[str, int]]:
 
 class CentralService:
     """`checkpoint central` as deployed — the collector in its main process, the office's web server in
-    a child — over SQLite, with the fleet registered and an admin to read the pages."""
+    a child — over SQLite (or the database at `url`), with the fleet registered and an admin to read
+    the pages."""
 
-    def __init__(self, work: Path, broker_port: int, devices: list[Device]) -> None:
+    def __init__(self, work: Path, broker_port: int, devices: list[Device], url: str | None = None) -> None:
         work.mkdir(parents=True, exist_ok=True)
-        self.url = f"sqlite:///{work / 'central.sqlite'}"
+        self.url = url or f"sqlite:///{work / 'central.sqlite'}"
         self.port = free_port()
         self.config = work / "central.yaml"
         self.config.write_text(json.dumps({

@@ -10,7 +10,7 @@ case's last checkpoint) are not there for them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any, Literal
 
@@ -31,7 +31,8 @@ from central.schema import (
     verdicts,
 )
 from central.schema import sites as sites_table  # `sites` is the query below
-from central.sql import aware, now, utc
+from central.sql import aware, larger, now, utc
+from central.tally import FIGURES
 
 
 def verdict_columns(scope: Scope) -> list[ColumnElement[Any]]:
@@ -148,13 +149,29 @@ def ledger(
 # figures
 
 
-def daily(engine: Engine, first: date, last: date, scope: Scope, site: str | None = None) -> Sequence[Any]:
-    query = select(daily_figures).where(daily_figures.c.day >= first, daily_figures.c.day <= last,
-                                        scope.site_in(daily_figures.c.site))
-    if site is not None:
-        query = query.where(daily_figures.c.site == site)
+def _daily_where(first: date, last: date, scope: Scope, site: str | None) -> list[ColumnElement[bool]]:
+    where = [daily_figures.c.day >= first, daily_figures.c.day <= last, scope.site_in(daily_figures.c.site)]
+    return where if site is None else [*where, daily_figures.c.site == site]
+
+
+def daily(
+    engine: Engine, first: date, last: date, scope: Scope, site: str | None = None, *, limit: int | None = None,
+    offset: int = 0,
+) -> Sequence[Any]:
+    """Per checkpoint and day, by day and checkpoint (a province has thousands of checkpoints: page it)."""
+    query = (select(daily_figures).where(*_daily_where(first, last, scope, site))
+             .order_by(daily_figures.c.day, daily_figures.c.site).limit(limit).offset(offset))
     with engine.connect() as conn:
-        return conn.execute(query.order_by(daily_figures.c.day, daily_figures.c.site)).mappings().all()
+        return conn.execute(query).mappings().all()
+
+
+def daily_totals(engine: Engine, first: date, last: date, scope: Scope, site: str | None = None) -> Sequence[Any]:
+    """Per day, summed over the checkpoints (of `site` only, when given)."""
+    query = (select(daily_figures.c.day, *[func.sum(daily_figures.c[name]).label(name) for name in FIGURES])
+             .where(*_daily_where(first, last, scope, site))
+             .group_by(daily_figures.c.day).order_by(daily_figures.c.day))
+    with engine.connect() as conn:
+        return conn.execute(query).mappings().all()
 
 
 def sites(engine: Engine, scope: Scope) -> list[str]:
@@ -205,11 +222,13 @@ def rejections_by_device(engine: Engine, scope: Scope) -> dict[str, list[Any]]:
 
 
 def fleet(
-    engine: Engine, offline_after: timedelta, scope: Scope, clock_skew: timedelta = timedelta(minutes=2)
+    engine: Engine, offline_after: timedelta, scope: Scope, clock_skew: timedelta = timedelta(minutes=2),
+    only: Collection[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Every registered box with its state, last contact, sequence gaps, lost outboxes, clock and
-    outbox depth. `missing`: verdicts of its current life(s) central has not got yet (on their way,
-    or lost); `lost`: what earlier lives (outboxes that were lost) produced and never delivered."""
+    """Every registered box (or those named in `only`) with its state, last contact, sequence gaps,
+    lost outboxes, clock and outbox depth. `missing`: verdicts of its current life(s) central has not
+    got yet (on their way, or lost); `lost`: what earlier lives (outboxes that were lost) produced and
+    never delivered."""
     query = (
         select(
             devices.c.device, devices.c.site, devices.c.kind, devices.c.revoked,
@@ -222,10 +241,13 @@ def fleet(
         .where(scope.site_in(devices.c.site))
         .order_by(devices.c.site, devices.c.device)
     )
+    own = select(device_lives).where(_own_device(scope, device_lives.c.device))
+    if only is not None:
+        query = query.where(devices.c.device.in_(list(only)))
+        own = own.where(device_lives.c.device.in_(list(only)))
     with engine.connect() as conn:
         rows = conn.execute(query).mappings().all()
         lives: dict[str, list[Any]] = {}
-        own = select(device_lives).where(_own_device(scope, device_lives.c.device))
         for life in conn.execute(own.order_by(device_lives.c.first_seen)).mappings():
             lives.setdefault(life["device"], []).append(life)
     at = now()
@@ -261,10 +283,48 @@ def fleet(
     return out
 
 
+def fleet_summary(
+    engine: Engine, offline_after: timedelta, scope: Scope, clock_skew: timedelta = timedelta(minutes=2)
+) -> Sequence[Any]:
+    """Every box of the scope with only what `fleet_page` filters, counts and orders by (what
+    `has_problem` reads), worked out by the database as `fleet` works it out: at 10,000 boxes the
+    devices page reads these, then `fleet(only=...)` for the page's own boxes."""
+    ended = device_lives.c.ended_at.is_not(None)
+    undelivered = and_(ended, device_lives.c.refused.is_(False),
+                       larger(device_lives.c.produced, device_lives.c.max_seq) > device_lives.c.stored)
+    lives = (
+        select(
+            device_lives.c.device,
+            func.max(device_lives.c.last_verdict_at).label("last_verdict_at"),
+            func.sum(when((ended, 0), else_=device_lives.c.max_seq - device_lives.c.stored)).label("missing"),
+            func.max(when((undelivered, 1), else_=0)).label("lost"),
+        )
+        .where(_own_device(scope, device_lives.c.device))
+        .group_by(device_lives.c.device)
+        .subquery()
+    )
+    since = now() - offline_after
+    fresh = or_(device_status.c.last_seen >= since, lives.c.last_verdict_at >= since)
+    online = and_(fresh, func.coalesce(device_status.c.state, "") != "offline", devices.c.revoked.is_(False))
+    query = (
+        select(devices.c.device, devices.c.site, devices.c.revoked, device_status.c.software,
+               when((online, True), else_=False).label("online"),
+               func.coalesce(lives.c.missing, 0).label("missing"), func.coalesce(lives.c.lost, 0).label("lost"),
+               device_status.c.conflict, device_status.c.policy_rejected,
+               when((func.abs(device_status.c.clock_offset_s) > clock_skew.total_seconds(), True), else_=False)
+               .label("clock_off"))
+        .select_from(devices.outerjoin(device_status, device_status.c.device == devices.c.device)
+                     .outerjoin(lives, lives.c.device == devices.c.device))
+        .where(scope.site_in(devices.c.site))
+    )
+    with engine.connect() as conn:
+        return conn.execute(query).mappings().all()
+
+
 DeviceFilter = Literal["all", "problems", "online", "offline", "revoked"]
 
 
-def has_problem(box: dict[str, Any]) -> bool:
+def has_problem(box: Mapping[str, Any]) -> bool:
     """What the office should look at first: a box away, missing or lost verdicts, a twin, a wrong
     clock, a refused policy (a revoked box is no longer a problem, only a record)."""
     if box["revoked"]:
@@ -274,12 +334,11 @@ def has_problem(box: dict[str, Any]) -> bool:
 
 
 def fleet_page(
-    fleet_rows: list[dict[str, Any]], *, state: DeviceFilter = "all", site: str | None = None,
+    fleet_rows: Sequence[Mapping[str, Any]], *, state: DeviceFilter = "all", site: str | None = None,
     software: str | None = None, offset: int = 0, limit: int = 100,
-) -> tuple[list[dict[str, Any]], int, dict[str, int]]:
-    """One page of `fleet`'s boxes, problems first, then by site and name; with the number that match
-    and how many there are of each kind (for the filter's labels). At thousands of boxes the page
-    shows, and asks the sequence gaps of, only `limit` of them."""
+) -> tuple[list[Mapping[str, Any]], int, dict[str, int]]:
+    """One page of `fleet`'s (or `fleet_summary`'s) boxes, problems first, then by site and name; with
+    the number that match and how many there are of each kind (for the filter's labels)."""
     counts = {
         "all": len(fleet_rows),
         "problems": sum(map(has_problem, fleet_rows)),
@@ -300,6 +359,19 @@ def fleet_page(
     ]
     rows.sort(key=lambda b: (not has_problem(b), b["site"], b["device"]))
     return rows[offset:offset + limit], len(rows), counts
+
+
+def fleet_listing(
+    engine: Engine, offline_after: timedelta, scope: Scope, clock_skew: timedelta, *, state: DeviceFilter = "all",
+    site: str | None = None, software: str | None = None, offset: int = 0, limit: int = 100,
+) -> tuple[list[dict[str, Any]], int, dict[str, int], list[str]]:
+    """What the devices page and /api/devices show: `fleet_page` of the scope's boxes, the page's boxes
+    in full (`fleet`), and the checkpoints that have boxes (for the filter)."""
+    summary = fleet_summary(engine, offline_after, scope, clock_skew)
+    chosen, matching, counts = fleet_page(summary, state=state, site=site, software=software, offset=offset,
+                                          limit=limit)
+    full = {b["device"]: b for b in fleet(engine, offline_after, scope, clock_skew, [b["device"] for b in chosen])}
+    return [full[b["device"]] for b in chosen], matching, counts, sorted({b["site"] for b in summary})
 
 
 def gaps(

@@ -18,13 +18,15 @@ retention); the reasons and transfers from that day's flagged verdicts while the
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, tzinfo
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection, Text, and_, cast, func, or_, select
+from sqlalchemy import case as when
 
 from central.exports import Cell, Column
 from central.obligation_state import State
@@ -95,11 +97,13 @@ def daily(conn: Connection, scope: Scope, day: date, zone: tzinfo) -> list[Line]
     for node, counts in owed.items():
         for code in ancestors.get(node, []):
             offices[code].owed.update(counts)
+    standing: dict[str, list[str]] = {}  # each node's checkpoints (a province has thousands of both)
+    for site, code in sorted(placed.items()):
+        standing.setdefault(code, []).append(site)
     lines = []
     for n in nodes:
         lines.append(Line(n.code, n.name, n.depth, None, offices[n.code]))
-        here = sorted(s for s, c in placed.items() if c == n.code)
-        lines += [Line(n.code, n.name, n.depth + 1, s, at_sites.get(s, Figures())) for s in here]
+        lines += [Line(n.code, n.name, n.depth + 1, s, at_sites.get(s, Figures())) for s in standing.get(n.code, [])]
     return lines
 
 
@@ -111,15 +115,24 @@ def _checkpoints(conn: Connection, scope: Scope, day: date, start: Any, end: Any
         .where(daily_figures.c.day == day, scope.site_in(daily_figures.c.site))
     ):
         out[site] = Figures(passages=total, flagged=review + deny)
-    flagged = conn.execute(
-        select(verdicts.c.site, verdicts.c.reasons, verdicts.c.follow_up)
+    # counted by the database per checkpoint and kind of verdict (its reasons and follow-ups as
+    # stored): a province's day has thousands of flagged verdicts but few kinds
+    reasons, follow_up = cast(verdicts.c.reasons, Text), cast(verdicts.c.follow_up, Text)
+    kinds = conn.execute(
+        select(verdicts.c.site, reasons, follow_up, func.count())
         .where(verdicts.c.flagged.is_(True), verdicts.c.device_time >= start, verdicts.c.device_time < end,
                scope.site_in(verdicts.c.site))
+        .group_by(verdicts.c.site, reasons, follow_up)
     )
-    for site, reasons, follow_up in flagged:
+    parsed: dict[str, set[str]] = {}
+    for site, reasons_text, follow_up_text, n in kinds:
+        for stored in (reasons_text, follow_up_text):
+            if stored not in parsed:
+                parsed[stored] = set(json.loads(stored))
+        said, prescribed = parsed[reasons_text], parsed[follow_up_text]
         figures = out.setdefault(site, Figures())
-        figures.reasons.update(set(reasons))
-        figures.transfers += bool(TRANSFERS.intersection(follow_up))
+        figures.reasons.update(dict.fromkeys(said, n))
+        figures.transfers += n if TRANSFERS.intersection(prescribed) else 0
     return out
 
 
@@ -130,16 +143,18 @@ def _owed(conn: Connection, scope: Scope, start: Any, end: Any) -> dict[str, Cou
     def between(column: Any) -> Any:
         return and_(column >= start, column < end)
 
+    wheres = {
+        "opened": between(obligations.c.opened_at),
+        "done": and_(obligations.c.state == State.DONE.value, between(obligations.c.closed_at)),
+        "overdue": and_(obligations.c.overdue_at.is_not(None), between(obligations.c.deadline)),
+        "waived": and_(obligations.c.state == State.WAIVED.value, between(obligations.c.closed_at)),
+    }
+    query = (select(obligations.c.node, *[func.sum(when((where, 1), else_=0)).label(what)
+                                          for what, where in wheres.items()])
+             .where(within, or_(*wheres.values())).group_by(obligations.c.node))  # one pass over the table
     counts: dict[str, Counter[str]] = {}
-    for what, where in (
-        ("opened", between(obligations.c.opened_at)),
-        ("done", and_(obligations.c.state == State.DONE.value, between(obligations.c.closed_at))),
-        ("overdue", and_(obligations.c.overdue_at.is_not(None), between(obligations.c.deadline))),
-        ("waived", and_(obligations.c.state == State.WAIVED.value, between(obligations.c.closed_at))),
-    ):
-        for node, n in conn.execute(select(obligations.c.node, func.count()).where(within, where)
-                                    .group_by(obligations.c.node)):
-            counts.setdefault(node, Counter())[what] += n
+    for row in conn.execute(query).mappings():
+        counts[row["node"]] = Counter({what: int(row[what]) for what in wheres if row[what]})
     return counts
 
 

@@ -58,6 +58,8 @@ verdicts = Table(
     Index("verdicts_site_time", "site", "device_time"),
     Index("verdicts_pseudonym", "pseudonym"),
     Index("verdicts_flagged_received", "flagged", "received_at"),  # the live feed
+    Index("verdicts_flagged_time", "device_time", sqlite_where=text("flagged IS 1"),  # the daily report
+          postgresql_where=text("flagged IS true")),
     Index("verdicts_case", "case_id", sqlite_where=text("case_id IS NOT NULL"),
           postgresql_where=text("case_id IS NOT NULL")),
 )

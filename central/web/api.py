@@ -236,9 +236,9 @@ def list_devices(
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> list[dict[str, Any]]:
     """Boxes in the reader's jurisdiction, problems first; `X-Total-Count` says how many match."""
-    everything = queries.fleet(svc.store.engine, svc.offline_after, session.scope, svc.clock_skew)
-    rows, matching, _ = queries.fleet_page(everything, state=state, site=site or None, software=software or None,
-                                           offset=offset, limit=limit)
+    rows, matching, _, _ = queries.fleet_listing(svc.store.engine, svc.offline_after, session.scope, svc.clock_skew,
+                                                 state=state, site=site or None, software=software or None,
+                                                 offset=offset, limit=limit)
     response.headers["X-Total-Count"] = str(matching)
     return rows
 
@@ -317,9 +317,14 @@ def collector_replicas(session: Viewer, svc: Svc) -> list[dict[str, Any]]:
 
 
 @router.get("/figures/daily", tags=["figures"])
-def daily_figures(session: Viewer, svc: Svc, days: Days, site: SiteName | None = None) -> list[dict[str, Any]]:
-    """Per checkpoint and day, `first` to `last` (at most a year; by default the last two weeks)."""
-    return [dict(r) for r in queries.daily(svc.store.engine, days.first, days.last, session.scope, site)]
+def daily_figures(
+    session: Viewer, svc: Svc, days: Days, site: SiteName | None = None, offset: Offset = 0,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> list[dict[str, Any]]:
+    """Per checkpoint and day, `first` to `last` (at most a year; by default the last two weeks), by day
+    and checkpoint, `limit` rows from `offset` on."""
+    return [dict(r) for r in queries.daily(svc.store.engine, days.first, days.last, session.scope, site,
+                                           limit=limit, offset=offset)]
 
 
 @router.get("/counts", tags=["figures"])

@@ -29,8 +29,8 @@ WAIT_S = 60  # the page reloads itself this long while the newest request has no
 def device_page(request: Request, device: DeviceName, session: Viewer, svc: Svc, hours: HistoryHours = 24,
                 error: str = "") -> HTMLResponse:
     engine = svc.store.engine
-    fleet = queries.fleet(engine, svc.offline_after, session.scope, svc.clock_skew)  # the user's scope only
-    box = next((d for d in fleet if d["device"] == device), None)
+    found = queries.fleet(engine, svc.offline_after, session.scope, svc.clock_skew, [device])  # the user's scope only
+    box = found[0] if found else None
     if box is None:
         return render(request, "error.html", session, svc, status_code=404,
                       message=f"{tr(lang_of(request), 'device')} {device}: {tr(lang_of(request), 'not_found')}")

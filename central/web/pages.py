@@ -235,15 +235,15 @@ def devices_page(
     software: SoftwareVersion = "", page: PageNumber = 0,
 ) -> HTMLResponse:
     scope = session.scope
-    everything = queries.fleet(svc.store.engine, svc.offline_after, scope, svc.clock_skew)
-    fleet, matching, counts = queries.fleet_page(everything, state=state, site=site or None,
-                                                 software=software or None, offset=page * PAGE_ROWS, limit=PAGE_ROWS)
+    fleet, matching, counts, sites = queries.fleet_listing(
+        svc.store.engine, svc.offline_after, scope, svc.clock_skew, state=state, site=site or None,
+        software=software or None, offset=page * PAGE_ROWS, limit=PAGE_ROWS)
     gaps = {d["device"]: queries.gaps(svc.store.engine, d["device"], scope, 5) for d in fleet if d["missing"] > 0}
     lost = {d["device"]: queries.gaps(svc.store.engine, d["device"], scope, 5, ended=True)
             for d in fleet if d["lost"]}
     return render(request, "devices.html", session, svc, fleet=fleet, gaps=gaps, lost=lost,
                   state=state, site=site, software=software, page=page, matching=matching, counts=counts,
-                  more=(page + 1) * PAGE_ROWS < matching, sites=sorted({d["site"] for d in everything}),
+                  more=(page + 1) * PAGE_ROWS < matching, sites=sites,
                   filters=get_args(queries.DeviceFilter),
                   replicas=queries.collector_replicas(svc.store.engine, scope),
                   writer=svc.health() if scope.whole else None,
@@ -291,10 +291,18 @@ def change_rollout(rollout: Annotated[int, PathParam(ge=1, le=2**31 - 1)],
 
 
 @router.get("/figures")
-def figures_page(request: Request, session: Viewer, svc: Svc, days: Days, site: SiteChoice = "") -> HTMLResponse:
-    rows = queries.daily(svc.store.engine, days.first, days.last, session.scope, site or None)
-    return render(request, "figures.html", session, svc, rows=rows, first=days.first, last=days.last, site=site,
-                  sites=queries.sites(svc.store.engine, session.scope), chart=daily_bars(rows, days.first, days.last))
+def figures_page(
+    request: Request, session: Viewer, svc: Svc, days: Days, site: SiteChoice = "", page: PageNumber = 0
+) -> HTMLResponse:
+    """The chart of the days (summed over the checkpoints), and the figures per checkpoint and day a page
+    at a time."""
+    engine = svc.store.engine
+    rows = queries.daily(engine, days.first, days.last, session.scope, site or None, limit=PAGE_ROWS + 1,
+                         offset=page * PAGE_ROWS)
+    totals = queries.daily_totals(engine, days.first, days.last, session.scope, site or None)
+    return render(request, "figures.html", session, svc, rows=rows[:PAGE_ROWS], first=days.first, last=days.last,
+                  site=site, page=page, more=len(rows) > PAGE_ROWS, sites=queries.sites(engine, session.scope),
+                  chart=daily_bars(totals, days.first, days.last))
 
 
 @router.get("/ledger")

@@ -14,7 +14,7 @@ from central import exports, report
 from central.auth import Session
 from central.web.api import Format, send_file
 from central.web.pages import render
-from central.web.params import Day
+from central.web.params import Day, PageNumber
 from central.web.security import Viewer, lang_of
 from central.web.services import Services, Svc
 
@@ -44,8 +44,14 @@ def export_report(fmt: Format, request: Request, session: Viewer, svc: Svc, day:
                  *exports.table(lang, report.columns(), _rows(svc, session, day)))
 
 
+REPORT_ROWS = 300  # a province's report has thousands of lines (offices and checkpoints): the page shows them in parts
+
+
 @page.get("/report")
-def report_page(request: Request, session: Viewer, svc: Svc, day: Day | None = None) -> HTMLResponse:
+def report_page(request: Request, session: Viewer, svc: Svc, day: Day | None = None, page: PageNumber = 0
+                ) -> HTMLResponse:
     day = day or svc.today()
-    return render(request, "report.html", session, svc, day=day, rows=_rows(svc, session, day),
-                  reasons=[r.value for r in report.REASONS], owed=report.OWED)
+    rows = _rows(svc, session, day)
+    return render(request, "report.html", session, svc, day=day, rows=rows[page * REPORT_ROWS:(page + 1) * REPORT_ROWS],
+                  page=page, more=len(rows) > (page + 1) * REPORT_ROWS, reasons=[r.value for r in report.REASONS],
+                  owed=report.OWED)

@@ -6,11 +6,14 @@ the sequence gaps of that page's boxes only), with the boxes that need someone f
 from __future__ import annotations
 
 import secrets
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from central import queries
+from central.regions import WHOLE
+from central.schema import device_lives, device_status
 from central.store import Store
 from checkpoint.broker import Broker
 from tests.central.conftest import Server, add_users, settings_for
@@ -53,6 +56,56 @@ def test_a_page_is_problems_first_then_by_site_and_name_and_counts_each_kind() -
     assert [r["device"] for r in queries.fleet_page(fleet, state="problems")[0]] == ["a-9", "c-1"]
     assert [r["device"] for r in queries.fleet_page(fleet, site="site-a")[0]] == ["a-9", "a-1", "z"]
     assert [r["device"] for r in queries.fleet_page(fleet, software="2.0")[0]] == ["c-1"]
+
+
+# the same kinds of box in the database: (device, its status or None, its lives)
+NOW = datetime.now(UTC)
+STATUS = dict(site="site-a", state="online", epoch="e1", boot=1, last_seen=NOW, software="1.0")
+LIFE = dict(site="site-a", epoch="e1", max_seq=5, stored=5, produced=5, last_verdict_at=NOW, first_seen=NOW)
+STORED = [
+    ("quiet", STATUS, [LIFE]),
+    ("never-seen", None, []),
+    ("away", {**STATUS, "last_seen": NOW - timedelta(hours=1)},
+     [{**LIFE, "last_verdict_at": NOW - timedelta(hours=1)}]),
+    ("said-offline", {**STATUS, "state": "offline"}, [LIFE]),
+    ("verdicts-only", {**STATUS, "last_seen": NOW - timedelta(hours=1)}, [LIFE]),
+    ("gap", STATUS, [{**LIFE, "max_seq": 8}]),
+    ("lost", STATUS, [{**LIFE, "epoch": "e0", "produced": 9, "ended_at": NOW}, LIFE]),
+    ("refused-twin", STATUS, [{**LIFE, "epoch": "e0", "produced": 9, "ended_at": NOW, "refused": True}, LIFE]),
+    ("twin", {**STATUS, "conflict": {"kept": "e1", "refused": "e2", "at": NOW.isoformat()}}, [LIFE]),
+    ("clock", {**STATUS, "clock_offset_s": -300.0}, [LIFE]),
+    ("policy", {**STATUS, "policy_rejected": "bad yaml"}, [LIFE]),
+    ("revoked", {**STATUS, "state": "offline"}, [LIFE]),
+]
+
+
+def test_the_summary_the_devices_page_filters_by_agrees_with_the_full_rows(store: Store) -> None:
+    """fleet_summary works out in the database what fleet works out in Python, for every kind of box."""
+    for device, _, _ in STORED:
+        store.register_device(device, "site-a", "traffic", secrets.token_hex(32))
+    with store.engine.begin() as conn:
+        for device, status, lives in STORED:
+            if status is not None:
+                conn.execute(device_status.insert().values(device=device, **status))
+            for life in lives:
+                conn.execute(device_lives.insert().values(device=device, **life))
+    store.revoke_device("revoked")
+    args = (store.engine, timedelta(minutes=3), WHOLE, timedelta(minutes=2))
+    full = {b["device"]: b for b in queries.fleet(*args)}
+    summary = {b["device"]: b for b in queries.fleet_summary(*args)}
+    assert summary.keys() == full.keys()
+    for device, box in full.items():
+        brief = summary[device]
+        assert (brief["online"], brief["missing"], bool(brief["lost"]), bool(brief["clock_off"])) == (
+            box["online"], box["missing"], bool(box["lost"]), box["clock_off"]), device
+        assert queries.has_problem(brief) is queries.has_problem(box), device
+    problems = {d for d, b in full.items() if queries.has_problem(b)}
+    never_seen = {"box-a", "never-seen"}  # the store's own box too
+    assert problems == never_seen | {"away", "said-offline", "gap", "lost", "twin", "clock", "policy"}
+    page, matching, counts, sites = queries.fleet_listing(*args, state="problems", limit=3)
+    assert [b["device"] for b in page] == ["away", "box-a", "clock"] and matching == 9 and counts["revoked"] == 1
+    assert sites == ["site-a"]
+    assert page[0]["last_contact"] is not None  # the page's boxes in full
 
 
 @pytest.fixture
