@@ -14,23 +14,27 @@ from checkpoint.broker import Broker
 from tests.pg import PostgresServer
 
 ROOT = Path(__file__).resolve().parent
-REALTIME = {  # tests that keep real time: run apart from the rest (`make test`), so load cannot starve them
-    "faults",
+REALTIME = {  # tests that keep real time to the tenth of a second: run alone (`make test`), so load cannot starve them
     "drivers/camera/test_streams.py",
     "drivers/idcard/test_reader.py",
     "drivers/thermo/test_device.py",
     "deploy/test_capture_replay.py",
     "agent/test_kiosk_screens.py",
-    "test_loop.py",
-    "updates/test_box_update.py",  # a release on trial has a wall-clock deadline to prove itself healthy
+}
+FAULT_RUNS = {  # a fleet under faults at moments of wall time, waiting on conditions for up to minutes: two at a time
+    "faults",
 }
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         where = item.path.relative_to(ROOT).as_posix()
-        if any(where == path or where.startswith(path + "/") for path in REALTIME):
-            item.add_marker(pytest.mark.realtime)
+        for paths, mark in ((REALTIME, pytest.mark.realtime), (FAULT_RUNS, pytest.mark.faults)):
+            if any(where == path or where.startswith(path + "/") for path in paths):
+                item.add_marker(mark)
+    # The long runs first: xdist hands out the first tests round-robin, so these overlap the many short
+    # ones instead of ending last.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 PG_ADMIN_URL = os.environ.get(

@@ -49,8 +49,10 @@ def test_the_switch_waits_for_the_update_hours_and_for_the_passage_to_end(tmp_pa
         wait_until(lambda: asked[seen:].count(True) >= 3, what="three looks while a passage is open")
         assert not updater.layout.request.exists()
         passage.clear()
-        wait_until(updater.layout.request.exists, what="the switch asked for")
-        assert updater.layout.request.read_text() == "2.0" and updater.report.state is Progress.SWITCHING
+        # the request is written, then the report says so: wait for both (a thread apart from the test's)
+        wait_until(lambda: updater.layout.request.exists() and updater.report.state is Progress.SWITCHING,
+                   what="the switch asked for")
+        assert updater.layout.request.read_text() == "2.0"
     finally:
         stop.set()
         waiting.join(10)

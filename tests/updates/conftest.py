@@ -1,9 +1,10 @@
-"""Releases built once per test session with the real builder (pip wheel and pip download), from
-copies of this source tree whose version differs: 0.9.1 and 0.9.2, and 0.9.3 whose agent dies at
+"""Releases built with the real builder (pip wheel and pip download), once for each state of the source,
+from copies of this source tree whose version differs: 0.9.1 and 0.9.2, and 0.9.3 whose agent dies at
 its start (a deliberately broken release)."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -12,6 +13,9 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,9 +32,10 @@ from central.store import Store
 from checkpoint.broker import Broker
 from checkpoint.release.build import SKIP, build
 from common.mqtt import MqttSettings
+from common.wheelhouse import check_files
 from contract import signing, topics
 from contract.messages import UpdatePush
-from contract.release import MANIFEST
+from contract.release import MANIFEST, Manifest
 from tests.central.conftest import KEY, cheap_password_hashes, sqlite_store  # noqa: F401 - fixtures shared
 from tests.factories import CENTRAL_KEY, DOWNLINK_KEY
 
@@ -56,30 +61,86 @@ def source_of(version: str, into: Path) -> Path:
     return tree
 
 
-class Releases:
-    """Each version built the first time a test asks for it, then reused by every test."""
+VERSIONS = ("0.9.1", "0.9.2", BROKEN)
+Releases = dict[str, Path]  # version -> the release directory (wheels and signed manifest.json)
+BUILDS = pytest.StashKey["Future[Releases]"]()
 
-    def __init__(self, work: Path) -> None:
-        self.work = work
-        self.built: dict[str, Path] = {}
 
-    def __getitem__(self, version: str) -> Path:
-        if version not in self.built:
-            self.built[version] = build(source_of(version, self.work), self.work / "out", "x86_64", RELEASE_KEY)
-        return self.built[version]
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """When a test of this session needs the releases, start building them now, in the background: the
+    builds wait on the package index (pip download), not on the CPU, and the tests go on meanwhile."""
+    cache = getattr(session.config, "cache", None)
+    if cache is None or not any("releases" in getattr(item, "fixturenames", ()) for item in session.items):
+        return
+    builds: Future[Releases] = Future()
+    session.config.stash[BUILDS] = builds
+
+    def run() -> None:
+        try:
+            builds.set_result(build_all(cache.mkdir("releases")))
+        except BaseException as exc:  # noqa: BLE001 - handed to the test that asks for a release
+            builds.set_exception(exc)
+
+    threading.Thread(target=run, name="release builds", daemon=True).start()
+
+
+def build_all(cache: Path) -> Releases:
+    """Every version of VERSIONS, built at once in `cache` (pytest's cache, where xdist workers and both
+    halves of `make test` find them) under a key of the source they were built from: a change of
+    source builds them again and removes the old ones. A cached release is reused only if its signed
+    manifest still names every file in it with its size and SHA-256."""
+    out = cache / source_key()
+    with (cache / "lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one builder at a time; the others wait, then reuse
+        for old in cache.iterdir():
+            if old.is_dir() and old != out:
+                shutil.rmtree(old)
+        missing = [v for v in VERSIONS if not whole(out / v)]
+        with tempfile.TemporaryDirectory() as work, ThreadPoolExecutor(len(VERSIONS)) as pool:
+            list(pool.map(lambda v: build(source_of(v, Path(work)), out, "x86_64", RELEASE_KEY), missing))
+    return {v: out / v for v in VERSIONS}
+
+
+def source_key() -> str:
+    """A digest of what the builder takes from this source tree (its files, as it copies them) and of the
+    Python that builds."""
+    digest = hashlib.sha256(f"{sys.version_info[:2]}".encode())
+    for folder, dirs, files in os.walk(ROOT):
+        skipped = SKIP(folder, [*dirs, *files])
+        dirs[:] = sorted(d for d in dirs if d not in skipped)
+        for name in sorted(f for f in files if f not in skipped):
+            path = Path(folder, name)
+            digest.update(f"{path.relative_to(ROOT)}\0".encode() + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def whole(release: Path) -> bool:
+    """Whether `release` is a release signed with RELEASE_KEY whose files are all there, unaltered."""
+    try:
+        manifest = signing.opened(RELEASE_KEY.public_key(), (release / MANIFEST).read_bytes(), Manifest)
+        check_files(release, {f.name: (f.sha256, f.size) for f in manifest.files})
+    except (OSError, ValueError):  # missing, not signed by the key (BadSignature), not whole
+        return False
+    return sorted(p.name for p in release.iterdir()) == sorted([MANIFEST, *(f.name for f in manifest.files)])
 
 
 @pytest.fixture(scope="session")
-def releases(tmp_path_factory: pytest.TempPathFactory) -> Releases:
-    """version -> the release directory (wheels and signed manifest.json)."""
-    return Releases(tmp_path_factory.mktemp("releases"))
+def releases(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Releases:
+    """The releases, shared by every test (and kept for the next session): a test that damages one
+    damages its own copy."""
+    builds = pytestconfig.stash.get(BUILDS, None)
+    if builds is None:  # pytest's cache is off (-p no:cacheprovider): built here, for this session only
+        return build_all(tmp_path_factory.mktemp("releases"))
+    return builds.result(timeout=900)
 
 
 class Box:
     """One box as deployed for updates: releases installed under `root`, `checkpoint supervise` running
     the current one against the real broker and central (its log, and its agents', in `log`)."""
 
-    def __init__(self, work: Path, broker: Broker, central_url: str, deadline_s: float = 90) -> None:
+    def __init__(self, work: Path, broker: Broker, central_url: str) -> None:
+        """The release on trial has the default deadline to prove itself healthy (minutes: the tests run
+        among others); what the tests roll back is decided sooner, by an exit or a restart."""
         work.mkdir(parents=True, exist_ok=True)
         self.work = work
         self.root = work / "opt"
@@ -92,8 +153,7 @@ class Box:
             "mqtt": {"host": broker.host, "port": broker.port},
             "outbox": {"path": str(work / "data" / "outbox.sqlite")}, "state_dir": str(work / "data" / "state"),
             "kiosk": {"port": 0}, "simulation": {"mode": "direct", "passages_per_minute": 300},
-            "update": {"central_url": central_url, "release_key": {"hex": RELEASE_PUBLIC}, "root": str(self.root),
-                       "health_deadline_s": deadline_s},
+            "update": {"central_url": central_url, "release_key": {"hex": RELEASE_PUBLIC}, "root": str(self.root)},
         }))
         self.proc: subprocess.Popen[bytes] | None = None
 
