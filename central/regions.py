@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import ColumnElement, Connection, Select, and_, bindparam, or_, select, true
+from sqlalchemy import ColumnElement, Connection, Select, and_, bindparam, exists, or_, select, true
 from sqlalchemy import case as when
 
 from central import sheets
@@ -138,7 +138,14 @@ class Scope(BaseModel):
 
     def case_id_in(self, column: ColumnElement[int]) -> ColumnElement[bool]:
         """The filter for a row that points at a case (by id)."""
-        return true() if self.whole else column.in_(select(cases.c.id).where(self.case_in()).scalar_subquery())
+        # case_in asked of that one case (by its key), not as "among every case of the scope": a
+        # listing of verdicts would otherwise read the whole cases table for each request
+        if self.whole:
+            return true()
+        opened_here = exists(select(cases.c.id).where(cases.c.id == column, self.site_in(cases.c.first_site)))
+        owed_here = exists(select(obligations.c.id).where(obligations.c.case_id == column,
+                                                          self.region_in(obligations.c.node)))
+        return or_(opened_here, owed_here)
 
     def covers(self, path: str) -> bool:
         """Whether a node (by its path) is in the subtree."""
