@@ -50,6 +50,7 @@ from central.store import Store
 from central.web import create_app
 from checkpoint.broker import Broker
 
+OUT = Path(__file__).parent
 BOXES = 10_000
 BOXES_PER_SITE = 5
 DAYS = 29  # inside the retention's 30 days: the retention job deletes nothing while the bench runs
@@ -375,6 +376,18 @@ def log_in(http: httpx.Client, username: str) -> httpx.Client:
     return httpx.Client(base_url=http.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=120)
 
 
+def write_paths(by_user: dict[str, dict[str, list[float]]], what: str) -> None:
+    """Every path's p95 for both users, slowest first, in bench/dashboard_paths.md."""
+    p95 = {user: {p: percentile(ts, 95) for p, ts in timings.items()} for user, timings in by_user.items()}
+    lines = [f"# bench_dashboard: p95 of every path ({what})", "",
+             "Written by `python -m bench.run --only dashboard`; the figures are in README.md.", "",
+             "| path | the province's admin | a county's admin |", "|---|---:|---:|"]
+    for path in sorted(p95["bench"], key=lambda p: -p95["bench"][p]):
+        lines.append(f"| `{path.split('?')[0]}`{' ?' + path.split('?', 1)[1] if '?' in path else ''} "
+                     f"| {p95['bench'][path]:,.1f} ms | {p95['county'][path]:,.1f} ms |")
+    (OUT / "dashboard_paths.md").write_text("\n".join(lines) + "\n")
+
+
 # the run
 
 
@@ -409,12 +422,11 @@ def run(quick: bool) -> list[Figure]:
             finally:
                 central.close()
         store.dispose()
+    write_paths(by_user, f"{stored:,} verdicts, {BOXES:,} boxes, load average {load_before:.1f}–{load_after:.1f}")
     for user, label in (("bench", "the province's admin"), ("county", "a county's admin (1 of 100)")):
         timings = by_user[user]
         health = percentile(timings.pop("/healthz"), 95)
         per_path = {p: percentile(ts, 95) for p, ts in timings.items()}
-        for path, p95 in sorted(per_path.items(), key=lambda kv: -kv[1]):
-            print(f"{user:7} {p95:8.1f} ms  {path}", file=sys.stderr)
         for kind, group in (("page or API read", {p: v for p, v in per_path.items() if "/exports/" not in p}),
                             ("export (XLSX or CSV)", {p: v for p, v in per_path.items() if "/exports/" in p})):
             path, worst = max(group.items(), key=lambda kv: kv[1])

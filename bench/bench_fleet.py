@@ -17,6 +17,8 @@ Figures, per size:
   smallest fleet's;
 - the broker's memory per connected box (RSS with the fleet connected minus RSS before), against the
   smallest fleet's;
+- the time from an admin's push (POST /api/risk-areas, a quarter into the run: central signs it and
+  publishes it retained on the broadcast topic) until every box has it, against the smallest fleet's;
 - the devices page and /api/devices p95 over real HTTP (uvicorn, a logged-in session), against
   /healthz on the same server: the office's view of the whole fleet.
 Then, at the largest size, an outage (its receipt and arrival figures are the run's first third,
@@ -152,6 +154,20 @@ def reload_back_to_back(central: CentralService, stop: threading.Event) -> int:
         return count
 
 
+def push_later(central: CentralService, delay: float, started: list[float]) -> threading.Thread:
+    """An admin pushes the risk areas `delay` seconds from now (a real push: signed, retained, recorded);
+    `started` gets the moment the request went out."""
+
+    def push() -> None:
+        time.sleep(delay)
+        started.append(time.perf_counter())
+        central.http.post("/api/risk-areas", json={"regions": ["390100"]}).raise_for_status()
+
+    thread = threading.Thread(target=push, name="push")
+    thread.start()
+    return thread
+
+
 def run_fleet(size: int, seconds: float, outage: float) -> dict[str, Any]:
     note(f"fleet of {size} boxes: starting")
     with tempfile.TemporaryDirectory(prefix="bench-fleet-") as tmp:
@@ -184,6 +200,8 @@ def run_fleet(size: int, seconds: float, outage: float) -> dict[str, Any]:
                     # with an outage, the steady figures are those of the first third, before it
                     steady_until = start + seconds / 3 if outage else float("inf")
                     steady_wall = datetime.now(UTC) + timedelta(seconds=seconds / 3 if outage else 10 * seconds)
+                    pushed: list[float] = []
+                    pusher = push_later(central, seconds / 4, pushed)  # before the outage (a third in)
                     stop_reloading = threading.Event()
                     reloads: list[int] = []
                     if not outage:  # the second half of the run with someone reloading the devices page
@@ -196,6 +214,7 @@ def run_fleet(size: int, seconds: float, outage: float) -> dict[str, Any]:
                         assert child.stdout is not None
                         results.append(json.loads(child.stdout.readline()))
                     stop_reloading.set()
+                    pusher.join()
                     if not outage:
                         reloader.join()
                     cpu = sum(collector.cpu_times()[:2]) - cpu0
@@ -214,6 +233,9 @@ def run_fleet(size: int, seconds: float, outage: float) -> dict[str, Any]:
         raise RuntimeError(f"fleet of {size}: published {published}, stored {count}, unreceipted {unreceipted}; "
                            f"refused by central: {refused}")
     drains = [r["outage_drain_s"] for r in results if r["outage_boxes"]]
+    arrivals = [at - pushed[0] for r in results for at in r["pushed_at"]]
+    if len(arrivals) != size:
+        raise RuntimeError(f"fleet of {size}: the push reached {len(arrivals)} boxes")
     return {
         "size": size,
         "cpu_us": 1e6 * cpu / count,
@@ -229,6 +251,8 @@ def run_fleet(size: int, seconds: float, outage: float) -> dict[str, Any]:
         "outage_boxes": sum(r["outage_boxes"] for r in results),
         "outage_verdicts": sum(r["outage_verdicts"] for r in results),
         "outage_drain_s": max(drains) if drains and None not in drains else None,
+        "push_all_s": max(arrivals),
+        "push_p50_s": percentile(arrivals, 50),
     }
 
 
@@ -243,9 +267,10 @@ def plot(rows: list[dict[str, Any]]) -> None:
         ("central CPU per verdict (µs)", [r["cpu_us"] for r in rows]),
         ("receipt latency p95 (ms)", [r["receipt_p95_ms"] for r in rows]),
         ("broker memory per box (KB)", [r["broker_kb_per_box"] for r in rows]),
+        ("push at every box (ms)", [r["push_all_s"] * 1000 for r in rows]),
         ("/devices p95 (ms)", [r["pages"]["/devices"] for r in rows]),
     ]
-    fig, axes = plt.subplots(1, len(panels), figsize=(14, 3.2))
+    fig, axes = plt.subplots(1, len(panels), figsize=(17, 3.2))
     for ax, (title, values) in zip(axes, panels, strict=True):
         ax.plot(sizes, values, marker="o")
         ax.set_xscale("log")
@@ -287,6 +312,11 @@ def run(quick: bool) -> list[Figure]:
                    value=round(row["arrival_p95_ms"], 1), unit="ms",
                    baseline_name=f"{smallest}: {base['arrival_p95_ms']:.1f} ms",
                    baseline=round(base["arrival_p95_ms"], 1), higher_is_better=False),
+            Figure(bench="fleet", name=f"{n} boxes: a push (risk areas) at every box, from the admin's request "
+                                        f"(half of them within {row['push_p50_s'] * 1000:.0f} ms)",
+                   value=round(row["push_all_s"] * 1000, 1), unit="ms",
+                   baseline_name=f"{smallest}: {base['push_all_s'] * 1000:.1f} ms",
+                   baseline=round(base["push_all_s"] * 1000, 1), higher_is_better=False),
             Figure(bench="fleet", name=f"{n} boxes: broker memory per connected box",
                    value=round(row["broker_kb_per_box"], 1), unit="KB",
                    baseline_name=f"{smallest}: {base['broker_kb_per_box']:.1f} KB",

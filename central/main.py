@@ -32,16 +32,20 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from sqlalchemy.exc import SQLAlchemyError
 
 from central import obligations, retention
 from central.config import CentralSettings
 from central.ingest import Collector, calm_gc, retired_workers, worker_ids, worker_settings
 from central.rollouts import Rollouts
+from central.sql import storage_error
 from central.store import Store
 from central.web import create_app
 from central.webhooks import AlertSender
 from central.writer_state import Health
 from common import logs, sdnotify, settings
+from common.backoff import Backoff
+from common.logs import Trouble
 
 log = logging.getLogger(__name__)
 
@@ -126,18 +130,34 @@ def _once_stored(collector: Collector, stop: threading.Event, run: Callable[[thr
 
 
 def _retire(central_settings: CentralSettings, store: Store, stop: threading.Event) -> None:
-    """Retire the ingest workers above `ingest.workers` that earlier runs left sessions for, one after
-    the other; then wait with the other parts (a part that ends stops central)."""
+    """Retire the ingest workers above `ingest.workers` that earlier runs left sessions for; then wait
+    with the other parts (a part that ends stops central). The database may be away meanwhile: try
+    again, with growing delays, until it answers."""
+    trouble = Trouble(log, "retiring ingest workers")
+    backoff = Backoff(first=0.5, cap=10)
+    while not stop.is_set():
+        try:
+            _retire_known(central_settings, store, stop)
+            trouble.ok()
+            break
+        except SQLAlchemyError as exc:
+            trouble.failed(f"storage unavailable: {storage_error(exc)}")
+            stop.wait(backoff.next_delay())
+    stop.wait()
+
+
+def _retire_known(central_settings: CentralSettings, store: Store, stop: threading.Event) -> None:
+    """One after the other (a worker retired but not yet forgotten is retired again: at once, its session
+    being empty)."""
     for client_id in retired_workers(central_settings.ingest, store.collector_ids()):
         if stop.is_set():
-            break
+            return
         log.info("retiring an ingest worker: storing what its session holds", extra={"worker": client_id})
         retiring = Collector(worker_settings(central_settings, client_id), store, retiring=True)
         retiring.run(stop)
         if retiring.retired:
             store.forget_collector(client_id)
             log.info("ingest worker retired", extra={"worker": client_id, "stored": retiring.handled})
-    stop.wait()
 
 
 def _supervise(stop: threading.Event, web: Child, health: SharedHealth, collector: Collector, children: list[Child],

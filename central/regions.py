@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import ColumnElement, Connection, Select, and_, bindparam, or_, select, true
+from sqlalchemy import ColumnElement, Connection, Select, and_, bindparam, exists, or_, select, true
 from sqlalchemy import case as when
 
 from central import sheets
@@ -138,7 +138,14 @@ class Scope(BaseModel):
 
     def case_id_in(self, column: ColumnElement[int]) -> ColumnElement[bool]:
         """The filter for a row that points at a case (by id)."""
-        return true() if self.whole else column.in_(select(cases.c.id).where(self.case_in()).scalar_subquery())
+        # case_in asked of that one case (by its key), not as "among every case of the scope": a
+        # listing of verdicts would otherwise read the whole cases table for each request
+        if self.whole:
+            return true()
+        opened_here = exists(select(cases.c.id).where(cases.c.id == column, self.site_in(cases.c.first_site)))
+        owed_here = exists(select(obligations.c.id).where(obligations.c.case_id == column,
+                                                          self.region_in(obligations.c.node)))
+        return or_(opened_here, owed_here)
 
     def covers(self, path: str) -> bool:
         """Whether a node (by its path) is in the subtree."""
@@ -260,14 +267,6 @@ class Imported:
     unchanged: int
 
 
-class BadLines(RegionError):
-    """Lines of the table are wrong, and nothing was imported. `errors`: (line, why) for each."""
-
-    def __init__(self, errors: list[tuple[int, str]]) -> None:
-        super().__init__(f"{len(errors)} bad lines: nothing imported")
-        self.errors = errors
-
-
 def parse_line(cells: Mapping[str, str], top: str) -> Node:
     """One line checked on its own: a name, and a code that fits under its parent (`top` when none)."""
     code, name, parent = cells.get("code", ""), cells.get("name", ""), cells.get("parent", "")
@@ -311,7 +310,7 @@ def load_tree(
         elif len(paths[node.code]) > PATH_MAX:
             errors[line] = f"{node.code}: more than {PATH_MAX} characters of codes from the root down"
     if errors:
-        raise BadLines(sorted(errors.items()))
+        raise sheets.BadLines(sorted(errors.items()))
     names = {node.code: node.name for _line, node in numbered}
     new = [dict(code=c, name=names[c], parent=parents[c], path=paths[c]) for c in names if c not in known]
     changed = [dict(b_code=c, name=names.get(c, row.name), parent=parents[c], path=paths[c])

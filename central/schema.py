@@ -60,6 +60,8 @@ verdicts = Table(
     Index("verdicts_flagged_received", "flagged", "received_at"),  # the live feed
     Index("verdicts_flagged_time", "device_time", sqlite_where=text("flagged IS 1"),  # the daily report
           postgresql_where=text("flagged IS true")),
+    Index("verdicts_flagged_site", "site", "received_at", sqlite_where=text("flagged IS 1"),  # an office's feed
+          postgresql_where=text("flagged IS true")),
     Index("verdicts_case", "case_id", sqlite_where=text("case_id IS NOT NULL"),
           postgresql_where=text("case_id IS NOT NULL")),
 )

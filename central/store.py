@@ -79,7 +79,10 @@ def make_engine(url: str) -> Engine:
     return create_engine(
         url.replace("postgresql://", "postgresql+psycopg://", 1),
         pool_pre_ping=True,
-        connect_args={"connect_timeout": 10},  # an unreachable server fails the attempt instead of hanging it
+        # connect_timeout: an unreachable server fails the attempt instead of hanging it. jit off: every
+        # query here is a short index read, but over ten million verdicts the planner's cost estimates
+        # pass jit_above_cost and PostgreSQL spends 100+ ms compiling each (bench/bench_dashboard.py)
+        connect_args={"connect_timeout": 10, "options": "-c jit=off"},
         json_serializer=encode_json,
     )
 

@@ -11,7 +11,7 @@ import threading
 
 from bench.children import ready, stdin_closed
 from central.config import CentralSettings
-from central.ingest import Collector
+from central.ingest import Collector, calm_gc
 from central.store import Store
 
 
@@ -26,6 +26,7 @@ def main(url: str, port: int, client_id: str, downlink_key: str) -> None:
     )
     stop = stdin_closed()
     collector = Collector(settings, Store(url))
+    calm_gc()  # as central's processes run
     thread = threading.Thread(target=collector.run, args=(stop,), name="collector")
     thread.start()
     if not collector.subscribed.wait(30):

@@ -5,7 +5,8 @@
 Each box has its own connection, client id, persistent session (clean start off, an hour's expiry),
 a retained signed birth and a signed death as its will, and a subscription to its downlinks. It
 publishes signed verdicts of its own life (epoch, seq from 1) at QoS 1, keeps each until central's
-receipt names it (as the agent's outbox does) and notes the time from publishing to the receipt.
+receipt names it (as the agent's outbox does) and notes the time from publishing to the receipt, and
+when central's push of the risk areas (on the broadcast topic, retained) reached it.
 
 Thousands of clients fit in one process because none has a thread: paho's external loop, one
 selector over every socket, `loop_read` on what is readable and `loop_misc` once a second (paho
@@ -88,6 +89,7 @@ class Box:
     owed: set[int] = field(default_factory=set)  # what it sends on return, until receipted
     online: bool = False
     subscribed: bool = False
+    pushed_at: float | None = None  # when central's push (risk areas) reached it
 
     def socket(self) -> Any:
         sock = self.client.socket()
@@ -165,9 +167,12 @@ class Fleet:
             box.subscribed = True
 
     def _downlink(self, box: Box, message: mqtt.MQTTMessage) -> None:
+        now = time.perf_counter()
+        if message.topic == topics.broadcast("risk_areas"):
+            box.pushed_at = box.pushed_at or now
+            return
         if not message.topic.endswith("/receipt"):
             return
-        now = time.perf_counter()
         self.receipts += 1
         for first, last in json.loads(message.payload)["seqs"]:
             for seq in range(first, last + 1):
@@ -290,6 +295,7 @@ def main(spec: Spec) -> None:
         "latencies": fleet.latencies, "connect_s": connect_s,
         "outage_boxes": len(fleet.away), "outage_verdicts": fleet.outage_verdicts,
         "outage_drain_s": drained_s,
+        "pushed_at": [box.pushed_at for box in fleet.boxes if box.pushed_at is not None],
     }), flush=True)
     stop.wait()
     for box in fleet.boxes:

@@ -7,19 +7,23 @@ fewer workers, the retired ones' shares must still be stored."""
 
 from __future__ import annotations
 
+import logging
+import threading
 from pathlib import Path
 
 import pytest
 
 from central import queries
-from central.config import IngestSettings
+from central.config import CentralSettings, IngestSettings
 from central.ingest import retired_workers, worker_ids
+from central.main import _retire
 from central.regions import WHOLE
 from central.store import Store
 from checkpoint.broker import Broker
 from tests import mqtt
 from tests.central.conftest import KEY, CentralProcess
 from tests.central.test_replicas import publish_stream
+from tests.pg import PostgresServer
 
 
 @pytest.mark.parametrize(("workers", "known", "retired"), [
@@ -77,3 +81,30 @@ def test_three_workers_share_the_stream_then_one_retires_the_others_and_nothing_
         central.stop()
     finally:
         store.dispose()
+
+
+def test_retiring_waits_for_a_database_that_is_away_instead_of_stopping_central(
+    own_pg: PostgresServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The retiring part reads which workers earlier runs had; a database away at that moment once ended
+    the part, and a part that ends stops central."""
+    store = Store(own_pg.start().url)
+    store.migrate()
+    own_pg.stop()
+    settings = CentralSettings.model_validate({"mqtt": {"host": "127.0.0.1", "port": 1},
+                                               "ingest": {"client_id": "central-1"}, "downlink_key": "33" * 32})
+    stop = threading.Event()
+    part = threading.Thread(target=_retire, args=(settings, store, stop))
+    with caplog.at_level(logging.INFO, logger="central.main"):
+        part.start()
+        mqtt.wait_until(lambda: "retiring ingest workers failing; trying again" in caplog.messages,
+                        what="the failure told")
+        assert part.is_alive()
+        own_pg.start()
+        mqtt.wait_until(lambda: "retiring ingest workers working again" in caplog.messages, timeout=30,
+                        what="the database back")
+        assert part.is_alive()  # nothing to retire: it waits with the other parts
+        stop.set()
+        part.join(10)
+    assert not part.is_alive()
+    store.dispose()
