@@ -11,9 +11,11 @@ running one, and ask the supervisor to switch (agent.switch, agent.supervisor).
 The update downlink is signed by central; the release by the deployer (the release key): the box
 checks the manifest's signature, that it is the manifest the downlink pinned, and every file's
 size and SHA-256 before installing anything, and installs only from those files (pip --no-index).
-A failed fetch or install (central away, a bad signature, a full disk) leaves the running release
-as it was and is reported; the switch waits for the policy's update hours and for no passage open.
-The outbox and the state directory lie outside the releases, so every release sees the same ones.
+A fetch that fails on the way (central unreachable or busy) is tried again, with growing waits; a
+release that is not what it should be (a bad signature, a wrong hash), or a failed install (a full
+disk), leaves the running release as it was and is reported. The switch waits for the policy's
+update hours and for no passage open. The outbox and the state directory lie outside the releases,
+so every release sees the same ones.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from agent.config import AgentSettings, UpdateSettings
 from agent.policy import Policy
 from agent.switch import Outcome, Phase, SwitchState
 from common import __version__
+from common.backoff import Backoff
 from common.settings import describe
 from common.wheelhouse import check_files
 from contract import signing
@@ -49,6 +52,11 @@ log = logging.getLogger(__name__)
 COMPLETE = ".complete"  # written last into a release's environment: the install finished
 MANIFEST_MAX = 1 << 20
 SELF_TEST = "checkpoint release self-test"
+# a fetch that failed on the way (central unreachable or busy, the line cut) is tried again, waiting
+# from this long up to FETCH_RETRY_CAP_S; a release that is not what it should be is refused at once
+FETCH_RETRY_FIRST_S = 10.0
+FETCH_RETRY_CAP_S = 600.0
+_BUSY = frozenset({429, 500, 502, 503, 504})  # central's answers that say "later", not "no"
 
 
 class Layout:
@@ -235,7 +243,9 @@ class Updater:
             self._say(Progress.ROLLED_BACK, version, state.failed[version])
             return
         try:
-            manifest = self._fetch(push)
+            manifest = self._fetch_whole(push, stop)
+            if manifest is None:
+                return  # stopping, or a newer update downlink came: the files fetched so far stay for it
             self._say(Progress.INSTALLING, version)
             install(self.layout, self.layout.downloads / version, manifest, self.settings.python)
         except (InstallFailed, FetchFailed) as exc:
@@ -258,6 +268,24 @@ class Updater:
                 self._say(Progress.SWITCHING, push.version)
                 return
             stop.wait(every_s)
+
+    def _fetch_whole(self, push: UpdatePush, stop: threading.Event) -> Manifest | None:
+        """The release fetched and checked, trying again while the failure is on the way (a box on a
+        village line loses it for minutes); None if the agent stops or a newer downlink comes first.
+        What was fetched whole is kept between tries."""
+        backoff = Backoff(FETCH_RETRY_FIRST_S, FETCH_RETRY_CAP_S)
+        while True:
+            try:
+                return self._fetch(push)
+            except FetchFailed as exc:
+                if not exc.transient:
+                    raise
+                delay = backoff.next_delay()
+                self._say(Progress.FETCHING, push.version, f"{exc}; trying again in {delay:.0f} s")
+            until = time.monotonic() + delay
+            while (left := until - time.monotonic()) > 0:
+                if stop.wait(min(left, 1.0)) or self._offered is not push:
+                    return None
 
     def _fetch(self, push: UpdatePush) -> Manifest:
         """The release's manifest and wheels in downloads/<version>, every one checked."""
@@ -305,7 +333,8 @@ class Updater:
         try:
             with http.stream("GET", url, headers=headers) as response:
                 if response.status_code != 200:
-                    raise FetchFailed(f"central answered {response.status_code} for {path}")
+                    raise FetchFailed(f"central answered {response.status_code} for {path}",
+                                      transient=response.status_code in _BUSY)
                 size = 0
                 with into.open("wb") as out:
                     for chunk in response.iter_bytes(1 << 16):
@@ -314,7 +343,7 @@ class Updater:
                             raise FetchFailed(f"{path}: larger than the manifest says")
                         out.write(chunk)
         except httpx.HTTPError as exc:
-            raise FetchFailed(f"central unreachable for {path}: {type(exc).__name__}") from None
+            raise FetchFailed(f"central unreachable for {path}: {type(exc).__name__}", transient=True) from None
 
     def _say(self, state: Progress, version: str, reason: str = "") -> None:
         self.report = UpdateReport(state=state, version=version, reason=reason[:500])
@@ -335,4 +364,9 @@ def self_test_decode() -> bool:
 
 
 class FetchFailed(Exception):
-    """The release could not be fetched whole, or is not what the update downlink and the release key say."""
+    """The release could not be fetched whole (`transient`: central unreachable or busy, worth trying
+    again), or is not what the update downlink and the release key say."""
+
+    def __init__(self, reason: str, *, transient: bool = False) -> None:
+        super().__init__(reason)
+        self.transient = transient

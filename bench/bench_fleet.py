@@ -1,10 +1,11 @@
 """A province's fleet against one central: 100 → 500 → 2,000 boxes, each a real MQTT 5 client.
 
 For each fleet size: a real Mosquitto (the project's configuration), `checkpoint central` as deployed
-over SQLite (the collector in its main process, the office's web server in a child), every box
-registered with its own key, and the boxes in a few child processes (bench.children.fleet: own connection, client
-id, persistent session, retained signed birth, signed will, downlink subscription, verdicts kept
-until central's receipt names them). The boxes send 300 verdicts/s in all for the run's length.
+over PostgreSQL, as a province runs it (FLEET_DB=sqlite: over SQLite, as a county does; the collector
+in its main process, the office's web server in a child), every box registered with its own key, and
+the boxes in a few child processes (bench.children.fleet: own connection, client id, persistent
+session, retained signed birth, signed will, downlink subscription, verdicts kept until central's
+receipt names them). The boxes send 300 verdicts/s in all for the run's length.
 
 Figures, per size:
 - the receipt p95 of the run's second half, while someone reloads the devices page back to back,
@@ -34,23 +35,27 @@ from __future__ import annotations
 import json
 import os
 import resource
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psutil
+from sqlalchemy import text
 
 from bench.agent_rig import Device, note
+from bench.bench_central import postgres_database
 from bench.children.fleet import Spec
 from bench.harness import DOWNLINK_SEED, ROOT, Figure, child_processes, percentile
 from central.auth import Accounts, Role
+from central.sql import aware
 from central.store import Store
 from checkpoint.broker import Broker, free_port
 
@@ -66,33 +71,32 @@ def raise_open_files() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def stored(url: str) -> int:
-    with sqlite3.connect(url.split("///", 1)[1]) as db:
-        return int(db.execute("SELECT count(*) FROM verdicts").fetchone()[0])
+def stored(store: Store) -> int:
+    with store.engine.connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM verdicts")).scalar_one())
 
 
-def arrival_lags(url: str, after: int, made_before: datetime) -> list[float]:
+def arrival_lags(store: Store, made: tuple[datetime, datetime]) -> list[float]:
     """Seconds from a verdict's making (the box's clock: this machine's) to central storing it, for
-    verdicts made before `made_before`."""
-    with sqlite3.connect(url.split("///", 1)[1]) as db:
-        rows = db.execute("SELECT device_time, received_at FROM verdicts ORDER BY rowid LIMIT -1 OFFSET ?", (after,))
-        lags = [(datetime.fromisoformat(d), datetime.fromisoformat(r)) for d, r in rows]
-    return [(stored - made).total_seconds() for made, stored in lags if made.replace(tzinfo=UTC) < made_before]
+    verdicts made between `made`'s two times."""
+    query = text("SELECT device_time, received_at FROM verdicts WHERE device_time >= :a AND device_time < :b")
+    with store.engine.connect() as conn:
+        rows = conn.execute(query, {"a": made[0], "b": made[1]}).all()
+    return [(aware(at) - aware(made_at)).total_seconds() for made_at, at in rows]
 
 
-def dead_letters(url: str) -> list[tuple[str, int]]:
-    with sqlite3.connect(url.split("///", 1)[1]) as db:
-        return db.execute("SELECT reason, count(*) FROM dead_letters GROUP BY reason").fetchall()
+def dead_letters(store: Store) -> list[tuple[str, int]]:
+    with store.engine.connect() as conn:
+        return [(r, n) for r, n in conn.execute(text("SELECT reason, count(*) FROM dead_letters GROUP BY reason"))]
 
 
 class CentralService:
     """`checkpoint central` as deployed — the collector in its main process, the office's web server in
-    a child — over SQLite (or the database at `url`), with the fleet registered and an admin to read
-    the pages."""
+    a child — over the database at `url`, with the fleet registered and an admin to read the pages."""
 
-    def __init__(self, work: Path, broker_port: int, devices: list[Device], url: str | None = None) -> None:
+    def __init__(self, work: Path, broker_port: int, devices: list[Device], url: str) -> None:
         work.mkdir(parents=True, exist_ok=True)
-        self.url = url or f"sqlite:///{work / 'central.sqlite'}"
+        self.url = url
         self.port = free_port()
         self.config = work / "central.yaml"
         self.config.write_text(json.dumps({
@@ -100,12 +104,11 @@ class CentralService:
             "mqtt": {"host": "127.0.0.1", "port": broker_port}, "http": {"host": "127.0.0.1", "port": self.port},
             "ingest": {"client_id": "central-1"},
         }))
-        store = Store(self.url)
-        store.migrate()
+        self.store = Store(self.url)  # the bench's own reads of what central stored
+        self.store.migrate()
         for device in devices:
-            store.register_device(device.name, "bench-site", "traffic", device.key)
-        Accounts(store.engine).add("bench", "bench-password-1", Role.ADMIN)
-        store.dispose()
+            self.store.register_device(device.name, "bench-site", "traffic", device.key)
+        Accounts(self.store.engine).add("bench", "bench-password-1", Role.ADMIN)
         self.log = (work / "central.log").open("wb")
         self.proc = subprocess.Popen([sys.executable, "-m", "checkpoint", "central", "--config", str(self.config)],
                                      stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT)
@@ -124,6 +127,7 @@ class CentralService:
         self.http.headers["Authorization"] = f"Bearer {token['token']}"
 
     def close(self) -> None:
+        self.store.dispose()
         self.http.close()
         self.proc.terminate()
         self.proc.wait(30)
@@ -168,16 +172,26 @@ def push_later(central: CentralService, delay: float, started: list[float]) -> t
     return thread
 
 
+@contextmanager
+def database(work: Path) -> Iterator[str]:
+    """Central's database for one fleet: PostgreSQL, as a province runs it (FLEET_DB=sqlite: a county's)."""
+    if os.environ.get("FLEET_DB") == "sqlite":
+        yield f"sqlite:///{work / 'central.sqlite'}"
+    else:
+        with postgres_database() as url:
+            yield url
+
+
 def run_fleet(size: int, seconds: float, outage: float) -> dict[str, Any]:
     note(f"fleet of {size} boxes: starting")
-    with tempfile.TemporaryDirectory(prefix="bench-fleet-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-fleet-") as tmp, database(Path(tmp)) as url:
         work = Path(tmp)
         broker = Broker(work / "broker").start()
         try:
             broker_proc = psutil.Process(broker.pid)
             rss_before = broker_proc.memory_info().rss
             devices = [Device(f"fleet-{n:05d}") for n in range(size)]
-            central = CentralService(work / "central", broker.port, devices)
+            central = CentralService(work / "central", broker.port, devices, url)
             try:
                 groups = [devices[i:i + BOXES_PER_PROCESS] for i in range(0, size, BOXES_PER_PROCESS)]
                 go = work / "go"
@@ -193,13 +207,14 @@ def run_fleet(size: int, seconds: float, outage: float) -> dict[str, Any]:
                     rss_fleet = broker_proc.memory_info().rss
                     collector = psutil.Process(central.proc.pid)  # the main process: the web is a child
                     cpu0 = sum(collector.cpu_times()[:2])
-                    stored0 = stored(central.url)  # births and such are not verdicts: count from here
+                    stored0 = stored(central.store)
                     go.touch()
                     start = time.perf_counter()
                     busy_from = start + seconds / 2 if not outage else float("inf")
                     # with an outage, the steady figures are those of the first third, before it
                     steady_until = start + seconds / 3 if outage else float("inf")
-                    steady_wall = datetime.now(UTC) + timedelta(seconds=seconds / 3 if outage else 10 * seconds)
+                    steady = seconds / 3 if outage else 10 * seconds
+                    made = (datetime.now(UTC), datetime.now(UTC) + timedelta(seconds=steady))
                     pushed: list[float] = []
                     pusher = push_later(central, seconds / 4, pushed)  # before the outage (a third in)
                     stop_reloading = threading.Event()
@@ -218,11 +233,11 @@ def run_fleet(size: int, seconds: float, outage: float) -> dict[str, Any]:
                     if not outage:
                         reloader.join()
                     cpu = sum(collector.cpu_times()[:2]) - cpu0
-                    count = stored(central.url) - stored0
-                    lags = arrival_lags(central.url, stored0, steady_wall)
+                    count = stored(central.store) - stored0
+                    lags = arrival_lags(central.store, made)
                     note(f"fleet of {size} boxes: {count} verdicts stored, measuring the pages")
                     pages = page_latency(central, rounds=10 if size > 500 else 20)
-                    refused = dead_letters(central.url)
+                    refused = dead_letters(central.store)
             finally:
                 central.close()
         finally:

@@ -227,7 +227,8 @@ class Collector:
         self._last_received = time.monotonic()
         user = dict(getattr(msg.properties, "UserProperty", []) or [])
         self._inbox.append(Message(msg.mid, msg.qos, msg.topic, bytes(msg.payload), user.get("replayed") == "1"))
-        self._arrived.set()
+        if not self._arrived.is_set():  # set() takes a lock and wakes waiters: once per wait is enough
+            self._arrived.set()
 
     def _write_one_batch(self, client: mqtt.Client, stop: threading.Event) -> None:
         intake = self._intake

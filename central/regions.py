@@ -267,14 +267,6 @@ class Imported:
     unchanged: int
 
 
-class BadLines(RegionError):
-    """Lines of the table are wrong, and nothing was imported. `errors`: (line, why) for each."""
-
-    def __init__(self, errors: list[tuple[int, str]]) -> None:
-        super().__init__(f"{len(errors)} bad lines: nothing imported")
-        self.errors = errors
-
-
 def parse_line(cells: Mapping[str, str], top: str) -> Node:
     """One line checked on its own: a name, and a code that fits under its parent (`top` when none)."""
     code, name, parent = cells.get("code", ""), cells.get("name", ""), cells.get("parent", "")
@@ -318,7 +310,7 @@ def load_tree(
         elif len(paths[node.code]) > PATH_MAX:
             errors[line] = f"{node.code}: more than {PATH_MAX} characters of codes from the root down"
     if errors:
-        raise BadLines(sorted(errors.items()))
+        raise sheets.BadLines(sorted(errors.items()))
     names = {node.code: node.name for _line, node in numbered}
     new = [dict(code=c, name=names[c], parent=parents[c], path=paths[c]) for c in names if c not in known]
     changed = [dict(b_code=c, name=names.get(c, row.name), parent=parents[c], path=paths[c])

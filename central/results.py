@@ -43,14 +43,6 @@ _TIME = re.compile(  # 2026-11-30 08:15, 2026/11/30 8:15:07, 2026-11-30T08:15:00
     r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?[ T](\d{1,2})[:时](\d{2})(?:[:分](\d{2})(?:\.\d+)?秒?)?分?$")
 
 
-class BadLines(ValueError):
-    """Some lines are wrong: nothing was imported. `errors` holds (line, why) for each."""
-
-    def __init__(self, errors: list[tuple[int, str]]) -> None:
-        super().__init__(f"{len(errors)} 行有误，整份未导入 / {len(errors)} bad lines: nothing imported")
-        self.errors = errors
-
-
 @dataclass(frozen=True)
 class Result:
     """One checked line, already pseudonymous."""
@@ -100,7 +92,7 @@ def check(data: bytes, key: bytes, zone: tzinfo, progress: Callable[[int, int], 
     checked = sheets.check(sheet, lambda cells: parse_line(cells, key, zone), lambda r: (r.pseudonym, r.sampled_at),
                            progress)
     if checked.errors:
-        raise BadLines(checked.errors)
+        raise sheets.BadLines(checked.errors)
     if not checked.rows:
         raise sheets.SheetError("文件中没有检测结果 / no results in the file")
     return [replace(r, line=line) for (line, _cells), r in zip(sheet.lines, checked.rows, strict=True)]

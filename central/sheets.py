@@ -34,6 +34,18 @@ class LineError(ValueError):
     """One line is wrong; the message says why (with any ID number masked)."""
 
 
+class BadLines(ValueError):
+    """Lines of an imported table are wrong, and nothing was imported. `errors`: (line, why) for each."""
+
+    def __init__(self, errors: list[tuple[int, str]]) -> None:
+        super().__init__(f"{len(errors)} 行有误，整份未导入 / {len(errors)} bad lines: nothing imported")
+        self.errors = errors
+
+    def answer(self) -> dict[str, object]:
+        """What the office's web answers: the refusal, and each bad line with why."""
+        return {"error": str(self), "errors": [{"line": n, "error": why} for n, why in self.errors]}
+
+
 @dataclass(frozen=True)
 class Column:
     key: str

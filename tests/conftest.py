@@ -21,7 +21,7 @@ REALTIME = {  # tests that keep real time to the tenth of a second: run alone (`
     "deploy/test_capture_replay.py",
     "agent/test_kiosk_screens.py",
 }
-FAULT_RUNS = {  # a fleet under faults at moments of wall time, waiting on conditions for up to minutes: two at a time
+FAULT_RUNS = {  # a fleet under faults at moments of wall time, waiting on conditions for minutes: three at a time
     "faults",
 }
 

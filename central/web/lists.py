@@ -33,14 +33,6 @@ class Refused(ValueError):
     """The upload cannot be pushed; the message says why."""
 
 
-class BadLines(Refused):
-    """Lines of an import are wrong: nothing was imported. `errors` has (line, why) for each."""
-
-    def __init__(self, errors: list[tuple[int, str]]) -> None:
-        super().__init__(f"{len(errors)} 行有误，整份未导入 / {len(errors)} bad lines: nothing imported")
-        self.errors = errors
-
-
 def _key(svc: Services) -> bytes:
     key = svc.settings.pseudonym_key_bytes()
     if key is None:
@@ -114,7 +106,7 @@ def check_registrations(
     checked = sheets.check(sheet, lambda cells: registrations.parse_line(cells, rules), registrations.row_key,
                            progress)
     if checked.errors:
-        raise BadLines(checked.errors)
+        raise sheets.BadLines(checked.errors)
     return checked.rows
 
 

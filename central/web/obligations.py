@@ -133,8 +133,8 @@ def _import(svc: Services, data: bytes, filename: str, session: Session, address
 
 
 def _refusal(exc: Exception) -> tuple[int, dict[str, Any]] | None:
-    if isinstance(exc, results.BadLines):
-        return 422, {"error": str(exc), "errors": [{"line": n, "error": why} for n, why in exc.errors]}
+    if isinstance(exc, sheets.BadLines):
+        return 422, exc.answer()
     if isinstance(exc, (sheets.SheetError, Refused)):
         return 422, {"error": str(exc)}
     return None

@@ -11,7 +11,7 @@ from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
-from central import audit, regions
+from central import audit, regions, sheets
 from central.auth import Session
 from central.web.pages import render
 from central.web.params import UPLOAD_MAX_BYTES, SitePath
@@ -47,9 +47,8 @@ def place(svc: Services, session: Session, site: str, region: str, address: str)
         audit.record(conn, session.user.username, "place_site", site, region, address)
 
 
-def _refusal(exc: regions.RegionError) -> dict[str, Any]:
-    errors = exc.errors if isinstance(exc, regions.BadLines) else []
-    return {"error": str(exc), "errors": [{"line": n, "error": why} for n, why in errors]}
+def _refusal(exc: regions.RegionError | sheets.BadLines) -> dict[str, Any]:
+    return exc.answer() if isinstance(exc, sheets.BadLines) else {"error": str(exc), "errors": []}
 
 
 @api.get("/regions")
@@ -66,7 +65,7 @@ def import_regions(file: Annotated[UploadFile, File()], request: Request, sessio
     node), loaded below your node: all of it, or nothing (422 with every bad line and why)."""
     try:
         done = load(svc, session, file.file.read(UPLOAD_MAX_BYTES + 1), client_address(request))
-    except regions.RegionError as exc:
+    except (regions.RegionError, sheets.BadLines) as exc:
         raise HTTPException(422, _refusal(exc)) from None
     return vars(done)
 
@@ -91,7 +90,7 @@ def regions_page(request: Request, session: Viewer, svc: Svc) -> HTMLResponse:
 def regions_import(request: Request, session: Admin, svc: Svc, file: Annotated[UploadFile, File()]) -> HTMLResponse:
     try:
         done = load(svc, session, file.file.read(UPLOAD_MAX_BYTES + 1), client_address(request))
-    except regions.RegionError as exc:
+    except (regions.RegionError, sheets.BadLines) as exc:
         return _page(request, session, svc, status_code=422, refused=_refusal(exc))
     return _page(request, session, svc, imported=done)
 
@@ -102,7 +101,7 @@ def regions_place(request: Request, session: Admin, svc: Svc, site: Annotated[st
     try:
         place(svc, session, site, region, client_address(request))
     except regions.RegionError as exc:
-        return _page(request, session, svc, status_code=404, refused={"error": str(exc), "errors": []})
+        return _page(request, session, svc, status_code=404, refused=_refusal(exc))
     return _page(request, session, svc, placed=f"{site} → {region}")
 
 

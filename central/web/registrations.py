@@ -16,7 +16,7 @@ from fastapi import APIRouter, File, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
-from central import registrations
+from central import registrations, sheets
 from central.auth import Session
 from central.push import PushError
 from central.web import lists
@@ -56,8 +56,8 @@ def _outcome(svc: Services, lines: Callable[[Progress], list[tuple[int, Mapping[
 
 
 def _refusal(exc: Exception) -> tuple[int, dict[str, Any]] | None:
-    if isinstance(exc, lists.BadLines):
-        return 422, {"error": str(exc), "errors": [{"line": n, "error": why} for n, why in exc.errors]}
+    if isinstance(exc, sheets.BadLines):
+        return 422, exc.answer()
     if isinstance(exc, (lists.Refused, PushError)):
         return (503 if isinstance(exc, PushError) else 422), {"error": str(exc)}
     return None

@@ -14,8 +14,9 @@ Light at import: the database and web modules load inside the commands.
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
@@ -59,7 +60,8 @@ def _with_store(ctx: typer.Context, action: Callable[[Store], T]) -> T:
 
     from central.auth import AccountError
     from central.main import open_store
-    from central.regions import BadLines, RegionError
+    from central.regions import RegionError
+    from central.sheets import BadLines, SheetError
     from central.store import StillRevoked
 
     store = open_store(_settings(ctx))
@@ -72,7 +74,7 @@ def _with_store(ctx: typer.Context, action: Callable[[Store], T]) -> T:
         if len(exc.errors) > BAD_LINES_SHOWN:
             typer.secho(f"... and {len(exc.errors) - BAD_LINES_SHOWN} more", fg="red", err=True)
         raise _fail(str(exc)) from None
-    except (AccountError, StillRevoked, RegionError) as exc:
+    except (AccountError, StillRevoked, RegionError, SheetError) as exc:
         raise _fail(str(exc)) from None
     except SQLAlchemyError as exc:
         raise _fail(f"database error: {exc.__class__.__name__}: {str(exc).splitlines()[0]}") from None
@@ -201,6 +203,21 @@ def revoke_device(ctx: typer.Context, device: str) -> None:
     typer.echo(f"revoked {device}")
 
 
+@contextlib.contextmanager
+def _stages() -> Iterator[Callable[[str], Callable[[int, int], None]]]:
+    """Progress bars for a long import, one per stage: `stage(name)` adds the stage's bar and gives what
+    central's importers call with (done, total); a total of 0 is not known yet."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), transient=True) as bar:
+
+        def stage(name: str) -> Callable[[int, int], None]:
+            task = bar.add_task(name, total=None)
+            return lambda done, total: bar.update(task, completed=done, total=total or None)
+
+        yield stage
+
+
 @app.command("import-results")
 def import_results(
     ctx: typer.Context,
@@ -211,9 +228,7 @@ def import_results(
 ) -> None:
     """Import test results: each closes the open 落地检 of its person in the user's area. Any bad line:
     nothing imported, each bad line listed. The same file again changes nothing."""
-    from rich.progress import Progress
-
-    from central import results, sheets
+    from central import results
 
     central_settings = _settings(ctx)
     key = central_settings.pseudonym_key_bytes()
@@ -224,21 +239,12 @@ def import_results(
     def act(store: Store) -> results.Imported:
         try:
             who, scope = results.importer(store.engine, user)
-            with Progress(transient=True) as bar:
-                task = bar.add_task("reading", total=None)
-
-                def step(what: str) -> Callable[[int, int], None]:
-                    return lambda done, total: bar.update(task, description=what, completed=done, total=total)
-
-                rows = results.check(data, key, central_settings.zone, step("checking lines"), step("reading"))
-                bar.update(task, description="matching tests on arrival")
-                return results.store(store.engine, data, rows, file.name, who, scope, store.obligations, "cli")
-        except results.BadLines as exc:
-            for line, why in exc.errors[:200]:
-                typer.secho(f"line {line}: {why}", fg="red", err=True)
+        except ValueError as exc:
             raise _fail(str(exc)) from None
-        except (sheets.SheetError, ValueError) as exc:
-            raise _fail(str(exc)) from None
+        with _stages() as stage:
+            rows = results.check(data, key, central_settings.zone, stage("checking lines"), stage("reading lines"))
+            stage("matching tests on arrival")
+            return results.store(store.engine, data, rows, file.name, who, scope, store.obligations, "cli")
 
     outcome = _with_store(ctx, act)
     if outcome.already:
@@ -334,8 +340,6 @@ def regions_import(
 ) -> None:
     """Add or change nodes of the region tree from a table (code, name, parent; an empty parent is
     the top). Every line is checked first: one bad line and nothing is imported."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
     from central import audit, regions
 
     if (file is None) == (not sample):
@@ -348,15 +352,10 @@ def regions_import(
         raise _fail(f"cannot read {path}: {exc.strerror}") from None
 
     def load(store: Store) -> regions.Imported:
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), transient=True) as bar:
-            read = bar.add_task("reading lines", total=None)
-            checked = bar.add_task("checking lines", total=None)
-            with store.engine.begin() as conn:
-                done = regions.load_tree(conn, regions.WHOLE, data,
-                                         lambda n, total: bar.update(checked, completed=n, total=total),
-                                         lambda n, total: bar.update(read, completed=n, total=total or None))
-                audit.record(conn, "command-line", "regions_import", regions.ROOT,
-                             f"{path.name}: {done.added} added, {done.changed} changed")
+        with _stages() as stage, store.engine.begin() as conn:
+            done = regions.load_tree(conn, regions.WHOLE, data, stage("checking lines"), stage("reading lines"))
+            audit.record(conn, "command-line", "regions_import", regions.ROOT,
+                         f"{path.name}: {done.added} added, {done.changed} changed")
         return done
 
     done = _with_store(ctx, load)

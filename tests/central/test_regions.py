@@ -18,7 +18,6 @@ from central.regions import (
     ROOT,
     SAMPLE,
     WHOLE,
-    BadLines,
     Imported,
     RegionError,
     Scope,
@@ -30,6 +29,7 @@ from central.regions import (
     tree,
 )
 from central.schema import regions, sites, users
+from central.sheets import BadLines
 from central.store import MIGRATIONS, Store
 from tests.central.conftest import KEY, Server
 

@@ -135,7 +135,7 @@ BAD_FILES = [
 @pytest.mark.parametrize(("data", "line", "says"), [b[1:] for b in BAD_FILES], ids=[b[0] for b in BAD_FILES])
 def test_each_bad_line_is_reported_and_nothing_imported(store: Store, data: bytes, line: int, says: str) -> None:
     good = (synthetic_id(seq=2), "2026-11-30 09:00", "阴性")
-    with pytest.raises(results.BadLines) as bad:
+    with pytest.raises(sheets.BadLines) as bad:
         results.check(data.rstrip(b"\n") + ("\n" + ",".join(good) + "\n").encode(), PSEUDONYM_KEY, ZONE)
     assert [(n, says in why) for n, why in bad.value.errors] == [(line, True)]
     assert synthetic_id(seq=1) not in str(bad.value.errors)
