@@ -14,7 +14,7 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Engine, and_, func, literal_column, or_, select
+from sqlalchemy import ColumnElement, Engine, and_, func, literal_column, or_, select, tuple_
 from sqlalchemy import case as when
 
 from central.regions import Scope
@@ -378,37 +378,52 @@ def gaps(
     engine: Engine, device: str, scope: Scope, limit: int = 100, *, ended: bool = False
 ) -> list[tuple[int, int]]:
     """Missing sequence ranges [first, last] of a box's current lives (`ended`: of its lost ones,
-    up to the last sequence number each reported producing).
+    up to the last sequence number each reported producing)."""
+    return gaps_of(engine, [device], scope, limit, ended=ended).get(device, [])
 
-    The counters say whether anything is missing at all; only then are the box's verdicts walked.
+
+def gaps_of(
+    engine: Engine, boxes: Collection[str], scope: Scope, limit: int = 100, *, ended: bool = False
+) -> dict[str, list[tuple[int, int]]]:
+    """`gaps` of each of `boxes` (a page of the devices page), in two statements whatever their number.
+
+    The counters say whether anything is missing at all; only then are a life's verdicts walked.
     """
+    if not boxes:
+        return {}
     with engine.connect() as conn:
         lives = conn.execute(
-            select(device_lives.c.epoch, device_lives.c.max_seq, device_lives.c.stored, device_lives.c.produced)
-            .where(device_lives.c.device == device, device_lives.c.refused.is_(False),
+            select(device_lives.c.device, device_lives.c.epoch, device_lives.c.max_seq, device_lives.c.stored,
+                   device_lives.c.produced)
+            .where(device_lives.c.device.in_(list(boxes)), device_lives.c.refused.is_(False),
                    _own_device(scope, device_lives.c.device),
                    device_lives.c.ended_at.is_not(None) if ended else device_lives.c.ended_at.is_(None))
-            .order_by(device_lives.c.first_seen)
+            .order_by(device_lives.c.device, device_lives.c.first_seen)
         ).all()
-        out: list[tuple[int, int]] = []
-        for life in lives:
-            top = max(life.max_seq, life.produced) if ended else life.max_seq
-            if top <= life.stored:
-                continue
+        short = [life for life in lives if (max(life.max_seq, life.produced) if ended else life.max_seq) > life.stored]
+        found: dict[tuple[str, str], list[tuple[int, int]]] = {}
+        if short:
             ordered = select(
-                verdicts.c.seq.label("seq"),
-                func.lag(verdicts.c.seq, 1, 0).over(order_by=verdicts.c.seq).label("prev"),
-            ).where(verdicts.c.device == device, verdicts.c.epoch == life.epoch).subquery()
+                verdicts.c.device, verdicts.c.epoch, verdicts.c.seq.label("seq"),
+                func.lag(verdicts.c.seq, 1, 0).over(partition_by=(verdicts.c.device, verdicts.c.epoch),
+                                                    order_by=verdicts.c.seq).label("prev"),
+            ).where(tuple_(verdicts.c.device, verdicts.c.epoch).in_([(life.device, life.epoch) for life in short]))
+            walked = ordered.subquery()
             query = (
-                select((ordered.c.prev + 1).label("first"), (ordered.c.seq - 1).label("last"))
-                .where(ordered.c.seq - ordered.c.prev > 1)
-                .order_by(literal_column("first"))
-                .limit(limit)
+                select(walked.c.device, walked.c.epoch, (walked.c.prev + 1).label("first"),
+                       (walked.c.seq - 1).label("last"))
+                .where(walked.c.seq - walked.c.prev > 1)
+                .order_by(walked.c.device, walked.c.epoch, literal_column("first"))
             )
-            out += [(int(a), int(b)) for a, b in conn.execute(query)]
-            if ended and life.produced > life.max_seq:
-                out.append((life.max_seq + 1, life.produced))
-    return out[:limit]
+            for box, epoch, first, last in conn.execute(query):
+                found.setdefault((box, epoch), []).append((int(first), int(last)))
+    out: dict[str, list[tuple[int, int]]] = {}
+    for life in short:  # in each box's order of lives, as first seen
+        mine = out.setdefault(life.device, [])
+        mine += found.get((life.device, life.epoch), [])[:limit]
+        if ended and life.produced > life.max_seq:
+            mine.append((life.max_seq + 1, life.produced))
+    return {box: ranges[:limit] for box, ranges in out.items()}
 
 
 def collector_replicas(engine: Engine, scope: Scope) -> Sequence[Any]:

@@ -238,9 +238,8 @@ def devices_page(
     fleet, matching, counts, sites = queries.fleet_listing(
         svc.store.engine, svc.offline_after, scope, svc.clock_skew, state=state, site=site or None,
         software=software or None, offset=page * PAGE_ROWS, limit=PAGE_ROWS)
-    gaps = {d["device"]: queries.gaps(svc.store.engine, d["device"], scope, 5) for d in fleet if d["missing"] > 0}
-    lost = {d["device"]: queries.gaps(svc.store.engine, d["device"], scope, 5, ended=True)
-            for d in fleet if d["lost"]}
+    gaps = queries.gaps_of(svc.store.engine, [d["device"] for d in fleet if d["missing"] > 0], scope, 5)
+    lost = queries.gaps_of(svc.store.engine, [d["device"] for d in fleet if d["lost"]], scope, 5, ended=True)
     return render(request, "devices.html", session, svc, fleet=fleet, gaps=gaps, lost=lost,
                   state=state, site=site, software=software, page=page, matching=matching, counts=counts,
                   more=(page + 1) * PAGE_ROWS < matching, sites=sites,

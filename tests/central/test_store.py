@@ -16,10 +16,12 @@ from central import queries, retention
 from central.auth import Role, User
 from central.casework import CaseAction, apply
 from central.config import RetentionSettings
+from central.intake import check
 from central.regions import WHOLE
 from central.schema import metadata, verdicts
 from central.sql import now
-from central.store import DeviceKey, StillRevoked, Store
+from central.store import Batch, DeviceKey, StillRevoked, Store
+from contract import signing, topics
 from tests.central.conftest import KEY, flagged, rows
 from tests.factories import verdict
 
@@ -114,3 +116,17 @@ def test_a_revoked_box_comes_back_only_with_a_new_key(store: Store) -> None:
     assert store.device_keys()["box-a"] == DeviceKey("site-a", bytes.fromhex("cd" * 32), revoked=False)
     store.register_device("box-a", "site-b", "traffic", "cd" * 32)  # a box not revoked: its record changes
     assert store.device_keys()["box-a"].site == "site-b"
+
+
+def test_the_gaps_of_a_page_of_boxes_are_each_boxs_own(store: Store) -> None:
+    """The devices page asks for the gaps of its hundred boxes at once (it once asked box by box)."""
+    store.register_device("box-b", "site-a", "traffic", KEY.hex())
+    store.write_batch(rows(*(verdict(seq=n) for n in (1, 2, 5, 9))))
+    box_b = {"box-b": DeviceKey("site-a", KEY, False)}
+    store.write_batch(Batch(verdicts=[
+        check(topics.uplink("site-a", "box-b", "verdict"), signing.sign(KEY, verdict(seq=n, device="box-b")), box_b,
+              max_bytes=65536).row for n in (1, 4)]))
+    both = queries.gaps_of(store.engine, ["box-a", "box-b", "box-c"], WHOLE, 5)
+    assert both == {"box-a": [(3, 4), (6, 8)], "box-b": [(2, 3)]}
+    assert queries.gaps(store.engine, "box-a", WHOLE, 1) == [(3, 4)]
+    assert queries.gaps_of(store.engine, [], WHOLE) == {}
