@@ -7,6 +7,7 @@ the boxes in a few child processes (bench.children.fleet: own connection, client
 session, retained signed birth, signed will, downlink subscription, verdicts kept until central's
 receipt names them). The boxes send 300 verdicts/s in all for the run's length.
 
+Each run's steady part starts once central has stored every box's birth (timed: a figure of its own).
 Figures, per size:
 - the receipt p95 of the run's second half, while someone reloads the devices page back to back,
   against the first, quiet half's: the office's screens must not slow the collector (target 1.2x);
@@ -69,6 +70,18 @@ def raise_open_files() -> None:
     """Every box is a socket (here and in the broker): lift the soft limit to the hard one."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def until_online(store: Store, size: int, timeout: float = 300) -> float:
+    """Seconds until central has stored every box's birth (all `size` online)."""
+    t0 = time.perf_counter()
+    query = text("SELECT count(*) FROM device_status WHERE state = 'online'")
+    while time.perf_counter() - t0 < timeout:
+        with store.engine.connect() as conn:
+            if conn.execute(query).scalar_one() >= size:
+                return time.perf_counter() - t0
+        time.sleep(0.1)
+    raise RuntimeError(f"central stored fewer than {size} births in {timeout:.0f} s")
 
 
 def stored(store: Store) -> int:
@@ -204,6 +217,8 @@ def run_fleet(size: int, seconds: float, outage: float) -> dict[str, Any]:
                 with child_processes("bench.children.fleet", *[[s.model_dump_json()] for s in specs],
                                      wait_s=60) as children:
                     note(f"fleet of {size} boxes: all connected")
+                    births_s = until_online(central.store, size)  # the steady run starts once they are in
+                    note(f"fleet of {size} boxes: every birth stored {births_s:.1f} s after the last box connected")
                     rss_fleet = broker_proc.memory_info().rss
                     collector = psutil.Process(central.proc.pid)  # the main process: the web is a child
                     cpu0 = sum(collector.cpu_times()[:2])
@@ -262,6 +277,7 @@ def run_fleet(size: int, seconds: float, outage: float) -> dict[str, Any]:
         "arrival_p95_ms": 1000 * percentile(lags, 95),
         "broker_kb_per_box": (rss_fleet - rss_before) / 1024 / size,
         "connect_s": max(r["connect_s"] for r in results),
+        "births_s": births_s,
         "pages": pages,
         "outage_boxes": sum(r["outage_boxes"] for r in results),
         "outage_verdicts": sum(r["outage_verdicts"] for r in results),
@@ -332,6 +348,9 @@ def run(quick: bool) -> list[Figure]:
                    value=round(row["push_all_s"] * 1000, 1), unit="ms",
                    baseline_name=f"{smallest}: {base['push_all_s'] * 1000:.1f} ms",
                    baseline=round(base["push_all_s"] * 1000, 1), higher_is_better=False),
+            Figure(bench="fleet", name=f"{n} boxes: every box's birth stored, from the last box connected",
+                   value=round(row["births_s"], 2), unit="s", baseline_name=f"{smallest}: {base['births_s']:.2f} s",
+                   baseline=round(base["births_s"], 2), higher_is_better=False),
             Figure(bench="fleet", name=f"{n} boxes: broker memory per connected box",
                    value=round(row["broker_kb_per_box"], 1), unit="KB",
                    baseline_name=f"{smallest}: {base['broker_kb_per_box']:.1f} KB",
