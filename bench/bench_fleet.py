@@ -51,7 +51,7 @@ import httpx
 import psutil
 from sqlalchemy import text
 
-from bench.agent_rig import Device, note
+from bench.agent_rig import Device, note, until
 from bench.bench_central import postgres_database
 from bench.children.fleet import Spec
 from bench.harness import DOWNLINK_SEED, ROOT, Figure, child_processes, percentile
@@ -74,14 +74,16 @@ def raise_open_files() -> None:
 
 def until_online(store: Store, size: int, timeout: float = 300) -> float:
     """Seconds until central has stored every box's birth (all `size` online)."""
-    t0 = time.perf_counter()
     query = text("SELECT count(*) FROM device_status WHERE state = 'online'")
-    while time.perf_counter() - t0 < timeout:
+
+    def all_online() -> bool:
         with store.engine.connect() as conn:
-            if conn.execute(query).scalar_one() >= size:
-                return time.perf_counter() - t0
-        time.sleep(0.1)
-    raise RuntimeError(f"central stored fewer than {size} births in {timeout:.0f} s")
+            return bool(conn.execute(query).scalar_one() >= size)
+
+    t0 = time.perf_counter()
+    if not until(all_online, timeout, step=0.1):
+        raise RuntimeError(f"central stored fewer than {size} births in {timeout:.0f} s")
+    return time.perf_counter() - t0
 
 
 def stored(store: Store) -> int:
