@@ -76,6 +76,9 @@
   const state = document.getElementById("import-state");
   const errors = document.getElementById("import-errors");
   const words = form.dataset;
+  // The button starts disabled: clicked before this script ran, the form would submit itself and the
+  // file would be lost in a page reload. It stays disabled where the file input is (no key to import).
+  form.querySelector("button").disabled = form.querySelector("input[type=file]").disabled;
   const show = (event) => {
     if (event.reading !== undefined) state.textContent = words.reading;
     if (event.read !== undefined) { bar.max = event.total; bar.value = event.read; state.textContent = `${words.reading} ${event.read} / ${event.total}`; }
