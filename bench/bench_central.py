@@ -276,16 +276,21 @@ def running(collector: Collector) -> Iterator[Collector]:
 
 
 @contextmanager
-def postgres_database() -> Iterator[str]:
-    name = f"bench_central_{secrets.token_hex(4)}"
+def postgres_database(keep: str = "") -> Iterator[str]:
+    """A database of its own, dropped afterwards; or, given `keep`, the database of that name, made if it
+    is not there yet and left in place (a bench that fills for minutes fills it once)."""
+    name = keep or f"bench_central_{secrets.token_hex(4)}"
     admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        there = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), dict(n=name)).first()
+        if not (keep and there):
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
     try:
         yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        if not keep:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
         admin.dispose()
 
 

@@ -71,6 +71,17 @@ class DeviceSettings(BaseModel):
     clock_skew_s: float = Field(default=120, gt=0)  # a box's clock further off than this is flagged
 
 
+class ExportSettings(BaseModel):
+    """Exports built in the background (central.export_jobs): a request waits `wait_s` for its file, then
+    answers with the job to follow instead (a province's cases take seconds to write)."""
+
+    wait_s: float = Field(default=0.1, ge=0, le=600)
+    fresh_s: float = Field(default=300, ge=0)  # the same export asked again within this long: the same file
+    keep_s: float = Field(default=3600, gt=0)  # jobs and their files are deleted after this long
+    stale_s: float = Field(default=120, gt=0)  # a running job that has not moved for this long has failed
+    workers: int = Field(default=1, ge=1, le=8)  # jobs built at once by one web server
+
+
 class ObligationSettings(BaseModel):
     """The follow-ups central holds an office to (闭环管理), and by when: hours from the passage.
 
@@ -120,6 +131,7 @@ class CentralSettings(FileSettings):
     devices: DeviceSettings = DeviceSettings()
     obligations: ObligationSettings = ObligationSettings()
     registrations: RegistrationSettings = RegistrationSettings()
+    exports: ExportSettings = ExportSettings()
 
     @field_validator("timezone")
     @classmethod

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -26,6 +26,8 @@ from central.sql import aware
 
 Cell = str | int | float | None
 Column = tuple[str, Callable[[Mapping[str, Any]], Cell]]
+Progress = Callable[[int, int], None]  # (rows written, rows in all)
+PROGRESS_ROWS = 1000
 # what makes Excel, LibreOffice or WPS read a cell as a formula (OWASP's list, and the full-width
 # forms an input method may type)
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "＝", "＋", "－", "＠")
@@ -97,19 +99,29 @@ def table(lang: str, columns: list[Column], rows: Sequence[Mapping[str, Any]]) -
     return [tr(lang, key) for key, _ in columns], [[get(r) for _, get in columns] for r in rows]
 
 
-def to_csv(headers: list[str], rows: list[list[Cell]]) -> bytes:
+def _counted(rows: list[list[Cell]], progress: Progress) -> Iterator[list[Cell]]:
+    """The rows, saying every PROGRESS_ROWS how many have been written."""
+    for n, row in enumerate(rows):
+        if n % PROGRESS_ROWS == 0:
+            progress(n, len(rows))
+        yield row
+    progress(len(rows), len(rows))
+
+
+def to_csv(headers: list[str], rows: list[list[Cell]], progress: Progress = lambda _done, _total: None) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow([neutral(h) for h in headers])
-    writer.writerows([neutral(c) for c in row] for row in rows)
+    writer.writerows([neutral(c) for c in row] for row in _counted(rows, progress))
     return out.getvalue().encode("utf-8-sig")
 
 
-def to_xlsx(title: str, headers: list[str], rows: list[list[Cell]]) -> bytes:
+def to_xlsx(title: str, headers: list[str], rows: list[list[Cell]],
+            progress: Progress = lambda _done, _total: None) -> bytes:
     book = Workbook(write_only=True)
     sheet = book.create_sheet(title[:31])
     sheet.append([neutral(h) for h in headers])
-    for row in rows:
+    for row in _counted(rows, progress):
         sheet.append([neutral(c) for c in row])
     out = io.BytesIO()
     book.save(out)

@@ -92,6 +92,10 @@ WORDS: dict[str, tuple[str, str]] = {
     "fever_clinic": ("发热门诊", "Fever clinic"),
     "home_quarantine": ("居家隔离", "Home quarantine"),
     "export": ("导出", "Export"),
+    "export_building": ("正在生成文件…", "Building the file…"),
+    "export_ready": ("文件已生成：", "Ready:"),
+    "export_failed": ("导出失败", "Export failed"),
+    "download": ("下载", "Download"),
     # devices
     "online": ("在线", "Online"),
     "offline": ("离线", "Offline"),

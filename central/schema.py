@@ -482,3 +482,25 @@ diagnostics = Table(
 )
 """An admin's diagnostics requests to a box and the box's answers (central.diagnostics); kept for
 `retention.diagnostics_days`."""
+
+export_jobs = Table(
+    "export_jobs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("owner", Integer, nullable=False),  # the user's id: no one else gets the job or its file
+    Column("area", String(20), nullable=False),  # the owner's area when it started: theirs no longer, no file
+    Column("key", String(200), nullable=False),  # what it builds: the export, its format, parameters, language
+    Column("name", String(200), nullable=False),  # the file's name, without the format
+    Column("fmt", String(8), nullable=False),
+    Column("state", String(16), nullable=False),  # running | done | failed
+    Column("done", Integer, nullable=False),  # rows written
+    Column("total", Integer, nullable=False),  # rows to write; 0 while they are read
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("error", String(300)),
+    Column("body", LargeBinary),  # the file, once done
+    Index("export_jobs_owner_key", "owner", "key", "started_at"),
+    Index("export_jobs_started", "started_at"),
+)
+"""Exports built in the background (central.export_jobs), their files kept in the database so that
+any replica answers the download; deleted after `exports.keep_s`."""

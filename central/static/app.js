@@ -107,16 +107,48 @@
       show(typeof detail === "string" ? { error: detail } : detail.error ? detail : { error: JSON.stringify(detail) });
       return;
     }
-    const reader = answer.body.getReader();
-    const text = new TextDecoder();
-    let rest = "";
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      rest += text.decode(value, { stream: true });
-      const lines = rest.split("\n");
-      rest = lines.pop();
-      lines.filter((l) => l).forEach((l) => show(JSON.parse(l)));
-    }
+    await eachLine(answer, show);
   });
 })();
+
+// An export: a province's file takes seconds to build, so the server builds it in the background
+// (Prefer: respond-async); a progress bar while it does, then the link to download it.
+(function () {
+  const box = document.getElementById("export-job");
+  if (!box) return;
+  const bar = box.querySelector("progress");
+  const state = document.getElementById("export-state");
+  const link = document.getElementById("export-download");
+  const words = box.dataset;
+  const show = (job) => {
+    bar.max = job.total || 1; bar.value = job.done || 0;
+    if (job.state === "running") state.textContent = job.total ? `${words.building} ${job.done} / ${job.total}` : words.building;
+    if (job.state === "done") { bar.hidden = true; state.textContent = `${words.ready} ${job.file}`; state.className = "ok"; link.href = job.download; link.hidden = false; }
+    if (job.state === "failed") { bar.hidden = true; state.textContent = `${words.failed}: ${job.error}`; state.className = "error"; }
+  };
+  document.querySelectorAll("a[data-export]").forEach((a) => a.addEventListener("click", async (click) => {
+    click.preventDefault();
+    box.hidden = false; bar.hidden = false; link.hidden = true; state.className = "";
+    show({ state: "running", done: 0, total: 0 });
+    const answer = await fetch(a.href, { headers: { Prefer: "respond-async" } });
+    const job = await answer.json().catch(() => ({}));
+    if (answer.status !== 202) { show({ state: "failed", error: job.detail || job.error || answer.statusText }); return; }
+    show(job);
+    if (job.state === "running") await eachLine(await fetch(`${job.progress}?follow=true`), show);
+  }));
+})();
+
+// Each line of JSON of a streamed answer (newline-delimited JSON: an import's or an export's progress).
+async function eachLine(answer, each) {
+  const reader = answer.body.getReader();
+  const text = new TextDecoder();
+  let rest = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    rest += text.decode(value, { stream: true });
+    const lines = rest.split("\n");
+    rest = lines.pop();
+    lines.filter((l) => l).forEach((l) => each(JSON.parse(l)));
+  }
+}

@@ -17,13 +17,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from central.auth import Accounts, Session
 from central.config import CentralSettings
+from central.export_jobs import ExportJobs
 from central.i18n import tr
 from central.push import Pusher
 from central.releases import Releases
 from central.rollouts import Rollouts
 from central.sql import storage_error
 from central.store import Store
-from central.web import api, boxes, device, feed, obligations, pages, regions, registrations, report
+from central.web import api, boxes, device, downloads, feed, obligations, pages, regions, registrations, report
 from central.web.headers import SecurityHeaders
 from central.web.security import Forbidden, NeedLogin, NotABox, current_session, lang_of, viewer
 from central.web.services import Services
@@ -52,9 +53,12 @@ def create_app(
     pusher = Pusher(store.engine, settings.mqtt, settings.downlink_signer)
     releases = Releases(store.engine, settings.releases_dir, settings.release_key)
     rollouts = Rollouts(store.engine, settings.mqtt, settings.downlink_signer)
-    app.state.services = Services(settings, store, accounts, pusher, health, releases, rollouts)
+    exports = ExportJobs(store.engine, settings.exports)
+    app.state.services = Services(settings, store, accounts, pusher, health, releases, rollouts, exports)
+    app.router.on_shutdown.append(exports.close)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(api.router)
+    app.include_router(downloads.router)
     app.include_router(boxes.router)
     app.include_router(feed.router)
     app.include_router(pages.router)

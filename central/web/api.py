@@ -25,6 +25,7 @@ from central.store import StillRevoked
 from central.text import Line, Paragraph
 from central.throttle import Throttled
 from central.web import lists
+from central.web.downloads import Format, export, send_file
 from central.web.params import (
     AuditAction,
     CaseFilter,
@@ -55,9 +56,7 @@ from central.web.services import Services, Svc
 from contract.messages import LOG_LINES_MAX, NAME_PATTERN
 
 router = APIRouter(prefix="/api")
-Format = Literal["csv", "xlsx"]
 T = TypeVar("T")
-MEDIA = {"csv": "text/csv; charset=utf-8", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
 
 class Credentials(BaseModel):
@@ -417,12 +416,6 @@ def change_rollout(rollout: Annotated[int, PathParam(ge=1, le=2**31 - 1)],
 # exports
 
 
-def send_file(name: str, fmt: Format, headers: list[str], rows: list[list[Any]]) -> Response:
-    body = exports.to_csv(headers, rows) if fmt == "csv" else exports.to_xlsx(name, headers, rows)
-    return Response(body, media_type=MEDIA[fmt],
-                    headers={"Content-Disposition": f'attachment; filename="{name}.{fmt}"'})
-
-
 @router.get("/exports/ledger.{fmt}", tags=["exports"])
 def export_ledger(fmt: Format, site: SiteName, day: Day, request: Request, session: Viewer, svc: Svc) -> Response:
     """A checkpoint's entry-exit ledger for one local day; persons masked. A checkpoint outside the
@@ -436,23 +429,27 @@ def export_ledger(fmt: Format, site: SiteName, day: Day, request: Request, sessi
 
 @router.get("/exports/figures.{fmt}", tags=["exports"])
 def export_figures(fmt: Format, request: Request, session: Viewer, svc: Svc, days: Days) -> Response:
-    """Per checkpoint and day in the user's area; the file is named after the area's code."""
+    """Per checkpoint and day in the user's area; the file is named after the area's code. A large one
+    is built in the background: 202 and its job (central.web.downloads)."""
     lang = lang_of(request)
-    rows = queries.daily(svc.store.engine, days.first, days.last, session.scope)
     name = f"figures-{session.scope.code}-{days.first}-{days.last}"
-    return send_file(name, fmt, *exports.table(lang, exports.figure_columns(lang), rows))
+    return export(request, session, svc, f"figures:{days.first}:{days.last}:{lang}", name, fmt,
+                  lambda: exports.table(lang, exports.figure_columns(lang),
+                                        queries.daily(svc.store.engine, days.first, days.last, session.scope)))
 
 
 @router.get("/exports/cases.{fmt}", tags=["exports"])
 def export_cases(fmt: Format, request: Request, session: Viewer, svc: Svc, days: Days) -> Response:
     """Cases of the user's area opened between the two days (inclusive), and every one still open;
-    the file is named after the area's code."""
+    the file is named after the area's code. A large one is built in the background: 202 and its job
+    (central.web.downloads)."""
     lang, zone = lang_of(request), svc.settings.zone
     start, _end = queries.day_bounds(days.first, zone)
     _start, end = queries.day_bounds(days.last, zone)
-    rows = queries.cases_between(svc.store.engine, start, end, session.scope)
     name = f"cases-{session.scope.code}-{days.first}-{days.last}"
-    return send_file(name, fmt, *exports.table(lang, exports.case_columns(lang, zone), rows))
+    return export(request, session, svc, f"cases:{days.first}:{days.last}:{lang}", name, fmt,
+                  lambda: exports.table(lang, exports.case_columns(lang, zone),
+                                        queries.cases_between(svc.store.engine, start, end, session.scope)))
 
 
 # audit

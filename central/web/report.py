@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse
 
 from central import exports, report
 from central.auth import Session
-from central.web.api import Format, send_file
+from central.web.downloads import Format, export
 from central.web.pages import render
 from central.web.params import Day, PageNumber
 from central.web.security import Viewer, lang_of
@@ -38,10 +38,12 @@ def daily_report(session: Viewer, svc: Svc, day: Day | None = None) -> dict[str,
 
 @api.get("/exports/report.{fmt}", tags=["exports"])
 def export_report(fmt: Format, request: Request, session: Viewer, svc: Svc, day: Day | None = None) -> Response:
+    """The day's report as a file; a large one is built in the background: 202 and its job
+    (central.web.downloads)."""
     day = day or svc.today()
     lang = lang_of(request)
-    return send_file(f"report-{session.scope.code}-{day}", fmt,
-                 *exports.table(lang, report.columns(), _rows(svc, session, day)))
+    return export(request, session, svc, f"report:{day}:{lang}", f"report-{session.scope.code}-{day}", fmt,
+                  lambda: exports.table(lang, report.columns(), _rows(svc, session, day)))
 
 
 REPORT_ROWS = 300  # a province's report has thousands of lines (offices and checkpoints): the page shows them in parts

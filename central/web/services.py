@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 
 from central.auth import Accounts
 from central.config import CentralSettings
+from central.export_jobs import ExportJobs
 from central.push import Pusher
 from central.releases import Releases
 from central.rollouts import Rollouts
@@ -27,6 +28,7 @@ class Services:
     health: Callable[[], Health | None]  # this process's collector; None: no collector here
     releases: Releases
     rollouts: Rollouts
+    exports: ExportJobs
 
     @property
     def offline_after(self) -> timedelta:

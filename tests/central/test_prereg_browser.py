@@ -80,6 +80,8 @@ def test_a_township_reads_its_own_report(page: tuple[Page, str]) -> None:
     expect(rows).to_have_count(2)  # the township and its community: nothing of the county above
     expect(rows.nth(0)).to_contain_text("大智街道")
     expect(rows.nth(1)).to_contain_text("天声街社区")
+    browser.click("#report-xlsx")  # built in the background: a progress bar, then the link
+    expect(browser.locator("#export-state")).to_contain_text(f"文件已生成： report-420102001-{date.today()}")
     with browser.expect_download() as download:
-        browser.click("#report-xlsx")
+        browser.click("#export-download")
     assert download.value.suggested_filename == f"report-420102001-{date.today()}.xlsx"

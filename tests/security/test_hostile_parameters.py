@@ -41,7 +41,7 @@ VALID: dict[str, str] = {"fmt": "csv", "site": "site-a", "day": "2026-11-23", "c
                          "verdict_id": str(uuid.uuid4()), "request_id": str(uuid.uuid4()), "lang": "en",
                          "username": "viewer", "password": PASSWORD, "action": "note", "note": "hostile walk",
                          "why": "hostile walk", "version": "1.0.0", "name": "checkpoint-1.0.0.tar.gz",
-                         "region": "0", "ob_id": "1", "rollout": "1"}
+                         "region": "0", "ob_id": "1", "rollout": "1", "job_id": str(uuid.uuid4())}
 # request bodies of the JSON routes, valid but for the one field being walked
 BODIES: dict[str, dict[str, Any]] = {
     "/api/session": {"username": "viewer", "password": "a-wrong-password"},

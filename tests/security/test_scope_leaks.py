@@ -39,6 +39,7 @@ from central.schema import metadata, pushes, registrations, rollout_boxes, rollo
 from central.store import Batch, Store
 from contract import idnumber, signing, topics
 from contract.messages import FollowUp, Reason
+from tests import mqtt
 from tests.central.conftest import KEY, PASSWORD, Server, flagged, settings_for
 from tests.central.conftest import cheap_password_hashes as cheap_password_hashes
 from tests.central.conftest import store as store
@@ -195,6 +196,20 @@ def _gets(app: FastAPI, values: dict[str, list[str]]) -> Iterator[tuple[str, dic
                 yield path, {**required, "first": f"{TODAY.year}-01-01", "last": TODAY.isoformat()}
 
 
+def _root_exports(server: Server) -> list[str]:
+    """The ids of exports the root's admin started, each built (its file fetched by its owner)."""
+    root = server.client()
+    token = root.post("/api/session", json={"username": "u-root", "password": PASSWORD}).json()["token"]
+    root.headers["Authorization"] = f"Bearer {token}"
+    jobs = [root.get(f"/api/exports/{what}.xlsx", headers={"Prefer": "respond-async"}).json()["id"]
+            for what in ("cases", "figures", "report")]
+    for job in jobs:
+        mqtt.wait_until(lambda job=job: root.get(f"/api/exports/jobs/{job}").json()["state"] == "done", timeout=30,
+                        what="the root's export")
+        assert root.get(f"/api/exports/jobs/{job}/file").status_code == 200
+    return jobs
+
+
 def _one(name: str, values: dict[str, list[str]]) -> str:
     if name in values:
         return values[name][0]
@@ -287,11 +302,12 @@ def test_a_user_finds_nothing_outside_their_area_on_any_route(area: Area, user: 
         token = client.post("/api/session", json={"username": user, "password": PASSWORD}).json()["token"]
         client.headers["Authorization"] = f"Bearer {token}"
         app = server.server.config.app
+        jobs = _root_exports(server)  # the whole deployment's files, built for the root's admin
         walked = 0
         leaks: list[str] = []
         own = set().union(*(t.markers for t in area.things)) - foreign
         seen: set[str] = set()
-        for path, query in _gets(app, area.values):
+        for path, query in _gets(app, {**area.values, "job_id": jobs}):
             answer = client.get(path, params=query)
             walked += 1
             assert answer.status_code < 500, (path, query, answer.text[:300])
@@ -304,6 +320,10 @@ def test_a_user_finds_nothing_outside_their_area_on_any_route(area: Area, user: 
         assert not leaks, f"{len(leaks)} of {walked} answers show another area's data:\n" + "\n".join(leaks[:30])
         assert walked > 100
         assert seen == own  # and everything of their own area shows somewhere
+
+        for job in jobs:  # another user's export: not found, however it is asked for
+            assert client.get(f"/api/exports/jobs/{job}").status_code == 404
+            assert client.get(f"/api/exports/jobs/{job}/file").status_code == 404
 
         # the case ids of other areas: not found, wherever they are asked for
         mine = {str(c) for c, node in area.case_node.items() if area.inside(user, node)}

@@ -1,0 +1,147 @@
+"""Exports too large to write while the user waits (a province's cases, figures, daily report: seconds
+at ten million verdicts): built in the background, downloaded when ready.
+
+A job is a row of export_jobs: whose it is (the user's id and their area when it started: it is never
+handed to anyone else, nor to its owner once their area changed), what it builds (a key naming the
+export, its format, parameters and language), how far it is (rows written of the total) and, once
+done, the file. The file is kept in the database, not on one web server's disk, so that any replica
+behind the office's load balancer answers the progress and the download. The same export asked again
+while it runs, or within `fresh_s` of being done, is that job, not another. Jobs run in a small thread
+pool of the web process that took the request; one whose process died stops moving and counts as
+failed after `stale_s`. Jobs started more than `keep_s` ago are deleted, files and all, whenever a job
+starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Engine, and_, delete, or_, select, update
+
+from central.config import ExportSettings
+from central.exports import Progress
+from central.schema import export_jobs
+from central.sql import aware, now
+
+log = logging.getLogger(__name__)
+
+Build = Callable[[Progress], bytes]  # the file, reporting its progress
+PROGRESS_EVERY_S = 0.5  # how often a running job writes its progress down
+RUNNING, DONE, FAILED = "running", "done", "failed"
+_SHOWN = [c for c in export_jobs.c if c.name != "body"]
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    state: str
+    done: int
+    total: int
+    name: str
+    fmt: str
+    error: str | None
+
+    def document(self) -> dict[str, Any]:
+        """The job as the API shows it, with where to follow it and where to fetch its file."""
+        return {"id": self.id, "state": self.state, "done": self.done, "total": self.total,
+                "file": f"{self.name}.{self.fmt}", "error": self.error,
+                "progress": f"/api/exports/jobs/{self.id}", "download": f"/api/exports/jobs/{self.id}/file"}
+
+
+class ExportJobs:
+    def __init__(self, engine: Engine, settings: ExportSettings) -> None:
+        self.engine = engine
+        self.settings = settings
+        self._pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="export")
+        self._finished: dict[str, threading.Event] = {}  # this process's jobs still running
+
+    def start(self, owner: int, area: str, key: str, name: str, fmt: str, build: Build) -> Job:
+        """The owner's running or fresh job for `key` in `area`; else a new one, started."""
+        at = now()
+        with self.engine.begin() as conn:
+            kept = at - timedelta(seconds=self.settings.keep_s)
+            conn.execute(delete(export_jobs).where(export_jobs.c.started_at < kept))
+            alive = or_(and_(export_jobs.c.state == RUNNING,
+                             export_jobs.c.updated_at >= at - timedelta(seconds=self.settings.stale_s)),
+                        and_(export_jobs.c.state == DONE,
+                             export_jobs.c.updated_at >= at - timedelta(seconds=self.settings.fresh_s)))
+            found = conn.execute(select(*_SHOWN).where(
+                export_jobs.c.owner == owner, export_jobs.c.key == key, export_jobs.c.area == area, alive
+            ).order_by(export_jobs.c.started_at.desc()).limit(1)).first()
+            if found is not None:
+                return self._job(found._mapping)
+            job_id = str(uuid.uuid4())
+            conn.execute(export_jobs.insert().values(id=job_id, owner=owner, area=area, key=key, name=name, fmt=fmt,
+                                                     state=RUNNING, done=0, total=0, started_at=at, updated_at=at))
+        finished = self._finished[job_id] = threading.Event()
+        self._pool.submit(self._run, job_id, build, finished)
+        log.info("export started", extra={"job": job_id, "key": key, "owner": owner, "area": area})
+        return Job(job_id, RUNNING, 0, 0, name, fmt, None)
+
+    def wait(self, job: Job, owner: int, area: str, seconds: float) -> Job:
+        """The job once done, or as it is after `seconds` (at once for one that another process builds)."""
+        finished = self._finished.get(job.id)
+        if job.state != RUNNING or finished is None or not seconds:
+            return job
+        finished.wait(seconds)
+        return self.get(job.id, owner, area) or job
+
+    def get(self, job_id: str, owner: int, area: str) -> Job | None:
+        """The owner's job in `area`; None for anyone else's, or one deleted."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(*_SHOWN).where(export_jobs.c.id == job_id, export_jobs.c.owner == owner,
+                                                     export_jobs.c.area == area)).first()
+        return self._job(row._mapping) if row is not None else None
+
+    def file(self, job_id: str, owner: int, area: str) -> bytes | None:
+        """The finished file of the owner's job in `area`; None while it runs, or for anyone else."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(export_jobs.c.body).where(
+                export_jobs.c.id == job_id, export_jobs.c.owner == owner, export_jobs.c.area == area,
+                export_jobs.c.state == DONE)).scalar()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _job(self, row: Any) -> Job:
+        state, error = row["state"], row["error"]
+        if state == RUNNING and aware(row["updated_at"]) < now() - timedelta(seconds=self.settings.stale_s):
+            state, error = FAILED, "the server building it stopped: ask again"
+        return Job(row["id"], state, row["done"], row["total"], row["name"], row["fmt"], error)
+
+    def _run(self, job_id: str, build: Build, finished: threading.Event) -> None:
+        started = time.monotonic()
+        said = [started]
+        rows = [0]
+        where = export_jobs.c.id == job_id
+
+        def progress(done: int, total: int) -> None:
+            rows[0] = total
+            if time.monotonic() - said[0] >= PROGRESS_EVERY_S:
+                said[0] = time.monotonic()
+                with self.engine.begin() as conn:
+                    conn.execute(update(export_jobs).where(where).values(done=done, total=total, updated_at=now()))
+
+        try:
+            body = build(progress)
+            with self.engine.begin() as conn:
+                conn.execute(update(export_jobs).where(where).values(state=DONE, body=body, updated_at=now(),
+                                                                     done=rows[0], total=rows[0]))
+            log.info("export built", extra={"job": job_id, "bytes": len(body),
+                                            "seconds": round(time.monotonic() - started, 2)})
+        except Exception as exc:  # noqa: BLE001 - said to the user, logged with its trace
+            log.exception("export failed", extra={"job": job_id})
+            with self.engine.begin() as conn:
+                conn.execute(update(export_jobs).where(where).values(
+                    state=FAILED, error=f"{type(exc).__name__}: {exc}"[:300], updated_at=now()))
+        finally:
+            self._finished.pop(job_id, None)
+            finished.set()
