@@ -18,7 +18,6 @@ retention); the reasons and transfers from that day's flagged verdicts while the
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ REASONS = (Reason.CODE_RED, Reason.CODE_YELLOW, Reason.FEVER_CONFIRMED, Reason.W
            Reason.OUT_OF_PROVINCE)
 """The reasons a report names one by one; the other reasons of flagged verdicts count as `other`."""
 TRANSFERS = {FollowUp.ISOLATION_TRANSFER.value, FollowUp.FEVER_CLINIC.value}
+NAMED = (*(r.value for r in REASONS), "other")  # Figures.reasons' order: the named reasons, then all others
 OWED = ("opened", "done", "overdue", "waived")
 
 
@@ -46,14 +46,16 @@ OWED = ("opened", "done", "overdue", "waived")
 class Figures:
     passages: int = 0
     flagged: int = 0
-    reasons: Counter[str] = field(default_factory=Counter)  # of flagged verdicts; a verdict counts under each
+    # flagged verdicts per reason in NAMED's order (a verdict counts under each of its reasons): a list,
+    # not a Counter, for a province's report adds thousands of them up the tree
+    reasons: list[int] = field(default_factory=lambda: [0] * len(NAMED))
     transfers: int = 0
     owed: Counter[str] = field(default_factory=Counter)  # opened, done, overdue, waived (an office's only)
 
     def add(self, other: Figures) -> None:
         self.passages += other.passages
         self.flagged += other.flagged
-        self.reasons.update(other.reasons)
+        self.reasons = [a + b for a, b in zip(self.reasons, other.reasons, strict=True)]
         self.transfers += other.transfers
 
 
@@ -69,12 +71,10 @@ class Line:
 
     def as_dict(self) -> dict[str, Any]:
         f = self.figures
-        named = {r.value: f.reasons.get(r.value, 0) for r in REASONS}
-        other = sum(f.reasons.values()) - sum(named.values())
         owed = {k: (None if self.site else f.owed[k]) for k in OWED}  # a checkpoint owes nothing
         return {"code": self.code, "name": self.name, "depth": self.depth, "site": self.site,
-                "passages": f.passages, "flagged": f.flagged, **named, "other": other, "transfers": f.transfers,
-                **owed}
+                "passages": f.passages, "flagged": f.flagged, **dict(zip(NAMED, f.reasons, strict=True)),
+                "transfers": f.transfers, **owed}
 
 
 def daily(conn: Connection, scope: Scope, day: date, zone: tzinfo) -> list[Line]:
@@ -115,24 +115,25 @@ def _checkpoints(conn: Connection, scope: Scope, day: date, start: Any, end: Any
         .where(daily_figures.c.day == day, scope.site_in(daily_figures.c.site))
     ):
         out[site] = Figures(passages=total, flagged=review + deny)
-    # counted by the database per checkpoint and kind of verdict (its reasons and follow-ups as
-    # stored): a province's day has thousands of flagged verdicts but few kinds
+    # counted by the database per checkpoint: a province's day has thousands of flagged verdicts. A
+    # reason or follow-up is a quoted code in the stored JSON array, found as such on both databases.
     reasons, follow_up = cast(verdicts.c.reasons, Text), cast(verdicts.c.follow_up, Text)
-    kinds = conn.execute(
-        select(verdicts.c.site, reasons, follow_up, func.count())
+
+    def count(matches: Any) -> Any:
+        return func.sum(when((matches, 1), else_=0))
+
+    tallies = conn.execute(
+        select(verdicts.c.site, func.sum(func.json_array_length(verdicts.c.reasons)),
+               count(or_(*(follow_up.like(f'%"{t}"%') for t in TRANSFERS))),
+               *[count(reasons.like(f'%"{code}"%')) for code in NAMED[:-1]])
         .where(verdicts.c.flagged.is_(True), verdicts.c.device_time >= start, verdicts.c.device_time < end,
                scope.site_in(verdicts.c.site))
-        .group_by(verdicts.c.site, reasons, follow_up)
+        .group_by(verdicts.c.site)
     )
-    parsed: dict[str, set[str]] = {}
-    for site, reasons_text, follow_up_text, n in kinds:
-        for stored in (reasons_text, follow_up_text):
-            if stored not in parsed:
-                parsed[stored] = set(json.loads(stored))
-        said, prescribed = parsed[reasons_text], parsed[follow_up_text]
+    for site, said, transfers, *named in tallies:
         figures = out.setdefault(site, Figures())
-        figures.reasons.update(dict.fromkeys(said, n))
-        figures.transfers += n if TRANSFERS.intersection(prescribed) else 0
+        figures.reasons = [*named, said - sum(named)]
+        figures.transfers = transfers
     return out
 
 

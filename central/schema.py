@@ -143,8 +143,10 @@ daily_figures = Table(
     Column("code_red", Integer, nullable=False),
     Column("watchlist", Integer, nullable=False),
     Column("overridden", Integer, nullable=False),
+    Index("daily_figures_day", "day", "site"),  # a day's or a range's rows of every checkpoint, in order
 )
-"""Counted as verdicts are first stored, so the figures outlive the verdicts' retention."""
+"""Counted as verdicts are first stored, so the figures outlive the verdicts' retention (a province's
+2,000 checkpoints: 730,000 rows a year)."""
 
 cases = Table(
     "cases",
