@@ -2,7 +2,7 @@
 
 A table is a list of columns (a header key translated by central.i18n, and how to get the cell
 from a row) and rows; it is written as CSV (UTF-8 with a BOM, which is what Excel in a Chinese
-locale needs to show the characters) or as an XLSX sheet (openpyxl). Only masked identities are
+locale needs to show the characters) or as an XLSX sheet (written directly). Only masked identities are
 ever exported.
 
 Every text cell passes through `neutral` on its way out: what a box or an operator typed (a
@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import csv
 import io
+import math
+import re
+import zipfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, tzinfo
 from typing import Any
-
-from openpyxl import Workbook
 
 from central.i18n import tr
 from central.sql import aware
@@ -118,11 +119,89 @@ def to_csv(headers: list[str], rows: list[list[Cell]], progress: Progress = lamb
 
 def to_xlsx(title: str, headers: list[str], rows: list[list[Cell]],
             progress: Progress = lambda _done, _total: None) -> bytes:
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet(title[:31])
-    sheet.append([neutral(h) for h in headers])
-    for row in _counted(rows, progress):
-        sheet.append([neutral(c) for c in row])
+    """One sheet of inline strings and numbers, written as XML directly: openpyxl took 15-20 µs a cell
+    (a province's 100,000 cases: 14 s), this about 1 µs. Text cells are `neutral` like the CSV's."""
+    letters = [_column_letter(n) for n in range(len(headers))]
+    parts = [_SHEET_HEAD, _row(1, letters, headers)]
+    parts += [_row(n, letters, row) for n, row in enumerate(_counted(rows, progress), start=2)]
+    parts.append(_SHEET_TAIL)
     out = io.BytesIO()
-    book.save(out)
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as book:
+        book.writestr("[Content_Types].xml", _CONTENT_TYPES)
+        book.writestr("_rels/.rels", _PACKAGE_RELS)
+        book.writestr("xl/workbook.xml", _WORKBOOK.format(name=_text(_SHEET_NAME_BAD.sub("_", title)[:31] or "sheet")))
+        book.writestr("xl/_rels/workbook.xml.rels", _WORKBOOK_RELS)
+        book.writestr("xl/styles.xml", _STYLES)
+        book.writestr("xl/worksheets/sheet1.xml", "".join(parts))
     return out.getvalue()
+
+
+def _column_letter(n: int) -> str:
+    """0 -> A, 25 -> Z, 26 -> AA."""
+    name = ""
+    n += 1
+    while n:
+        n, rest = divmod(n - 1, 26)
+        name = chr(65 + rest) + name
+    return name
+
+
+def _text(value: str) -> str:
+    """XML text: escaped, without the control characters XML 1.0 cannot hold."""
+    if not value.isprintable():  # rare (and cheap to ask): a control character, or a space other than ' '
+        value = _NOT_XML.sub("", value)
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def _row(number: int, letters: list[str], row: Sequence[Cell]) -> str:
+    cells = []
+    for letter, cell in zip(letters, row, strict=False):
+        if cell is None or cell == "":  # an empty cell, as openpyxl wrote it
+            continue
+        if isinstance(cell, int | float) and math.isfinite(cell):
+            cells.append(f'<c r="{letter}{number}"><v>{cell!r}</v></c>')
+        else:
+            cells.append(f'<c r="{letter}{number}" t="inlineStr"><is><t xml:space="preserve">'
+                         f'{_text(str(neutral(cell)))}</t></is></c>')
+    return f'<row r="{number}">{"".join(cells)}</row>'
+
+
+_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_RELS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_PACKAGE = "http://schemas.openxmlformats.org/package/2006"
+_HEAD = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+_SHEET_HEAD = f'{_HEAD}<worksheet xmlns="{_MAIN}"><sheetData>'
+_SHEET_TAIL = "</sheetData></worksheet>"
+_SHEET_NAME_BAD = re.compile(r"[\\/?*\[\]:]")  # what a sheet's name may not hold
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_SPREADSHEET = "application/vnd.openxmlformats-officedocument.spreadsheetml"
+_CONTENT_TYPES = (
+    f'{_HEAD}<Types xmlns="{_PACKAGE}/content-types">'
+    '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+    '<Default Extension="xml" ContentType="application/xml"/>'
+    f'<Override PartName="/xl/workbook.xml" ContentType="{_SPREADSHEET}.sheet.main+xml"/>'
+    f'<Override PartName="/xl/worksheets/sheet1.xml" ContentType="{_SPREADSHEET}.worksheet+xml"/>'
+    f'<Override PartName="/xl/styles.xml" ContentType="{_SPREADSHEET}.styles+xml"/></Types>'
+)
+_PACKAGE_RELS = (
+    f'{_HEAD}<Relationships xmlns="{_PACKAGE}/relationships">'
+    f'<Relationship Id="rId1" Type="{_RELS}/officeDocument" Target="xl/workbook.xml"/></Relationships>'
+)
+_WORKBOOK = (
+    f'{_HEAD}<workbook xmlns="{_MAIN}" xmlns:r="{_RELS}"><sheets>'
+    '<sheet name="{name}" sheetId="1" r:id="rId1"/></sheets></workbook>'
+)
+_WORKBOOK_RELS = (
+    f'{_HEAD}<Relationships xmlns="{_PACKAGE}/relationships">'
+    f'<Relationship Id="rId1" Type="{_RELS}/worksheet" Target="worksheets/sheet1.xml"/>'
+    f'<Relationship Id="rId2" Type="{_RELS}/styles" Target="styles.xml"/></Relationships>'
+)
+_STYLES = (
+    f'{_HEAD}<styleSheet xmlns="{_MAIN}">'
+    '<fonts count="1"><font><sz val="11"/><name val="Calibri"/></font></fonts>'
+    '<fills count="2"><fill><patternFill patternType="none"/></fill><fill><patternFill patternType="gray125"/></fill>'
+    '</fills><borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
+    '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
+    '<cellXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/></cellXfs>'
+    '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles></styleSheet>'
+)
