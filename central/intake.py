@@ -32,7 +32,7 @@ import hmac
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,6 +53,7 @@ class DeviceKey:
     site: str
     key: bytes
     revoked: bool
+    mac_receipts: bool = False  # its last status said it checks receipts MAC'd with `key`
 
 
 class Rejected(Exception):
@@ -242,6 +243,7 @@ class Message:
     payload: bytes
     replayed: bool  # the box marked it as having waited for the broker
     connection: int = 0  # the MQTT connection it came on (set by `received`)
+    mac_receipts: bool = False  # a status saying the box checks receipts MAC'd with its key (contract.signing)
 
 
 @dataclass(frozen=True)
@@ -279,8 +281,7 @@ class Intake:
     def received(self, message: Message, *, now: float) -> None:
         if not self._waiting:
             self._first_at = now
-        self._waiting.append(Message(message.mid, message.qos, message.topic, message.payload, message.replayed,
-                                     self.connection))
+        self._waiting.append(replace(message, connection=self.connection))
 
     def due_in(self, now: float) -> float | None:
         """Seconds until `take` would cut a batch (0: now), or None when nothing waits."""
