@@ -1,8 +1,9 @@
 """The central collector (issue 7): ingest rate against the raw broker rate, dashboard latency.
 
-1. raw broker rate: N signed messages (each box's birth, then verdicts) are queued at a real Mosquitto (the project's configuration)
-   for a persistent session of a plain paho subscriber (QoS 1, the same shared subscription and
-   receive maximum as the collector, acknowledging each message as it arrives, storing nothing);
+1. raw broker rate: N signed messages (each box's birth, then verdicts) are queued at a real
+   Mosquitto (the project's configuration) for a persistent session of a plain paho subscriber
+   (QoS 1, the same shared subscription and receive maximum as the collector, acknowledging each
+   message as it arrives, storing nothing);
    the subscriber then connects and is timed from its first message to its N-th. The publisher is
    a child process, done before the timing starts, so it takes no CPU from the consumer.
 2. collector ingest rate: the same N messages (each box's birth, then verdicts) queued the same way
