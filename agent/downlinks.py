@@ -55,6 +55,7 @@ class Downlinks:
         self._own_prefix = f"{topics.ROOT}/{settings.site}/{settings.device}/down/"
         self._device = settings.device
         self._central: Ed25519PublicKey = signing.public_key(settings.central_key.value().hex())
+        self._key = settings.signing_key.value()  # central MACs this box's receipts with it (contract.signing)
         self._lock = threading.Lock()
         self._policy: Policy | None = None
         self._own: set[str] = set()  # kinds received on this box's own topic
@@ -144,7 +145,7 @@ class Downlinks:
 
     def _opened(self, what: str, payload: bytes, model: type[M]) -> M | None:
         try:
-            return signing.opened(self._central, payload, model)
+            return signing.opened(self._central, payload, model, box_key=self._key if model is Receipt else None)
         except (ValueError, ValidationError) as exc:  # BadSignature is a ValueError
             self.refused += 1
             log.error("refused a downlink", extra={"what": what, "reason": str(exc)[:300]})

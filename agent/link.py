@@ -144,8 +144,13 @@ class Publisher:
 
 log = logging.getLogger(__name__)
 
-_REPLAYED = Properties(PacketTypes.PUBLISH)  # built once: paho's Properties are slow to make
+# built once: paho's Properties are slow to make (and to read: the statuses say it, not every verdict)
+_REPLAYED = Properties(PacketTypes.PUBLISH)
 _REPLAYED.UserProperty = [("replayed", "1")]
+_STATUS = Properties(PacketTypes.PUBLISH)  # this box checks receipts MAC'd with its key (contract.signing)
+_STATUS.UserProperty = [signing.RECEIPT_MAC]
+_WILL = Properties(PacketTypes.WILLMESSAGE)
+_WILL.UserProperty = [signing.RECEIPT_MAC]
 SESSION_TAKEN_OVER = 142  # MQTT 5 reason code
 SHORT_S = 10.0  # a connection that ends sooner than this after it began counts as cut short
 FLAPPING = 3  # that many cut short within a minute: say what it usually means
@@ -198,7 +203,8 @@ class Link:
         if client is None:
             return
         if graceful and self.connected.is_set():
-            client.publish(self.topic("status"), self._death(), qos=1, retain=True).wait_for_publish(2)
+            death = client.publish(self.topic("status"), self._death(), qos=1, retain=True, properties=_STATUS)
+            death.wait_for_publish(2)
         client.disconnect()
         client.loop_stop()
         self._client = None
@@ -210,7 +216,7 @@ class Link:
         """Queue one QoS 1 message; returns its mid (its PUBACK arrives in `acks`)."""
         if self._client is None:
             raise RuntimeError("the link is not started")
-        props = _REPLAYED if replayed else None
+        props = _REPLAYED if replayed else _STATUS if topic == self.topic("status") else None
         return self._client.publish(topic, payload, qos=1, retain=retain, properties=props).mid
 
     def report(self, message: BoxReport, *, retain: bool = False) -> int:
@@ -247,7 +253,7 @@ class Link:
 
     def _set_will(self, client: mqtt.Client, connection: int) -> None:
         """The death the broker publishes if connection number `connection` is lost."""
-        client.will_set(self.topic("status"), self._death(connection), qos=1, retain=True)
+        client.will_set(self.topic("status"), self._death(connection), qos=1, retain=True, properties=_WILL)
 
     # paho callbacks (network thread)
 

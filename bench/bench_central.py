@@ -1,13 +1,15 @@
 """The central collector (issue 7): ingest rate against the raw broker rate, dashboard latency.
 
-1. raw broker rate: N signed verdicts are queued at a real Mosquitto (the project's configuration)
-   for a persistent session of a plain paho subscriber (QoS 1, the same shared subscription and
-   receive maximum as the collector, acknowledging each message as it arrives, storing nothing);
+1. raw broker rate: N signed messages (each box's birth, then verdicts) are queued at a real
+   Mosquitto (the project's configuration) for a persistent session of a plain paho subscriber
+   (QoS 1, the same shared subscription and receive maximum as the collector, acknowledging each
+   message as it arrives, storing nothing);
    the subscriber then connects and is timed from its first message to its N-th. The publisher is
    a child process, done before the timing starts, so it takes no CPU from the consumer.
-2. collector ingest rate: the same N verdicts queued the same way for the collector's session,
-   then `central.ingest.Collector` drains them: validate (model + HMAC signature), one transaction
-   per batch (verdicts, counters, cases), acknowledge after the commit, receipts. Into SQLite (WAL,
+2. collector ingest rate: the same N messages (each box's birth, then verdicts) queued the same way
+   for the collector's session, then `central.ingest.Collector` drains them: validate (model + HMAC
+   signature), one transaction per batch (verdicts, counters, cases), acknowledge after the commit,
+   receipts (MAC'd: the births said the boxes check them, contract.signing). Into SQLite (WAL,
    synchronous=FULL) and PostgreSQL (the machine's server). Reported as a ratio of (1); target
    >= 0.8. Beside each rate, the collector's CPU per verdict (this process, every thread, from the
    first message to the last) against the bare subscriber's CPU per message in (1): target <= 2x.
@@ -62,11 +64,13 @@ from contract.messages import (
     CodeInput,
     ColourSource,
     Decision,
+    DeviceState,
     Identity,
     IdSource,
     Inputs,
     PersonInput,
     Reason,
+    Status,
     TemperatureInput,
     TravelInput,
     Verdict,
@@ -121,14 +125,24 @@ def make_verdict(n: int, seq: int, site: str, device: str, at: datetime, flagged
 
 
 def publish(port: int, count: int) -> None:
+    """`count` messages: each box's birth (saying, as today's agent does, that it checks receipts MAC'd
+    with its key), then verdicts."""
     now = datetime.now(UTC)
-    wires = []
-    for n in range(count):
+    says_mac = Properties(PacketTypes.PUBLISH)
+    says_mac.UserProperty = [signing.RECEIPT_MAC]
+    wires: list[tuple[str, bytes, Properties | None]] = [
+        (topics.uplink(site, device, "status"), signing.sign(KEY, Status(
+            site=site, device=device, state=DeviceState.ONLINE, boot=1, connection=1, order=1, device_time=now)),
+         says_mac)
+        for site, device in DEVICES
+    ]
+    for n in range(count - len(DEVICES)):
         site, device = DEVICES[n % len(DEVICES)]
         wires.append(
             (
                 topics.uplink(site, device, "verdict"),
                 signing.sign(KEY, make_verdict(n, n // len(DEVICES) + 1, site, device, now, n % 100 == 0)),
+                None,
             )
         )
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-publisher", protocol=mqtt.MQTTv5)
@@ -137,10 +151,10 @@ def publish(port: int, count: int) -> None:
     client.connect("127.0.0.1", port)
     client.loop_start()
     pending: deque[mqtt.MQTTMessageInfo] = deque()
-    for topic, wire in wires:
+    for topic, wire, props in wires:
         if len(pending) >= 30_000:  # message ids are 16 bits: never have more than that many out at once
             pending.popleft().wait_for_publish(60)
-        pending.append(client.publish(topic, wire, qos=1))
+        pending.append(client.publish(topic, wire, qos=1, properties=props))
     for info in pending:
         info.wait_for_publish(60)
     client.disconnect()

@@ -30,6 +30,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -225,8 +226,9 @@ class Collector:
 
     def _received(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         self._last_received = time.monotonic()
-        user = dict(getattr(msg.properties, "UserProperty", []) or [])
-        self._inbox.append(Message(msg.mid, msg.qos, msg.topic, bytes(msg.payload), user.get("replayed") == "1"))
+        user = getattr(msg.properties, "UserProperty", None) or ()
+        self._inbox.append(Message(msg.mid, msg.qos, msg.topic, bytes(msg.payload), ("replayed", "1") in user,
+                                   mac_receipts=signing.RECEIPT_MAC in user))
         if not self._arrived.is_set():  # set() takes a lock and wakes waiters: once per wait is enough
             self._arrived.set()
 
@@ -262,11 +264,17 @@ class Collector:
         self._refuse_twins(client, batch.conflicts)
 
     def _send_receipts(self, client: mqtt.Client, receipts: dict[tuple[str, str, str], list[int]]) -> None:
-        """Tell each box which of its verdicts are now stored, so it may delete them (signed: a
-        receipt deletes, so only central may write one)."""
+        """Tell each box which of its verdicts are now stored, so it may delete them. A receipt deletes,
+        so only central may write one: MAC'd with the box's key where its last status said it checks
+        that, else signed with central's key (contract.signing)."""
         for (site, device, epoch), seqs in receipts.items():
             receipt = Receipt.of(device, seqs, epoch or None)
-            client.publish(topics.downlink(site, device, "receipt"), signing.seal(self._signer, receipt), qos=1)
+            key = self._keys.get(device)
+            if key is not None and key.mac_receipts:
+                wire = signing.sign(key.key, receipt)
+            else:
+                wire = signing.seal(self._signer, receipt)
+            client.publish(topics.downlink(site, device, "receipt"), wire, qos=1)
 
     def _refuse_twins(self, client: mqtt.Client, conflicts: list[Conflict]) -> None:
         """Two boxes with one identity: tell the one seen second to stop (retained, so it hears it on
@@ -352,6 +360,9 @@ class Collector:
                 batch.verdicts.append(accepted.row)
             elif accepted.kind == "diagnostics":
                 batch.answers.append(accepted.row)
+            elif accepted.kind == "status":
+                batch.reports.append({**accepted.row, "mac_receipts": m.mac_receipts})
+                keys[accepted.device] = replace(keys[accepted.device], mac_receipts=m.mac_receipts)  # from now on
             else:
                 batch.reports.append(accepted.row)
         return batch

@@ -107,6 +107,7 @@ device_status = Table(
     Column("clock_offset_s", Float),  # the box's clock minus central's, when that report arrived
     Column("conflict", JSON),  # two boxes with this identity: {"kept", "refused", "at"}
     Column("software_update", JSON),  # the box's last update: {"state", "version", "reason"} (agent.update)
+    Column("mac_receipts", Boolean, nullable=False, server_default=text("false")),  # its status: MAC its receipts
 )
 
 device_lives = Table(

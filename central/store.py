@@ -206,8 +206,11 @@ class Store:
 
     def device_keys(self) -> dict[str, DeviceKey]:
         with self.engine.connect() as conn:
-            rows = conn.execute(select(devices.c.device, devices.c.site, devices.c.key_hex, devices.c.revoked))
-            return {d: DeviceKey(s, bytes.fromhex(k), bool(r)) for d, s, k, r in rows}
+            rows = conn.execute(
+                select(devices.c.device, devices.c.site, devices.c.key_hex, devices.c.revoked,
+                       device_status.c.mac_receipts)
+                .outerjoin(device_status, device_status.c.device == devices.c.device))
+            return {d: DeviceKey(s, bytes.fromhex(k), bool(r), bool(m)) for d, s, k, r, m in rows}
 
     # ingest
 

@@ -22,6 +22,7 @@ Short = Annotated[str, StringConstraints(max_length=64)]
 Text = Annotated[str, StringConstraints(max_length=500)]
 Hex64 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 CentralSig = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{128}$")]
+ReceiptSig = Annotated[str, StringConstraints(pattern=r"^(?:[0-9a-f]{64}){1,2}$")]  # MAC'd (64) or signed (128)
 """Central's Ed25519 signature on a downlink (contract.signing)."""
 Epoch = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{16}$")]
 """A box's life: a random id made together with its outbox. A box whose outbox is lost starts a
@@ -402,7 +403,8 @@ class Receipt(Model):
     The broker's PUBACK is not durable (a broker killed with SIGKILL forgets what it had not yet
     saved), so a box deletes a verdict from its outbox only on this receipt, and sends again what
     stays un-receipted. `seqs` are inclusive ranges [first, last] of the life `epoch`; a box acts
-    only on a receipt central signed, and deletes only rows it sent that the receipt names.
+    only on a receipt central signed (or MAC'd with the box's key, contract.signing), and deletes only
+    rows it sent that the receipt names.
     """
 
     type: Literal["receipt"] = "receipt"
@@ -410,7 +412,7 @@ class Receipt(Model):
     device: Name
     epoch: Epoch | None = None
     seqs: Annotated[list[tuple[Count, Count]], Field(max_length=10_000)]
-    sig: CentralSig | None = None
+    sig: ReceiptSig | None = None
 
     @classmethod
     def of(cls, device: str, seqs: list[int], epoch: str | None = None) -> Receipt:

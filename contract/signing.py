@@ -8,6 +8,14 @@ obey, and one broadcast message can be checked by thousands of boxes. The broker
 with either: anyone who can publish on it could otherwise delete a box's unsent verdicts with a
 forged receipt.
 
+Receipts are the one downlink for a single box that central writes at the rate of verdicts (about one
+per verdict across a fleet, where each box has one or two verdicts in a batch). An Ed25519 signature
+costs central about 80 µs, an HMAC about 2 µs; so a box that says it checks receipts MAC'd with its
+own key (the MQTT 5 user property RECEIPT_MAC on its statuses: its birth and its will) gets them
+MAC'd, and every other box (older software) gets them signed as before. A property on statuses, not a
+field: central of any version reads the status as before. Only that box and central hold its key, so
+no one else can forge one.
+
 The signed bytes are the canonical payload: the message's JSON object without its `sig` field,
 with sorted keys and no whitespace. The receiver verifies over the JSON it *received* (not a
 re-serialised model), so the two sides cannot disagree on how a float or a date is written.
@@ -53,6 +61,9 @@ def sign(key: bytes, message: BaseModel) -> bytes:
     return _wire(obj, signature(key, obj))
 
 
+RECEIPT_MAC = ("receipts", "mac")  # a box's MQTT 5 user property on its statuses: "MAC my receipts with my key"
+
+
 def verify(key: bytes, obj: dict[str, Any]) -> bool:
     sig = obj.get("sig")
     return isinstance(sig, str) and hmac.compare_digest(sig, signature(key, obj))
@@ -87,9 +98,11 @@ def seal(key: Ed25519PrivateKey, message: BaseModel) -> bytes:
     return _wire(obj, key.sign(canonical(obj)).hex())
 
 
-def opened(key: Ed25519PublicKey, payload: bytes, model: type[M], signer: str = "central") -> M:
+def opened(key: Ed25519PublicKey, payload: bytes, model: type[M], signer: str = "central",
+           box_key: bytes | None = None) -> M:
     """The downlink `payload` as `model` if `signer` (central, or the deployment's release key) signed
-    it; raise BadSignature or ValidationError."""
+    it, or (`box_key`: a receipt) central MAC'd it with this box's key; raise BadSignature or
+    ValidationError."""
     try:
         obj = json.loads(payload)
     except (ValueError, RecursionError) as exc:
@@ -97,6 +110,10 @@ def opened(key: Ed25519PublicKey, payload: bytes, model: type[M], signer: str = 
     if not isinstance(obj, dict):
         raise BadSignature("not a JSON object")
     sig = obj.get("sig")
+    if box_key is not None and isinstance(sig, str) and len(sig) == 64:
+        if not verify(box_key, obj):
+            raise BadSignature(f"not MAC'd by {signer} with this box's key (the MAC does not match)")
+        return model.model_validate(obj)
     if not isinstance(sig, str) or len(sig) != 128:
         raise BadSignature(f"not signed by {signer} (no signature)")
     try:

@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from checkpoint.broker import Broker
 
@@ -30,8 +32,14 @@ def client(broker: Broker, client_id: str = "", **auth: str) -> Iterator[mqtt.Cl
         c.loop_stop()
 
 
-def publish(c: mqtt.Client, topic: str, payload: bytes | str, retain: bool = False) -> None:
-    info = c.publish(topic, payload, qos=1, retain=retain)
+def publish(c: mqtt.Client, topic: str, payload: bytes | str, retain: bool = False,
+            user: list[tuple[str, str]] | None = None) -> None:
+    """QoS 1, waiting for the PUBACK; `user`: MQTT 5 user properties."""
+    props = None
+    if user:
+        props = Properties(PacketTypes.PUBLISH)
+        props.UserProperty = user
+    info = c.publish(topic, payload, qos=1, retain=retain, properties=props)
     info.wait_for_publish(timeout=5)
     assert info.is_published(), f"no PUBACK for {topic}"
 

@@ -45,6 +45,10 @@ def test_demo_stores_every_verdict_exactly_once(tmp_path: Path) -> None:
     result = json.loads(summary.read_text())
     assert result["produced"] == result["stored"] > 0
     assert result["duplicates"] == 0
+    store = Store(f"sqlite:///{tmp_path / 'demo' / 'central' / 'central.sqlite'}")
+    keys = store.device_keys()
+    store.dispose()
+    assert len(keys) == 3 and all(k.mac_receipts for k in keys.values())  # receipts MAC'd, as the boxes asked
 
 
 @pytest.mark.parametrize("how", ["stop", "kill"])

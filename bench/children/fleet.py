@@ -10,8 +10,9 @@ when central's push of the risk areas (on the broadcast topic, retained) reached
 
 Thousands of clients fit in one process because none has a thread: paho's external loop, one
 selector over every socket, `loop_read` on what is readable and `loop_misc` once a second (paho
-writes at once when no loop thread runs). Receipts are not signature-checked here (this is the load,
-not the box under test; the agent's own check is measured in the agent benchmark).
+writes at once when no loop thread runs). Each birth says, as the agent's does, that the box checks
+receipts MAC'd with its key (contract.signing), so central MACs them. Receipts are not checked here
+(this is the load, not the box under test; the agent's own check is measured in the agent benchmark).
 
 Protocol with the parent: "ready" once every box is connected and subscribed; then it waits for the
 file `go` (so every child starts at once), publishes `rate` verdicts/s in all for `seconds`; with
@@ -58,6 +59,9 @@ from contract.messages import (
     TemperatureInput,
     Verdict,
 )
+
+_SAYS_MAC = Properties(PacketTypes.PUBLISH)  # on each birth, as the agent's: "MAC my receipts"
+_SAYS_MAC.UserProperty = [signing.RECEIPT_MAC]
 
 
 class Spec(BaseModel):
@@ -160,7 +164,7 @@ class Fleet:
             raise SystemExit(f"{box.device}: connection refused: {rc}")
         box.online = True
         box.client.publish(topics.uplink(box.site, box.device, "status"), box.report(DeviceState.ONLINE, 1),
-                           qos=1, retain=True)
+                           qos=1, retain=True, properties=_SAYS_MAC)
         if box.connection == 1:
             box.client.subscribe([(t, 1) for t in topics.agent_subscriptions(box.site, box.device)])
         else:

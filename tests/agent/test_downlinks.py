@@ -53,9 +53,12 @@ def running(tmp_path: Path, broker: Broker) -> Iterator[Agent]:
 
 
 def push(broker: Broker, what: str, message: object, *, broadcast: bool = True, key: object = DOWNLINK_KEY) -> None:
-    """Publish as central would (signed with `key`; None: unsigned, as a stranger could)."""
+    """Publish as central would (signed with `key`; bytes: MAC'd with that box key; None: unsigned, as a
+    stranger could)."""
     topic = topics.broadcast(what) if broadcast else topics.downlink("site-d", "box-d", what)
-    if hasattr(message, "model_dump_json"):
+    if isinstance(key, bytes):
+        message = signing.sign(key, message)  # type: ignore[arg-type]
+    elif hasattr(message, "model_dump_json"):
         message = signing.seal(key, message) if key is not None else message.model_dump_json()  # type: ignore
     with mqtt.client(broker) as c:
         mqtt.publish(c, topic, message, retain=what != "receipt")  # type: ignore[arg-type]
@@ -159,7 +162,8 @@ def test_a_replayed_older_push_is_refused(running: Agent, broker: Broker) -> Non
 
 
 def test_forged_receipts_delete_nothing(running: Agent, broker: Broker) -> None:
-    """A receipt naming every sequence number, unsigned, signed by another key, or for another life."""
+    """A receipt naming every sequence number, unsigned, signed by another key, MAC'd with another box's
+    key, or for another life; then genuine ones, signed by central and MAC'd with the box's own key."""
     mqtt.wait_until(lambda: running.station is not None, what="the agent")
     station = running.station
     assert station is not None
@@ -172,11 +176,12 @@ def test_forged_receipts_delete_nothing(running: Agent, broker: Broker) -> None:
     everything = Receipt(device="box-d", epoch=outbox.epoch, seqs=[(1, 2**31 - 1)])
     push(broker, "receipt", everything, broadcast=False, key=None)
     push(broker, "receipt", everything, broadcast=False, key=signing.new_downlink_key())
+    push(broker, "receipt", everything, broadcast=False, key=bytes.fromhex("33" * 32))
     other_life = everything.model_copy(update={"epoch": "f" * 16})
     push(broker, "receipt", other_life, broadcast=False)
     # central's own receipt for one row, handled after the forged ones (one queue): only that row goes
     push(broker, "receipt", Receipt(device="box-d", epoch=outbox.epoch, seqs=[(1, 1)]), broadcast=False)
     mqtt.wait_until(lambda: outbox.depth() < 3, what="the genuine receipt")
     assert outbox.depth() == 2
-    push(broker, "receipt", everything, broadcast=False)
-    mqtt.wait_until(lambda: outbox.depth() == 0, what="the genuine receipt for the rest")
+    push(broker, "receipt", everything, broadcast=False, key=bytes.fromhex("11" * 32))
+    mqtt.wait_until(lambda: outbox.depth() == 0, what="the receipt MAC'd with the box's key, for the rest")

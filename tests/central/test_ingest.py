@@ -20,7 +20,7 @@ from contract import signing, topics
 from contract.messages import WILL_ORDER, Metrics, Reason, Receipt, Status, TemperatureInput
 from tests import mqtt
 from tests.central.conftest import KEY, flagged
-from tests.factories import metrics, status, verdict
+from tests.factories import DOWNLINK_KEY, metrics, status, verdict
 
 VERDICT_TOPIC = topics.uplink("site-a", "box-a", "verdict")
 STATUS_TOPIC = topics.uplink("site-a", "box-a", "status")
@@ -38,6 +38,32 @@ def test_a_verdict_delivered_twice_is_stored_once_and_receipted(broker: Broker, 
     (figures,) = queries.daily(collector.store.engine, verdict().device_time.date().replace(day=1),
                                verdict().device_time.date().replace(year=2100), WHOLE)
     assert figures["total"] == 1 and figures["passed"] == 1  # the second delivery did not count
+
+
+def test_a_box_whose_status_says_it_checks_mac_receipts_gets_them_mac_d_with_its_key(
+    broker: Broker, collector: Collector
+) -> None:
+    """An HMAC (2 µs) instead of an Ed25519 signature (80 µs) per receipt, for a box whose last status
+    said it checks them; a box whose status does not say so (older software) gets them signed."""
+    central = DOWNLINK_KEY.public_key()
+    with mqtt.collect(broker, topics.downlink("site-a", "box-a", "receipt")) as receipts, mqtt.client(broker) as c:
+        mqtt.publish(c, VERDICT_TOPIC, signing.sign(KEY, verdict(seq=1)))
+        assert len(json.loads(receipts.get(timeout=5).payload)["sig"]) == 128  # nothing said yet: signed
+        mqtt.publish(c, STATUS_TOPIC, signing.sign(KEY, status(order=1)), user=[signing.RECEIPT_MAC])
+        mqtt.publish(c, VERDICT_TOPIC, signing.sign(KEY, verdict(seq=2)))
+        mac_d = receipts.get(timeout=5).payload
+        assert collector.store.device_keys()["box-a"].mac_receipts  # for every worker, from the registry
+        mqtt.publish(c, STATUS_TOPIC, signing.sign(KEY, status(order=2)))  # rolled back to older software
+        mqtt.publish(c, VERDICT_TOPIC, signing.sign(KEY, verdict(seq=3)))
+        signed = receipts.get(timeout=5).payload
+    assert len(json.loads(mac_d)["sig"]) == 64
+    assert signing.opened(central, mac_d, Receipt, box_key=KEY).expand() == [2]
+    with pytest.raises(signing.BadSignature):
+        signing.opened(central, mac_d, Receipt, box_key=bytes(32))  # another box's key
+    with pytest.raises(signing.BadSignature):
+        signing.opened(central, mac_d, Receipt)  # a box that does not check MACs
+    assert signing.opened(central, signed, Receipt).expand() == [3]
+    assert collector.store.device_keys()["box-a"].mac_receipts is False  # and so stored
 
 
 def test_a_verdict_is_stored_as_the_bytes_it_came_in(broker: Broker, collector: Collector) -> None:
