@@ -3,14 +3,14 @@ every checkpoint, which the primary key (site, day) cannot give in order; the ta
 (a province's 2,000 checkpoints add 730,000 rows a year), so without this each read scanned all of it
 (bench/bench_dashboard.py).
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0017
+Revises: 0016
 """
 
 from alembic import op
 
-revision = "0016"
-down_revision = "0015"
+revision = "0017"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
