@@ -520,7 +520,8 @@ def run(quick: bool) -> list[Figure]:
                     with log_in(central.http, user) as http:
                         started, ready, job = built_in_background(http, paths)
                         jobs[user] = started, ready
-                        by_user[user] = time_paths(http, [p.replace("{job}", job) for p in paths], rounds)
+                        timed = time_paths(http, [p.replace("{job}", job) for p in paths], rounds)
+                        by_user[user] = {p.replace(job, "{job}"): ts for p, ts in timed.items()}  # both users
                 load_after = os.getloadavg()[0]
             finally:
                 central.close()

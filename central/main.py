@@ -279,6 +279,10 @@ def serve_web(config: Path | None, health: SharedHealth, pipe: Connection) -> No
             timeout_graceful_shutdown=3,  # live-feed connections never end by themselves
         )
     )
+    # The same cycle-collector tuning as ingest's: a province's page reads tens of thousands of rows that
+    # form no cycles, and at the default thresholds collecting took a third of such a request (30-40 ms of
+    # /devices' 80-110 ms at 10,000 boxes, and the slow tail: bench/bench_dashboard.py).
+    calm_gc()
     # In a thread, uvicorn installs no signal handlers (its own re-raise the signal after shutdown).
     thread = threading.Thread(target=server.run, name="web")
     thread.start()
