@@ -42,6 +42,7 @@ from central.regions import Scope
 from central.schema import export_jobs
 from central.sql import aware, now
 from central.store import make_engine
+from common import logs
 
 log = logging.getLogger(__name__)
 
@@ -177,17 +178,14 @@ class ExportJobs:
                 build_job(self.engine, job_id, spec)
                 return
             order = json.dumps({"url": self.url, "job": job_id, "spec": spec.model_dump(mode="json")})
-            done = subprocess.run([sys.executable, "-m", "central.export_jobs"], input=order.encode(),
-                                  capture_output=True, check=False)
+            # its log lines go where this process's go
+            done = subprocess.run([sys.executable, "-m", "central.export_jobs"], input=order.encode(), check=False)
             if done.returncode != 0:  # it died before it could say so itself
-                said = done.stderr.decode(errors="replace").strip().splitlines()
-                log.error("export process failed", extra={"job": job_id, "rc": done.returncode,
-                                                          "stderr": said[-5:]})
+                log.error("export process failed", extra={"job": job_id, "rc": done.returncode})
                 with self.engine.begin() as conn:
                     conn.execute(update(export_jobs).where(export_jobs.c.id == job_id, export_jobs.c.state == RUNNING)
                                  .values(state=FAILED, updated_at=now(),
-                                         error=f"the export's process ended ({done.returncode}): "
-                                               f"{said[-1] if said else ''}"[:300]))
+                                         error=f"the export's process ended ({done.returncode})"))
         finally:
             self._finished.pop(job_id, None)
             finished.set()
@@ -223,6 +221,7 @@ def build_job(engine: Engine, job_id: str, spec: Spec) -> None:
 
 def main() -> None:
     """`python -m central.export_jobs`: build one job, told {"url", "job", "spec"} as JSON on stdin."""
+    logs.setup(component="central-export")
     order = json.loads(sys.stdin.buffer.read())
     engine = make_engine(order["url"])
     try:
