@@ -80,6 +80,7 @@ class ExportSettings(BaseModel):
     keep_s: float = Field(default=3600, gt=0)  # jobs and their files are deleted after this long
     stale_s: float = Field(default=120, gt=0)  # a running job that has not moved for this long has failed
     workers: int = Field(default=1, ge=1, le=8)  # jobs built at once by one web server
+    process: bool = True  # each job in a process of its own (false: in a thread of the web server)
 
 
 class ObligationSettings(BaseModel):

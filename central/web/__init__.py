@@ -53,7 +53,7 @@ def create_app(
     pusher = Pusher(store.engine, settings.mqtt, settings.downlink_signer)
     releases = Releases(store.engine, settings.releases_dir, settings.release_key)
     rollouts = Rollouts(store.engine, settings.mqtt, settings.downlink_signer)
-    exports = ExportJobs(store.engine, settings.exports)
+    exports = ExportJobs(store.engine, store.url, settings.exports)
     app.state.services = Services(settings, store, accounts, pusher, health, releases, rollouts, exports)
     app.router.on_shutdown.append(exports.close)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

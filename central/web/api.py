@@ -431,11 +431,8 @@ def export_ledger(fmt: Format, site: SiteName, day: Day, request: Request, sessi
 def export_figures(fmt: Format, request: Request, session: Viewer, svc: Svc, days: Days) -> Response:
     """Per checkpoint and day in the user's area; the file is named after the area's code. A large one
     is built in the background: 202 and its job (central.web.downloads)."""
-    lang = lang_of(request)
-    name = f"figures-{session.scope.code}-{days.first}-{days.last}"
-    return export(request, session, svc, f"figures:{days.first}:{days.last}:{lang}", name, fmt,
-                  lambda: exports.table(lang, exports.figure_columns(lang),
-                                        queries.daily(svc.store.engine, days.first, days.last, session.scope)))
+    return export(request, session, svc, kind="figures", fmt=fmt, first=days.first, last=days.last,
+                  name=f"figures-{session.scope.code}-{days.first}-{days.last}")
 
 
 @router.get("/exports/cases.{fmt}", tags=["exports"])
@@ -443,13 +440,8 @@ def export_cases(fmt: Format, request: Request, session: Viewer, svc: Svc, days:
     """Cases of the user's area opened between the two days (inclusive), and every one still open;
     the file is named after the area's code. A large one is built in the background: 202 and its job
     (central.web.downloads)."""
-    lang, zone = lang_of(request), svc.settings.zone
-    start, _end = queries.day_bounds(days.first, zone)
-    _start, end = queries.day_bounds(days.last, zone)
-    name = f"cases-{session.scope.code}-{days.first}-{days.last}"
-    return export(request, session, svc, f"cases:{days.first}:{days.last}:{lang}", name, fmt,
-                  lambda: exports.table(lang, exports.case_columns(lang, zone),
-                                        queries.cases_between(svc.store.engine, start, end, session.scope)))
+    return export(request, session, svc, kind="cases", fmt=fmt, first=days.first, last=days.last,
+                  name=f"cases-{session.scope.code}-{days.first}-{days.last}")
 
 
 # audit

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Request, Response
@@ -23,14 +23,13 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from central import exports
 from central.auth import Session
-from central.export_jobs import DONE, RUNNING, Job
-from central.web.security import Viewer
+from central.export_jobs import DONE, RUNNING, Job, Spec
+from central.web.security import Viewer, lang_of
 from central.web.services import Services, Svc
 
 router = APIRouter(prefix="/api")
 Format = Literal["csv", "xlsx"]
 MEDIA = {"csv": "text/csv; charset=utf-8", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
-Table = tuple[list[str], list[list[exports.Cell]]]
 JobId = Annotated[str, PathParam(pattern=r"^[0-9a-f-]{36}$")]
 WAIT_MAX_S = 600.0
 FOLLOW_EVERY_S = 0.5  # how often the progress stream looks at its job
@@ -55,17 +54,12 @@ def _wait_s(request: Request, default: float) -> float | None:
     return min(float(asked.group(1)), WAIT_MAX_S) if asked else default
 
 
-def export(request: Request, session: Session, svc: Services, key: str, name: str, fmt: Format,
-           read: Callable[[], Table]) -> Response:
-    """The file `read` gives, written as `fmt`: at once if it is ready within the wait, else its job (202)."""
-    def build(progress: exports.Progress) -> bytes:
-        headers, rows = read()
-        if fmt == "csv":
-            return exports.to_csv(headers, rows, progress)
-        return exports.to_xlsx(name, headers, rows, progress)
-
+def export(request: Request, session: Session, svc: Services, **spec: Any) -> Response:
+    """The file of the export `spec` (central.export_jobs.Spec) in the user's area and language: at once
+    if it is ready within the wait, else its job (202)."""
     owner, area = session.user.id, session.scope.code
-    job = svc.exports.start(owner, area, f"{key}.{fmt}", name, fmt, build)
+    job = svc.exports.start(owner, area, Spec(lang=lang_of(request), zone=svc.settings.timezone,
+                                              scope=session.scope, **spec))
     wait = _wait_s(request, svc.settings.exports.wait_s)
     if wait is None:
         return _job_answer(job)

@@ -10,12 +10,12 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 
-from central import exports, report
+from central import report
 from central.auth import Session
 from central.web.downloads import Format, export
 from central.web.pages import render
 from central.web.params import Day, PageNumber
-from central.web.security import Viewer, lang_of
+from central.web.security import Viewer
 from central.web.services import Services, Svc
 
 api = APIRouter(prefix="/api")
@@ -41,9 +41,7 @@ def export_report(fmt: Format, request: Request, session: Viewer, svc: Svc, day:
     """The day's report as a file; a large one is built in the background: 202 and its job
     (central.web.downloads)."""
     day = day or svc.today()
-    lang = lang_of(request)
-    return export(request, session, svc, f"report:{day}:{lang}", f"report-{session.scope.code}-{day}", fmt,
-                  lambda: exports.table(lang, report.columns(), _rows(svc, session, day)))
+    return export(request, session, svc, kind="report", fmt=fmt, day=day, name=f"report-{session.scope.code}-{day}")
 
 
 REPORT_ROWS = 300  # a province's report has thousands of lines (offices and checkpoints): the page shows them in parts

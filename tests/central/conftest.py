@@ -136,8 +136,9 @@ def settings_for(broker: Broker | None, **changes: Any) -> CentralSettings:
     ingest = {"batch_wait_ms": 10, **changes.pop("ingest", {})}
     pseudonym_key = changes.pop("pseudonym_key", PSEUDONYM_KEY.hex())
     # a test's exports are small, but a loaded machine may write one slower than the default wait: the
-    # file in the answer, whatever the machine (test_export_jobs asks for the job instead)
-    changes.setdefault("exports", {"wait_s": 60})
+    # file in the answer, whatever the machine (test_export_jobs asks for the job instead); built in a
+    # thread (test_export_jobs builds in a process of its own too)
+    changes.setdefault("exports", {"wait_s": 60, "process": False})
     return CentralSettings(mqtt=mqtt, ingest=ingest, pseudonym_key=pseudonym_key, downlink_key=DOWNLINK_SEED,
                            **changes)
 

@@ -32,11 +32,29 @@ ASYNC = {"Prefer": "respond-async"}
 
 @pytest.fixture
 def server(store: Store) -> Iterator[Server]:
-    """Three flagged travellers (three cases); the default wait (the file in the answer if it is quick)."""
+    """Three flagged travellers (three cases); the default wait (the file in the answer if it is quick);
+    jobs built in a thread of the server (the tests hold the writing back or break it)."""
     add_users(store)
     store.write_batch(rows(*(flagged(n, person=30 + n) for n in range(1, 4))))
-    with Server(settings_for(None, exports={}), store) as s:
+    with Server(settings_for(None, exports={"process": False}), store) as s:
         yield s
+
+
+def test_a_job_is_built_in_a_process_of_its_own(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As deployed: the file is written by `python -m central.export_jobs`, not by the web server (whose
+    own writer is broken here)."""
+    def broken(*_args: Any, **_kwargs: Any) -> bytes:
+        raise AssertionError("written in the web server's process")
+
+    monkeypatch.setattr(exports, "to_xlsx", broken)
+    add_users(store)
+    store.write_batch(rows(*(flagged(n, person=30 + n) for n in range(1, 4))))
+    with Server(settings_for(None, exports={}), store) as server:
+        viewer = server.login("viewer")
+        job = viewer.get("/api/exports/cases.xlsx", headers=ASYNC).json()
+        assert _follow(viewer, job)[-1]["state"] == "done"
+        sheet = load_workbook(io.BytesIO(viewer.get(job["download"]).content)).active
+        assert sheet.max_row == 1 + 3 and sheet["A1"].value == "处置单"
 
 
 @pytest.fixture
