@@ -142,11 +142,14 @@ class ExportJobs:
         return Job(job_id, RUNNING, 0, 0, spec.name, spec.fmt, None)
 
     def wait(self, job: Job, owner: int, area: str, seconds: float) -> Job:
-        """The job once done, or as it is after `seconds` (at once for one that another process builds)."""
-        finished = self._finished.get(job.id)
-        if job.state != RUNNING or finished is None or not seconds:
+        """The job once done, or as it is after `seconds` (at once for one that another process builds).
+        Read again in any case: a quick job may have finished before this looked (then `start`'s
+        "running" is stale: a loaded machine answered a small export with its job instead of its file)."""
+        if job.state != RUNNING or not seconds:
             return job
-        finished.wait(seconds)
+        finished = self._finished.get(job.id)
+        if finished is not None:
+            finished.wait(seconds)
         return self.get(job.id, owner, area) or job
 
     def get(self, job_id: str, owner: int, area: str) -> Job | None:
