@@ -10,12 +10,12 @@ while it runs, or within `fresh_s` of being done, is that job, not another.
 
 A job is built in a process apart (a Builder: `python -m central.export_jobs`, started ahead and kept,
 told each job's database and Spec on its standard input), handed it by a small thread pool of the web
-process that took the request: writing a province's file holds Python's lock for seconds, and in the web process itself that
-tripled the pages' times meanwhile (10,000 boxes' /devices?state=problems 87 -> 242 ms median, 825 ms at
-worst, while 100,000 cases were written; in a process of its own 100 -> 116 ms, 225 ms at worst, on 2
-cores). `exports.process: false` builds in the thread instead. A job whose process died stops moving and counts
-as failed after `stale_s`. Jobs started more than `keep_s` ago are deleted, files and all, whenever a
-job starts.
+process that took the request: writing a province's file holds Python's lock for seconds, and in the
+web process itself that tripled the pages' times meanwhile (10,000 boxes' /devices?state=problems 87
+-> 242 ms median, 825 ms at worst, while 100,000 cases were written; in a process apart 100 -> 116 ms,
+225 ms at worst, on 2 cores). `exports.process: false` builds in the thread instead. A job whose
+builder died is failed at once; one whose web server died stops moving and counts as failed after
+`stale_s`. Jobs started more than `keep_s` ago are deleted, files and all, whenever a job starts.
 """
 
 from __future__ import annotations
@@ -148,11 +148,14 @@ class ExportJobs:
         return Job(job_id, RUNNING, 0, 0, spec.name, spec.fmt, None)
 
     def wait(self, job: Job, owner: int, area: str, seconds: float) -> Job:
-        """The job once done, or as it is after `seconds` (at once for one that another process builds)."""
-        finished = self._finished.get(job.id)
-        if job.state != RUNNING or finished is None or not seconds:
+        """The job once done, or as it is after `seconds` (at once for one that another process builds).
+        Read again in any case: a quick job may have finished before this looked (then `start`'s
+        "running" is stale: a loaded machine answered a small export with its job instead of its file)."""
+        if job.state != RUNNING or not seconds:
             return job
-        finished.wait(seconds)
+        finished = self._finished.get(job.id)
+        if finished is not None:
+            finished.wait(seconds)
         return self.get(job.id, owner, area) or job
 
     def get(self, job_id: str, owner: int, area: str) -> Job | None:

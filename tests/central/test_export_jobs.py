@@ -20,12 +20,16 @@ from openpyxl import load_workbook
 from sqlalchemy import select, update
 
 from central import exports
+from central.config import ExportSettings
+from central.export_jobs import DONE, RUNNING, ExportJobs, Spec
+from central.regions import WHOLE
 from central.schema import export_jobs
 from central.sql import now
 from central.store import Store
 from tests.central.conftest import Server, add_users, flagged, rows, settings_for
 from tests.central.conftest import cheap_password_hashes as cheap_password_hashes
 from tests.central.conftest import store as store
+from tests.mqtt import wait_until
 
 ASYNC = {"Prefer": "respond-async"}
 
@@ -183,3 +187,19 @@ def test_a_builder_that_dies_fails_its_job_and_the_next_gets_another(store: Stor
         last = _follow(viewer, job)[-1]
         assert last["state"] == "failed" and "process ended" in last["error"]
         assert viewer.get("/api/exports/figures.csv", headers={"Prefer": "wait=60"}).status_code == 200
+
+
+def test_a_job_that_finished_before_the_request_looked_is_answered_as_done(store: Store) -> None:
+    """A quick job can finish between `start` and `wait` (a loaded machine: the request's thread ran
+    after the job's); the request must then answer the file, not the job as `start` saw it (running)."""
+    jobs = ExportJobs(store.engine, "", ExportSettings(process=False))
+    try:
+        today = now().date()
+        spec = Spec(kind="cases", fmt="csv", name="cases", lang="zh", zone="Asia/Shanghai", scope=WHOLE, first=today,
+                    last=today)
+        job = jobs.start(1, WHOLE.code, spec)
+        assert job.state == RUNNING
+        wait_until(lambda: jobs.get(job.id, 1, WHOLE.code).state == DONE, what="the job")  # type: ignore[union-attr]
+        assert jobs.wait(job, 1, WHOLE.code, 60).state == DONE
+    finally:
+        jobs.close()

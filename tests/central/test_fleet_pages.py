@@ -58,33 +58,36 @@ def test_a_page_is_problems_first_then_by_site_and_name_and_counts_each_kind() -
     assert [r["device"] for r in queries.fleet_page(fleet, software="2.0")[0]] == ["c-1"]
 
 
-# the same kinds of box in the database: (device, its status or None, its lives)
-NOW = datetime.now(UTC)
-STATUS = dict(site="site-a", state="online", epoch="e1", boot=1, last_seen=NOW, software="1.0")
-LIFE = dict(site="site-a", epoch="e1", max_seq=5, stored=5, produced=5, last_verdict_at=NOW, first_seen=NOW)
-STORED = [
-    ("quiet", STATUS, [LIFE]),
-    ("never-seen", None, []),
-    ("away", {**STATUS, "last_seen": NOW - timedelta(hours=1)},
-     [{**LIFE, "last_verdict_at": NOW - timedelta(hours=1)}]),
-    ("said-offline", {**STATUS, "state": "offline"}, [LIFE]),
-    ("verdicts-only", {**STATUS, "last_seen": NOW - timedelta(hours=1)}, [LIFE]),
-    ("gap", STATUS, [{**LIFE, "max_seq": 8}]),
-    ("lost", STATUS, [{**LIFE, "epoch": "e0", "produced": 9, "ended_at": NOW}, LIFE]),
-    ("refused-twin", STATUS, [{**LIFE, "epoch": "e0", "produced": 9, "ended_at": NOW, "refused": True}, LIFE]),
-    ("twin", {**STATUS, "conflict": {"kept": "e1", "refused": "e2", "at": NOW.isoformat()}}, [LIFE]),
-    ("clock", {**STATUS, "clock_offset_s": -300.0}, [LIFE]),
-    ("policy", {**STATUS, "policy_rejected": "bad yaml"}, [LIFE]),
-    ("revoked", {**STATUS, "state": "offline"}, [LIFE]),
-]
+def stored_boxes(now: datetime) -> list[tuple[str, dict[str, Any] | None, list[dict[str, Any]]]]:
+    """The same kinds of box in the database: (device, its status or None, its lives), seen at `now`
+    (the test's own time: a module-level time went stale when a loaded run reached the test minutes
+    after importing it, and the quiet boxes had turned away)."""
+    status = dict(site="site-a", state="online", epoch="e1", boot=1, last_seen=now, software="1.0")
+    life = dict(site="site-a", epoch="e1", max_seq=5, stored=5, produced=5, last_verdict_at=now, first_seen=now)
+    return [
+        ("quiet", status, [life]),
+        ("never-seen", None, []),
+        ("away", {**status, "last_seen": now - timedelta(hours=1)},
+         [{**life, "last_verdict_at": now - timedelta(hours=1)}]),
+        ("said-offline", {**status, "state": "offline"}, [life]),
+        ("verdicts-only", {**status, "last_seen": now - timedelta(hours=1)}, [life]),
+        ("gap", status, [{**life, "max_seq": 8}]),
+        ("lost", status, [{**life, "epoch": "e0", "produced": 9, "ended_at": now}, life]),
+        ("refused-twin", status, [{**life, "epoch": "e0", "produced": 9, "ended_at": now, "refused": True}, life]),
+        ("twin", {**status, "conflict": {"kept": "e1", "refused": "e2", "at": now.isoformat()}}, [life]),
+        ("clock", {**status, "clock_offset_s": -300.0}, [life]),
+        ("policy", {**status, "policy_rejected": "bad yaml"}, [life]),
+        ("revoked", {**status, "state": "offline"}, [life]),
+    ]
 
 
 def test_the_summary_the_devices_page_filters_by_agrees_with_the_full_rows(store: Store) -> None:
     """fleet_summary works out in the database what fleet works out in Python, for every kind of box."""
-    for device, _, _ in STORED:
+    boxes = stored_boxes(datetime.now(UTC))
+    for device, _, _ in boxes:
         store.register_device(device, "site-a", "traffic", secrets.token_hex(32))
     with store.engine.begin() as conn:
-        for device, status, lives in STORED:
+        for device, status, lives in boxes:
             if status is not None:
                 conn.execute(device_status.insert().values(device=device, **status))
             for life in lives:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect, sync_playwright
 from sqlalchemy import update
 
 from central import audit
@@ -23,7 +24,7 @@ from checkpoint.broker import Broker
 from contract import signing, topics
 from contract.messages import UpdatePush
 from tests import mqtt
-from tests.central.conftest import Server, add_users, settings_for
+from tests.central.conftest import PASSWORD, Server, add_users, settings_for
 from tests.factories import DOWNLINK_KEY, status
 from tests.updates.conftest import RELEASE_KEY, RELEASE_PUBLIC
 from tests.updates.conftest import Releases as Built
@@ -166,3 +167,43 @@ def test_the_devices_page_starts_a_rollout_for_admins_only(fleet: tuple[Server, 
     (row,) = server.login("admin").get("/api/rollouts").json()
     assert row["waves"] == [["box-1", "box-2"]] and row["target"]["devices"] == ["box-1", "box-2"]
     assert admin.post("/rollouts", data={**form, "percent": "0"}).status_code == 422
+
+
+@pytest.mark.browser
+def test_an_admin_starts_pauses_resumes_and_cancels_a_rollout_in_chromium(
+    fleet: tuple[Server, Rollouts], broker: Broker, tmp_path: Path
+) -> None:
+    """The devices page's rollout form and buttons as an admin uses them, in a real browser; the first
+    wave's update reaches its canary over the broker."""
+    server, rollouts = fleet
+    with sync_playwright() as pw, mqtt.collect(broker, topics.downlink("site-r", "+", "update")) as pushes:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium",
+                                     args=["--no-sandbox", "--disable-background-networking"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(f"{server.url}/devices")
+        page.fill("#username", "admin")
+        page.fill("#password", PASSWORD)
+        page.click("#login-button")
+        form = page.locator("#new-rollout")
+        form.locator("select[name=version]").select_option("0.9.2")
+        form.locator("input[name=site]").fill("site-r")
+        form.locator("input[name=canaries]").fill("1")
+        form.locator("input[name=wave_size]").fill("2")
+        page.click("#start-rollout")
+        expect(page).to_have_url(f"{server.url}/devices#rollouts")
+        row = page.locator("#rollout-list tr.rollout")
+        expect(row).to_have_count(1)
+        expect(row).to_have_attribute("data-state", "running")
+        expect(row.locator(".rollout-state")).to_have_text("进行中")
+        expect(row).to_contain_text("1 / 3")  # one canary, then two waves of two
+        rollouts.tick()  # central's rollout loop, once
+        canary = pushes.get(timeout=10)
+        assert signing.opened(DOWNLINK_KEY.public_key(), canary.payload, UpdatePush).version == "0.9.2"
+        for button, state, shown in (("pause", "paused", "已暂停"), ("resume", "running", "进行中"),
+                                     ("cancel", "cancelled", "已取消")):
+            row.locator(f"button.rollout-{button}").click()
+            expect(row).to_have_attribute("data-state", state)
+            expect(row.locator(".rollout-state")).to_have_text(shown)
+        expect(row.locator("button")).to_have_count(0)  # nothing left to do with a cancelled rollout
+        page.screenshot(path=str(tmp_path / "rollouts.png"), full_page=True)
+        browser.close()
