@@ -8,20 +8,22 @@ done, the file. The file is kept in the database, not on one web server's disk, 
 behind the office's load balancer answers the progress and the download. The same export asked again
 while it runs, or within `fresh_s` of being done, is that job, not another.
 
-A job is built in a process of its own (`python -m central.export_jobs`, told the database and the
-job's Spec on its standard input), supervised by a small thread pool of the web process that took the
-request: writing a province's file holds Python's lock for seconds, and in the web process itself that
-tripled the pages' times meanwhile (10,000 boxes' /devices?state=problems 87 -> 242 ms median, 825 ms at
-worst, while 100,000 cases were written; in a process of its own 100 -> 116 ms, 225 ms at worst, on 2
-cores). `exports.process: false` builds in the thread instead. A job whose process died stops moving and counts
-as failed after `stale_s`. Jobs started more than `keep_s` ago are deleted, files and all, whenever a
-job starts.
+A job is built in a process apart (a Builder: `python -m central.export_jobs`, started ahead and kept,
+told each job's database and Spec on its standard input), handed it by a small thread pool of the web
+process that took the request: writing a province's file holds Python's lock for seconds, and in the
+web process itself that tripled the pages' times meanwhile (10,000 boxes' /devices?state=problems 87
+-> 242 ms median, 825 ms at worst, while 100,000 cases were written; in a process apart 100 -> 116 ms,
+225 ms at worst, on 2 cores). `exports.process: false` builds in the thread instead. A job whose
+builder died is failed at once; one whose web server died stops moving and counts as failed after
+`stale_s`. Jobs started more than `keep_s` ago are deleted, files and all, whenever a job starts.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import queue
 import subprocess
 import sys
 import threading
@@ -47,6 +49,7 @@ from common import logs
 log = logging.getLogger(__name__)
 
 PROGRESS_EVERY_S = 0.5  # how often a running job writes its progress down
+CLOSE_WAIT_S = 10  # for a builder process to end when its web server does
 RUNNING, DONE, FAILED = "running", "done", "failed"
 _SHOWN = [c for c in export_jobs.c if c.name != "body"]
 
@@ -116,6 +119,9 @@ class ExportJobs:
         self.settings = settings
         self._pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="export")
         self._finished: dict[str, threading.Event] = {}  # this process's jobs still running
+        self._idle: queue.SimpleQueue[Builder] = queue.SimpleQueue()  # builder processes waiting for a job
+        if settings.process:
+            self._idle.put(Builder())
 
     def start(self, owner: int, area: str, spec: Spec) -> Job:
         """The owner's running or fresh job for `spec` in `area`; else a new one, started."""
@@ -168,6 +174,8 @@ class ExportJobs:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        while not self._idle.empty():
+            self._idle.get_nowait().close()
 
     def _job(self, row: Any) -> Job:
         state, error = row["state"], row["error"]
@@ -180,18 +188,61 @@ class ExportJobs:
             if not self.settings.process:
                 build_job(self.engine, job_id, spec)
                 return
-            order = json.dumps({"url": self.url, "job": job_id, "spec": spec.model_dump(mode="json")})
-            # its log lines go where this process's go
-            done = subprocess.run([sys.executable, "-m", "central.export_jobs"], input=order.encode(), check=False)
-            if done.returncode != 0:  # it died before it could say so itself
-                log.error("export process failed", extra={"job": job_id, "rc": done.returncode})
-                with self.engine.begin() as conn:
-                    conn.execute(update(export_jobs).where(export_jobs.c.id == job_id, export_jobs.c.state == RUNNING)
-                                 .values(state=FAILED, updated_at=now(),
-                                         error=f"the export's process ended ({done.returncode})"))
+            try:
+                worker = self._idle.get_nowait()
+            except queue.Empty:
+                worker = Builder()
+            rc = worker.build(self.url, job_id, spec)
+            if rc is None:
+                self._idle.put(worker)
+                return
+            log.error("export process failed", extra={"job": job_id, "rc": rc})  # it died before it could say
+            with self.engine.begin() as conn:
+                conn.execute(update(export_jobs).where(export_jobs.c.id == job_id, export_jobs.c.state == RUNNING)
+                             .values(state=FAILED, updated_at=now(), error=f"the export's process ended ({rc})"))
         finally:
             self._finished.pop(job_id, None)
             finished.set()
+
+
+class Builder:
+    """A process that builds export jobs (`python -m central.export_jobs`), one at a time, for as long as
+    its parent keeps it: started ahead, so a county's small file is not kept waiting for Python to start
+    and import central. Its log lines go where its parent's go; it ends when its parent does (its
+    standard input closes)."""
+
+    def __init__(self) -> None:
+        self._process = subprocess.Popen([sys.executable, "-m", "central.export_jobs"], stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE)
+
+    def build(self, url: str, job_id: str, spec: Spec) -> int | None:
+        """Have the job built; None once it is (done or failed, as it wrote down), else the exit code of a
+        process that died at it."""
+        stdin, stdout = self._process.stdin, self._process.stdout
+        assert stdin is not None and stdout is not None
+        try:
+            stdin.write(json.dumps({"url": url, "job": job_id, "spec": spec.model_dump(mode="json")}).encode() + b"\n")
+            stdin.flush()
+            if stdout.readline().strip() == job_id.encode():
+                return None
+        except OSError:
+            pass
+        self._process.kill()
+        self.close()
+        return self._process.returncode
+
+    def close(self) -> None:
+        """End it (after the job it may be building)."""
+        if self._process.stdin is not None:
+            with contextlib.suppress(OSError):  # a pipe already broken
+                self._process.stdin.close()
+        try:
+            self._process.wait(CLOSE_WAIT_S)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        if self._process.stdout is not None:
+            self._process.stdout.close()
 
 
 def build_job(engine: Engine, job_id: str, spec: Spec) -> None:
@@ -223,13 +274,17 @@ def build_job(engine: Engine, job_id: str, spec: Spec) -> None:
 
 
 def main() -> None:
-    """`python -m central.export_jobs`: build one job, told {"url", "job", "spec"} as JSON on stdin."""
+    """`python -m central.export_jobs`: build the jobs told, one line of JSON each ({"url", "job", "spec"})
+    on stdin, answering each job's id on stdout once it is built (or failed), until stdin closes."""
     logs.setup(component="central-export")
-    order = json.loads(sys.stdin.buffer.read())
-    engine = make_engine(order["url"])
-    try:
+    engines: dict[str, Engine] = {}
+    for line in sys.stdin.buffer:
+        order = json.loads(line)
+        engine = engines.get(order["url"]) or engines.setdefault(order["url"], make_engine(order["url"]))
         build_job(engine, order["job"], Spec.model_validate(order["spec"]))
-    finally:
+        sys.stdout.write(order["job"] + "\n")
+        sys.stdout.flush()
+    for engine in engines.values():
         engine.dispose()
 
 

@@ -174,6 +174,21 @@ def test_the_xlsx_written_directly_reads_back_as_written() -> None:
     assert all(c.data_type != "f" for row in sheet.iter_rows() for c in row)
 
 
+def test_a_builder_that_dies_fails_its_job_and_the_next_gets_another(store: Store) -> None:
+    add_users(store)
+    with Server(settings_for(None, exports={}), store) as server:
+        jobs = server.server.config.app.state.services.exports
+        builder = jobs._idle.get_nowait()  # the process started ahead
+        builder._process.kill()
+        builder._process.wait()
+        jobs._idle.put(builder)
+        viewer = server.login("viewer")
+        job = viewer.get("/api/exports/figures.csv", headers=ASYNC).json()
+        last = _follow(viewer, job)[-1]
+        assert last["state"] == "failed" and "process ended" in last["error"]
+        assert viewer.get("/api/exports/figures.csv", headers={"Prefer": "wait=60"}).status_code == 200
+
+
 def test_a_job_that_finished_before_the_request_looked_is_answered_as_done(store: Store) -> None:
     """A quick job can finish between `start` and `wait` (a loaded machine: the request's thread ran
     after the job's); the request must then answer the file, not the job as `start` saw it (running)."""

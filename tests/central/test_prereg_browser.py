@@ -1,8 +1,10 @@
-"""The pre-registration page and the daily report in headless Chromium, as the office uses them: a
-list imported with its progress bar, a bad list refused line by line, the report of a township."""
+"""The pre-registration page, the daily report and the exports in headless Chromium, as the office uses
+them: a list imported with its progress bar, a bad list refused line by line, the report of a township,
+an export built in the background (its progress bar, then its link)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -15,6 +17,7 @@ from central.store import Store
 from checkpoint.broker import Broker
 from tests.central.conftest import PASSWORD, Server, add_places, settings_for, synthetic_id
 from tests.central.test_dashboard_browser import CHROMIUM
+from tests.central.test_export_jobs import held as held  # the fixture that holds the XLSX writer back
 from tests.central.test_registrations import people
 
 pytestmark = pytest.mark.browser
@@ -85,3 +88,18 @@ def test_a_township_reads_its_own_report(page: tuple[Page, str]) -> None:
     with browser.expect_download() as download:
         browser.click("#export-download")
     assert download.value.suggested_filename == f"report-420102001-{date.today()}.xlsx"
+
+
+def test_an_export_shows_its_progress_then_its_link(page: tuple[Page, str], held: threading.Event) -> None:
+    browser, url = page
+    login(browser, url, "admin", "/cases")
+    browser.click("a[data-export][href$='cases.xlsx']")  # the writer is held: the job runs
+    expect(browser.locator("#export-job progress")).to_be_visible()
+    expect(browser.locator("#export-state")).to_have_text("正在生成文件…")
+    expect(browser.locator("#export-download")).to_be_hidden()
+    held.set()
+    expect(browser.locator("#export-state")).to_contain_text("文件已生成： cases-0-", timeout=20_000)
+    expect(browser.locator("#export-job progress")).to_be_hidden()
+    with browser.expect_download() as download:
+        browser.click("#export-download")
+    assert download.value.suggested_filename.startswith("cases-0-")
