@@ -82,10 +82,12 @@ def list_verdicts(
     until: datetime | None = None,
     limit: int = 100,
 ) -> Sequence[Any]:
-    """Newest first: by sequence for one box, by device time for one checkpoint, else by arrival."""
+    """Newest first: by arrival for one box (its lives' sequences each start at 1, so the sequence
+    alone does not say which is newer; a batch's verdicts share an arrival, and go by sequence), by
+    device time for one checkpoint, else by arrival."""
     query = select(*verdict_columns(scope)).where(scope.site_in(verdicts.c.site)).limit(limit)
     if device is not None:
-        query = query.where(verdicts.c.device == device).order_by(verdicts.c.seq.desc())
+        query = query.where(verdicts.c.device == device).order_by(verdicts.c.received_at.desc(), verdicts.c.seq.desc())
     elif site is not None:
         query = query.where(verdicts.c.site == site).order_by(verdicts.c.device_time.desc())
     else:

@@ -55,6 +55,7 @@ verdicts = Table(
     Column("case_id", Integer),  # the case this verdict opened or joined
     Index("verdicts_device_seq", "device", "epoch", "seq"),
     Index("verdicts_received", "received_at"),
+    Index("verdicts_device_arrival", "device", "received_at", "seq"),  # one box's newest
     Index("verdicts_site_time", "site", "device_time"),
     Index("verdicts_pseudonym", "pseudonym"),
     Index("verdicts_flagged_received", "flagged", "received_at"),  # the live feed

@@ -130,3 +130,14 @@ def test_the_gaps_of_a_page_of_boxes_are_each_boxs_own(store: Store) -> None:
     assert both == {"box-a": [(3, 4), (6, 8)], "box-b": [(2, 3)]}
     assert queries.gaps(store.engine, "box-a", WHOLE, 1) == [(3, 4)]
     assert queries.gaps_of(store.engine, [], WHOLE) == {}
+
+
+def test_one_box_s_verdicts_are_listed_newest_first_across_its_lives(store: Store) -> None:
+    """A box whose outbox was lost starts again at sequence 1: its new life's verdicts are still its newest."""
+    old_life = [verdict(seq=n, epoch="0" * 16) for n in (1, 2, 3)]
+    new_life = [verdict(seq=n, epoch="1" * 16) for n in (1, 2)]
+    store.write_batch(rows(*old_life))
+    store.write_batch(rows(*new_life))
+    listed = queries.list_verdicts(store.engine, scope=WHOLE, device="box-a")
+    assert [(r["epoch"], r["seq"]) for r in listed] == [("1" * 16, 2), ("1" * 16, 1), ("0" * 16, 3), ("0" * 16, 2),
+                                                         ("0" * 16, 1)]
