@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
+import os
 import pickle
 import signal
 import struct
@@ -220,6 +221,10 @@ class Child:
 
 
 STOP, LISTENING = "stop", "listening"
+# The office's screens yield the CPU to the collectors: when every core is busy (a province's morning
+# peak on a small central), the collector, whose delay is every box's receipt, goes first
+# (bench/bench_fleet.py's peak). Exports' builder processes inherit it.
+WEB_NICE = 10
 
 
 class SharedHealth:
@@ -266,6 +271,7 @@ def _until_stopped(pipe: Connection, running: Callable[[], bool], tick: Callable
 def serve_web(config: Path | None, health: SharedHealth, pipe: Connection) -> None:
     """The web process: the office's pages and API, /healthz from the collector's `health`."""
     _as_child()
+    os.nice(WEB_NICE)
     central_settings = settings.load(CentralSettings, config)
     logs.setup(component=f"central-web:{central_settings.ingest.client_id}")
     store = open_store(central_settings)
