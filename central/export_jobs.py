@@ -14,8 +14,10 @@ process that took the request: writing a province's file holds Python's lock for
 web process itself that tripled the pages' times meanwhile (10,000 boxes' /devices?state=problems 87
 -> 242 ms median, 825 ms at worst, while 100,000 cases were written; in a process apart 100 -> 116 ms,
 225 ms at worst, on 2 cores). `exports.process: false` builds in the thread instead. A job whose
-builder died is failed at once; one whose web server died stops moving and counts as failed after
-`stale_s`. Jobs started more than `keep_s` ago are deleted, files and all, whenever a job starts.
+builder died is failed at once; one whose builder stops moving (a query waiting on a lock) is failed
+after `stale_s` and its builder ended, so the jobs after it get another; one whose web server died
+stops moving and counts as failed after `stale_s`. Jobs started more than `keep_s` ago are deleted,
+files and all, whenever a job starts.
 """
 
 from __future__ import annotations
@@ -29,9 +31,11 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, timedelta
+from select import select as readable
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -50,6 +54,7 @@ log = logging.getLogger(__name__)
 
 PROGRESS_EVERY_S = 0.5  # how often a running job writes its progress down
 CLOSE_WAIT_S = 10  # for a builder process to end when its web server does
+WATCH_EVERY_S = 1.0  # how often a job's builder is looked at while it builds
 RUNNING, DONE, FAILED = "running", "done", "failed"
 _SHOWN = [c for c in export_jobs.c if c.name != "body"]
 
@@ -192,17 +197,24 @@ class ExportJobs:
                 worker = self._idle.get_nowait()
             except queue.Empty:
                 worker = Builder()
-            rc = worker.build(self.url, job_id, spec)
-            if rc is None:
+            why = worker.build(self.url, job_id, spec, lambda: self._moving(job_id))
+            if why is None:
                 self._idle.put(worker)
                 return
-            log.error("export process failed", extra={"job": job_id, "rc": rc})  # it died before it could say
+            log.error("export process failed", extra={"job": job_id, "reason": why})  # it could not say so itself
             with self.engine.begin() as conn:
                 conn.execute(update(export_jobs).where(export_jobs.c.id == job_id, export_jobs.c.state == RUNNING)
-                             .values(state=FAILED, updated_at=now(), error=f"the export's process ended ({rc})"))
+                             .values(state=FAILED, updated_at=now(), error=f"the export's {why}"))
         finally:
             self._finished.pop(job_id, None)
             finished.set()
+
+
+    def _moving(self, job_id: str) -> bool:
+        """The job has written its progress down within `stale_s` (a builder that has not is hung)."""
+        with self.engine.connect() as conn:
+            at = conn.scalar(select(export_jobs.c.updated_at).where(export_jobs.c.id == job_id))
+        return at is not None and aware(at) >= now() - timedelta(seconds=self.settings.stale_s)
 
 
 class Builder:
@@ -215,21 +227,28 @@ class Builder:
         self._process = subprocess.Popen([sys.executable, "-m", "central.export_jobs"], stdin=subprocess.PIPE,
                                          stdout=subprocess.PIPE)
 
-    def build(self, url: str, job_id: str, spec: Spec) -> int | None:
-        """Have the job built; None once it is (done or failed, as it wrote down), else the exit code of a
-        process that died at it."""
+    def build(self, url: str, job_id: str, spec: Spec, moving: Callable[[], bool]) -> str | None:
+        """Have the job built; None once it is (done or failed, as it wrote down), else why its process
+        could not: it died at the job, or it stopped moving (`moving()` false: a query that waits on a
+        lock, a hung connection), and is ended so that the jobs after it get a builder."""
         stdin, stdout = self._process.stdin, self._process.stdout
         assert stdin is not None and stdout is not None
+        why = "process ended"
         try:
             stdin.write(json.dumps({"url": url, "job": job_id, "spec": spec.model_dump(mode="json")}).encode() + b"\n")
             stdin.flush()
-            if stdout.readline().strip() == job_id.encode():
-                return None
+            while not readable([stdout], [], [], WATCH_EVERY_S)[0]:
+                if not moving():
+                    why = "process stopped moving"
+                    break
+            else:
+                if stdout.readline().strip() == job_id.encode():
+                    return None
         except OSError:
             pass
         self._process.kill()
         self.close()
-        return self._process.returncode
+        return f"{why} ({self._process.returncode})"
 
     def close(self) -> None:
         """End it (after the job it may be building)."""

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from central import exports
 from central.config import ExportSettings
@@ -203,3 +203,29 @@ def test_a_job_that_finished_before_the_request_looked_is_answered_as_done(store
         assert jobs.wait(job, 1, WHOLE.code, 60).state == DONE
     finally:
         jobs.close()
+
+
+@pytest.mark.parametrize("store", ["postgresql"], indirect=True)
+def test_a_builder_that_stops_moving_is_ended_and_the_next_job_gets_another(store: Store) -> None:
+    """A builder whose query waits on a lock (here the cases table, locked by the test) writes no
+    progress; after `stale_s` its job fails and it is ended, and the next export is built (before, the
+    jobs after it queued behind it for good)."""
+    add_users(store)
+    store.write_batch(rows(flagged(1, person=31)))
+    with Server(settings_for(None, exports={"stale_s": 2}), store) as server:
+        viewer = server.login("viewer")
+        with store.engine.connect() as locker:
+            locker.execute(text("LOCK TABLE cases IN ACCESS EXCLUSIVE MODE"))
+            job = viewer.get("/api/exports/cases.csv", headers=ASYNC).json()
+            stuck = wait_until(lambda: (j := viewer.get(job["progress"]).json())["state"] != "running" and j,
+                               timeout=30, what="the stuck job to fail")
+            wait_until(lambda: "stopped moving" in (store_error(store, job["id"]) or ""), timeout=30,
+                       what="its builder ended")
+            locker.rollback()
+        assert stuck["state"] == "failed"
+        assert viewer.get("/api/exports/figures.csv", headers={"Prefer": "wait=60"}).status_code == 200
+
+
+def store_error(store: Store, job_id: str) -> str | None:
+    with store.engine.connect() as conn:
+        return conn.scalar(select(export_jobs.c.error).where(export_jobs.c.id == job_id))
