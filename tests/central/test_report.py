@@ -4,6 +4,7 @@ that owes them; only the user's subtree, over the API, as XLSX (formulas neutral
 from __future__ import annotations
 
 import io
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
@@ -20,6 +21,7 @@ from central.obligations import mark_overdue
 from central.regions import ROOT, WHOLE, scope_of
 from central.schema import regions
 from central.store import Store
+from contract.messages import Reason
 from tests.central.conftest import PASSWORD, Server, db_url, settings_for
 from tests.central.obligation_helpers import (
     COMMUNITY,
@@ -93,6 +95,21 @@ def test_each_checkpoint_and_each_office_rolled_up(store: Store) -> None:
     with store.engine.connect() as conn:
         other_day = report.rows(report.daily(conn, WHOLE, DAY + timedelta(days=1), ZONE))
     assert all(r["passages"] == 0 and not r["opened"] for r in other_day)
+
+
+def test_reasons_the_report_does_not_name_count_under_other(store: Store) -> None:
+    """A flagged verdict's reasons beyond the named ones (a forged code, a missing temperature) count
+    under "other", each of them, as a verdict counts under each named reason it has."""
+    red = traveller(7, 7, "red", at=AT)
+    forged = red.model_copy(update={"seq": 8, "id": uuid.uuid4(),
+                                    "reasons": [Reason.CODE_FORGED, Reason.MISSING_TEMP]})
+    both = red.model_copy(update={"seq": 9, "id": uuid.uuid4(), "reasons": [Reason.CODE_RED, Reason.CODE_FORGED]})
+    store.write_batch(batch(forged, both))
+    got = lines(store)
+    assert pick(got[(COUNTY, "site-a")], "flagged", "code_red", "other") == (4, 2, 3)
+    assert pick(got[(OTHER_COUNTY, "site-b")], "other") == (0,)
+    assert pick(got[(COUNTY, None)], "flagged", "code_red", "other") == (4, 2, 3)
+    assert pick(got[(ROOT, None)], "flagged", "other") == (5, 3)
 
 
 def test_an_office_sees_its_subtree_only(store: Store) -> None:
