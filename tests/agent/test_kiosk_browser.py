@@ -29,11 +29,11 @@ from checkpoint.broker import Broker, free_port
 from contract import topics
 from contract.messages import CodeColour, Verdict
 from tests import mqtt
+from tests.browser import launch
 from tests.central.conftest import PASSWORD, Server, add_places, settings_for
 from tests.factories import CENTRAL_KEY
 
 pytestmark = pytest.mark.browser
-CHROMIUM = "/usr/bin/chromium"
 KIOSK_FLAGS = ["--autoplay-policy=no-user-gesture-required"]  # as deploy/kiosk/checkpoint-kiosk starts it
 
 
@@ -101,9 +101,7 @@ def box(tmp_path: Path, broker: Broker, request: pytest.FixtureRequest) -> Itera
         thread = threading.Thread(target=agent.run, args=(stop,), kwargs={"drain_timeout_s": 0})
         thread.start()
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(
-                executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking", *KIOSK_FLAGS]
-            )
+            browser = launch(pw, *KIOSK_FLAGS)
             page = browser.new_page(viewport={"width": 800, "height": 480})
             mqtt.wait_until(lambda: agent.kiosk_port, timeout=10, what="the kiosk to start")
             page.goto(f"http://127.0.0.1:{agent.kiosk_port}/")

@@ -21,11 +21,11 @@ from checkpoint.broker import Broker
 from contract import idnumber, signing, topics
 from contract.messages import Reason
 from tests import mqtt
+from tests.browser import launch
 from tests.central.conftest import KEY, PASSWORD, Server, add_users, flagged, run_collector, settings_for, synthetic_id
 from tests.factories import verdict
 
 pytestmark = pytest.mark.browser
-CHROMIUM = "/usr/bin/chromium"
 TOPIC = topics.uplink("site-a", "box-a", "verdict")
 
 
@@ -62,8 +62,7 @@ def office(tmp_path: Path, broker: Broker, sqlite_store: Store) -> Iterator[Offi
     collector, stop, thread = run_collector(settings_for(broker), sqlite_store)
     try:
         with Server(settings_for(broker), sqlite_store) as server, sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM,
-                                         args=["--no-sandbox", "--disable-background-networking"])
+            browser = launch(pw)
             page = browser.new_page(viewport={"width": 1280, "height": 800})
             yield Office(page, server, sqlite_store, broker, tmp_path)
             browser.close()

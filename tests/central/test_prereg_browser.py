@@ -15,8 +15,8 @@ from playwright.sync_api import Page, expect, sync_playwright
 from central.auth import Accounts, Role
 from central.store import Store
 from checkpoint.broker import Broker
+from tests.browser import launch, log_in
 from tests.central.conftest import PASSWORD, Server, add_places, settings_for, synthetic_id
-from tests.central.test_dashboard_browser import CHROMIUM
 from tests.central.test_export_jobs import held as held  # the fixture that holds the XLSX writer back
 from tests.central.test_registrations import people
 
@@ -32,24 +32,16 @@ def page(tmp_path: Path, broker: Broker, sqlite_store: Store) -> Iterator[tuple[
     accounts.add("admin", PASSWORD, Role.ADMIN)
     accounts.add("township", PASSWORD, Role.VIEWER, region="420102001")
     with Server(settings_for(broker), sqlite_store) as server, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking"])
+        browser = launch(pw)
         yield browser.new_page(viewport={"width": 1280, "height": 800}), server.url
         browser.close()
-
-
-def login(page: Page, url: str, user: str, target: str) -> None:
-    page.goto(f"{url}{target}")
-    page.fill("#username", user)
-    page.fill("#password", PASSWORD)
-    page.click("#login-button")
-    expect(page).to_have_url(f"{url}{target}")
 
 
 def test_a_list_is_imported_with_its_progress_and_a_bad_one_refused_line_by_line(
     page: tuple[Page, str], tmp_path: Path
 ) -> None:
     browser, url = page
-    login(browser, url, "admin", "/registrations")
+    log_in(browser, url, "admin", PASSWORD, "/registrations")
     good = tmp_path / "list.csv"
     good.write_text(HEAD + "".join(f"{number},测试{n},鄂A1234{n % 10},420100,420102001003,{DAY}\n"
                                    for n, number in enumerate(people(1500))), encoding="utf-8")
@@ -77,7 +69,7 @@ def test_a_list_is_imported_with_its_progress_and_a_bad_one_refused_line_by_line
 
 def test_a_township_reads_its_own_report(page: tuple[Page, str]) -> None:
     browser, url = page
-    login(browser, url, "township", "/report")
+    log_in(browser, url, "township", PASSWORD, "/report")
     expect(browser.locator("h1")).to_contain_text("辖区日报 · 大智街道")
     rows = browser.locator("#report tbody tr")
     expect(rows).to_have_count(2)  # the township and its community: nothing of the county above
@@ -92,7 +84,7 @@ def test_a_township_reads_its_own_report(page: tuple[Page, str]) -> None:
 
 def test_an_export_shows_its_progress_then_its_link(page: tuple[Page, str], held: threading.Event) -> None:
     browser, url = page
-    login(browser, url, "admin", "/cases")
+    log_in(browser, url, "admin", PASSWORD, "/cases")
     browser.click("a[data-export][href$='cases.xlsx']")  # the writer is held: the job runs
     expect(browser.locator("#export-job progress")).to_be_visible()
     expect(browser.locator("#export-state")).to_have_text("正在生成文件…")

@@ -17,10 +17,10 @@ from central.store import Store
 from checkpoint.broker import Broker
 from contract import idnumber, signing, topics
 from tests import mqtt
+from tests.browser import launch
 from tests.central.conftest import KEY, PASSWORD, Server, flagged, run_collector, settings_for, synthetic_id
 
 pytestmark = pytest.mark.browser
-CHROMIUM = "/usr/bin/chromium"
 GATES = {"east-gate": ("box-east", "390102"), "town-gate": ("box-town", "390102001"),
          "west-gate": ("box-west", "390103")}
 
@@ -60,8 +60,7 @@ def offices(tmp_path: Path, broker: Broker, sqlite_store: Store) -> Iterator[Off
     collector, stop, thread = run_collector(settings_for(broker), sqlite_store)
     try:
         with Server(settings_for(broker), sqlite_store) as server, sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM,
-                                         args=["--no-sandbox", "--disable-background-networking"])
+            browser = launch(pw)
             yield Offices(browser, server, broker, tmp_path)
             browser.close()
     finally:

@@ -23,6 +23,7 @@ from central.schema import audit_log
 from central.store import Store
 from central.webhooks import AlertSender
 from tests import mqtt
+from tests.browser import launch, log_in
 from tests.central.conftest import PASSWORD, Server, db_url, settings_for, synthetic_id
 from tests.central.obligation_helpers import (
     COMMUNITY,
@@ -183,13 +184,9 @@ def test_the_worklist_page_imports_results_with_a_progress_bar(tmp_path: Path, h
              *(f"{synthetic_id(region=str(120000 + n))},{sampled},阴性" for n in range(3000))]
     csv.write_text("身份证号,采样时间,检测结果\n" + "\n".join(lines) + "\n")
     with Server(settings_for(None), store) as server, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium",
-                                     args=["--no-sandbox", "--disable-background-networking"])
+        browser = launch(pw)
         page = browser.new_page(viewport={"width": 1280, "height": 800})
-        page.goto(f"{server.url}/worklist")
-        page.fill("#username", "county")
-        page.fill("#password", PASSWORD)
-        page.click("#login-button")
+        log_in(page, server.url, "county", PASSWORD, "/worklist")
         expect(page.locator("h1")).to_contain_text("待办跟进")
         # Until the page's script runs, the button cannot send the form by itself (a reload that
         # loses the file: what a loaded machine showed, the click landing before the script).

@@ -13,12 +13,12 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from central.store import Store
 from checkpoint.broker import free_port
+from tests.browser import launch
 from tests.central.conftest import PASSWORD, Server, add_users, flagged, rows, settings_for
 from tests.central.conftest import cheap_password_hashes as cheap_password_hashes  # shared fixtures
 from tests.central.conftest import sqlite_store as sqlite_store
 
 pytestmark = pytest.mark.browser
-CHROMIUM = "/usr/bin/chromium"
 
 
 class Framing(http.server.ThreadingHTTPServer):
@@ -48,7 +48,7 @@ class Framing(http.server.ThreadingHTTPServer):
 @pytest.fixture
 def browser_page(tmp_path: Path) -> Iterator[Page]:
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking"])
+        browser = launch(pw)
         yield browser.new_page(viewport={"width": 1000, "height": 700})
         browser.close()
 

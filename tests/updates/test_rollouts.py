@@ -24,6 +24,7 @@ from checkpoint.broker import Broker
 from contract import signing, topics
 from contract.messages import UpdatePush
 from tests import mqtt
+from tests.browser import launch, log_in
 from tests.central.conftest import PASSWORD, Server, add_users, settings_for
 from tests.factories import DOWNLINK_KEY, status
 from tests.updates.conftest import RELEASE_KEY, RELEASE_PUBLIC
@@ -177,13 +178,9 @@ def test_an_admin_starts_pauses_resumes_and_cancels_a_rollout_in_chromium(
     wave's update reaches its canary over the broker."""
     server, rollouts = fleet
     with sync_playwright() as pw, mqtt.collect(broker, topics.downlink("site-r", "+", "update")) as pushes:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium",
-                                     args=["--no-sandbox", "--disable-background-networking"])
+        browser = launch(pw)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(f"{server.url}/devices")
-        page.fill("#username", "admin")
-        page.fill("#password", PASSWORD)
-        page.click("#login-button")
+        log_in(page, server.url, "admin", PASSWORD, "/devices")
         form = page.locator("#new-rollout")
         form.locator("select[name=version]").select_option("0.9.2")
         form.locator("input[name=site]").fill("site-r")
