@@ -169,6 +169,7 @@ class Link:
         on_downlink: Callable[[str, bytes], None],
     ) -> None:
         self.site, self.device = site, device
+        self._status_topic = topics.uplink(site, device, "status")  # its statuses carry _STATUS
         self._settings = settings
         self._key = key
         self._describe = describe
@@ -216,7 +217,7 @@ class Link:
         """Queue one QoS 1 message; returns its mid (its PUBACK arrives in `acks`)."""
         if self._client is None:
             raise RuntimeError("the link is not started")
-        props = _REPLAYED if replayed else _STATUS if topic == self.topic("status") else None
+        props = _REPLAYED if replayed else _STATUS if topic == self._status_topic else None
         return self._client.publish(topic, payload, qos=1, retain=retain, properties=props).mid
 
     def report(self, message: BoxReport, *, retain: bool = False) -> int:

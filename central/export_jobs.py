@@ -34,7 +34,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from select import select as readable
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -134,8 +134,7 @@ class ExportJobs:
         with self.engine.begin() as conn:
             kept = at - timedelta(seconds=self.settings.keep_s)
             conn.execute(delete(export_jobs).where(export_jobs.c.started_at < kept))
-            alive = or_(and_(export_jobs.c.state == RUNNING,
-                             export_jobs.c.updated_at >= at - timedelta(seconds=self.settings.stale_s)),
+            alive = or_(and_(export_jobs.c.state == RUNNING, export_jobs.c.updated_at >= self._stale_before()),
                         and_(export_jobs.c.state == DONE,
                              export_jobs.c.updated_at >= at - timedelta(seconds=self.settings.fresh_s)))
             found = conn.execute(select(*_SHOWN).where(
@@ -184,7 +183,7 @@ class ExportJobs:
 
     def _job(self, row: Any) -> Job:
         state, error = row["state"], row["error"]
-        if state == RUNNING and aware(row["updated_at"]) < now() - timedelta(seconds=self.settings.stale_s):
+        if state == RUNNING and aware(row["updated_at"]) < self._stale_before():
             state, error = FAILED, "the server building it stopped: ask again"
         return Job(row["id"], state, row["done"], row["total"], row["name"], row["fmt"], error)
 
@@ -214,7 +213,11 @@ class ExportJobs:
         """The job has written its progress down within `stale_s` (a builder that has not is hung)."""
         with self.engine.connect() as conn:
             at = conn.scalar(select(export_jobs.c.updated_at).where(export_jobs.c.id == job_id))
-        return at is not None and aware(at) >= now() - timedelta(seconds=self.settings.stale_s)
+        return at is not None and aware(at) >= self._stale_before()
+
+    def _stale_before(self) -> datetime:
+        """A running job that has written nothing down since this time has stopped moving."""
+        return now() - timedelta(seconds=self.settings.stale_s)
 
 
 class Builder:

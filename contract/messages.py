@@ -22,8 +22,9 @@ Short = Annotated[str, StringConstraints(max_length=64)]
 Text = Annotated[str, StringConstraints(max_length=500)]
 Hex64 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 CentralSig = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{128}$")]
-ReceiptSig = Annotated[str, StringConstraints(pattern=r"^(?:[0-9a-f]{64}){1,2}$")]  # MAC'd (64) or signed (128)
 """Central's Ed25519 signature on a downlink (contract.signing)."""
+ReceiptSig = Annotated[str, StringConstraints(pattern=r"^(?:[0-9a-f]{64}){1,2}$")]
+"""A receipt's: central's signature (128), or an HMAC with the box's own key (64; contract.signing)."""
 Epoch = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{16}$")]
 """A box's life: a random id made together with its outbox. A box whose outbox is lost starts a
 new life (sequence numbers from 1 again), which central can tell from the old one's gap."""
