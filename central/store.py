@@ -22,10 +22,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import orjson
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, func, literal, select, text
+from sqlalchemy import Connection, Engine, create_engine, event, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from central import cases, obligations, tally
@@ -45,7 +44,7 @@ from central.schema import (
     sites,
     verdicts,
 )
-from central.sql import AsReceived, aware, encode_json, now
+from central.sql import Many, aware, encode_json, now
 from common.private import private_file
 from contract.messages import FollowUp
 
@@ -289,18 +288,8 @@ class Store:
         return first
 
     def _insert_verdicts(self, conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
-        """Insert what is not there yet; the ids that were new.
-
-        On PostgreSQL the batch goes as one JSON document, turned into rows by the server
-        (json_populate_recordset): orjson writes it in one call, with each payload embedded as the
-        bytes received, where per-column arrays or a multi-row VALUES list cost the driver a
-        conversion per value.
-        """
-        if self.engine.dialect.name != "postgresql":
-            each = self._insert(verdicts).on_conflict_do_nothing(index_elements=["id"]).returning(verdicts.c.id)
-            return set(conn.execute(each, rows).scalars().all())
-        document = orjson.dumps([{**r, "payload": _as_json(r["payload"])} for r in rows])
-        return set(conn.execute(_INSERT_FROM_JSON, {"rows": document.decode()}).scalars().all())
+        """Insert what is not there yet; the ids that were new."""
+        return set(_NEW_VERDICTS.execute(conn, rows).scalars().all())
 
     # reading
 
@@ -334,17 +323,8 @@ class Store:
             return conn.execute(select(device_status).order_by(device_status.c.device)).mappings().all()
 
 
-_ROW_COLUMNS = ", ".join(c.name for c in verdicts.c if c.name != "case_id")  # what verdict_row fills
-_INSERT_FROM_JSON = text(
-    f"INSERT INTO verdicts ({_ROW_COLUMNS}) SELECT {_ROW_COLUMNS} FROM json_populate_recordset(NULL::verdicts, "
-    f"CAST(:rows AS json)) ON CONFLICT (id) DO NOTHING RETURNING id"
-)
-
-
-def _as_json(value: Any) -> Any:
-    """A payload as orjson embeds it: the bytes received, else the object."""
-    return orjson.Fragment(value.raw) if isinstance(value, AsReceived) else value
-
+_NEW_VERDICTS = Many(verdicts, [c.name for c in verdicts.c if c.name != "case_id"],  # what verdict_row fills
+                     lambda s: s.on_conflict_do_nothing(index_elements=["id"]).returning(verdicts.c.id))
 
 _STATUS_COLUMNS = {c.name for c in device_status.c} - {"device", "conflict"}
 _HISTORY = ("outbox_depth", "outbox_capacity", "cpu_percent", "cpu_temp_c", "disk_free_mb")

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, Insert
 
 from central.schema import collectors, daily_figures, device_lives
-from central.sql import insert_for, larger, now
+from central.sql import Many, insert_for, larger, now
 from contract.messages import Reason
 
 FIGURES = ("total", "passed", "review", "deny", "fever", "code_yellow", "code_red", "watchlist", "overridden")
@@ -59,22 +59,13 @@ def count_new_verdicts(conn: Connection, rows: Iterable[Mapping[str, Any]], zone
         add_figures(per_day[key], row)
     at = now()
     if per_life:
-        conn.execute(
-            _count_lives(insert_for(conn)),
-            [dict(device=d, epoch=e, site=site, max_seq=top, stored=n, last_verdict_at=at, first_seen=at)
-             for (d, e), (site, top, n) in sorted(per_life.items())],
-        )
+        _LIVES.execute(conn, [dict(device=d, epoch=e, site=site, max_seq=top, stored=n, last_verdict_at=at,
+                                   first_seen=at) for (d, e), (site, top, n) in sorted(per_life.items())])
     if per_day:
-        conn.execute(_count_days(insert_for(conn)),
-                     [dict(site=site, day=day, **per_day[(site, day)]) for site, day in sorted(per_day)])
+        _DAYS.execute(conn, [dict(site=site, day=day, **per_day[(site, day)]) for site, day in sorted(per_day)])
 
 
-# built once per dialect: the statements' construction costs more than their (cached) compilation
-
-
-@cache
-def _count_lives(insert: Callable[..., Any]) -> Insert:
-    stmt = insert(device_lives)
+def _count_lives(stmt: Any) -> Insert:
     return stmt.on_conflict_do_update(
         index_elements=["device", "epoch"],
         set_=dict(
@@ -86,19 +77,22 @@ def _count_lives(insert: Callable[..., Any]) -> Insert:
     )
 
 
-@cache
-def _count_days(insert: Callable[..., Any]) -> Insert:
-    stmt = insert(daily_figures)
+def _count_days(stmt: Any) -> Insert:
     return stmt.on_conflict_do_update(
         index_elements=["site", "day"], set_={name: daily_figures.c[name] + stmt.excluded[name] for name in FIGURES}
     )
+
+
+_LIVES = Many(device_lives, ("device", "epoch", "site", "max_seq", "stored", "last_verdict_at", "first_seen"),
+              _count_lives)
+_DAYS = Many(daily_figures, ("site", "day", *FIGURES), _count_days)
 
 
 def count_commit(conn: Connection, client_id: str, messages: int) -> None:
     conn.execute(_count_commit(insert_for(conn)), dict(client_id=client_id, handled=messages, last_commit_at=now()))
 
 
-@cache
+@cache  # built once per dialect: its construction costs more than its (cached) compilation
 def _count_commit(insert: Callable[..., Any]) -> Insert:
     stmt = insert(collectors)
     return stmt.on_conflict_do_update(
