@@ -41,7 +41,7 @@ from paho.mqtt.properties import Properties
 
 from agent.delivery import Delivery, Report, RowInfo
 from agent.outbox import Outbox
-from common.mqtt import MqttSettings, new_client, no_delay
+from common.mqtt import MqttSettings, new_client
 from contract import signing, topics
 from contract.messages import WILL_ORDER, BoxReport, DeviceState, Receipt, Status
 
@@ -267,7 +267,6 @@ class Link:
             return
         self.connections += 1
         self._connected_at = time.monotonic()
-        no_delay(client)
         client.subscribe([(t, 1) for t in topics.agent_subscriptions(self.site, self.device)])
         self.publish_birth()
         self.connected.set()

@@ -46,7 +46,7 @@ from central.store import Batch, Conflict, Store
 from central.writer_state import Health, Line, WriterState
 from common import sdnotify
 from common.backoff import Backoff
-from common.mqtt import new_client, no_delay
+from common.mqtt import new_client
 from contract import signing, topics
 from contract.messages import IdentityConflict, Receipt
 
@@ -208,7 +208,6 @@ class Collector:
         log.info("collector connected", extra={"session_present": flags.session_present})
         self._inbox.append(_CONNECTED)
         self._arrived.set()
-        no_delay(client)
         wanted = topics.central_subscriptions(self.settings.ingest.group)
         if self.retiring:  # nothing new for this session; what it holds still arrives
             client.on_unsubscribe = self._subscribed

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import ssl
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from pydantic import BaseModel, SecretStr
@@ -21,17 +22,51 @@ class MqttSettings(BaseModel):
     keepalive_s: int = 30
 
 
-def no_delay(client: mqtt.Client) -> None:
-    """Send small packets at once: with Nagle's algorithm a PUBACK or a receipt waits for the peer's
-    delayed ACK (~40 ms) when messages are a little apart. Call from on_connect."""
-    sock = client.socket()
-    if isinstance(sock, socket.socket):  # a websocket transport wraps its own
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+_READ = 65536
+
+
+class _Buffered:
+    """A plain TCP socket, read in large pieces. paho reads each packet in several small reads (its
+    type, each byte of its length, then the rest): four system calls for a verdict, the largest part
+    of what receiving costs (bench/README). This serves them from one read of up to 64 KiB. paho's
+    loop asks a socket for `pending` bytes (a TLS socket buffers too) and reads on without waiting
+    in select while there are some."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._data = b""
+        self._at = 0
+
+    def recv(self, size: int) -> bytes:
+        if self._at >= len(self._data):
+            self._data = self._sock.recv(_READ)  # raises as the socket does; b"": the peer closed
+            self._at = 0
+        piece = self._data[self._at : self._at + size]
+        self._at += len(piece)
+        return piece
+
+    def pending(self) -> int:
+        return len(self._data) - self._at
+
+    def __getattr__(self, name: str) -> Any:  # send, fileno, close, setblocking…: the socket's own
+        return getattr(self._sock, name)
+
+
+class _Client(mqtt.Client):
+    """paho's client, on a socket that sends small packets at once (Nagle's algorithm would hold a
+    PUBACK or a receipt for the peer's delayed ACK, ~40 ms, when messages are a little apart) and,
+    plain TCP, is read in large pieces (TLS buffers its own records; a websocket transport is paho's)."""
+
+    def _create_socket(self) -> Any:
+        sock = super()._create_socket()
+        if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):  # TLS too
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return _Buffered(sock) if type(sock) is socket.socket else sock
 
 
 def new_client(settings: MqttSettings, client_id: str, *, manual_ack: bool = False) -> mqtt.Client:
     """A paho client configured from settings; the caller connects it."""
-    client = mqtt.Client(
+    client = _Client(
         mqtt.CallbackAPIVersion.VERSION2,
         client_id=client_id,
         protocol=mqtt.MQTTv5,
