@@ -66,8 +66,7 @@ class Rejected(Exception):
         self.payload = payload
 
 
-@dataclass(frozen=True)
-class Accepted:
+class Accepted(NamedTuple):
     kind: str  # verdict | status | metrics | diagnostics
     device: str
     row: dict[str, Any]
@@ -123,8 +122,10 @@ def _signed(key: bytes, obj: dict[str, Any]) -> bool:
     sig = obj.get("sig")
     if not isinstance(sig, str):
         return False
+    unsigned = dict(obj)
+    del unsigned["sig"]
     try:
-        body = orjson.dumps({k: v for k, v in obj.items() if k != "sig"}, option=orjson.OPT_SORT_KEYS)
+        body = orjson.dumps(unsigned, option=orjson.OPT_SORT_KEYS)
     except orjson.JSONEncodeError:
         body = b""
     mac = _keyed(key).copy()
@@ -178,34 +179,34 @@ def verdict_row(v: Verdict, obj: dict[str, Any], replayed: bool) -> dict[str, An
     inputs = obj["inputs"]
     person, code = inputs["person"], inputs.get("code")
     temperature, travel = inputs.get("temperature") or {}, inputs.get("travel") or {}
-    return dict(
-        id=str(v.id),
-        site=v.site,
-        device=v.device,
-        epoch=v.epoch or "",
-        seq=v.seq,
-        boot=v.boot,
-        device_time=utc(v.device_time),
-        clock_synced=v.clock_synced,
-        kind=obj["kind"],
-        decision=obj["decision"],
-        flagged=v.flagged,
-        reasons=obj["reasons"],
-        follow_up=obj.get("follow_up", []),
-        pseudonym=person.get("pseudonym"),
-        id_masked=person.get("id_masked"),
-        colour=code["colour"] if code else None,
-        colour_source=code["source"] if code else None,
-        body_c=temperature.get("body_c"),
-        plate=travel.get("plate"),
-        origin=travel.get("origin"),
-        destination=travel.get("destination"),
-        policy_version=v.policy_version,
-        overridden=obj.get("override") is not None,
-        supersedes=str(v.supersedes) if v.supersedes else None,
-        replayed=replayed,
-        payload=obj,
-    )
+    return {
+        "id": str(v.id),
+        "site": v.site,
+        "device": v.device,
+        "epoch": v.epoch or "",
+        "seq": v.seq,
+        "boot": v.boot,
+        "device_time": utc(v.device_time),
+        "clock_synced": v.clock_synced,
+        "kind": obj["kind"],
+        "decision": obj["decision"],
+        "flagged": v.flagged,
+        "reasons": obj["reasons"],
+        "follow_up": obj.get("follow_up", []),
+        "pseudonym": person.get("pseudonym"),
+        "id_masked": person.get("id_masked"),
+        "colour": code["colour"] if code else None,
+        "colour_source": code["source"] if code else None,
+        "body_c": temperature.get("body_c"),
+        "plate": travel.get("plate"),
+        "origin": travel.get("origin"),
+        "destination": travel.get("destination"),
+        "policy_version": v.policy_version,
+        "overridden": obj.get("override") is not None,
+        "supersedes": str(v.supersedes) if v.supersedes else None,
+        "replayed": replayed,
+        "payload": obj,
+    }
 
 
 def _report_row(r: BoxReport) -> dict[str, Any]:

@@ -32,6 +32,8 @@ new life (sequence numbers from 1 again), which central can tell from the old on
 
 def _plausible_time(at: datetime) -> datetime:
     """A time in UTC between 1970 (a box without a clock) and 2999; anything else is garbage."""
+    if 1970 < at.year < 2999:  # no offset (less than a day) takes it out: no conversion needed
+        return at
     try:
         utc = at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
     except OverflowError:

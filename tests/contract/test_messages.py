@@ -86,3 +86,24 @@ def test_verdict_id_is_a_uuid() -> None:
 def test_the_declared_destination_is_a_place_code_or_nothing(code: str | None, fine: bool) -> None:
     with contextlib.nullcontext() if fine else pytest.raises(ValidationError, match="destination_code"):
         TravelInput(plate="鄂A12345", destination="幸福小区", destination_code=code)
+
+
+@pytest.mark.parametrize(("at", "plausible"), [
+    ("1970-01-01T00:00:00Z", True),
+    ("1970-01-01T00:00:00", True),  # no offset: UTC
+    ("1969-12-31T23:59:59Z", False),
+    ("1970-01-01T00:30:00+01:00", False),  # 1969 in UTC
+    ("1970-01-01T23:30:00+23:59", False),
+    ("1970-01-02T00:30:00+01:00", True),
+    ("2999-12-31T23:59:59Z", True),
+    ("2999-12-31T23:00:00-02:00", False),  # 3000 in UTC
+    ("3000-01-01T00:00:00Z", False),
+    ("0001-01-01T00:00:00+01:00", False),  # before year 1 in UTC
+    ("9999-12-31T23:59:59-01:00", False),  # after year 9999 in UTC
+    ("2026-11-30T08:00:00+08:00", True),
+])
+def test_a_time_is_plausible_from_1970_to_2999_in_utc(at: str, plausible: bool) -> None:
+    obj = json.loads(verdict().model_dump_json())
+    obj["device_time"] = at
+    with contextlib.nullcontext() if plausible else pytest.raises(ValidationError, match="time out of range"):
+        Verdict.model_validate(obj)
