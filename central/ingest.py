@@ -46,7 +46,7 @@ from central.store import Batch, Conflict, Store
 from central.writer_state import Health, Line, WriterState
 from common import sdnotify
 from common.backoff import Backoff
-from common.mqtt import new_client
+from common.mqtt import Client, new_client
 from contract import signing, topics
 from contract.messages import IdentityConflict, Receipt
 
@@ -231,7 +231,7 @@ class Collector:
         if not self._arrived.is_set():  # set() takes a lock and wakes waiters: once per wait is enough
             self._arrived.set()
 
-    def _write_one_batch(self, client: mqtt.Client, stop: threading.Event) -> None:
+    def _write_one_batch(self, client: Client, stop: threading.Event) -> None:
         intake = self._intake
         wait = intake.due_in(time.monotonic())
         if not self._inbox:
@@ -253,8 +253,7 @@ class Collector:
             return
         outcome = intake.committed(messages, [Stored(r["site"], r["device"], r["epoch"], r["seq"])
                                               for r in batch.verdicts])
-        for mid, qos in outcome.acks:
-            client.ack(mid, qos)
+        client.ack_many(outcome.acks)
         self.handled += len(messages)
         self._event(lambda state: state.committed_batch(now(), len(messages)))
         for dead in [*batch.dead, *(batch.samples[kind] for kind in batch.first_rejections)]:

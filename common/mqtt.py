@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -52,10 +54,11 @@ class _Buffered:
         return getattr(self._sock, name)
 
 
-class _Client(mqtt.Client):
+class Client(mqtt.Client):
     """paho's client, on a socket that sends small packets at once (Nagle's algorithm would hold a
     PUBACK or a receipt for the peer's delayed ACK, ~40 ms, when messages are a little apart) and,
-    plain TCP, is read in large pieces (TLS buffers its own records; a websocket transport is paho's)."""
+    plain TCP, is read in large pieces (TLS buffers its own records; a websocket transport is paho's).
+    Two of paho's internals are used here, and tests/common/test_mqtt_client.py fails if they change."""
 
     def _create_socket(self) -> Any:
         sock = super()._create_socket()
@@ -63,10 +66,24 @@ class _Client(mqtt.Client):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return _Buffered(sock) if type(sock) is socket.socket else sock
 
+    def ack_many(self, acks: Iterable[tuple[int, int]]) -> None:
+        """Acknowledge (packet id, qos) pairs, waking paho's network thread once. `ack` from another
+        thread wakes it for each, with a system call on each side: a tenth of the collector's CPU per
+        verdict, where a batch acknowledges hundreds at once. Call from one thread only."""
+        wake, self._sockpairW = self._sockpairW, None  # paho's own thread, awake, needs no waking
+        try:
+            for mid, qos in acks:
+                self.ack(mid, qos)
+        finally:
+            self._sockpairW = wake
+            if wake is not None:
+                with contextlib.suppress(BlockingIOError):  # full: the thread has wake-ups waiting already
+                    wake.send(b"0")
 
-def new_client(settings: MqttSettings, client_id: str, *, manual_ack: bool = False) -> mqtt.Client:
+
+def new_client(settings: MqttSettings, client_id: str, *, manual_ack: bool = False) -> Client:
     """A paho client configured from settings; the caller connects it."""
-    client = _Client(
+    client = Client(
         mqtt.CallbackAPIVersion.VERSION2,
         client_id=client_id,
         protocol=mqtt.MQTTv5,

@@ -6,12 +6,15 @@ from __future__ import annotations
 import queue
 import socket
 import threading
+import time
 
 import pytest
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from checkpoint.broker import Broker
-from common.mqtt import MqttSettings, new_client
-from tests.mqtt import client, publish
+from common.mqtt import Client, MqttSettings, new_client
+from tests.mqtt import client, publish, wait_until
 
 # sizes around the socket's 64 KiB reads and MQTT's length bytes (1, 2 and 3 of them)
 SIZES = [0, 1, 127, 128, 1000, 16_383, 16_384, 65_000, 65_536, 70_000, 200_000]
@@ -55,3 +58,41 @@ def test_small_packets_are_not_held_back(broker: Broker) -> None:
         assert sock is not None and sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
     finally:
         c.disconnect()
+
+
+def test_acks_of_a_batch_from_another_thread_go_out_at_once_and_acknowledge_each(broker: Broker) -> None:
+    """ack_many wakes paho's network thread (waiting in select, which times out after a second) to
+    send what it queued, and acknowledges every message: none comes again on the same session."""
+    settings = MqttSettings(host=broker.host, port=broker.port)
+    arrived: queue.Queue[tuple[int, int]] = queue.Queue()
+    subscribed = threading.Event()
+
+    def connect() -> Client:
+        c = new_client(settings, "acker", manual_ack=True)
+        c.on_message = lambda _c, _u, msg: arrived.put((msg.mid, msg.qos))
+        c.on_subscribe = lambda *_: subscribed.set()
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = 60
+        c.connect(broker.host, broker.port, clean_start=False, properties=props)
+        c.loop_start()
+        return c
+
+    sub = connect()
+    sub.subscribe("batch", qos=1)
+    assert subscribed.wait(5)
+    with client(broker) as pub:
+        for n in range(20):
+            publish(pub, "batch", str(n))
+    batch = [arrived.get(timeout=5) for _ in range(20)]
+    time.sleep(0.05)  # as a commit takes: paho's thread, with nothing to do, is waiting in select
+    sub.ack_many(batch)
+    wait_until(lambda: not sub.want_write(), timeout=0.5, what="the acks sent", every=0.01)
+    sub.disconnect()
+    sub.loop_stop()
+    again = connect()
+    try:
+        with pytest.raises(queue.Empty):
+            arrived.get(timeout=2)
+    finally:
+        again.disconnect()
+        again.loop_stop()
