@@ -253,15 +253,17 @@ class Collector:
             return
         outcome = intake.committed(messages, [Stored(r["site"], r["device"], r["epoch"], r["seq"])
                                               for r in batch.verdicts])
-        client.ack_many(outcome.acks)
+        with client.one_wakeup():
+            for mid, qos in outcome.acks:
+                client.ack(mid, qos)
+            self._send_receipts(client, outcome.receipts)
+            self._refuse_twins(client, batch.conflicts)
         self.handled += len(messages)
         self._event(lambda state: state.committed_batch(now(), len(messages)))
         for dead in [*batch.dead, *(batch.samples[kind] for kind in batch.first_rejections)]:
             log.warning("dead letter", extra={"topic": dead["topic"][:200], "reason": dead["reason"][:300]})
-        self._send_receipts(client, outcome.receipts)
-        self._refuse_twins(client, batch.conflicts)
 
-    def _send_receipts(self, client: mqtt.Client, receipts: dict[tuple[str, str, str], list[int]]) -> None:
+    def _send_receipts(self, client: Client, receipts: dict[tuple[str, str, str], list[int]]) -> None:
         """Tell each box which of its verdicts are now stored, so it may delete them. A receipt deletes,
         so only central may write one: MAC'd with the box's key where its last status said it checks
         that, else signed with central's key (contract.signing)."""
@@ -274,7 +276,7 @@ class Collector:
                 wire = signing.seal(self._signer, receipt)
             client.publish(topics.downlink(site, device, "receipt"), wire, qos=1)
 
-    def _refuse_twins(self, client: mqtt.Client, conflicts: list[Conflict]) -> None:
+    def _refuse_twins(self, client: Client, conflicts: list[Conflict]) -> None:
         """Two boxes with one identity: tell the one seen second to stop (retained, so it hears it on
         every connect until it is given its own identity)."""
         for c in conflicts:

@@ -61,7 +61,7 @@ def test_small_packets_are_not_held_back(broker: Broker) -> None:
 
 
 def test_acks_of_a_batch_from_another_thread_go_out_at_once_and_acknowledge_each(broker: Broker) -> None:
-    """ack_many wakes paho's network thread (waiting in select, which times out after a second) to
+    """one_wakeup wakes paho's network thread (waiting in select, which times out after a second) to
     send what it queued, and acknowledges every message: none comes again on the same session."""
     settings = MqttSettings(host=broker.host, port=broker.port)
     arrived: queue.Queue[tuple[int, int]] = queue.Queue()
@@ -85,7 +85,9 @@ def test_acks_of_a_batch_from_another_thread_go_out_at_once_and_acknowledge_each
             publish(pub, "batch", str(n))
     batch = [arrived.get(timeout=5) for _ in range(20)]
     time.sleep(0.05)  # as a commit takes: paho's thread, with nothing to do, is waiting in select
-    sub.ack_many(batch)
+    with sub.one_wakeup():
+        for mid, qos in batch:
+            sub.ack(mid, qos)
     wait_until(lambda: not sub.want_write(), timeout=0.5, what="the acks sent", every=0.01)
     sub.disconnect()
     sub.loop_stop()
