@@ -89,6 +89,8 @@ def test_acks_of_a_batch_from_another_thread_go_out_at_once_and_acknowledge_each
         for mid, qos in batch:
             sub.ack(mid, qos)
     wait_until(lambda: not sub.want_write(), timeout=0.5, what="the acks sent", every=0.01)
+    sock = sub.socket()
+    assert sock is not None and not sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_CORK), "left corked"
     sub.disconnect()
     sub.loop_stop()
     again = connect()
