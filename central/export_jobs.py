@@ -208,7 +208,6 @@ class ExportJobs:
             self._finished.pop(job_id, None)
             finished.set()
 
-
     def _moving(self, job_id: str) -> bool:
         """The job has written its progress down within `stale_s` (a builder that has not is hung)."""
         with self.engine.connect() as conn:
@@ -302,8 +301,9 @@ def main() -> None:
     engines: dict[str, Engine] = {}
     for line in sys.stdin.buffer:
         order = json.loads(line)
-        engine = engines.get(order["url"]) or engines.setdefault(order["url"], make_engine(order["url"]))
-        build_job(engine, order["job"], Spec.model_validate(order["spec"]))
+        if order["url"] not in engines:
+            engines[order["url"]] = make_engine(order["url"])
+        build_job(engines[order["url"]], order["job"], Spec.model_validate(order["spec"]))
         sys.stdout.write(order["job"] + "\n")
         sys.stdout.flush()
     for engine in engines.values():

@@ -21,8 +21,8 @@ from sqlalchemy import (
     column,
     func,
     literal_column,
+    select,
 )
-from sqlalchemy import select as select_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.types import NullType
 
@@ -59,7 +59,7 @@ class Many:
             if postgres:
                 recordset = func.json_populate_recordset(literal_column(f"NULL::{self.table.name}"),
                                                          bindparam("rows", type_=NullType()))
-                rows = select_(*(column(name) for name in self.columns)).select_from(recordset)  # type: ignore[var-annotated]
+                rows = select(*(column(name) for name in self.columns)).select_from(recordset)  # type: ignore[var-annotated]
                 self._built[postgres] = self.finish(postgresql.insert(self.table).from_select(self.columns, rows))
             else:
                 self._built[postgres] = self.finish(sqlite.insert(self.table))
