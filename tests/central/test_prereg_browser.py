@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
 from central.auth import Accounts, Role
-from central.store import Store
+from central.store import OFFICE_ZONE, Store
 from checkpoint.broker import Broker
 from tests.browser import launch, log_in
 from tests.central.conftest import PASSWORD, Server, add_places, settings_for, synthetic_id
@@ -76,10 +76,11 @@ def test_a_township_reads_its_own_report(page: tuple[Page, str]) -> None:
     expect(rows.nth(0)).to_contain_text("大智街道")
     expect(rows.nth(1)).to_contain_text("天声街社区")
     browser.click("#report-xlsx")  # built in the background: a progress bar, then the link
-    expect(browser.locator("#export-state")).to_contain_text(f"文件已生成： report-420102001-{date.today()}")
+    today = datetime.now(OFFICE_ZONE).date()  # the report's day is the office's (UTC+8), not the machine's
+    expect(browser.locator("#export-state")).to_contain_text(f"文件已生成： report-420102001-{today}")
     with browser.expect_download() as download:
         browser.click("#export-download")
-    assert download.value.suggested_filename == f"report-420102001-{date.today()}.xlsx"
+    assert download.value.suggested_filename == f"report-420102001-{today}.xlsx"
 
 
 def test_an_export_shows_its_progress_then_its_link(page: tuple[Page, str], held: threading.Event) -> None:
